@@ -1,0 +1,106 @@
+# drplay: a database disaster-recovery playbook interpreter.
+#
+#   make                 build ./drplay (-Wall -Wextra -Werror)
+#   make SANITIZE=address,undefined   the same, sanitized (objects kept apart)
+#   make check           install what is missing (make deps), build, run every test
+#   make demo            the main job on a local sandbox
+#   make bench           speed against the baseline tools, one line per benchmark
+#   make fuzz            build the libFuzzer targets (clang) into build/fuzz/
+#   make spec            regenerate SPEC.md's action tables and grammar/playbook.schema.json
+#   make deps            install the Debian and npm packages drplay and its tests need
+
+CC ?= cc
+PKGS = yaml-0.1 libpq libcurl libcrypto libpcre2-8 jansson expat hiredis zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iinterp -Istdlib
+LDFLAGS ?=
+LIBS = $(PKG_LIBS) -lpthread -lm
+
+ifdef SANITIZE
+  ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=$(SANITIZE)
+  VARIANT = san-$(subst $(comma),-,$(SANITIZE))
+else
+  VARIANT = release
+endif
+comma := ,
+
+SRC_INTERP := $(sort $(wildcard interp/*.c))
+SRC_STDLIB := $(filter-out stdlib/testing.c,$(sort $(wildcard stdlib/*.c)))
+SRC := $(SRC_INTERP) $(SRC_STDLIB)
+HDR := $(wildcard interp/*.h stdlib/*.h)
+
+OBJDIR = build/$(VARIANT)
+OBJ := $(SRC:%.c=$(OBJDIR)/%.o)
+TOBJDIR = build/$(VARIANT)-testing
+TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(TOBJDIR)/stdlib/testing.o)
+
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+
+.PHONY: all check test demo bench fuzz deps spec clean checksrc
+
+all: drplay tests/drplay-test
+
+drplay: $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
+
+# The test build: the same sources plus stdlib/testing.c's test-only actions.
+tests/drplay-test: $(TOBJ) $(TOBJDIR)/interp/main.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(OBJDIR)/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(TOBJDIR)/%.o: %.c $(HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (testing)"
+	@$(CC) $(ALL_CFLAGS) -DDRPLAY_TESTING -c -o $@ $<
+
+build/unit/%: tests/unit/%.c $(TOBJ) tests/unit/unit.h
+	@mkdir -p build/unit
+	@echo "  LINK    $@"
+	@$(CC) $(ALL_CFLAGS) -DDRPLAY_TESTING $(LDFLAGS) -o $@ $< $(TOBJ) $(LIBS)
+
+units: $(UNIT_BIN)
+.PHONY: units
+
+deps:
+	@bash tests/lib/deps.sh
+
+# Banned functions (like curl's checksrc): unbounded or error-hiding C calls.
+checksrc:
+	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets|system|popen)[[:space:]]*\(' \
+		interp/*.c interp/*.h stdlib/*.c stdlib/*.h \
+		|| { echo "checksrc: banned function above (use snprintf/strbuf, strtol, posix_spawn)"; exit 1; }
+
+check: deps checksrc all units fuzz
+	@bash tests/run.sh
+
+test: check
+
+demo: deps all
+	@bash tests/demo/demo.sh
+
+bench: deps all
+	@bash tests/bench/run.sh
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) stdlib/testing.c
+fuzz: $(FUZZ_TARGETS)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDR)
+	@mkdir -p build/fuzz
+	clang -std=c11 -D_GNU_SOURCE -DDRPLAY_TESTING -O1 -g -fsanitize=fuzzer,address,undefined \
+		$(PKG_CFLAGS) -Iinterp -Istdlib -o $@ $< $(FUZZ_SRC) $(LIBS)
+
+spec: drplay
+	@bash tests/lib/gen_spec.sh
+
+clean:
+	rm -rf build drplay tests/drplay-test

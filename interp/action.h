@@ -1,0 +1,237 @@
+/*
+ * action.h: the contract between the interpreter and the action primitives
+ * in stdlib/. An action family declares, once, each action's name, flags,
+ * category, parameters and outputs (the registry entry); the checker, the
+ * linter, `drplay actions`, the JSON Schema and SPEC.md's tables are all
+ * driven by these declarations. At run time an action sees only a `struct
+ * act` and the functions below: read typed parameters, set outputs, log,
+ * report progress, spawn children, ask whether it was cancelled. It never
+ * reaches into the interpreter, and the interpreter never knows what an
+ * action does beyond its declared flags.
+ */
+#ifndef DRPLAY_ACTION_H
+#define DRPLAY_ACTION_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include "util.h"
+
+/* ---- declarations (the registry) ---- */
+
+enum ptype {
+	T_STRING, T_INT, T_NUMBER, T_BOOL, T_DURATION, T_TIMESTAMP,
+	T_LIST,     /* a sequence; elements checked against `allowed` when given */
+	T_MAP,      /* a mapping of anything */
+	T_ANY,      /* any value (the action validates it) */
+	T_EXPR,     /* an expression string, parsed at check time, not interpolated */
+	T_RESOURCE, /* the name of a declared resource, of kind `kind` when set */
+};
+
+/* Parameter flags. */
+#define P_REQUIRED  0x01u /* must be given */
+#define P_TARGET    0x02u /* the resource this action changes (T_RESOURCE) */
+#define P_PRINTED   0x04u /* the value is printed or sent (lint: no secrets here) */
+#define P_SECRET    0x08u /* holds a credential: must come from ${secret.*} */
+#define P_LIVE_REF  0x10u /* (resource field) liveness flows through this reference */
+
+struct param_spec {
+	const char *name;
+	enum ptype type;
+	unsigned flags;
+	const char *kind;           /* T_RESOURCE: required kind (NULL = any) */
+	const char *def;            /* default, written as in YAML; NULL = none */
+	const char *const *allowed; /* NULL-terminated list of allowed values */
+	const char *doc;            /* one line for `drplay actions` and SPEC.md */
+};
+
+struct output_spec {
+	const char *name;
+	enum ptype type;
+	const char *doc;
+};
+
+/* Action flags and categories. */
+#define A_STATE     0x01u /* changes state (otherwise read-only) */
+#define A_DESTRUCT  0x02u /* destroys data on its target (implies A_STATE) */
+#define A_PRINTS_SECRETS_OK 0x04u /* reserved */
+
+enum category {
+	CAT_OTHER, CAT_PREFLIGHT, CAT_MAINT_ON, CAT_MAINT_OFF, CAT_SNAPSHOT,
+	CAT_RESTORE, CAT_VERIFY, CAT_REPORT,
+};
+const char *category_name(enum category c);
+
+/* What a flags hook may ask about a step's arguments before or during the
+ * run. Values that depend on step outputs are unknown at check time: the
+ * hook must then assume the worst. */
+struct argq;
+/* Returns 1 and sets *val when the boolean argument is known, 0 if unknown
+ * or absent (then *val is left untouched: preset it to the default). */
+int argq_bool(const struct argq *q, const char *name, int *val);
+/* The string argument when known, else NULL. *absent set when not given. */
+const char *argq_str(const struct argq *q, const char *name, int *absent);
+
+struct act;
+
+struct action_def {
+	const char *name;               /* "family.verb", registry sorted by it */
+	int (*run)(struct act *a);      /* returns ACT_OK or ACT_FAIL */
+	unsigned flags;                 /* A_STATE, A_DESTRUCT */
+	enum category cat;
+	const struct param_spec *params;   /* terminated by {NULL} */
+	const struct output_spec *outputs; /* terminated by {NULL} */
+	const char *doc;                /* one paragraph for `drplay actions` */
+	/* Optional: flags that depend on arguments (exec's `destructive`,
+	 * pg.query's `writes`). Must return the worst case when unknown. */
+	unsigned (*flags_for)(const struct argq *q);
+	/* Optional: extra static checks of literal arguments; report through
+	 * argq_error and return the number of errors. */
+	int (*check)(const struct argq *q);
+};
+
+/* A resource kind: its fields (same declarations as parameters), the values
+ * it exports to `${resources.NAME.FIELD}` beyond its fields, and how to
+ * release the per-run handle an action attached to it. */
+struct kind_def {
+	const char *name;
+	const struct param_spec *fields;   /* terminated by {NULL} */
+	const char *doc;
+	void (*release)(void *handle);     /* may be NULL */
+	int (*check)(const struct argq *q); /* optional static checks */
+};
+
+/* Reports a static error about argument `name` from a check hook. */
+void argq_error(const struct argq *q, const char *name, const char *fmt, ...) PRINTF_LIKE(3, 4);
+
+/* The registry (stdlib/registry.c). */
+const struct action_def *registry_find(const char *name);
+const struct action_def *const *registry_all(size_t *n);
+const struct kind_def *kind_find(const char *name);
+const struct kind_def *const *kinds_all(size_t *n);
+/* Flags of an action for given arguments (flags_for, else static flags). */
+unsigned action_flags(const struct action_def *def, const struct argq *q);
+const struct param_spec *param_find(const struct param_spec *ps, const char *name);
+
+/* ---- the run-time API ---- */
+
+#define ACT_OK   0
+#define ACT_FAIL 1
+
+/* Parameters, already interpolated and type-checked against the declaration.
+ * Defaults from the declaration apply. Strings are borrowed (valid during
+ * the call). */
+int act_has(struct act *a, const char *name);
+const char *act_str(struct act *a, const char *name);           /* NULL if absent */
+int64_t act_int(struct act *a, const char *name, int64_t def);
+double act_number(struct act *a, const char *name, double def);
+int act_bool(struct act *a, const char *name, int def);
+int64_t act_duration_us(struct act *a, const char *name, int64_t def);
+int64_t act_timestamp_us(struct act *a, const char *name, int64_t def);
+json_t *act_json(struct act *a, const char *name);              /* borrowed, NULL if absent */
+
+/* A resolved resource: its declaration and its fields after interpolation. */
+struct resource {
+	const char *name;
+	const struct kind_def *kind;
+	int live, throwaway;
+	json_t *fields;     /* resolved values (borrowed by actions) */
+	void *handle;       /* per-run state of the kind's family (e.g. a PGconn) */
+};
+/* The resource named by parameter `param` (T_RESOURCE), resolved. NULL after
+ * act_fail when it cannot be resolved. */
+struct resource *act_resource(struct act *a, const char *param);
+/* A resource by name (for references between resources). */
+struct resource *act_resource_named(struct act *a, const char *name);
+const char *res_str(const struct resource *r, const char *field); /* NULL if absent */
+int64_t res_int(const struct resource *r, const char *field, int64_t def);
+int res_bool(const struct resource *r, const char *field, int def);
+int64_t res_duration_us(const struct resource *r, const char *field, int64_t def);
+
+/* Outputs: `v` is stolen. Names must be declared outputs. */
+void act_out(struct act *a, const char *name, json_t *v);
+void act_out_str(struct act *a, const char *name, const char *s);
+void act_out_int(struct act *a, const char *name, int64_t n);
+void act_out_bool(struct act *a, const char *name, int b);
+void act_out_time(struct act *a, const char *name, int64_t us);
+void act_out_dur(struct act *a, const char *name, int64_t us);
+
+/* Fails the step: the message names the object and cause and says what to
+ * do. Returns ACT_FAIL so that actions can `return act_fail(a, ...)`. The
+ * last call wins. */
+int act_fail(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* Logs a line for people (terminal) and the journal, masked. */
+void act_log(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* Reports progress of a phase: a bar on a terminal, a plain line every few
+ * seconds otherwise; the last figures go into the journal. total 0 = unknown. */
+void act_progress(struct act *a, const char *phase, uint64_t done, uint64_t total);
+/* Appends an event of the action's own to the journal (stolen). */
+void act_journal(struct act *a, const char *event, json_t *fields);
+
+/* Evaluates the T_EXPR parameter `name` with the run's current values.
+ * Returns 0 and sets *truth (and *text to the expression's source, borrowed),
+ * or -1 after act_fail naming the expression and the cause. */
+int act_expr_truth(struct act *a, const char *name, int *truth, const char **text);
+/* 1 when the run was started with --approve=<this step's id>. */
+int act_preapproved(struct act *a);
+
+/* Registers a secret discovered at run time so that it is masked everywhere. */
+void act_secret(struct act *a, const char *s);
+
+/* Cancellation: 1 when the run was interrupted (SIGINT/SIGTERM) or the
+ * step's timeout passed. Long operations poll this. */
+int act_cancelled(struct act *a);
+/* Microseconds left before the step's timeout, or INT64_MAX without one. */
+int64_t act_remaining_us(struct act *a);
+/* Sleeps up to us, waking early on cancellation. Returns 0, or -1 when cancelled. */
+int act_sleep(struct act *a, int64_t us);
+
+/* Information about the run. */
+const char *act_run_id(struct act *a);
+const char *act_mode(struct act *a);
+const char *act_step_id(struct act *a);
+int64_t act_run_started_us(struct act *a);
+/* A scratch directory for this run, created on demand, removed at the end. */
+const char *act_tmpdir(struct act *a);
+/* Records that this run created an object (a database, a branch) so that
+ * actions which may only remove what their own run created can ask. */
+void act_created(struct act *a, const char *kind, const char *name);
+int act_was_created(struct act *a, const char *kind, const char *name);
+
+/* Subprocesses, without a shell. The child gets its own process group so the
+ * interpreter can end it (and its children) on interruption or timeout. */
+struct spawn_opts {
+	char *const *env_extra; /* "NAME=value" added to the environment, or NULL */
+	const char *cwd;        /* NULL = current directory */
+	int stdin_fd;           /* -1 = /dev/null */
+	int stdout_fd;          /* -1 = capture into result (capped) */
+	int stderr_fd;          /* -1 = capture into result (capped) */
+	size_t capture_cap;     /* 0 = 1 MiB per stream */
+	const char *run_as;     /* user to run as when drplay runs as root (runuser) */
+	int relay;              /* 1 = relay captured output lines to the log */
+};
+struct spawn_result {
+	int exited;             /* 1 = exited normally, 0 = killed by a signal */
+	int status;             /* exit code or signal number */
+	int cancelled;          /* ended by drplay (interrupt or timeout) */
+	char *out, *err;        /* captured, masked, NUL-terminated (caller frees) */
+	int out_truncated, err_truncated;
+};
+/* Runs argv[0] (searched in PATH) and waits. Returns 0 when it could be
+ * started (see res for how it ended), -1 with a message via act_fail. */
+int act_run(struct act *a, char *const argv[], const struct spawn_opts *o, struct spawn_result *res);
+void spawn_result_release(struct spawn_result *r);
+/* Starts argv without waiting (pipelines); returns the pid or -1 via act_fail.
+ * The interpreter ends it on interruption; wait with act_wait. */
+pid_t act_spawn(struct act *a, char *const argv[], const struct spawn_opts *o);
+/* Waits for a child from act_spawn, ending it on cancellation. Returns 0 and
+ * fills *exited and *status, or -1 on error. */
+int act_wait(struct act *a, pid_t pid, int *exited, int *status, int *cancelled);
+
+/* Per-run handles kept on a resource (a connection reused across steps). */
+void *res_handle(struct resource *r);
+void res_set_handle(struct resource *r, void *handle);
+
+#endif

@@ -1,0 +1,1426 @@
+/*
+ * check.c: the node tree against the playbook format (SPEC.md, mirrored in
+ * grammar/playbook.schema.json) and the action registry -> a typed playbook
+ * (plan.h). Every problem is reported with its file:line:col, and checking
+ * goes on after an error so that one pass shows them all. References inside
+ * templates and expressions (params.X, steps.ID.FIELD, resources.N.F, run.X)
+ * are resolved against the declarations here, once.
+ */
+#include "plan.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redact.h"
+#include "util.h"
+#include "version.h"
+
+struct checker {
+	struct playbook *pb;
+	struct diags *d;
+	/* While checking a step: its index (references must point earlier). */
+	long cur_step;
+	int in_resource;
+};
+
+const char *mode_name(unsigned m)
+{
+	switch (m) {
+	case MODE_VALIDATION: return "validation";
+	case MODE_DISASTER: return "disaster";
+	default: return "any";
+	}
+}
+
+unsigned mode_parse(const char *s)
+{
+	if (!strcmp(s, "validation"))
+		return MODE_VALIDATION;
+	if (!strcmp(s, "disaster"))
+		return MODE_DISASTER;
+	return 0;
+}
+
+/* ---- small helpers ---- */
+
+static void err(struct checker *C, const char *rule, struct loc loc, const char *fmt, ...)
+	PRINTF_LIKE(4, 5);
+static void err(struct checker *C, const char *rule, struct loc loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(C->d, SEV_ERROR, DC_INVALID, rule, loc, fmt, ap);
+	va_end(ap);
+}
+
+static void warn(struct checker *C, const char *rule, struct loc loc, const char *fmt, ...)
+	PRINTF_LIKE(4, 5);
+static void warn(struct checker *C, const char *rule, struct loc loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(C->d, SEV_WARNING, DC_INVALID, rule, loc, fmt, ap);
+	va_end(ap);
+}
+
+/* Optimal string alignment distance: edits and adjacent transpositions
+ * ("lgo" -> "log" is one). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	size_t d[65][65];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t v = d[i - 1][j - 1] + cost;
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return d[la][lb];
+}
+
+/* " (did you mean 'x'?)" for the closest candidate, or "". Static buffer. */
+static const char *suggest(const char *got, const char *const *cands, size_t n)
+{
+	static char buf[160];
+	const char *best = NULL;
+	size_t bd = 99;
+	for (size_t i = 0; i < n; i++) {
+		if (!cands[i])
+			continue;
+		size_t dd = edit_distance(got, cands[i]);
+		if (dd < bd) {
+			bd = dd;
+			best = cands[i];
+		}
+	}
+	size_t len = strlen(got);
+	if (best && bd <= (len < 4 ? 1 : len / 3 + 1)) {
+		snprintf(buf, sizeof(buf), " (did you mean '%s'?)", best);
+		return buf;
+	}
+	buf[0] = '\0';
+	return buf;
+}
+
+static int is_scalar_str(const struct node *n)
+{
+	return n && n->kind == N_SCALAR && node_scalar_type(n) == S_STR;
+}
+
+static int valid_ident(const char *s, int allow_upper, int allow_dash)
+{
+	if (!*s)
+		return 0;
+	for (const char *p = s; *p; p++) {
+		int ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+			 (allow_upper && *p >= 'A' && *p <= 'Z') || (allow_dash && *p == '-');
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static void track_json(struct playbook *pb, json_t *j)
+{
+	if (pb->njsons == pb->ajsons) {
+		pb->ajsons = pb->ajsons ? pb->ajsons * 2 : 64;
+		pb->jsons = xrealloc(pb->jsons, pb->ajsons * sizeof(*pb->jsons));
+	}
+	pb->jsons[pb->njsons++] = j;
+}
+
+static void track_tmpl(struct playbook *pb, struct tmpl *t)
+{
+	if (pb->ntmpls == pb->atmpls) {
+		pb->atmpls = pb->atmpls ? pb->atmpls * 2 : 64;
+		pb->tmpls = xrealloc(pb->tmpls, pb->atmpls * sizeof(*pb->tmpls));
+	}
+	pb->tmpls[pb->ntmpls++] = t;
+}
+
+static void track_expr(struct playbook *pb, struct expr *e)
+{
+	if (pb->nexprs == pb->aexprs) {
+		pb->aexprs = pb->aexprs ? pb->aexprs * 2 : 64;
+		pb->exprs = xrealloc(pb->exprs, pb->aexprs * sizeof(*pb->exprs));
+	}
+	pb->exprs[pb->nexprs++] = e;
+}
+
+/* The location of a scalar's first content character (after a quote). */
+static struct loc content_loc(const struct node *n)
+{
+	struct loc l = n->loc;
+	if (n->kind == N_SCALAR && n->quoted && n->loc.file) {
+		/* Quoted flow scalars start one column after the quote; block
+		 * scalars on the next line, where columns are approximate. */
+		l.col += 1;
+	}
+	return l;
+}
+
+/* Checks that a mapping has only known keys; reports the others. */
+static void known_keys(struct checker *C, const struct node *map, const char *const *keys,
+		       const char *what)
+{
+	size_t nk = 0;
+	while (keys[nk])
+		nk++;
+	for (size_t i = 0; i < map->n; i++) {
+		const struct node *k = map->keys[i];
+		if (k->kind != N_SCALAR) {
+			err(C, "schema-type", k->loc, "a %s key must be a plain name, not a %s",
+			    what, node_kind_name(k));
+			continue;
+		}
+		int ok = 0;
+		for (size_t j = 0; j < nk && !ok; j++)
+			ok = !strcmp(k->str, keys[j]);
+		if (!ok)
+			err(C, "schema-unknown-key", k->loc, "unknown key '%s' in %s%s", k->str, what,
+			    suggest(k->str, keys, nk));
+	}
+}
+
+static const char *want_string(struct checker *C, const struct node *n, const char *what)
+{
+	if (!n)
+		return NULL;
+	if (n->kind != N_SCALAR || node_scalar_type(n) == S_NULL) {
+		err(C, "schema-type", n->loc, "%s must be a string, not a %s", what, node_kind_name(n));
+		return NULL;
+	}
+	return arena_strdup(C->pb->arena, n->str);
+}
+
+static int want_bool(struct checker *C, const struct node *n, const char *what, int *out)
+{
+	if (!n)
+		return 0;
+	if (node_bool(n, out) != 0) {
+		err(C, "schema-type", n->loc, "%s must be true or false, not %s '%s'", what,
+		    node_kind_name(n), n->kind == N_SCALAR ? n->str : "...");
+		return -1;
+	}
+	return 0;
+}
+
+static int want_duration(struct checker *C, const struct node *n, const char *what, int64_t *out)
+{
+	if (!n)
+		return 0;
+	int64_t v;
+	if (n->kind == N_SCALAR && node_int(n, &v) == 0 && v >= 0) {
+		*out = v * 1000000;
+		return 0;
+	}
+	if (n->kind == N_SCALAR && parse_duration(n->str, out) == 0)
+		return 0;
+	err(C, "schema-value", n->loc,
+	    "%s must be a duration such as 90s, 15m or 24h, not '%s'", what,
+	    n->kind == N_SCALAR ? n->str : node_kind_name(n));
+	return -1;
+}
+
+/* ---- references inside templates and expressions ---- */
+
+static const char *const run_fields[] = { "id", "mode", "started_at", "playbook", "file", NULL };
+static const char *const step_implicit[] = { "outcome", "duration", "error", NULL };
+static const char *const res_implicit[] = { "name", "kind", "live", "throwaway", NULL };
+
+static int in_list(const char *s, const char *const *l)
+{
+	for (; *l; l++)
+		if (!strcmp(s, *l))
+			return 1;
+	return 0;
+}
+
+struct ref_ctx {
+	struct checker *C;
+	int secret, dynamic;
+};
+
+static int check_ref(const struct expr_ref *r, void *ud)
+{
+	struct ref_ctx *rc = ud;
+	struct checker *C = rc->C;
+	struct playbook *pb = C->pb;
+	if (!strcmp(r->root, "secret")) {
+		rc->secret = 1;
+		if (!r->name)
+			err(C, "unknown-reference", r->loc, "'secret' needs a name: write secret.NAME");
+		return 0;
+	}
+	if (!strcmp(r->root, "env")) {
+		if (!r->name)
+			err(C, "unknown-reference", r->loc, "'env' needs a name: write env.NAME");
+		return 0;
+	}
+	if (!strcmp(r->root, "params")) {
+		if (!r->name)
+			return 0;
+		if (!playbook_param(pb, r->name)) {
+			const char **names = xcalloc(pb->nparams + 1, sizeof(*names));
+			for (size_t i = 0; i < pb->nparams; i++)
+				names[i] = pb->params[i].name;
+			err(C, "undeclared-param", r->loc,
+			    "reference to undeclared param '%s'%s; declare it under 'params:'", r->name,
+			    suggest(r->name, names, pb->nparams));
+			free(names);
+		}
+		return 0;
+	}
+	if (!strcmp(r->root, "run")) {
+		if (r->name && !in_list(r->name, run_fields))
+			err(C, "unknown-reference", r->loc,
+			    "unknown run field '%s'%s; run has id, mode, started_at, playbook and file",
+			    r->name, suggest(r->name, run_fields, ARRAY_SIZE(run_fields) - 1));
+		return 0;
+	}
+	if (!strcmp(r->root, "resources")) {
+		if (!r->name)
+			return 0;
+		const struct resource_def *rd = playbook_resource(pb, r->name);
+		if (!rd) {
+			err(C, "unknown-resource", r->loc,
+			    "reference to undeclared resource '%s'; declare it under 'resources:'", r->name);
+			return 0;
+		}
+		if (r->field && rd->kind && !in_list(r->field, res_implicit) &&
+		    !param_find(rd->kind->fields, r->field))
+			err(C, "unknown-reference", r->loc,
+			    "resource '%s' (kind %s) has no field '%s'; see `drplay actions` for the kind's fields",
+			    r->name, rd->kind->name, r->field);
+		return 0;
+	}
+	if (!strcmp(r->root, "steps")) {
+		rc->dynamic = 1;
+		if (!r->name)
+			return 0;
+		long idx = playbook_step_index(pb, r->name);
+		if (idx < 0) {
+			if (!C->in_resource || pb->nsteps) {
+				const char **ids = xcalloc(pb->nsteps + 1, sizeof(*ids));
+				for (size_t i = 0; i < pb->nsteps; i++)
+					ids[i] = pb->steps[i].id;
+				err(C, "step-order", r->loc, "reference to unknown step '%s'%s", r->name,
+				    suggest(r->name, ids, pb->nsteps));
+				free(ids);
+			}
+			return 0;
+		}
+		if (C->cur_step >= 0 && idx >= C->cur_step) {
+			err(C, "step-order", r->loc,
+			    "step '%s' does not run before this step, so its outputs do not exist yet; move it earlier",
+			    r->name);
+			return 0;
+		}
+		const struct step *src = &pb->steps[idx];
+		if (r->field && src->def && !in_list(r->field, step_implicit)) {
+			const struct output_spec *o = src->def->outputs;
+			int found = 0, any = 0;
+			for (; o && o->name; o++) {
+				if (!strcmp(o->name, "*"))
+					any = 1;
+				if (!strcmp(o->name, r->field))
+					found = 1;
+			}
+			if (!found && !any) {
+				const char *names[64];
+				size_t n = 0;
+				for (o = src->def->outputs; o && o->name && n < 63; o++)
+					names[n++] = o->name;
+				names[n] = NULL;
+				err(C, "unknown-output", r->loc,
+				    "action %s (step '%s') has no output '%s'%s; its outputs are listed by `drplay actions %s`",
+				    src->def->name, r->name, r->field, suggest(r->field, names, n),
+				    src->def->name);
+			}
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* Compiles a node into a vtree, checking references on the way. `as_expr`
+ * makes a string scalar an expression (T_EXPR). */
+static struct vtree *compile(struct checker *C, const struct node *n, int as_expr)
+{
+	struct playbook *pb = C->pb;
+	struct vtree *v = arena_alloc(pb->arena, sizeof(*v));
+	v->loc = n->loc;
+	if (n->kind == N_MAP) {
+		v->kind = VT_MAP;
+		v->n = n->n;
+		v->keys = arena_alloc(pb->arena, (n->n + 1) * sizeof(*v->keys));
+		v->key_locs = arena_alloc(pb->arena, (n->n + 1) * sizeof(*v->key_locs));
+		v->vals = arena_alloc(pb->arena, (n->n + 1) * sizeof(*v->vals));
+		for (size_t i = 0; i < n->n; i++) {
+			const struct node *k = n->keys[i];
+			v->keys[i] = k->kind == N_SCALAR ? k->str : "?";
+			v->key_locs[i] = k->loc;
+			if (k->kind != N_SCALAR)
+				err(C, "schema-type", k->loc, "mapping keys must be plain names, not a %s",
+				    node_kind_name(k));
+			v->vals[i] = compile(C, n->vals[i], 0);
+			v->dynamic |= v->vals[i]->dynamic;
+			v->secret |= v->vals[i]->secret;
+		}
+		return v;
+	}
+	if (n->kind == N_SEQ) {
+		v->kind = VT_SEQ;
+		v->n = n->n;
+		v->vals = arena_alloc(pb->arena, (n->n + 1) * sizeof(*v->vals));
+		for (size_t i = 0; i < n->n; i++) {
+			v->vals[i] = compile(C, n->vals[i], 0);
+			v->dynamic |= v->vals[i]->dynamic;
+			v->secret |= v->vals[i]->secret;
+		}
+		return v;
+	}
+	struct ref_ctx rc = { C, 0, 0 };
+	if (as_expr && node_scalar_type(n) != S_NULL) {
+		v->kind = VT_EXPR;
+		v->expr = expr_parse(n->str, content_loc(n), C->d);
+		if (v->expr) {
+			track_expr(pb, v->expr);
+			expr_refs(v->expr, check_ref, &rc);
+		}
+		v->dynamic = rc.dynamic;
+		v->secret = rc.secret;
+		return v;
+	}
+	if (node_scalar_type(n) == S_STR && strstr(n->str, "${")) {
+		v->kind = VT_TMPL;
+		v->tmpl = tmpl_parse(n->str, content_loc(n), C->d);
+		if (v->tmpl) {
+			track_tmpl(pb, v->tmpl);
+			tmpl_refs(v->tmpl, check_ref, &rc);
+		}
+		v->dynamic = rc.dynamic;
+		v->secret = rc.secret;
+		if (!v->tmpl) {
+			v->kind = VT_LIT;
+			v->lit = json_string("");
+			track_json(pb, v->lit);
+		}
+		return v;
+	}
+	v->kind = VT_LIT;
+	if (node_scalar_type(n) == S_STR && strstr(n->str, "$${")) {
+		/* A literal with escapes only: unescape through the template. */
+		struct tmpl *t = tmpl_parse(n->str, content_loc(n), C->d);
+		if (t) {
+			track_tmpl(pb, t);
+			v->lit = json_string(tmpl_literal(t) ? tmpl_literal(t) : n->str);
+		}
+	}
+	if (!v->lit)
+		v->lit = node_to_json(n);
+	track_json(pb, v->lit);
+	return v;
+}
+
+/* ---- typed checking of a value against a declaration ---- */
+
+static const char *ptype_name(enum ptype t)
+{
+	switch (t) {
+	case T_STRING: return "a string";
+	case T_INT: return "an integer";
+	case T_NUMBER: return "a number";
+	case T_BOOL: return "true or false";
+	case T_DURATION: return "a duration (90s, 15m, 24h)";
+	case T_TIMESTAMP: return "an RFC 3339 UTC timestamp (2026-11-29T09:10:00Z)";
+	case T_LIST: return "a list";
+	case T_MAP: return "a mapping";
+	case T_ANY: return "a value";
+	case T_EXPR: return "an expression";
+	case T_RESOURCE: return "a resource name";
+	}
+	return "a value";
+}
+
+/* Checks a literal JSON value against a type; returns a message (static) or
+ * NULL when it fits. Shared with the run-time check in run.c. */
+const char *type_mismatch(enum ptype t, json_t *j);
+const char *type_mismatch(enum ptype t, json_t *j)
+{
+	int64_t x;
+	switch (t) {
+	case T_STRING:
+	case T_RESOURCE:
+	case T_EXPR:
+		if (json_is_string(j) || json_is_number(j) || json_is_boolean(j))
+			return NULL;
+		break;
+	case T_INT:
+		if (json_is_integer(j))
+			return NULL;
+		if (json_is_string(j) && parse_int64(json_string_value(j), &x) == 0)
+			return NULL;
+		break;
+	case T_NUMBER:
+		if (json_is_number(j))
+			return NULL;
+		if (json_is_string(j)) {
+			char *end;
+			strtod(json_string_value(j), &end);
+			if (*json_string_value(j) && !*end)
+				return NULL;
+		}
+		break;
+	case T_BOOL:
+		if (json_is_boolean(j))
+			return NULL;
+		if (json_is_string(j) && (!strcmp(json_string_value(j), "true") ||
+					  !strcmp(json_string_value(j), "false")))
+			return NULL;
+		break;
+	case T_DURATION:
+		if (json_is_integer(j) && json_integer_value(j) >= 0)
+			return NULL;
+		if (json_is_string(j) && parse_duration(json_string_value(j), &x) == 0)
+			return NULL;
+		break;
+	case T_TIMESTAMP:
+		if (json_is_string(j) && parse_timestamp(json_string_value(j), &x) == 0)
+			return NULL;
+		break;
+	case T_LIST:
+		if (json_is_array(j))
+			return NULL;
+		break;
+	case T_MAP:
+		if (json_is_object(j))
+			return NULL;
+		break;
+	case T_ANY:
+		return NULL;
+	}
+	return ptype_name(t);
+}
+
+static char *json_brief(json_t *j)
+{
+	if (json_is_string(j))
+		return xstrdup(json_string_value(j));
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s)
+		return xstrdup("?");
+	if (strlen(s) > 60) {
+		s[57] = '.';
+		s[58] = '.';
+		s[59] = '.';
+		s[60] = '\0';
+	}
+	return s;
+}
+
+static int allowed_has(const char *const *allowed, json_t *j)
+{
+	char *s = json_is_string(j) ? xstrdup(json_string_value(j)) : json_dumps(j, JSON_ENCODE_ANY);
+	int ok = 0;
+	for (; s && *allowed && !ok; allowed++)
+		ok = !strcmp(*allowed, s);
+	free(s);
+	return ok;
+}
+
+static void allowed_list(const char *const *allowed, char *buf, size_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; allowed[i]; i++)
+		sb_addf(&sb, "%s%s", i ? ", " : "", allowed[i]);
+	snprintf(buf, n, "%s", sb_str(&sb));
+	sb_release(&sb);
+}
+
+/* Checks the literal parts of a compiled value against a declaration. */
+static void check_value(struct checker *C, const struct param_spec *ps, const struct vtree *v,
+			const char *owner)
+{
+	if (v->kind == VT_TMPL || v->kind == VT_EXPR)
+		return; /* checked when resolved */
+	if (ps->type == T_ANY || ps->type == T_MAP)
+		if (v->kind == VT_MAP || ps->type == T_ANY)
+			return;
+	if (ps->type == T_LIST && v->kind == VT_SEQ) {
+		if (!ps->allowed)
+			return;
+		for (size_t i = 0; i < v->n; i++) {
+			const struct vtree *e = v->vals[i];
+			if (e->kind != VT_LIT)
+				continue;
+			if (!allowed_has(ps->allowed, e->lit)) {
+				char al[256];
+				allowed_list(ps->allowed, al, sizeof(al));
+				char *b = json_brief(e->lit);
+				err(C, "schema-value", e->loc, "'%s' is not allowed in %s '%s'; allowed: %s",
+				    b, owner, ps->name, al);
+				free(b);
+			}
+		}
+		return;
+	}
+	if (v->kind == VT_MAP || v->kind == VT_SEQ) {
+		if ((ps->type == T_MAP && v->kind == VT_MAP) || (ps->type == T_LIST && v->kind == VT_SEQ))
+			return;
+		err(C, "schema-type", v->loc, "%s '%s' must be %s, not a %s", owner, ps->name,
+		    ptype_name(ps->type), v->kind == VT_MAP ? "mapping" : "list");
+		return;
+	}
+	if (json_is_null(v->lit) && !(ps->flags & P_REQUIRED))
+		return;
+	const char *want = type_mismatch(ps->type, v->lit);
+	if (want) {
+		char *b = json_brief(v->lit);
+		err(C, "schema-type", v->loc, "%s '%s' must be %s, not '%s'", owner, ps->name, want, b);
+		free(b);
+		return;
+	}
+	if (ps->allowed && !allowed_has(ps->allowed, v->lit)) {
+		char al[256];
+		allowed_list(ps->allowed, al, sizeof(al));
+		char *b = json_brief(v->lit);
+		err(C, "schema-value", v->loc, "%s '%s' is '%s', which is not one of: %s", owner, ps->name,
+		    b, al);
+		free(b);
+	}
+}
+
+/* A T_RESOURCE literal must name a declared resource of the right kind. */
+static void check_resource_ref(struct checker *C, const struct param_spec *ps, const struct vtree *v,
+			       const char *owner)
+{
+	if (v->kind != VT_LIT || !json_is_string(v->lit))
+		return;
+	const char *name = json_string_value(v->lit);
+	const struct resource_def *rd = playbook_resource(C->pb, name);
+	if (!rd) {
+		const char **names = xcalloc(C->pb->nresources + 1, sizeof(*names));
+		for (size_t i = 0; i < C->pb->nresources; i++)
+			names[i] = C->pb->resources[i].name;
+		err(C, "unknown-resource", v->loc, "%s '%s' names undeclared resource '%s'%s; declare it under 'resources:'",
+		    owner, ps->name, name, suggest(name, names, C->pb->nresources));
+		free(names);
+		return;
+	}
+	if (ps->kind && rd->kind && strcmp(ps->kind, rd->kind->name) != 0)
+		err(C, "resource-kind", v->loc, "%s '%s' needs a resource of kind %s, but '%s' is of kind %s",
+		    owner, ps->name, ps->kind, name, rd->kind->name);
+}
+
+/* Literal credentials: a credential-looking literal anywhere in a value, or
+ * any literal where the declaration says it must come from a secret. */
+static void check_literal_secret(struct checker *C, const struct param_spec *ps, const struct vtree *v,
+				 const char *owner)
+{
+	if (v->kind == VT_MAP || v->kind == VT_SEQ) {
+		for (size_t i = 0; i < v->n; i++)
+			check_literal_secret(C, ps, v->vals[i], owner);
+		return;
+	}
+	if (v->kind == VT_LIT && json_is_string(v->lit) && *json_string_value(v->lit)) {
+		const char *what = redact_find_credential(json_string_value(v->lit));
+		if (ps && (ps->flags & P_SECRET)) {
+			err(C, "literal-credential", v->loc,
+			    "%s '%s' holds a credential written into the file; take it from a secret: ${secret.NAME}",
+			    owner, ps->name);
+			return;
+		}
+		if (what)
+			err(C, "literal-credential", v->loc,
+			    "%s '%s' contains %s written into the file; take it from a secret: ${secret.NAME}",
+			    owner, ps ? ps->name : "value", what);
+		return;
+	}
+	if (v->kind == VT_TMPL && ps && (ps->flags & P_SECRET) && !v->secret) {
+		/* A credential field built from env.* only is readable by anyone
+		 * who can see the environment listing; warn. */
+		warn(C, "literal-credential", v->loc,
+		     "%s '%s' is a credential but does not come from ${secret.*}; secrets are masked everywhere, env values are not",
+		     owner, ps->name);
+	}
+}
+
+/* ---- sections ---- */
+
+static const char *const top_keys[] = { "drplay", "name", "description", "modes", "params",
+					"resources", "steps", "objectives", NULL };
+
+static void check_modes(struct checker *C, const struct node *n)
+{
+	struct playbook *pb = C->pb;
+	if (!n) {
+		pb->modes = MODE_VALIDATION;
+		pb->default_mode = MODE_VALIDATION;
+		return;
+	}
+	if (n->kind != N_MAP) {
+		err(C, "schema-type", n->loc, "'modes' must be a mapping with validation and/or disaster, not a %s",
+		    node_kind_name(n));
+		pb->modes = MODE_VALIDATION;
+		pb->default_mode = MODE_VALIDATION;
+		return;
+	}
+	static const char *const mode_keys[] = { "validation", "disaster", NULL };
+	known_keys(C, n, mode_keys, "modes");
+	unsigned defaults = 0;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct node *k = n->keys[i], *v = n->vals[i];
+		if (k->kind != N_SCALAR)
+			continue;
+		unsigned m = mode_parse(k->str);
+		if (!m)
+			continue;
+		pb->modes |= m;
+		if (v->kind == N_SCALAR && node_scalar_type(v) == S_NULL) {
+			if (m == MODE_DISASTER) {
+				pb->disaster_loc = k->loc;
+			}
+			continue;
+		}
+		if (v->kind != N_MAP) {
+			err(C, "schema-type", v->loc, "mode '%s' must be a mapping, not a %s", k->str,
+			    node_kind_name(v));
+			continue;
+		}
+		static const char *const vkeys[] = { "default", "description", NULL };
+		static const char *const dkeys[] = { "authorize", "default", "description", NULL };
+		known_keys(C, v, m == MODE_DISASTER ? dkeys : vkeys,
+			   m == MODE_DISASTER ? "mode 'disaster'" : "mode 'validation'");
+		int def = 0;
+		const struct node *dn = node_get(v, "default");
+		if (dn && want_bool(C, dn, "'default'", &def) == 0 && def) {
+			if (m == MODE_DISASTER)
+				err(C, "schema-value", dn->loc,
+				    "disaster cannot be the default mode: a destructive run must be asked for with --mode=disaster; remove 'default: true' here");
+			else
+				defaults |= m;
+		}
+		if (m == MODE_DISASTER) {
+			pb->disaster_loc = k->loc;
+			const struct node *an = node_get(v, "authorize");
+			if (an) {
+				if (!is_scalar_str(an) && an->kind == N_SCALAR && node_scalar_type(an) != S_NULL) {
+					/* numbers are fine as tokens */
+				}
+				if (an->kind != N_SCALAR || node_scalar_type(an) == S_NULL) {
+					err(C, "schema-type", an->loc, "'authorize' must be a string (usually ${secret.NAME})");
+				} else {
+					pb->authorize_loc = an->loc;
+					pb->authorize = tmpl_parse(an->str, content_loc(an), C->d);
+					if (pb->authorize) {
+						track_tmpl(pb, pb->authorize);
+						struct ref_ctx rc = { C, 0, 0 };
+						C->cur_step = -1;
+						tmpl_refs(pb->authorize, check_ref, &rc);
+						if (rc.dynamic)
+							err(C, "schema-value", an->loc,
+							    "'authorize' cannot depend on step outputs: it is checked before anything runs");
+						if (!rc.secret && tmpl_is_literal(pb->authorize))
+							err(C, "literal-credential", an->loc,
+							    "the disaster authorization token is written into the file; take it from a secret: ${secret.NAME}");
+					}
+				}
+			}
+		}
+	}
+	if (!pb->modes)
+		pb->modes = MODE_VALIDATION;
+	pb->default_mode = defaults ? defaults : (pb->modes & MODE_VALIDATION ? MODE_VALIDATION : 0);
+}
+
+static enum ptype param_type_parse(const char *s)
+{
+	if (!strcmp(s, "string")) return T_STRING;
+	if (!strcmp(s, "int")) return T_INT;
+	if (!strcmp(s, "bool")) return T_BOOL;
+	if (!strcmp(s, "timestamp")) return T_TIMESTAMP;
+	if (!strcmp(s, "duration")) return T_DURATION;
+	if (!strcmp(s, "number")) return T_NUMBER;
+	return T_ANY;
+}
+
+static const char *const param_types[] = { "string", "int", "bool", "timestamp", "duration", "number", NULL };
+
+static void check_params(struct checker *C, const struct node *n)
+{
+	struct playbook *pb = C->pb;
+	if (!n)
+		return;
+	if (n->kind != N_MAP) {
+		err(C, "schema-type", n->loc, "'params' must be a mapping of name: {type: ...}, not a %s",
+		    node_kind_name(n));
+		return;
+	}
+	pb->params = arena_alloc(pb->arena, (n->n + 1) * sizeof(*pb->params));
+	static const char *const keys[] = { "type", "default", "allowed", "description", "required", NULL };
+	for (size_t i = 0; i < n->n; i++) {
+		const struct node *k = n->keys[i], *v = n->vals[i];
+		if (k->kind != N_SCALAR)
+			continue;
+		if (!valid_ident(k->str, 1, 0) || isdigit((unsigned char)k->str[0])) {
+			err(C, "schema-value", k->loc,
+			    "param name '%s' is not valid; use letters, digits and '_' (not starting with a digit)",
+			    k->str);
+			continue;
+		}
+		struct param_def *p = &pb->params[pb->nparams++];
+		p->name = k->str;
+		p->loc = k->loc;
+		p->type = T_STRING;
+		if (v->kind == N_SCALAR && node_scalar_type(v) == S_NULL)
+			continue;
+		if (v->kind != N_MAP) {
+			err(C, "schema-type", v->loc, "param '%s' must be a mapping such as {type: string}, not a %s",
+			    k->str, node_kind_name(v));
+			continue;
+		}
+		known_keys(C, v, keys, "a param");
+		const struct node *t = node_get(v, "type");
+		if (t) {
+			if (t->kind != N_SCALAR || param_type_parse(t->str) == T_ANY) {
+				err(C, "schema-value", t->loc,
+				    "param type '%s' is unknown; use string, int, bool, timestamp, duration or number%s",
+				    t->kind == N_SCALAR ? t->str : "?",
+				    t->kind == N_SCALAR ? suggest(t->str, param_types, 6) : "");
+			} else {
+				p->type = param_type_parse(t->str);
+			}
+		}
+		p->desc = want_string(C, node_get(v, "description"), "'description'");
+		const struct node *rq = node_get(v, "required");
+		if (rq) {
+			int b;
+			if (rq->kind == N_SEQ) {
+				for (size_t j = 0; j < rq->n; j++) {
+					const struct node *m = rq->vals[j];
+					unsigned mb = m->kind == N_SCALAR ? mode_parse(m->str) : 0;
+					if (!mb)
+						err(C, "schema-value", m->loc,
+						    "'required' lists modes; '%s' is not validation or disaster",
+						    m->kind == N_SCALAR ? m->str : "?");
+					p->required |= mb;
+				}
+			} else if (node_bool(rq, &b) == 0) {
+				p->required = b ? MODE_ALL : 0;
+			} else {
+				err(C, "schema-type", rq->loc,
+				    "'required' must be true, false or a list of modes such as [disaster]");
+			}
+		}
+		struct param_spec ps = { p->name, p->type, 0, NULL, NULL, NULL, NULL };
+		const struct node *al = node_get(v, "allowed");
+		if (al) {
+			if (al->kind != N_SEQ || al->n == 0) {
+				err(C, "schema-type", al->loc, "'allowed' must be a non-empty list of values");
+			} else {
+				p->allowed = node_to_json(al);
+				track_json(pb, p->allowed);
+				for (size_t j = 0; j < al->n; j++) {
+					json_t *e = json_array_get(p->allowed, j);
+					const char *want = type_mismatch(p->type, e);
+					if (want)
+						err(C, "schema-type", al->vals[j]->loc,
+						    "allowed value of param '%s' must be %s", p->name, want);
+				}
+			}
+		}
+		const struct node *dn = node_get(v, "default");
+		if (dn && !(dn->kind == N_SCALAR && node_scalar_type(dn) == S_NULL)) {
+			if (dn->kind != N_SCALAR) {
+				err(C, "schema-type", dn->loc, "the default of param '%s' must be a single value", p->name);
+			} else {
+				json_t *j = node_to_json(dn);
+				const char *want = type_mismatch(p->type, j);
+				if (want) {
+					err(C, "schema-type", dn->loc, "the default of param '%s' must be %s, not '%s'",
+					    p->name, want, dn->str);
+					json_decref(j);
+				} else {
+					p->def = j;
+					track_json(pb, j);
+					if (p->allowed) {
+						int ok = 0;
+						size_t ai;
+						json_t *e;
+						json_array_foreach(p->allowed, ai, e) ok |= json_equal(e, j);
+						if (!ok)
+							err(C, "schema-value", dn->loc,
+							    "the default of param '%s' is not among its allowed values",
+							    p->name);
+					}
+				}
+			}
+		}
+		(void)ps;
+		if (p->def && p->required)
+			warn(C, "schema-value", rq->loc,
+			     "param '%s' is required and has a default; the default is never used", p->name);
+	}
+}
+
+static const char *const res_keys_base[] = { "kind", "live", "throwaway", "description", NULL };
+
+static void check_resources(struct checker *C, const struct node *n)
+{
+	struct playbook *pb = C->pb;
+	if (!n)
+		return;
+	if (n->kind != N_MAP) {
+		err(C, "schema-type", n->loc, "'resources' must be a mapping of name: {kind: ...}, not a %s",
+		    node_kind_name(n));
+		return;
+	}
+	pb->resources = arena_alloc(pb->arena, (n->n + 1) * sizeof(*pb->resources));
+	/* First the names and kinds, so that fields may refer to other resources. */
+	for (size_t i = 0; i < n->n; i++) {
+		const struct node *k = n->keys[i], *v = n->vals[i];
+		if (k->kind != N_SCALAR)
+			continue;
+		if (!valid_ident(k->str, 1, 1)) {
+			err(C, "schema-value", k->loc,
+			    "resource name '%s' is not valid; use letters, digits, '_' and '-'", k->str);
+			continue;
+		}
+		struct resource_def *r = &pb->resources[pb->nresources++];
+		r->name = k->str;
+		r->loc = k->loc;
+		if (v->kind != N_MAP) {
+			err(C, "schema-type", v->loc, "resource '%s' must be a mapping with a 'kind', not a %s",
+			    k->str, node_kind_name(v));
+			continue;
+		}
+		const struct node *kn = node_get(v, "kind");
+		if (!kn) {
+			err(C, "schema-missing", v->loc, "resource '%s' has no 'kind'; add one (see `drplay actions` for kinds)",
+			    k->str);
+			continue;
+		}
+		if (kn->kind != N_SCALAR) {
+			err(C, "schema-type", kn->loc, "'kind' must be a name");
+			continue;
+		}
+		r->kind = kind_find(kn->str);
+		if (!r->kind) {
+			size_t nk;
+			const struct kind_def *const *all = kinds_all(&nk);
+			const char **names = xcalloc(nk + 1, sizeof(*names));
+			for (size_t j = 0; j < nk; j++)
+				names[j] = all[j]->name;
+			struct strbuf sb = STRBUF_INIT;
+			for (size_t j = 0; j < nk; j++)
+				sb_addf(&sb, "%s%s", j ? ", " : "", names[j]);
+			err(C, "unknown-kind", kn->loc, "unknown resource kind '%s'%s; %s%s", kn->str,
+			    suggest(kn->str, names, nk), nk ? "known kinds: " : "no resource kinds are registered",
+			    sb_str(&sb));
+			sb_release(&sb);
+			free(names);
+		}
+	}
+	C->in_resource = 1;
+	C->cur_step = -1;
+	size_t ri = 0;
+	for (size_t i = 0; i < n->n; i++) {
+		const struct node *k = n->keys[i], *v = n->vals[i];
+		if (k->kind != N_SCALAR || !valid_ident(k->str, 1, 1))
+			continue;
+		struct resource_def *r = &pb->resources[ri++];
+		if (v->kind != N_MAP)
+			continue;
+		const struct node *ln = node_get(v, "live"), *tn = node_get(v, "throwaway");
+		want_bool(C, ln, "'live'", &r->live);
+		want_bool(C, tn, "'throwaway'", &r->throwaway);
+		if (r->live && r->throwaway)
+			err(C, "schema-value", tn->loc,
+			    "resource '%s' is both live and throwaway; a live resource must never be overwritten by a validation run: pick one",
+			    r->name);
+		want_string(C, node_get(v, "description"), "'description'");
+		if (!r->kind)
+			continue;
+		r->fspecs = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->fspecs));
+		r->fields = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->fields));
+		r->field_locs = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->field_locs));
+		char owner[160];
+		snprintf(owner, sizeof(owner), "resource '%s' field", r->name);
+		for (size_t j = 0; j < v->n; j++) {
+			const struct node *fk = v->keys[j];
+			if (fk->kind != N_SCALAR || in_list(fk->str, res_keys_base))
+				continue;
+			const struct param_spec *fs = param_find(r->kind->fields, fk->str);
+			if (!fs) {
+				const char *names[64];
+				size_t nn = 0;
+				for (const struct param_spec *p = r->kind->fields; p->name && nn < 60; p++)
+					names[nn++] = p->name;
+				for (size_t b = 0; res_keys_base[b]; b++)
+					names[nn++] = res_keys_base[b];
+				names[nn] = NULL;
+				err(C, "schema-unknown-key", fk->loc, "unknown field '%s' for a resource of kind %s%s",
+				    fk->str, r->kind->name, suggest(fk->str, names, nn));
+				continue;
+			}
+			struct vtree *fv = compile(C, v->vals[j], 0);
+			r->fspecs[r->nfields] = fs;
+			r->fields[r->nfields] = fv;
+			r->field_locs[r->nfields] = fk->loc;
+			r->nfields++;
+			check_value(C, fs, fv, owner);
+			if (fs->type == T_RESOURCE)
+				check_resource_ref(C, fs, fv, owner);
+			check_literal_secret(C, fs, fv, owner);
+		}
+		for (const struct param_spec *p = r->kind->fields; p->name; p++) {
+			if (!(p->flags & P_REQUIRED))
+				continue;
+			if (!node_get(v, p->name))
+				err(C, "schema-missing", v->loc, "resource '%s' (kind %s) needs field '%s': %s",
+				    r->name, r->kind->name, p->name, p->doc ? p->doc : "");
+		}
+		if (r->kind->check) {
+			struct step fake = { 0 };
+			fake.args = arena_alloc(pb->arena, (r->nfields + 1) * sizeof(*fake.args));
+			for (size_t j = 0; j < r->nfields; j++) {
+				fake.args[j].spec = r->fspecs[j];
+				fake.args[j].v = r->fields[j];
+				fake.args[j].loc = r->field_locs[j];
+			}
+			fake.nargs = r->nfields;
+			fake.loc = r->loc;
+			fake.id = r->name;
+			struct argq q = { &fake, NULL, NULL, C->d };
+			r->kind->check(&q);
+		}
+	}
+	C->in_resource = 0;
+}
+
+static const char *const step_keys[] = { "id", "action", "with", "modes", "when", "requires", "gate",
+					 "on_failure", "always", "timeout", "retries", "description", NULL };
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Inserts step i into the id index; returns the index of an earlier step
+ * with the same id, or -1. */
+static long index_step(struct playbook *pb, size_t i)
+{
+	size_t mask = pb->step_hash_cap - 1;
+	for (size_t h = hash_str(pb->steps[i].id) & mask;; h = (h + 1) & mask) {
+		size_t v = pb->step_hash[h];
+		if (v == 0) {
+			pb->step_hash[h] = i + 1;
+			return -1;
+		}
+		if (!strcmp(pb->steps[v - 1].id, pb->steps[i].id))
+			return (long)(v - 1);
+	}
+}
+
+/* First pass over steps: ids, so that references can be checked in order. */
+static void collect_steps(struct checker *C, const struct node *n)
+{
+	struct playbook *pb = C->pb;
+	pb->steps = arena_alloc(pb->arena, (n->n + 1) * sizeof(*pb->steps));
+	pb->step_hash_cap = 16;
+	while (pb->step_hash_cap < 2 * n->n + 2)
+		pb->step_hash_cap *= 2;
+	pb->step_hash = arena_alloc(pb->arena, pb->step_hash_cap * sizeof(*pb->step_hash));
+	for (size_t i = 0; i < n->n; i++) {
+		const struct node *s = n->vals[i];
+		struct step *st = &pb->steps[pb->nsteps];
+		st->loc = s->loc;
+		st->index = pb->nsteps;
+		pb->nsteps++;
+		if (s->kind != N_MAP) {
+			err(C, "schema-type", s->loc, "each step must be a mapping with id and action, not a %s",
+			    node_kind_name(s));
+			st->id = "";
+			continue;
+		}
+		const struct node *id = node_get(s, "id");
+		if (!id) {
+			err(C, "schema-missing", s->loc, "step %zu has no 'id'; give it a unique id of [a-z0-9_]",
+			    i + 1);
+			st->id = arena_strdup(pb->arena, "");
+			continue;
+		}
+		if (id->kind != N_SCALAR || !valid_ident(id->str, 0, 0)) {
+			err(C, "schema-value", id->loc,
+			    "step id '%s' is not valid; use lower-case letters, digits and '_'",
+			    id->kind == N_SCALAR ? id->str : "?");
+			st->id = arena_strdup(pb->arena, "");
+			continue;
+		}
+		st->id = id->str;
+		long first = index_step(pb, st->index);
+		if (first >= 0)
+			err(C, "step-duplicate-id", id->loc,
+			    "duplicate step id '%s' (first used at line %d); step ids must be unique",
+			    st->id, pb->steps[first].loc.line);
+	}
+}
+
+static void check_step(struct checker *C, const struct node *s, struct step *st)
+{
+	struct playbook *pb = C->pb;
+	C->cur_step = (long)st->index;
+	known_keys(C, s, step_keys, "a step");
+	st->modes = pb->modes;
+	const struct node *an = node_get(s, "action");
+	if (!an) {
+		err(C, "schema-missing", s->loc, "step '%s' has no 'action'; see `drplay actions` for the list",
+		    st->id);
+	} else if (an->kind != N_SCALAR) {
+		err(C, "schema-type", an->loc, "'action' must be an action name");
+	} else {
+		st->action_loc = an->loc;
+		st->def = registry_find(an->str);
+		if (!st->def) {
+			size_t na;
+			const struct action_def *const *all = registry_all(&na);
+			const char **names = xcalloc(na + 1, sizeof(*names));
+			for (size_t j = 0; j < na; j++)
+				names[j] = all[j]->name;
+			err(C, "unknown-action", an->loc, "unknown action '%s'%s; `drplay actions` lists them",
+			    an->str, suggest(an->str, names, na));
+			free(names);
+		}
+	}
+	st->desc = want_string(C, node_get(s, "description"), "'description'");
+	/* modes */
+	const struct node *mn = node_get(s, "modes");
+	if (mn) {
+		st->has_modes = 1;
+		st->modes_loc = mn->loc;
+		st->modes = 0;
+		const struct node *const *items = NULL;
+		size_t ni = 0;
+		const struct node *single = mn;
+		if (mn->kind == N_SEQ) {
+			items = (const struct node *const *)mn->vals;
+			ni = mn->n;
+		} else {
+			items = &single;
+			ni = 1;
+		}
+		for (size_t j = 0; j < ni; j++) {
+			const struct node *m = items[j];
+			unsigned mb = m->kind == N_SCALAR ? mode_parse(m->str) : 0;
+			if (!mb) {
+				err(C, "schema-value", m->loc, "'%s' is not a mode; use validation or disaster",
+				    m->kind == N_SCALAR ? m->str : "?");
+				continue;
+			}
+			if (!(pb->modes & mb)) {
+				err(C, "schema-value", m->loc,
+				    "step '%s' runs in mode '%s', which the playbook does not declare under 'modes:'",
+				    st->id, m->str);
+				continue;
+			}
+			st->modes |= mb;
+		}
+	}
+	/* when */
+	const struct node *wn = node_get(s, "when");
+	if (wn) {
+		st->when_loc = wn->loc;
+		if (wn->kind == N_SCALAR && node_scalar_type(wn) == S_BOOL) {
+			/* `when: false` parks a step; keep it as an expression. */
+		}
+		if (wn->kind != N_SCALAR) {
+			err(C, "schema-type", wn->loc, "'when' must be an expression string");
+		} else {
+			struct vtree *v = compile(C, wn, 1);
+			st->when = v->expr;
+		}
+	}
+	/* requires */
+	const struct node *rn = node_get(s, "requires");
+	if (rn) {
+		st->requires_loc = rn->loc;
+		const struct node *const *items;
+		size_t ni;
+		const struct node *single = rn;
+		if (rn->kind == N_SEQ) {
+			items = (const struct node *const *)rn->vals;
+			ni = rn->n;
+		} else {
+			items = &single;
+			ni = 1;
+		}
+		st->requires = arena_alloc(pb->arena, (ni + 1) * sizeof(*st->requires));
+		for (size_t j = 0; j < ni; j++) {
+			const struct node *r = items[j];
+			if (r->kind != N_SCALAR) {
+				err(C, "schema-type", r->loc, "'requires' lists step ids");
+				continue;
+			}
+			long idx = playbook_step_index(pb, r->str);
+			if (idx < 0) {
+				err(C, "step-order", r->loc, "'requires' names unknown step '%s'", r->str);
+				continue;
+			}
+			if (idx >= (long)st->index) {
+				err(C, "step-order", r->loc,
+				    "'requires' names step '%s', which does not run before '%s'; steps run in order: move it earlier",
+				    r->str, st->id);
+				continue;
+			}
+			st->requires[st->nrequires++] = (size_t)idx;
+		}
+	}
+	const struct node *g = node_get(s, "gate");
+	if (g) {
+		st->gate_loc = g->loc;
+		want_bool(C, g, "'gate'", &st->gate);
+	}
+	const struct node *al = node_get(s, "always");
+	if (al) {
+		st->always_loc = al->loc;
+		want_bool(C, al, "'always'", &st->always);
+	}
+	const struct node *of = node_get(s, "on_failure");
+	if (of) {
+		st->on_failure_loc = of->loc;
+		if (of->kind == N_SCALAR && !strcmp(of->str, "continue"))
+			st->cont = 1;
+		else if (!(of->kind == N_SCALAR && !strcmp(of->str, "stop")))
+			err(C, "schema-value", of->loc, "'on_failure' must be stop or continue, not '%s'",
+			    of->kind == N_SCALAR ? of->str : "?");
+	}
+	const struct node *to = node_get(s, "timeout");
+	if (to) {
+		if (want_duration(C, to, "'timeout'", &st->timeout_us) == 0 && st->timeout_us == 0)
+			err(C, "schema-value", to->loc, "'timeout' must be longer than 0s");
+	}
+	const struct node *rt = node_get(s, "retries");
+	if (rt) {
+		int64_t cnt = 0;
+		st->retry_delay_us = 1000000;
+		if (rt->kind == N_SCALAR && node_int(rt, &cnt) == 0) {
+			st->retries = (int)cnt;
+		} else if (rt->kind == N_MAP) {
+			static const char *const rkeys[] = { "count", "delay", NULL };
+			known_keys(C, rt, rkeys, "'retries'");
+			const struct node *cn = node_get(rt, "count");
+			if (!cn)
+				err(C, "schema-missing", rt->loc, "'retries' needs 'count'");
+			else if (node_int(cn, &cnt) != 0)
+				err(C, "schema-type", cn->loc, "'count' must be an integer");
+			st->retries = (int)cnt;
+			want_duration(C, node_get(rt, "delay"), "'delay'", &st->retry_delay_us);
+		} else {
+			err(C, "schema-type", rt->loc, "'retries' must be {count: N, delay: 5s}");
+		}
+		if (cnt < 0 || cnt > 100) {
+			err(C, "schema-value", rt->loc, "'retries' count must be between 0 and 100");
+			st->retries = 0;
+		}
+	}
+	/* with */
+	const struct node *wt = node_get(s, "with");
+	if (wt && !(wt->kind == N_SCALAR && node_scalar_type(wt) == S_NULL) && wt->kind != N_MAP) {
+		err(C, "schema-type", wt->loc, "'with' must be a mapping of parameters, not a %s",
+		    node_kind_name(wt));
+		wt = NULL;
+	}
+	if (!st->def)
+		return;
+	size_t nw = wt && wt->kind == N_MAP ? wt->n : 0;
+	st->args = arena_alloc(pb->arena, (nw + 1) * sizeof(*st->args));
+	char owner[160];
+	snprintf(owner, sizeof(owner), "%s parameter", st->def->name);
+	for (size_t j = 0; j < nw; j++) {
+		const struct node *k = wt->keys[j];
+		if (k->kind != N_SCALAR)
+			continue;
+		const struct param_spec *ps = param_find(st->def->params, k->str);
+		if (!ps) {
+			const char *names[64];
+			size_t nn = 0;
+			for (const struct param_spec *p = st->def->params; p && p->name && nn < 63; p++)
+				names[nn++] = p->name;
+			names[nn] = NULL;
+			err(C, "unknown-param", k->loc, "action %s has no parameter '%s'%s", st->def->name, k->str,
+			    suggest(k->str, names, nn));
+			continue;
+		}
+		struct arg *a = &st->args[st->nargs++];
+		a->spec = ps;
+		a->loc = k->loc;
+		a->v = compile(C, wt->vals[j], ps->type == T_EXPR);
+		check_value(C, ps, a->v, owner);
+		if (ps->type == T_RESOURCE)
+			check_resource_ref(C, ps, a->v, owner);
+		check_literal_secret(C, ps, a->v, owner);
+	}
+	for (const struct param_spec *p = st->def->params; p && p->name; p++) {
+		if ((p->flags & P_REQUIRED) && !step_arg(st, p->name))
+			err(C, "schema-missing", wt ? wt->loc : s->loc,
+			    "action %s needs parameter '%s' (%s); add it under 'with:'", st->def->name, p->name,
+			    p->doc ? p->doc : ptype_name(p->type));
+	}
+	if (st->def->check) {
+		struct argq q = { st, NULL, NULL, C->d };
+		st->def->check(&q);
+	}
+}
+
+static void check_objectives(struct checker *C, const struct node *n)
+{
+	if (!n)
+		return;
+	if (n->kind != N_MAP) {
+		err(C, "schema-type", n->loc, "'objectives' must be a mapping such as {rto: 15m, rpo: 24h}");
+		return;
+	}
+	static const char *const keys[] = { "rto", "rpo", NULL };
+	known_keys(C, n, keys, "'objectives'");
+	want_duration(C, node_get(n, "rto"), "'rto'", &C->pb->rto_us);
+	want_duration(C, node_get(n, "rpo"), "'rpo'", &C->pb->rpo_us);
+}
+
+struct playbook *playbook_check(struct doc *doc, struct diags *d)
+{
+	struct playbook *pb = xcalloc(1, sizeof(*pb));
+	pb->doc = doc;
+	pb->arena = arena_new();
+	pb->file = doc->file;
+	struct checker C = { pb, d, -1, 0 };
+	const struct node *root = doc->root;
+	if (!root) {
+		if (d->nerr == 0) {
+			struct loc l = { doc->file, 1, 1 };
+			err(&C, "schema-type", l,
+			    "the playbook is empty; it must be a mapping that starts with 'drplay: 1'");
+		}
+		pb->doc = NULL;
+		playbook_free(pb);
+		return NULL;
+	}
+	if (root->kind != N_MAP) {
+		err(&C, "schema-type", root->loc,
+		    "the playbook must be a mapping with keys drplay, name, steps..., not a %s",
+		    node_kind_name(root));
+		pb->doc = NULL;
+		playbook_free(pb);
+		return NULL;
+	}
+	known_keys(&C, root, top_keys, "the playbook");
+	const struct node *ver = node_get(root, "drplay");
+	int64_t v = 0;
+	if (!ver) {
+		struct loc l = root->loc;
+		err(&C, "format-version", l,
+		    "missing the format version; add 'drplay: 1' as the first line");
+	} else if (node_int(ver, &v) != 0 || v != 1) {
+		err(&C, "format-version", ver->loc,
+		    "unknown format version '%s'; this drplay (%s) reads format 1: write 'drplay: 1' or upgrade drplay",
+		    ver->kind == N_SCALAR ? ver->str : node_kind_name(ver), DRPLAY_VERSION);
+	}
+	const struct node *nm = node_get(root, "name");
+	pb->name = want_string(&C, nm, "'name'");
+	if (!pb->name) {
+		const char *base = strrchr(doc->file, '/');
+		base = base ? base + 1 : doc->file;
+		size_t len = strcspn(base, ".");
+		pb->name = arena_strndup(pb->arena, base, len);
+	}
+	pb->desc = want_string(&C, node_get(root, "description"), "'description'");
+	check_params(&C, node_get(root, "params"));
+	check_modes(&C, node_get(root, "modes"));
+	check_resources(&C, node_get(root, "resources"));
+	check_objectives(&C, node_get(root, "objectives"));
+	const struct node *steps = node_get(root, "steps");
+	if (!steps) {
+		err(&C, "schema-missing", root->loc, "the playbook has no 'steps'; add a list of steps");
+	} else if (steps->kind != N_SEQ) {
+		err(&C, "schema-type", steps->loc, "'steps' must be a list, not a %s", node_kind_name(steps));
+	} else {
+		collect_steps(&C, steps);
+		for (size_t i = 0; i < steps->n; i++)
+			if (steps->vals[i]->kind == N_MAP)
+				check_step(&C, steps->vals[i], &pb->steps[i]);
+	}
+	return pb;
+}
+
+void playbook_free(struct playbook *pb)
+{
+	if (!pb)
+		return;
+	for (size_t i = 0; i < pb->ntmpls; i++)
+		tmpl_free(pb->tmpls[i]);
+	for (size_t i = 0; i < pb->nexprs; i++)
+		expr_free(pb->exprs[i]);
+	for (size_t i = 0; i < pb->njsons; i++)
+		json_decref(pb->jsons[i]);
+	free(pb->tmpls);
+	free(pb->exprs);
+	free(pb->jsons);
+	arena_free(pb->arena);
+	doc_free(pb->doc);
+	free(pb);
+}
+
+const struct param_def *playbook_param(const struct playbook *pb, const char *name)
+{
+	for (size_t i = 0; i < pb->nparams; i++)
+		if (!strcmp(pb->params[i].name, name))
+			return &pb->params[i];
+	return NULL;
+}
+
+const struct resource_def *playbook_resource(const struct playbook *pb, const char *name)
+{
+	for (size_t i = 0; i < pb->nresources; i++)
+		if (!strcmp(pb->resources[i].name, name))
+			return &pb->resources[i];
+	return NULL;
+}
+
+long playbook_step_index(const struct playbook *pb, const char *id)
+{
+	if (!pb->step_hash_cap)
+		return -1;
+	size_t mask = pb->step_hash_cap - 1;
+	for (size_t h = hash_str(id) & mask;; h = (h + 1) & mask) {
+		size_t v = pb->step_hash[h];
+		if (v == 0)
+			return -1;
+		if (!strcmp(pb->steps[v - 1].id, id))
+			return (long)(v - 1);
+	}
+}
+
+const struct arg *step_arg(const struct step *st, const char *name)
+{
+	for (size_t i = 0; i < st->nargs; i++)
+		if (!strcmp(st->args[i].spec->name, name))
+			return &st->args[i];
+	return NULL;
+}

@@ -1,0 +1,438 @@
+/*
+ * describe.c: everything drplay says about its own registry, generated from
+ * the same declarations the checker uses: `drplay actions` (text, Markdown
+ * for SPEC.md, JSON) and `drplay schema` (the JSON Schema 2020-12 document
+ * committed as grammar/playbook.schema.json, which editors use to validate
+ * and complete playbooks). Tests compare the committed copies with these.
+ */
+#include "describe.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "action.h"
+#include "util.h"
+#include "version.h"
+
+static const char *ptype_word(enum ptype t)
+{
+	switch (t) {
+	case T_STRING: return "string";
+	case T_INT: return "int";
+	case T_NUMBER: return "number";
+	case T_BOOL: return "bool";
+	case T_DURATION: return "duration";
+	case T_TIMESTAMP: return "timestamp";
+	case T_LIST: return "list";
+	case T_MAP: return "mapping";
+	case T_ANY: return "any";
+	case T_EXPR: return "expression";
+	case T_RESOURCE: return "resource";
+	}
+	return "any";
+}
+
+static char *type_text(const struct param_spec *p)
+{
+	if (p->type == T_RESOURCE && p->kind)
+		return xasprintf("resource (%s)", p->kind);
+	return xstrdup(ptype_word(p->type));
+}
+
+static char *allowed_text(const char *const *al)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t i = 0; al && al[i]; i++)
+		sb_addf(&sb, "%s%s", i ? "|" : "", al[i]);
+	return sb_detach(&sb);
+}
+
+static const char *effect(const struct action_def *d)
+{
+	if (d->flags_for)
+		return "depends on parameters";
+	if (d->flags & A_DESTRUCT)
+		return "destructive";
+	if (d->flags & A_STATE)
+		return "state-changing";
+	return "read-only";
+}
+
+static void text_params(const struct param_spec *ps, FILE *f)
+{
+	for (const struct param_spec *p = ps; p && p->name; p++) {
+		char *t = type_text(p);
+		fprintf(f, "    %-16s %-20s %s", p->name, t, p->flags & P_REQUIRED ? "required" : "optional");
+		if (p->def)
+			fprintf(f, ", default %s", p->def);
+		if (p->allowed) {
+			char *a = allowed_text(p->allowed);
+			fprintf(f, ", one of %s", a);
+			free(a);
+		}
+		fprintf(f, "\n%23s%s\n", "", p->doc ? p->doc : "");
+		free(t);
+	}
+}
+
+static void text_action(const struct action_def *d, FILE *f, int full)
+{
+	fprintf(f, "%-22s %-22s %s\n", d->name, effect(d), category_name(d->cat));
+	if (!full)
+		return;
+	fprintf(f, "  %s\n", d->doc);
+	fprintf(f, "  parameters:\n");
+	if (!d->params || !d->params->name)
+		fprintf(f, "    (none)\n");
+	text_params(d->params, f);
+	fprintf(f, "  outputs:\n");
+	if (!d->outputs || !d->outputs->name)
+		fprintf(f, "    (none)\n");
+	for (const struct output_spec *o = d->outputs; o && o->name; o++)
+		fprintf(f, "    %-16s %-20s %s\n", o->name, ptype_word(o->type), o->doc ? o->doc : "");
+	fprintf(f, "  every step also has: outcome, duration, error\n");
+}
+
+static const char *md_escape(const char *s, char *buf, size_t n)
+{
+	size_t k = 0;
+	for (; s && *s && k + 2 < n; s++) {
+		if (*s == '|')
+			buf[k++] = '\\';
+		buf[k++] = *s;
+	}
+	buf[k] = '\0';
+	return buf;
+}
+
+static void md_params(const struct param_spec *ps, FILE *f, const char *what)
+{
+	if (!ps || !ps->name) {
+		fprintf(f, "No %s.\n\n", what);
+		return;
+	}
+	fprintf(f, "| %s | type | required | default | description |\n|---|---|---|---|---|\n",
+		!strcmp(what, "fields") ? "field" : "parameter");
+	for (const struct param_spec *p = ps; p->name; p++) {
+		char *t = type_text(p);
+		char buf[1024], al[512] = "";
+		if (p->allowed) {
+			char *a = allowed_text(p->allowed);
+			snprintf(al, sizeof(al), " One of: `%s`.", a);
+			free(a);
+		}
+		fprintf(f, "| `%s` | %s | %s | %s%s%s | %s%s |\n", p->name, t, p->flags & P_REQUIRED ? "yes" : "no",
+			p->def ? "`" : "", p->def ? p->def : "", p->def ? "`" : "", md_escape(p->doc, buf, sizeof(buf)),
+			md_escape(al, buf + 512, 512));
+		free(t);
+	}
+	fputc('\n', f);
+}
+
+void describe_actions(const char *name, enum describe_format fmt, FILE *f)
+{
+	size_t n, nk;
+	const struct action_def *const *all = registry_all(&n);
+	const struct kind_def *const *kinds = kinds_all(&nk);
+	if (fmt == DESC_JSON) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++) {
+			const struct action_def *d = all[i];
+			if (name && strcmp(name, d->name))
+				continue;
+			json_t *o = json_object();
+			json_object_set_new(o, "name", json_string(d->name));
+			json_object_set_new(o, "effect", json_string(effect(d)));
+			json_object_set_new(o, "category", json_string(category_name(d->cat)));
+			json_object_set_new(o, "doc", json_string(d->doc));
+			json_t *ps = json_array();
+			for (const struct param_spec *p = d->params; p && p->name; p++) {
+				char *t = type_text(p);
+				json_t *po = json_pack("{s:s,s:s,s:b}", "name", p->name, "type", t, "required",
+						       (p->flags & P_REQUIRED) != 0);
+				free(t);
+				if (p->def)
+					json_object_set_new(po, "default", json_string(p->def));
+				if (p->doc)
+					json_object_set_new(po, "doc", json_string(p->doc));
+				if (p->allowed) {
+					json_t *al = json_array();
+					for (const char *const *a = p->allowed; *a; a++)
+						json_array_append_new(al, json_string(*a));
+					json_object_set_new(po, "allowed", al);
+				}
+				json_array_append_new(ps, po);
+			}
+			json_object_set_new(o, "parameters", ps);
+			json_t *os = json_array();
+			for (const struct output_spec *op = d->outputs; op && op->name; op++)
+				json_array_append_new(os, json_pack("{s:s,s:s,s:s}", "name", op->name, "type",
+								    ptype_word(op->type), "doc", op->doc ? op->doc : ""));
+			json_object_set_new(o, "outputs", os);
+			json_array_append_new(arr, o);
+		}
+		json_dumpf(arr, f, JSON_INDENT(2));
+		fputc('\n', f);
+		json_decref(arr);
+		return;
+	}
+	if (fmt == DESC_MARKDOWN) {
+		fprintf(f, "<!-- generated by `drplay actions --format=markdown`; do not edit by hand -->\n\n");
+		fprintf(f, "### Resource kinds\n\n");
+		if (nk == 0)
+			fprintf(f, "No resource kinds are registered in this build.\n\n");
+		for (size_t i = 0; i < nk; i++) {
+			fprintf(f, "#### kind `%s`\n\n%s\n\n", kinds[i]->name, kinds[i]->doc);
+			md_params(kinds[i]->fields, f, "fields");
+		}
+		fprintf(f, "### Actions\n\n| action | effect | category |\n|---|---|---|\n");
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "| [`%s`](#action-%s) | %s | %s |\n", all[i]->name, all[i]->name, effect(all[i]),
+				category_name(all[i]->cat));
+		fputc('\n', f);
+		for (size_t i = 0; i < n; i++) {
+			const struct action_def *d = all[i];
+			fprintf(f, "#### action `%s`\n<a id=\"action-%s\"></a>\n\n%s\n\nEffect: %s. Category: %s.\n\n",
+				d->name, d->name, d->doc, effect(d), category_name(d->cat));
+			md_params(d->params, f, "parameters");
+			if (d->outputs && d->outputs->name) {
+				fprintf(f, "| output | type | description |\n|---|---|---|\n");
+				for (const struct output_spec *o = d->outputs; o->name; o++) {
+					char buf[1024];
+					fprintf(f, "| `%s` | %s | %s |\n", o->name, ptype_word(o->type),
+						md_escape(o->doc, buf, sizeof(buf)));
+				}
+				fputc('\n', f);
+			} else {
+				fprintf(f, "No outputs beyond `outcome`, `duration` and `error`.\n\n");
+			}
+		}
+		return;
+	}
+	if (name) {
+		const struct action_def *d = registry_find(name);
+		if (d) {
+			text_action(d, f, 1);
+			return;
+		}
+		const struct kind_def *k = kind_find(name);
+		if (k) {
+			fprintf(f, "resource kind %s\n  %s\n  fields:\n", k->name, k->doc);
+			text_params(k->fields, f);
+			fprintf(f, "  every resource also has: live, throwaway, description\n");
+		}
+		return;
+	}
+	fprintf(f, "%-22s %-22s %s\n", "ACTION", "EFFECT", "CATEGORY");
+	for (size_t i = 0; i < n; i++)
+		text_action(all[i], f, 0);
+	if (nk) {
+		fprintf(f, "\nresource kinds:");
+		for (size_t i = 0; i < nk; i++)
+			fprintf(f, " %s", kinds[i]->name);
+		fputc('\n', f);
+	}
+	fprintf(f, "\n`drplay actions NAME` shows an action's (or kind's) parameters and outputs.\n");
+}
+
+int describe_known(const char *name)
+{
+	return registry_find(name) || kind_find(name);
+}
+
+/* ---- JSON Schema ---- */
+
+static json_t *tmpl_schema(void)
+{
+	return json_pack("{s:s}", "$ref", "#/$defs/template");
+}
+
+static json_t *any_of2(json_t *a, json_t *b)
+{
+	json_t *arr = json_array();
+	json_array_append_new(arr, a);
+	json_array_append_new(arr, b);
+	return json_pack("{s:o}", "anyOf", arr);
+}
+
+static json_t *param_schema(const struct param_spec *p)
+{
+	json_t *s = NULL;
+	json_t *en = NULL;
+	if (p->allowed) {
+		en = json_array();
+		for (const char *const *a = p->allowed; *a; a++)
+			json_array_append_new(en, json_string(*a));
+	}
+	switch (p->type) {
+	case T_STRING:
+	case T_RESOURCE:
+		if (en && p->type == T_STRING)
+			s = any_of2(json_pack("{s:o}", "enum", en), tmpl_schema());
+		else
+			s = json_pack("{s:[s,s,s]}", "type", "string", "number", "boolean");
+		break;
+	case T_EXPR:
+		s = json_pack("{s:[s,s]}", "type", "string", "boolean");
+		break;
+	case T_INT:
+		s = any_of2(json_pack("{s:s}", "type", "integer"), tmpl_schema());
+		break;
+	case T_NUMBER:
+		s = any_of2(json_pack("{s:s}", "type", "number"), tmpl_schema());
+		break;
+	case T_BOOL:
+		s = any_of2(json_pack("{s:s}", "type", "boolean"), tmpl_schema());
+		break;
+	case T_DURATION:
+		s = json_pack("{s:s}", "$ref", "#/$defs/duration");
+		break;
+	case T_TIMESTAMP:
+		s = json_pack("{s:s}", "$ref", "#/$defs/timestamp");
+		break;
+	case T_LIST:
+		if (en)
+			s = any_of2(json_pack("{s:s,s:{s:o}}", "type", "array", "items", "enum", en), tmpl_schema());
+		else
+			s = any_of2(json_pack("{s:s}", "type", "array"), tmpl_schema());
+		en = NULL;
+		break;
+	case T_MAP:
+		s = any_of2(json_pack("{s:s}", "type", "object"), tmpl_schema());
+		break;
+	case T_ANY:
+		s = json_object();
+		break;
+	}
+	if (en && p->type != T_STRING)
+		json_decref(en);
+	if (p->doc)
+		json_object_set_new(s, "description", json_string(p->doc));
+	return s;
+}
+
+static json_t *params_object(const struct param_spec *ps, int closed)
+{
+	json_t *props = json_object();
+	json_t *req = json_array();
+	for (const struct param_spec *p = ps; p && p->name; p++) {
+		json_object_set_new(props, p->name, param_schema(p));
+		if (p->flags & P_REQUIRED)
+			json_array_append_new(req, json_string(p->name));
+	}
+	json_t *o = json_pack("{s:s,s:o}", "type", "object", "properties", props);
+	if (json_array_size(req))
+		json_object_set_new(o, "required", req);
+	else
+		json_decref(req);
+	if (closed)
+		json_object_set_new(o, "additionalProperties", json_false());
+	return o;
+}
+
+void describe_schema(FILE *f)
+{
+	size_t n, nk;
+	const struct action_def *const *all = registry_all(&n);
+	const struct kind_def *const *kinds = kinds_all(&nk);
+	json_t *defs = json_object();
+	json_object_set_new(defs, "template",
+			    json_pack("{s:s,s:s,s:s}", "type", "string", "pattern", "\\$\\{", "description",
+				      "a ${...} interpolation, resolved when the step runs"));
+	json_object_set_new(defs, "duration",
+			    json_pack("{s:[{s:s,s:s},{s:s,s:i},{s:s}],s:s}", "anyOf", "type", "string", "pattern",
+				      "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$", "type", "integer", "minimum", 0, "$ref",
+				      "#/$defs/template", "description", "a duration: 90s, 15m, 24h, 1h30m, 250ms"));
+	json_object_set_new(defs, "timestamp",
+			    json_pack("{s:[{s:s,s:s},{s:s}],s:s}", "anyOf", "type", "string", "pattern",
+				      "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
+				      "$ref", "#/$defs/template", "description", "an RFC 3339 timestamp, UTC: 2026-11-29T09:10:00Z"));
+	/* steps: one if/then per action for `with` */
+	json_t *names = json_array();
+	json_t *all_of = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct action_def *d = all[i];
+		json_array_append_new(names, json_string(d->name));
+		char key[160];
+		snprintf(key, sizeof(key), "with.%s", d->name);
+		json_t *w = params_object(d->params, 1);
+		json_object_set_new(w, "description", json_string(d->doc));
+		json_object_set_new(defs, key, w);
+		char ref[180];
+		snprintf(ref, sizeof(ref), "#/$defs/%s", key);
+		json_array_append_new(all_of, json_pack("{s:{s:{s:{s:s}},s:[s]},s:{s:{s:{s:s}}}}", "if", "properties",
+							 "action", "const", d->name, "required", "action", "then",
+							 "properties", "with", "$ref", ref));
+	}
+	json_t *step = json_pack(
+		"{s:s,s:[s,s],s:b,s:{s:{s:s,s:s,s:s},s:{s:o,s:s},s:{s:s},s:{s:[{s:s,s:{s:[s,s]}},{s:[s,s]}]},s:{s:[s,s]},s:{s:[{s:s},{s:s,s:{s:s}}]},s:{s:s},s:{s:[s,s]},s:{s:s},s:{s:s},s:{s:[{s:s,s:i},{s:s,s:{s:{s:s,s:i},s:{s:s}},s:b}]},s:{s:s}},s:o}",
+		"type", "object", "required", "id", "action", "additionalProperties", 0, "properties", "id", "type",
+		"string", "pattern", "^[a-z0-9_]+$", "description", "unique step id", "action", "enum", names,
+		"description", "a registered action (`drplay actions`)", "with", "type", "object", "modes", "anyOf",
+		"type", "array", "items", "enum", "validation", "disaster", "enum", "validation", "disaster", "when",
+		"type", "string", "boolean", "requires", "anyOf", "type", "string", "type", "array", "items", "type",
+		"string", "gate", "type", "boolean", "on_failure", "enum", "stop", "continue", "always", "type",
+		"boolean", "timeout", "$ref", "#/$defs/duration", "retries", "anyOf", "type", "integer", "minimum",
+		0, "type", "object", "properties", "count", "type", "integer", "minimum", 0, "delay", "$ref",
+		"#/$defs/duration", "additionalProperties", 0, "description", "type", "string", "allOf", all_of);
+	json_object_set_new(defs, "step", step);
+	/* resources: one if/then per kind; unevaluatedProperties closes them */
+	json_t *knames = json_array();
+	json_t *kall = json_array();
+	for (size_t i = 0; i < nk; i++) {
+		json_array_append_new(knames, json_string(kinds[i]->name));
+		json_t *fo = params_object(kinds[i]->fields, 0);
+		json_array_append_new(kall, json_pack("{s:{s:{s:{s:s}},s:[s]},s:o}", "if", "properties", "kind",
+						      "const", kinds[i]->name, "required", "kind", "then", fo));
+	}
+	json_t *res = json_pack("{s:s,s:[s],s:{s:{s:o},s:{s:s},s:{s:s},s:{s:s}},s:o,s:b}", "type", "object",
+				"required", "kind", "properties", "kind", "enum", knames, "live", "type", "boolean",
+				"throwaway", "type", "boolean", "description", "type", "string", "allOf", kall,
+				"unevaluatedProperties", 0);
+	json_object_set_new(defs, "resource", res);
+	json_t *param = json_pack(
+		"{s:s,s:b,s:{s:{s:[s,s,s,s,s,s]},s:{},s:{s:s},s:{s:s},s:{s:[{s:s},{s:s,s:{s:[s,s]}}]}}}", "type",
+		"object", "additionalProperties", 0, "properties", "type", "enum", "string", "int", "bool",
+		"timestamp", "duration", "number", "default", "allowed", "type", "array", "description", "type",
+		"string", "required", "anyOf", "type", "boolean", "type", "array", "items", "enum", "validation",
+		"disaster");
+	json_object_set_new(defs, "param", param);
+	json_t *modes = json_pack(
+		"{s:s,s:b,s:{s:{s:[s,s],s:b,s:{s:{s:s},s:{s:s}}},s:{s:[s,s],s:b,s:{s:{s:s},s:{s:s},s:{s:s,s:s}}}}}",
+		"type", "object", "additionalProperties", 0, "properties", "validation", "type", "object", "null",
+		"additionalProperties", 0, "properties", "default", "type", "boolean", "description", "type",
+		"string", "disaster", "type", "object", "null", "additionalProperties", 0, "properties",
+		"authorize", "type", "string", "description", "type", "string", "default", "const", "false");
+	/* disaster.default must not be true: express as const false boolean */
+	json_object_set_new(json_object_get(json_object_get(json_object_get(json_object_get(modes, "properties"),
+									      "disaster"),
+							    "properties"),
+					    "default"),
+			    "const", json_false());
+	json_object_del(json_object_get(json_object_get(json_object_get(json_object_get(modes, "properties"),
+									 "disaster"),
+						       "properties"),
+				       "default"),
+			"type");
+	json_t *root = json_pack(
+		"{s:s,s:s,s:s,s:s,s:s,s:[s,s],s:b,s:{s:{s:i,s:s},s:{s:s},s:{s:s},s:o,s:{s:s,s:{s:s},s:{s:s}},s:{s:s,s:{s:s},s:{s:s}},s:{s:s,s:{s:s}},s:{s:s,s:b,s:{s:{s:s},s:{s:s}}}},s:o}",
+		"$schema", "https://json-schema.org/draft/2020-12/schema", "$id",
+		"https://drplay.dev/schema/playbook-1.json", "title", "drplay playbook (format 1)", "description",
+		"A database disaster-recovery playbook run by drplay " DRPLAY_VERSION
+		". Generated by `drplay schema`; SPEC.md is authoritative.",
+		"type", "object", "required", "drplay", "steps", "additionalProperties", 0, "properties", "drplay",
+		"const", 1, "description", "format version", "name", "type", "string", "description", "type", "string",
+		"modes", modes, "params", "type", "object", "propertyNames", "pattern", "^[A-Za-z_][A-Za-z0-9_]*$",
+		"additionalProperties", "$ref", "#/$defs/param", "resources", "type", "object", "propertyNames",
+		"pattern", "^[A-Za-z0-9_-]+$", "additionalProperties", "$ref", "#/$defs/resource", "steps", "type",
+		"array", "items", "$ref", "#/$defs/step", "objectives", "type", "object", "additionalProperties", 0,
+		"properties", "rto", "$ref", "#/$defs/duration", "rpo", "$ref", "#/$defs/duration", "$defs", defs);
+	if (!root) {
+		fprintf(stderr, "drplay: internal error building the schema\n");
+		return;
+	}
+	json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', f);
+	json_decref(root);
+}

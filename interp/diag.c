@@ -1,0 +1,334 @@
+/*
+ * diag.c: collecting diagnostics and printing them as gcc-style text with a
+ * caret under the offending column, as JSON, or as SARIF 2.1.0 (the format
+ * code-review tools annotate pull requests from). Every message is printed
+ * through the redaction registry.
+ */
+#include "diag.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "redact.h"
+#include "version.h"
+
+void diags_init(struct diags *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void diags_release(struct diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->v[i].rule);
+		free(d->v[i].msg);
+	}
+	free(d->v);
+	free(d->docs);
+	diags_init(d);
+}
+
+void diags_add_source(struct diags *d, const struct doc *doc)
+{
+	d->docs = xrealloc(d->docs, (d->ndocs + 1) * sizeof(*d->docs));
+	d->docs[d->ndocs++] = doc;
+}
+
+void diag_vadd(struct diags *d, enum sev sev, enum diag_class cls, const char *rule,
+	       struct loc loc, const char *fmt, va_list ap)
+{
+	if (d->n == d->alloc) {
+		d->alloc = d->alloc ? d->alloc * 2 : 16;
+		d->v = xrealloc(d->v, d->alloc * sizeof(*d->v));
+	}
+	struct diag *g = &d->v[d->n++];
+	g->sev = sev;
+	g->cls = cls;
+	g->rule = xstrdup(rule);
+	g->msg = xvasprintf(fmt, ap);
+	g->loc = loc;
+	if (sev == SEV_ERROR) {
+		d->nerr++;
+		if (cls == DC_GUARD)
+			d->nguard++;
+	} else if (sev == SEV_WARNING) {
+		d->nwarn++;
+	}
+}
+
+void diag_add(struct diags *d, enum sev sev, const char *rule, struct loc loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(d, sev, DC_INVALID, rule, loc, fmt, ap);
+	va_end(ap);
+}
+
+void diag_guard(struct diags *d, const char *rule, struct loc loc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	diag_vadd(d, SEV_ERROR, DC_GUARD, rule, loc, fmt, ap);
+	va_end(ap);
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+	if (!a || !b)
+		return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
+static int diag_cmp(const void *pa, const void *pb)
+{
+	const struct diag *a = pa, *b = pb;
+	int c = cmp_str(a->loc.file, b->loc.file);
+	if (c)
+		return c;
+	if (a->loc.line != b->loc.line)
+		return a->loc.line < b->loc.line ? -1 : 1;
+	if (a->loc.col != b->loc.col)
+		return a->loc.col < b->loc.col ? -1 : 1;
+	c = strcmp(a->rule, b->rule);
+	if (c)
+		return c;
+	return strcmp(a->msg, b->msg);
+}
+
+void diags_sort(struct diags *d)
+{
+	/* qsort is not stable; comparing rule and message too makes the order
+	 * deterministic, which is all the printers need. */
+	qsort(d->v, d->n, sizeof(*d->v), diag_cmp);
+	size_t w = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		if (w && diag_cmp(&d->v[w - 1], &d->v[i]) == 0) {
+			free(d->v[i].rule);
+			free(d->v[i].msg);
+			continue;
+		}
+		d->v[w++] = d->v[i];
+	}
+	d->n = w;
+	d->nerr = d->nwarn = d->nguard = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		if (d->v[i].sev == SEV_ERROR) {
+			d->nerr++;
+			if (d->v[i].cls == DC_GUARD)
+				d->nguard++;
+		} else if (d->v[i].sev == SEV_WARNING) {
+			d->nwarn++;
+		}
+	}
+}
+
+static const char *sev_name(enum sev s)
+{
+	switch (s) {
+	case SEV_ERROR: return "error";
+	case SEV_WARNING: return "warning";
+	default: return "note";
+	}
+}
+
+static const struct doc *find_doc(const struct diags *d, const char *file)
+{
+	if (!file)
+		return NULL;
+	for (size_t i = 0; i < d->ndocs; i++)
+		if (d->docs[i]->file && strcmp(d->docs[i]->file, file) == 0)
+			return d->docs[i];
+	return NULL;
+}
+
+/* Prints the source line of loc and a caret under its column. */
+static void print_caret(const struct doc *doc, struct loc loc, FILE *f)
+{
+	if (!doc || !doc->src || loc.line < 1)
+		return;
+	const char *p = doc->src, *end = doc->src + doc->srclen;
+	for (int l = 1; l < loc.line && p < end; l++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return;
+		p = nl + 1;
+	}
+	if (p >= end)
+		return;
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	if (len && p[len - 1] == '\r')
+		len--;
+	if (len > 400)
+		len = 400;
+	char *line = xstrndup(p, len);
+	fputs("  ", f);
+	redact_fputs(line, f);
+	fputs("\n  ", f);
+	/* Keep tabs so the caret lines up with the line above. */
+	for (int c = 1; c < loc.col && (size_t)(c - 1) < len; c++)
+		fputc(line[c - 1] == '\t' ? '\t' : ' ', f);
+	fputs("^\n", f);
+	free(line);
+}
+
+static void print_text(const struct diags *d, FILE *f)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *g = &d->v[i];
+		if (g->loc.file && g->loc.line > 0)
+			redact_fprintf(f, "%s:%d:%d: ", g->loc.file, g->loc.line, g->loc.col);
+		else if (g->loc.file)
+			redact_fprintf(f, "%s: ", g->loc.file);
+		fprintf(f, "%s: [%s] ", sev_name(g->sev), g->rule);
+		redact_fputs(g->msg, f);
+		fputc('\n', f);
+		print_caret(find_doc(d, g->loc.file), g->loc, f);
+	}
+}
+
+static json_t *masked_string(const char *s)
+{
+	char *m = redact(s);
+	json_t *j = json_string(m);
+	free(m);
+	if (!j) /* not UTF-8: never fails the printer */
+		j = json_string("(message not valid UTF-8)");
+	return j;
+}
+
+static void print_json(const struct diags *d, FILE *f)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *g = &d->v[i];
+		json_t *o = json_object();
+		if (g->loc.file)
+			json_object_set_new(o, "file", masked_string(g->loc.file));
+		if (g->loc.line > 0) {
+			json_object_set_new(o, "line", json_integer(g->loc.line));
+			json_object_set_new(o, "column", json_integer(g->loc.col));
+		}
+		json_object_set_new(o, "severity", json_string(sev_name(g->sev)));
+		json_object_set_new(o, "rule", json_string(g->rule));
+		json_object_set_new(o, "message", masked_string(g->msg));
+		json_array_append_new(arr, o);
+	}
+	json_t *root = json_object();
+	json_object_set_new(root, "diagnostics", arr);
+	json_object_set_new(root, "errors", json_integer(d->nerr));
+	json_object_set_new(root, "warnings", json_integer(d->nwarn));
+	json_dumpf(root, f, JSON_INDENT(2));
+	fputc('\n', f);
+	json_decref(root);
+}
+
+/* A relative path as a URI reference: percent-encodes what is not allowed. */
+static char *path_uri(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/", *p))
+			sb_addc(&sb, (char)*p);
+		else
+			sb_addf(&sb, "%%%02X", *p);
+	}
+	return sb_detach(&sb);
+}
+
+static const char *sarif_level(enum sev s)
+{
+	return s == SEV_ERROR ? "error" : s == SEV_WARNING ? "warning" : "note";
+}
+
+static void print_sarif(const struct diags *d, FILE *f)
+{
+	json_t *rules = json_array();
+	for (size_t i = 0; i < lint_rules_count; i++) {
+		const struct rule_info *r = &lint_rules[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "id", json_string(r->id));
+		json_t *sd = json_object();
+		json_object_set_new(sd, "text", json_string(r->summary));
+		json_object_set_new(o, "shortDescription", sd);
+		json_t *dc = json_object();
+		json_object_set_new(dc, "level", json_string(sarif_level(r->sev)));
+		json_object_set_new(o, "defaultConfiguration", dc);
+		json_object_set_new(o, "helpUri",
+				    json_string("https://drplay.dev/spec#lint-rules"));
+		json_array_append_new(rules, o);
+	}
+	json_t *results = json_array();
+	for (size_t i = 0; i < d->n; i++) {
+		const struct diag *g = &d->v[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "ruleId", json_string(g->rule));
+		for (size_t k = 0; k < lint_rules_count; k++)
+			if (strcmp(lint_rules[k].id, g->rule) == 0)
+				json_object_set_new(o, "ruleIndex", json_integer((json_int_t)k));
+		json_object_set_new(o, "level", json_string(sarif_level(g->sev)));
+		json_t *msg = json_object();
+		json_object_set_new(msg, "text", masked_string(g->msg));
+		json_object_set_new(o, "message", msg);
+		if (g->loc.file) {
+			json_t *art = json_object();
+			char *uri = path_uri(g->loc.file);
+			json_object_set_new(art, "uri", masked_string(uri));
+			free(uri);
+			json_t *phys = json_object();
+			json_object_set_new(phys, "artifactLocation", art);
+			if (g->loc.line > 0) {
+				json_t *reg = json_object();
+				json_object_set_new(reg, "startLine", json_integer(g->loc.line));
+				json_object_set_new(reg, "startColumn",
+						    json_integer(g->loc.col > 0 ? g->loc.col : 1));
+				json_object_set_new(phys, "region", reg);
+			}
+			json_t *l = json_object();
+			json_object_set_new(l, "physicalLocation", phys);
+			json_t *locs = json_array();
+			json_array_append_new(locs, l);
+			json_object_set_new(o, "locations", locs);
+		}
+		json_array_append_new(results, o);
+	}
+	json_t *driver = json_object();
+	json_object_set_new(driver, "name", json_string("drplay"));
+	json_object_set_new(driver, "version", json_string(DRPLAY_VERSION));
+	json_object_set_new(driver, "informationUri", json_string("https://drplay.dev/"));
+	json_object_set_new(driver, "rules", rules);
+	json_t *tool = json_object();
+	json_object_set_new(tool, "driver", driver);
+	json_t *run = json_object();
+	json_object_set_new(run, "tool", tool);
+	json_object_set_new(run, "columnKind", json_string("unicodeCodePoints"));
+	json_object_set_new(run, "results", results);
+	json_t *runs = json_array();
+	json_array_append_new(runs, run);
+	json_t *root = json_object();
+	json_object_set_new(root, "$schema", json_string("https://json.schemastore.org/sarif-2.1.0.json"));
+	json_object_set_new(root, "version", json_string("2.1.0"));
+	json_object_set_new(root, "runs", runs);
+	json_dumpf(root, f, JSON_INDENT(2));
+	fputc('\n', f);
+	json_decref(root);
+}
+
+void diags_print(const struct diags *d, enum diag_format fmt, FILE *f)
+{
+	switch (fmt) {
+	case DF_TEXT: print_text(d, f); break;
+	case DF_JSON: print_json(d, f); break;
+	case DF_SARIF: print_sarif(d, f); break;
+	}
+}
+
+const struct rule_info *lint_rule_find(const char *id)
+{
+	for (size_t i = 0; i < lint_rules_count; i++)
+		if (strcmp(lint_rules[i].id, id) == 0)
+			return &lint_rules[i];
+	return NULL;
+}

@@ -1,0 +1,408 @@
+/*
+ * journal.c: the append-only JSON-lines run journal, its lock, and `drplay
+ * status`, which reads the newest journal back. See journal.h.
+ */
+#include "journal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "redact.h"
+#include "util.h"
+
+struct journal {
+	int fd;
+	char *path;
+	int echo;
+	int warned;
+};
+
+char *journal_default_dir(const char *flag)
+{
+	if (flag && *flag)
+		return xstrdup(flag);
+	const char *e = getenv("DRPLAY_JOURNAL_DIR");
+	if (e && *e)
+		return xstrdup(e);
+	e = getenv("XDG_STATE_HOME");
+	if (e && *e)
+		return xasprintf("%s/drplay", e);
+	e = getenv("HOME");
+	if (e && *e)
+		return xasprintf("%s/.local/state/drplay", e);
+	return xstrdup(".drplay");
+}
+
+/* mkdir -p */
+static int mkdirs(const char *dir)
+{
+	char *p = xstrdup(dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+			free(p);
+			return -1;
+		}
+		*s = '/';
+	}
+	int rc = mkdir(p, 0750) != 0 && errno != EEXIST ? -1 : 0;
+	free(p);
+	return rc;
+}
+
+struct journal *journal_open(const char *dir, const char *run_id, char **err)
+{
+	if (mkdirs(dir) != 0) {
+		*err = xasprintf("cannot create journal directory '%s': %s; pass --journal-dir to a writable place",
+				 dir, strerror(errno));
+		return NULL;
+	}
+	struct journal *j = xcalloc(1, sizeof(*j));
+	j->path = xasprintf("%s/%s.jsonl", dir, run_id);
+	j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_EXCL | O_CLOEXEC, 0640);
+	if (j->fd < 0) {
+		*err = xasprintf("cannot create journal '%s': %s; pass --journal-dir to a writable place",
+				 j->path, strerror(errno));
+		free(j->path);
+		free(j);
+		return NULL;
+	}
+	/* Make the new directory entry durable too. */
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return j;
+}
+
+const char *journal_path(const struct journal *j)
+{
+	return j->path;
+}
+
+void journal_echo(struct journal *j, int on)
+{
+	j->echo = on;
+}
+
+int journal_event(struct journal *j, const char *event, json_t *fields)
+{
+	if (!j) {
+		json_decref(fields);
+		return 0;
+	}
+	json_t *o = json_object();
+	char ts[40];
+	int64_t now = now_us();
+	fmt_timestamp(now, ts, sizeof(ts));
+	/* Millisecond precision in the journal: events of one second differ. */
+	char tsm[48];
+	snprintf(tsm, sizeof(tsm), "%.19s.%03dZ", ts, (int)((now / 1000) % 1000));
+	json_object_set_new(o, "ts", json_string(tsm));
+	json_object_set_new(o, "event", json_string(event));
+	if (fields) {
+		json_t *m = redact_json(fields);
+		json_object_update(o, m);
+		json_decref(m);
+		json_decref(fields);
+	}
+	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!line)
+		return -1;
+	size_t len = strlen(line);
+	line = xrealloc(line, len + 2);
+	line[len] = '\n';
+	line[len + 1] = '\0';
+	int rc = 0;
+	if (write_all(j->fd, line, len + 1) != 0 || fdatasync(j->fd) != 0) {
+		rc = -1;
+		if (!j->warned) {
+			fprintf(stderr, "drplay: warning: cannot write the journal '%s': %s; the run goes on, but its record is incomplete\n",
+				j->path, strerror(errno));
+			j->warned = 1;
+		}
+	}
+	if (j->echo) {
+		fputs(line, stdout);
+		fflush(stdout);
+	}
+	free(line);
+	return rc;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0) {
+		fsync(j->fd);
+		close(j->fd);
+	}
+	free(j->path);
+	free(j);
+}
+
+int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, char **err)
+{
+	*fd = -1;
+	if (mkdirs(dir) != 0) {
+		*err = xasprintf("cannot create journal directory '%s': %s", dir, strerror(errno));
+		return -1;
+	}
+	char *path = xasprintf("%s/%s.lock", dir, playbook);
+	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (f < 0) {
+		*err = xasprintf("cannot open lock file '%s': %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+		char holder[256] = "";
+		ssize_t r = pread(f, holder, sizeof(holder) - 1, 0);
+		if (r > 0) {
+			holder[r] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
+		}
+		*err = xasprintf("another run of playbook '%s' holds the lock '%s' (%s); wait for it to finish, or check `drplay status`",
+				 playbook, path, *holder ? holder : "holder unknown");
+		close(f);
+		free(path);
+		return -1;
+	}
+	if (ftruncate(f, 0) == 0) {
+		char buf[200];
+		int n = snprintf(buf, sizeof(buf), "pid %ld, run %s\n", (long)getpid(), run_id);
+		if (pwrite(f, buf, (size_t)n, 0) < 0) {
+			/* the lock itself is what matters */
+		}
+	}
+	free(path);
+	*fd = f;
+	return 0;
+}
+
+void journal_unlock(int fd)
+{
+	if (fd >= 0) {
+		flock(fd, LOCK_UN);
+		close(fd);
+	}
+}
+
+/* ---- status ---- */
+
+static char *newest_journal(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return NULL;
+	char *best = NULL;
+	time_t best_t = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		if (n < 7 || strcmp(e->d_name + n - 6, ".jsonl") != 0)
+			continue;
+		char *p = xasprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		if (stat(p, &st) == 0 &&
+		    (!best || st.st_mtime > best_t ||
+		     (st.st_mtime == best_t && strcmp(p, best) > 0))) {
+			free(best);
+			best = p;
+			best_t = st.st_mtime;
+		} else {
+			free(p);
+		}
+	}
+	closedir(d);
+	return best;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+int journal_status(const char *dir, int as_json)
+{
+	char *path = newest_journal(dir);
+	if (!path) {
+		fprintf(stderr, "drplay status: no run journal in '%s'; runs write there (pass --journal-dir to look elsewhere)\n",
+			dir);
+		return 2;
+	}
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "drplay status: cannot read '%s': %s\n", path, strerror(errno));
+		free(path);
+		return 2;
+	}
+	json_t *start = NULL, *end = NULL, *steps = json_array(), *order = json_object();
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int bad = 0;
+	const char *running = NULL;
+	json_t *last_start = NULL;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		json_error_t je;
+		json_t *ev = json_loads(line, 0, &je);
+		if (!ev) {
+			bad++;
+			continue;
+		}
+		const char *type = jstr(ev, "event");
+		if (!strcmp(type, "run_start")) {
+			json_decref(start);
+			start = json_incref(ev);
+		} else if (!strcmp(type, "run_end")) {
+			json_decref(end);
+			end = json_incref(ev);
+		} else if (!strcmp(type, "step_start")) {
+			json_decref(last_start);
+			last_start = json_incref(ev);
+			running = jstr(ev, "step");
+		} else if (!strcmp(type, "step_end") || !strcmp(type, "step_skip")) {
+			const char *id = jstr(ev, "step");
+			json_t *idx = json_object_get(order, id);
+			if (idx) {
+				json_array_set(steps, (size_t)json_integer_value(idx), ev);
+			} else {
+				json_object_set_new(order, id, json_integer((json_int_t)json_array_size(steps)));
+				json_array_append(steps, ev);
+			}
+			if (!strcmp(type, "step_end")) {
+				json_decref(last_start);
+				last_start = NULL;
+			}
+		}
+		json_decref(ev);
+	}
+	free(line);
+	fclose(f);
+	(void)running;
+
+	/* What state the run left. */
+	const char *maint = NULL, *maint_step = NULL;
+	json_t *snaps = json_array();
+	json_t *open_gates = json_array();
+	size_t i;
+	json_t *ev;
+	json_array_foreach(steps, i, ev)
+	{
+		const char *cat = jstr(ev, "category");
+		const char *outc = jstr(ev, "outcome");
+		if (!strcmp(jstr(ev, "event"), "step_end") && !strcmp(outc, "ok")) {
+			if (!strcmp(cat, "maintenance_on")) {
+				maint = "ON";
+				maint_step = jstr(ev, "step");
+			} else if (!strcmp(cat, "maintenance_off")) {
+				maint = "OFF";
+				maint_step = jstr(ev, "step");
+			}
+			json_t *outs = json_object_get(ev, "outputs");
+			const char *keys[] = { "name", "preserved", "snapshot" };
+			if (!strcmp(cat, "snapshot") || !strcmp(cat, "restore")) {
+				for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+					const char *v = json_string_value(json_object_get(outs, keys[k]));
+					if (v && (!strcmp(cat, "snapshot") || strcmp(keys[k], "name") != 0))
+						json_array_append_new(snaps, json_string(v));
+				}
+			}
+		}
+		if (json_is_true(json_object_get(ev, "gate")) && strcmp(outc, "ok") != 0 &&
+		    !strcmp(jstr(ev, "event"), "step_end"))
+			json_array_append_new(open_gates, json_string(jstr(ev, "step")));
+	}
+
+	if (as_json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "journal", json_string(path));
+		json_object_set(o, "run", start ? start : json_null());
+		json_object_set(o, "end", end ? end : json_null());
+		json_object_set(o, "steps", steps);
+		json_object_set_new(o, "finished", json_boolean(end != NULL));
+		if (!end && last_start)
+			json_object_set_new(o, "stopped_in", json_string(jstr(last_start, "step")));
+		json_object_set_new(o, "maintenance", maint ? json_string(maint) : json_null());
+		json_object_set(o, "snapshots", snaps);
+		json_object_set(o, "failed_gates", open_gates);
+		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(o);
+	} else {
+		printf("journal: %s\n", path);
+		if (start)
+			printf("run %s of '%s' (%s) in %s mode, started %s\n", jstr(start, "run"),
+			       jstr(start, "playbook"), jstr(start, "file"), jstr(start, "mode"),
+			       jstr(start, "ts"));
+		if (end)
+			printf("ended %s: %s (exit %lld)\n", jstr(end, "ts"), jstr(end, "outcome"),
+			       (long long)json_integer_value(json_object_get(end, "exit_code")));
+		else if (last_start)
+			printf("the run did not finish: the journal stops during step '%s' (%s); it was killed or is still running\n",
+			       jstr(last_start, "step"), jstr(last_start, "action"));
+		else
+			printf("the run did not finish: the journal has no end event\n");
+		printf("steps:\n");
+		json_array_foreach(steps, i, ev)
+		{
+			const char *outc = jstr(ev, "outcome");
+			if (!*outc)
+				outc = "skipped";
+			json_t *dur = json_object_get(ev, "duration_s");
+			char d[32] = "";
+			if (json_is_number(dur))
+				snprintf(d, sizeof(d), "%.2fs", json_number_value(dur));
+			printf("  %-11s %8s  %-18s %-20s", outc, d, jstr(ev, "step"), jstr(ev, "action"));
+			if (json_is_true(json_object_get(ev, "gate")))
+				printf(" (gate)");
+			const char *why = *jstr(ev, "error") ? jstr(ev, "error") : jstr(ev, "reason");
+			if (*why) {
+				char *m = redact(why);
+				printf("  %s", m);
+				free(m);
+			}
+			putchar('\n');
+		}
+		if (json_array_size(open_gates)) {
+			printf("failed gates:");
+			json_array_foreach(open_gates, i, ev) printf(" %s", json_string_value(ev));
+			putchar('\n');
+		}
+		if (maint)
+			printf("maintenance: %s (last changed by step '%s')%s\n", maint, maint_step,
+			       !strcmp(maint, "ON") ? "; lift it only after a verified restore" : "");
+		else
+			printf("maintenance: not changed by this run\n");
+		if (json_array_size(snaps)) {
+			printf("preserved states (never deleted by a run; `drplay cleanup` removes them on approval):");
+			json_array_foreach(snaps, i, ev) printf(" %s", json_string_value(ev));
+			putchar('\n');
+		}
+		if (bad)
+			printf("warning: %d journal line(s) could not be read\n", bad);
+	}
+	json_decref(start);
+	json_decref(end);
+	json_decref(last_start);
+	json_decref(steps);
+	json_decref(order);
+	json_decref(snaps);
+	json_decref(open_gates);
+	free(path);
+	return 0;
+}

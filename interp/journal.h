@@ -1,0 +1,42 @@
+/*
+ * journal.h: the append-only run journal. One JSON object per line in
+ * <dir>/<run-id>.jsonl, every value masked through the redaction registry,
+ * each line written with one write() and fsync'ed so that a crash leaves an
+ * accurate record up to the last event. A lock file per playbook keeps two
+ * runs of the same playbook from sharing a journal directory at once.
+ */
+#ifndef DRPLAY_JOURNAL_H
+#define DRPLAY_JOURNAL_H
+
+#include <jansson.h>
+
+struct journal;
+
+/* The journal directory to use: the flag's value, else $DRPLAY_JOURNAL_DIR,
+ * else $XDG_STATE_HOME/drplay, else $HOME/.local/state/drplay, else
+ * ./.drplay. Returns a new string. */
+char *journal_default_dir(const char *flag);
+
+/* Creates dir if needed and opens <dir>/<run_id>.jsonl for appending.
+ * Returns NULL with *err set (caller frees) on failure. */
+struct journal *journal_open(const char *dir, const char *run_id, char **err);
+/* The file's path. */
+const char *journal_path(const struct journal *j);
+/* Appends {"ts": ..., "event": event, ...fields}; fields is stolen (may be
+ * NULL). Masks every string. Returns 0, or -1 when the write or fsync failed
+ * (the run goes on; the failure is reported once on stderr). */
+int journal_event(struct journal *j, const char *event, json_t *fields);
+/* When set, every event is also printed to stdout as a JSON line (--json). */
+void journal_echo(struct journal *j, int on);
+void journal_close(struct journal *j);
+
+/* Takes the per-playbook lock in dir: 0 on success (*fd holds it until
+ * journal_unlock), -1 with *err naming the holder when another run has it. */
+int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, char **err);
+void journal_unlock(int fd);
+
+/* `drplay status`: prints the newest run found in dir. Returns the exit
+ * code (0, or 2 when there is no journal). */
+int journal_status(const char *dir, int json);
+
+#endif

@@ -1,0 +1,1469 @@
+/*
+ * run.c: the executor. A run is planned whole before its first step: the
+ * playbook is loaded, checked, its params typed, the guards of the chosen
+ * mode linted, the disaster authorization compared, and every secret and
+ * environment variable the plan needs looked up. Only then do steps run, in
+ * order, under these rules (SPEC.md, "Execution"):
+ *   - a failed gate (or verify) step stops the run; later steps are skipped
+ *     except `always` ones, and a maintenance_off step never runs after a
+ *     failed gate or verify, even when marked `always`;
+ *   - a destructive step on a live resource in validation mode, or a
+ *     destructive restore on a live resource with no safety snapshot of it
+ *     taken earlier in this run, is refused when it is reached (the static
+ *     lint catches these before the run when the target is known);
+ *   - SIGINT/SIGTERM end the running step's children, skip to the `always`
+ *     steps other than maintenance_off, and exit 130.
+ * Everything printed and journaled goes through the redaction registry.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redact.h"
+#include "run_internal.h"
+#include "util.h"
+#include "version.h"
+
+volatile sig_atomic_t run_signals;
+volatile sig_atomic_t run_last_signal;
+
+const char *outcome_name(enum outcome o)
+{
+	switch (o) {
+	case O_OK: return "ok";
+	case O_FAILED: return "failed";
+	case O_SKIPPED: return "skipped";
+	case O_INTERRUPTED: return "interrupted";
+	case O_REFUSED: return "refused";
+	default: return "pending";
+	}
+}
+
+void run_say(struct run *r, const char *fmt, ...)
+{
+	if (r->json || r->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = xvasprintf(fmt, ap);
+	va_end(ap);
+	redact_fputs(s, stdout);
+	fflush(stdout);
+	free(s);
+}
+
+static void on_signal(int sig)
+{
+	run_signals++;
+	run_last_signal = sig;
+}
+
+/* ---- typing values against declarations ---- */
+
+const char *type_mismatch(enum ptype t, json_t *j);
+
+json_t *spec_default(const struct param_spec *ps)
+{
+	if (!ps->def)
+		return NULL;
+	switch (ps->type) {
+	case T_INT: {
+		int64_t v;
+		return parse_int64(ps->def, &v) == 0 ? json_integer(v) : NULL;
+	}
+	case T_NUMBER:
+		return json_real(strtod(ps->def, NULL));
+	case T_BOOL:
+		return json_boolean(!strcmp(ps->def, "true"));
+	case T_LIST:
+	case T_MAP:
+	case T_ANY: {
+		json_error_t je;
+		json_t *j = json_loads(ps->def, JSON_DECODE_ANY, &je);
+		return j ? j : json_string(ps->def);
+	}
+	default:
+		return json_string(ps->def);
+	}
+}
+
+json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err)
+{
+	const char *want = type_mismatch(ps->type, v);
+	if (want) {
+		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		*err = xasprintf("'%s' must be %s, but it resolved to %.80s", ps->name, want, s ? s : "?");
+		free(s);
+		return NULL;
+	}
+	json_t *out = NULL;
+	int64_t x;
+	switch (ps->type) {
+	case T_STRING:
+	case T_RESOURCE:
+	case T_EXPR:
+		if (json_is_string(v))
+			out = json_incref(v);
+		else if (json_is_integer(v))
+			out = json_sprintf("%lld", (long long)json_integer_value(v));
+		else if (json_is_real(v))
+			out = json_sprintf("%g", json_real_value(v));
+		else
+			out = json_string(json_is_true(v) ? "true" : "false");
+		break;
+	case T_INT:
+		if (json_is_integer(v))
+			out = json_incref(v);
+		else {
+			parse_int64(json_string_value(v), &x);
+			out = json_integer(x);
+		}
+		break;
+	case T_NUMBER:
+		out = json_is_number(v) ? json_incref(v) : json_real(strtod(json_string_value(v), NULL));
+		break;
+	case T_BOOL:
+		out = json_is_boolean(v) ? json_incref(v)
+					 : json_boolean(!strcmp(json_string_value(v), "true"));
+		break;
+	default:
+		out = json_incref(v);
+		break;
+	}
+	if (ps->allowed) {
+		json_t *items = json_is_array(out) ? out : NULL;
+		size_t n = items ? json_array_size(items) : 1;
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = items ? json_array_get(items, i) : out;
+			char *s = json_is_string(e) ? xstrdup(json_string_value(e)) : json_dumps(e, JSON_ENCODE_ANY);
+			int ok = 0;
+			for (const char *const *a = ps->allowed; *a && !ok; a++)
+				ok = s && !strcmp(*a, s);
+			if (!ok) {
+				struct strbuf sb = STRBUF_INIT;
+				for (const char *const *a = ps->allowed; *a; a++)
+					sb_addf(&sb, "%s%s", a == ps->allowed ? "" : ", ", *a);
+				*err = xasprintf("'%s' is '%s', which is not one of: %s", ps->name, s ? s : "?",
+						 sb_str(&sb));
+				sb_release(&sb);
+				free(s);
+				json_decref(out);
+				return NULL;
+			}
+			free(s);
+		}
+	}
+	return out;
+}
+
+/* ---- the run-time resolver ---- */
+
+static int read_secret(const char *name, struct value *out, char **err)
+{
+	const char *v = getenv(name);
+	char *file_val = NULL;
+	if (!v) {
+		char *fname = xasprintf("%s_FILE", name);
+		const char *path = getenv(fname);
+		if (path) {
+			size_t len;
+			if (read_file(path, 1 << 20, &file_val, &len) != 0) {
+				*err = xasprintf("secret %s: cannot read the file named by %s ('%s'): %s", name, fname,
+						 path, strerror(errno));
+				free(fname);
+				return -1;
+			}
+			/* One trailing newline is the file's, not the secret's. */
+			if (len && file_val[len - 1] == '\n')
+				file_val[--len] = '\0';
+			if (len && file_val[len - 1] == '\r')
+				file_val[--len] = '\0';
+		}
+		free(fname);
+		if (!file_val) {
+			*err = xasprintf("secret %s is not set; set the environment variable %s, or %s_FILE to a file holding it",
+					 name, name, name);
+			return -1;
+		}
+		v = file_val;
+	}
+	redact_register(v);
+	out->t = V_STR;
+	out->secret = 1;
+	out->u.s = xstrdup(v);
+	free_secret(file_val);
+	return 0;
+}
+
+static json_t *step_view(struct run *r, size_t i)
+{
+	struct step_state *ss = &r->ss[i];
+	json_t *o = ss->outputs ? json_deep_copy(ss->outputs) : json_object();
+	json_object_set_new(o, "outcome", json_string(outcome_name(ss->outcome)));
+	json_object_set_new(o, "duration", json_real((double)ss->dur_us / 1e6));
+	if (ss->error)
+		json_object_set_new(o, "error", json_string(ss->error));
+	return o;
+}
+
+static json_t *resource_view(struct resource *res)
+{
+	json_t *o = json_deep_copy(res->fields);
+	json_object_set_new(o, "name", json_string(res->name));
+	json_object_set_new(o, "kind", json_string(res->kind ? res->kind->name : ""));
+	json_object_set_new(o, "live", json_boolean(res->live));
+	json_object_set_new(o, "throwaway", json_boolean(res->throwaway));
+	return o;
+}
+
+int run_resolve(void *ud, const char *root, const char *name, struct value *out, char **err)
+{
+	struct run *r = ud;
+	const struct playbook *pb = r->pb;
+	memset(out, 0, sizeof(*out));
+	if (!name && strcmp(root, "params") != 0) {
+		*err = xasprintf("'%s' needs a name after it", root);
+		return -1;
+	}
+	if (!strcmp(root, "secret"))
+		return read_secret(name, out, err);
+	if (!strcmp(root, "env")) {
+		const char *v = getenv(name);
+		if (!v) {
+			*err = xasprintf("environment variable %s is not set; set it before running", name);
+			return -1;
+		}
+		out->t = V_STR;
+		out->u.s = xstrdup(v);
+		return 0;
+	}
+	if (!strcmp(root, "params")) {
+		if (!name) {
+			value_from_json(out, r->params);
+			return 0;
+		}
+		json_t *v = json_object_get(r->params, name);
+		const struct param_def *p = playbook_param(pb, name);
+		if (!p) {
+			*err = xasprintf("param '%s' is not declared", name);
+			return -1;
+		}
+		if (!v || json_is_null(v)) {
+			value_from_json(out, json_null());
+			return 0;
+		}
+		int64_t us;
+		if (p->type == T_TIMESTAMP && parse_timestamp(json_string_value(v), &us) == 0) {
+			out->t = V_TIME;
+			out->u.us = us;
+			return 0;
+		}
+		if (p->type == T_DURATION && parse_duration(json_string_value(v), &us) == 0) {
+			out->t = V_DUR;
+			out->u.us = us;
+			return 0;
+		}
+		value_from_json(out, v);
+		return 0;
+	}
+	if (!strcmp(root, "run")) {
+		out->t = V_STR;
+		if (!strcmp(name, "id"))
+			out->u.s = xstrdup(r->run_id);
+		else if (!strcmp(name, "mode"))
+			out->u.s = xstrdup(mode_name(r->mode));
+		else if (!strcmp(name, "playbook"))
+			out->u.s = xstrdup(pb->name);
+		else if (!strcmp(name, "file"))
+			out->u.s = xstrdup(pb->file);
+		else if (!strcmp(name, "started_at")) {
+			out->t = V_TIME;
+			out->u.us = r->started_us;
+		} else {
+			out->t = V_NULL;
+			*err = xasprintf("run has no field '%s'", name);
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcmp(root, "steps")) {
+		long i = playbook_step_index(pb, name);
+		if (i < 0) {
+			*err = xasprintf("there is no step '%s'", name);
+			return -1;
+		}
+		if (r->ss[i].outcome == O_PENDING) {
+			*err = xasprintf("step '%s' has not run yet", name);
+			return -1;
+		}
+		json_t *o = step_view(r, (size_t)i);
+		value_from_json(out, o);
+		json_decref(o);
+		return 0;
+	}
+	if (!strcmp(root, "resources")) {
+		const struct resource_def *rd = playbook_resource(pb, name);
+		if (!rd) {
+			*err = xasprintf("there is no resource '%s'", name);
+			return -1;
+		}
+		char *e = NULL;
+		struct resource *res = run_resource(r, (size_t)(rd - pb->resources), &e);
+		if (!res) {
+			*err = xasprintf("resource '%s': %s", name, e);
+			free(e);
+			return -1;
+		}
+		json_t *o = resource_view(res);
+		value_from_json(out, o);
+		json_decref(o);
+		return 0;
+	}
+	*err = xasprintf("unknown name '%s'", root);
+	return -1;
+}
+
+struct resource *run_resource(struct run *r, size_t i, char **err)
+{
+	const struct resource_def *rd = &r->pb->resources[i];
+	if (r->res_state[i] == 2)
+		return &r->res[i];
+	if (r->res_state[i] == 1) {
+		*err = xstrdup("its fields refer back to it (a cycle between resources); break the cycle");
+		return NULL;
+	}
+	if (!rd->kind) {
+		*err = xstrdup("its kind is unknown");
+		return NULL;
+	}
+	r->res_state[i] = 1;
+	struct resource *res = &r->res[i];
+	json_decref(res->fields);
+	res->fields = json_object();
+	struct eval_ctx ctx = { run_resolve, r, 0 };
+	for (size_t f = 0; f < rd->nfields; f++) {
+		json_t *v = NULL;
+		char *e = NULL;
+		if (vtree_eval(rd->fields[f], &ctx, &v, &e, NULL) != 0) {
+			*err = xasprintf("field '%s': %s", rd->fspecs[f]->name, e);
+			free(e);
+			r->res_state[i] = 0;
+			return NULL;
+		}
+		if (json_is_null(v)) {
+			json_decref(v);
+			continue;
+		}
+		json_t *c = coerce_value(rd->fspecs[f], v, &e);
+		json_decref(v);
+		if (!c) {
+			*err = xasprintf("field %s", e);
+			free(e);
+			r->res_state[i] = 0;
+			return NULL;
+		}
+		json_object_set_new(res->fields, rd->fspecs[f]->name, c);
+	}
+	for (const struct param_spec *p = rd->kind->fields; p->name; p++) {
+		if (json_object_get(res->fields, p->name))
+			continue;
+		json_t *d = spec_default(p);
+		if (d)
+			json_object_set_new(res->fields, p->name, d);
+	}
+	r->res_state[i] = 2;
+	return res;
+}
+
+/* ---- the action API parts that need the executor ---- */
+
+int act_expr_truth(struct act *a, const char *name, int *truth, const char **text)
+{
+	const struct arg *ar = step_arg(a->st, name);
+	if (!ar || ar->v->kind != VT_EXPR || !ar->v->expr) {
+		act_fail(a, "parameter '%s' is not an expression", name);
+		return -1;
+	}
+	if (text)
+		*text = expr_text(ar->v->expr);
+	struct eval_ctx ctx = { run_resolve, a->run, 0 };
+	struct value v;
+	char *err = NULL;
+	if (expr_eval(ar->v->expr, &ctx, &v, &err) != 0) {
+		act_fail(a, "cannot evaluate '%s': %s", expr_text(ar->v->expr), err);
+		free(err);
+		return -1;
+	}
+	*truth = value_truthy(&v);
+	value_release(&v);
+	return 0;
+}
+
+int act_preapproved(struct act *a)
+{
+	for (size_t i = 0; i < a->run->napprove; i++)
+		if (!strcmp(a->run->approve[i], a->st->id))
+			return 1;
+	return 0;
+}
+
+/* ---- planning ---- */
+
+static int parse_param_value(const struct param_def *p, const char *s, json_t **out, char **err)
+{
+	int64_t v;
+	char buf[40];
+	switch (p->type) {
+	case T_INT:
+		if (parse_int64(s, &v) != 0)
+			goto bad;
+		*out = json_integer(v);
+		break;
+	case T_NUMBER: {
+		char *end;
+		double d = strtod(s, &end);
+		if (!*s || *end)
+			goto bad;
+		*out = json_real(d);
+		break;
+	}
+	case T_BOOL:
+		if (strcmp(s, "true") && strcmp(s, "false"))
+			goto bad;
+		*out = json_boolean(!strcmp(s, "true"));
+		break;
+	case T_TIMESTAMP:
+		if (parse_timestamp(s, &v) != 0)
+			goto bad;
+		*out = json_string(fmt_timestamp(v, buf, sizeof(buf)));
+		break;
+	case T_DURATION:
+		if (parse_duration(s, &v) != 0)
+			goto bad;
+		*out = json_string(s);
+		break;
+	default:
+		*out = json_string(s);
+		if (!*out) {
+			*err = xasprintf("param '%s' is not valid UTF-8", p->name);
+			return -1;
+		}
+		break;
+	}
+	return 0;
+bad:
+	*err = xasprintf("param '%s' must be %s, not '%s'", p->name,
+			 p->type == T_INT ? "an integer" : p->type == T_NUMBER ? "a number" :
+			 p->type == T_BOOL ? "true or false" :
+			 p->type == T_TIMESTAMP ? "an RFC 3339 timestamp such as 2026-11-29T09:10:00Z" :
+			 "a duration such as 90s, 15m or 24h", s);
+	return -1;
+}
+
+/* Types the --param values, applies defaults, checks allowed and required.
+ * Prints every problem; returns the params object or NULL. */
+static json_t *resolve_params(const struct playbook *pb, const struct run_opts *o, unsigned mode)
+{
+	json_t *params = json_object();
+	int bad = 0;
+	for (size_t i = 0; i < o->nparams; i++) {
+		const char *eq = strchr(o->params[i], '=');
+		if (!eq) {
+			fprintf(stderr, "drplay: --param '%s' needs the form NAME=VALUE\n", o->params[i]);
+			bad = 1;
+			continue;
+		}
+		char *name = xstrndup(o->params[i], (size_t)(eq - o->params[i]));
+		const struct param_def *p = playbook_param(pb, name);
+		if (!p) {
+			struct strbuf sb = STRBUF_INIT;
+			for (size_t k = 0; k < pb->nparams; k++)
+				sb_addf(&sb, "%s%s", k ? ", " : "", pb->params[k].name);
+			fprintf(stderr, "drplay: unknown param '%s'; %s%s\n", name,
+				pb->nparams ? "this playbook declares: " : "this playbook declares no params",
+				sb_str(&sb));
+			sb_release(&sb);
+			bad = 1;
+			free(name);
+			continue;
+		}
+		json_t *v = NULL;
+		char *err = NULL;
+		if (parse_param_value(p, eq + 1, &v, &err) != 0) {
+			fprintf(stderr, "drplay: %s\n", err);
+			free(err);
+			bad = 1;
+		} else {
+			json_object_set_new(params, name, v);
+		}
+		free(name);
+	}
+	for (size_t i = 0; i < pb->nparams; i++) {
+		const struct param_def *p = &pb->params[i];
+		json_t *v = json_object_get(params, p->name);
+		if (!v && p->def)
+			json_object_set(params, p->name, p->def);
+		v = json_object_get(params, p->name);
+		if (!v) {
+			if (p->required & mode) {
+				fprintf(stderr, "drplay: param '%s' is required in %s mode: pass --param %s=%s%s%s%s\n",
+					p->name, mode_name(mode), p->name,
+					p->type == T_TIMESTAMP ? "2026-11-29T09:10:00Z" : "VALUE",
+					p->desc ? " (" : "", p->desc ? p->desc : "", p->desc ? ")" : "");
+				bad = 1;
+			}
+			continue;
+		}
+		if (p->allowed) {
+			int ok = 0;
+			size_t k;
+			json_t *e;
+			json_array_foreach(p->allowed, k, e) ok |= json_equal(e, v);
+			if (!ok) {
+				char *s = json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+				struct strbuf sb = STRBUF_INIT;
+				size_t k2;
+				json_t *e2;
+				json_array_foreach(p->allowed, k2, e2)
+				{
+					char *t = json_is_string(e2) ? xstrdup(json_string_value(e2)) : json_dumps(e2, JSON_ENCODE_ANY);
+					sb_addf(&sb, "%s%s", k2 ? ", " : "", t);
+					free(t);
+				}
+				char *al = sb_detach(&sb);
+				fprintf(stderr, "drplay: param '%s' is '%s', which is not allowed; allowed values: %s\n",
+					p->name, s, al);
+				free(s);
+				free(al);
+				bad = 1;
+			}
+		}
+	}
+	if (bad) {
+		json_decref(params);
+		return NULL;
+	}
+	return params;
+}
+
+/* Checks that every env and secret the active steps (and the resources they
+ * name) need is present, before anything runs. Prints each missing one. */
+struct need_ctx {
+	int missing;
+	struct loc loc;
+};
+
+static int need_ref(const struct expr_ref *ref, void *ud)
+{
+	struct need_ctx *nc = ud;
+	if (!ref->name)
+		return 0;
+	if (!strcmp(ref->root, "env") && !getenv(ref->name)) {
+		fprintf(stderr, "%s:%d:%d: error: environment variable %s is not set; set it before running\n",
+			ref->loc.file, ref->loc.line, ref->loc.col, ref->name);
+		nc->missing++;
+	}
+	if (!strcmp(ref->root, "secret")) {
+		char *f = xasprintf("%s_FILE", ref->name);
+		if (!getenv(ref->name) && !getenv(f)) {
+			fprintf(stderr, "%s:%d:%d: error: secret %s is not set; set %s, or %s to a file holding it\n",
+				ref->loc.file, ref->loc.line, ref->loc.col, ref->name, ref->name, f);
+			nc->missing++;
+		}
+		free(f);
+	}
+	return 0;
+}
+
+static void need_vtree(const struct vtree *v, struct need_ctx *nc, const struct playbook *pb, char *seen_res);
+
+static int need_res_ref(const struct expr_ref *ref, void *ud);
+
+struct need_walk {
+	struct need_ctx *nc;
+	const struct playbook *pb;
+	char *seen;
+};
+
+static void need_resource(const struct playbook *pb, size_t ri, struct need_ctx *nc, char *seen)
+{
+	if (seen[ri])
+		return;
+	seen[ri] = 1;
+	const struct resource_def *rd = &pb->resources[ri];
+	for (size_t f = 0; f < rd->nfields; f++) {
+		need_vtree(rd->fields[f], nc, pb, seen);
+		if (rd->fspecs[f]->type == T_RESOURCE && rd->fields[f]->kind == VT_LIT &&
+		    json_is_string(rd->fields[f]->lit)) {
+			const struct resource_def *to = playbook_resource(pb, json_string_value(rd->fields[f]->lit));
+			if (to)
+				need_resource(pb, (size_t)(to - pb->resources), nc, seen);
+		}
+	}
+}
+
+static int need_res_ref(const struct expr_ref *ref, void *ud)
+{
+	struct need_walk *w = ud;
+	need_ref(ref, w->nc);
+	if (!strcmp(ref->root, "resources") && ref->name) {
+		const struct resource_def *rd = playbook_resource(w->pb, ref->name);
+		if (rd)
+			need_resource(w->pb, (size_t)(rd - w->pb->resources), w->nc, w->seen);
+	}
+	return 0;
+}
+
+static void need_vtree(const struct vtree *v, struct need_ctx *nc, const struct playbook *pb, char *seen)
+{
+	struct need_walk w = { nc, pb, seen };
+	switch (v->kind) {
+	case VT_TMPL:
+		tmpl_refs(v->tmpl, need_res_ref, &w);
+		break;
+	case VT_EXPR:
+		if (v->expr)
+			expr_refs(v->expr, need_res_ref, &w);
+		break;
+	case VT_MAP:
+	case VT_SEQ:
+		for (size_t i = 0; i < v->n; i++)
+			need_vtree(v->vals[i], nc, pb, seen);
+		break;
+	default:
+		break;
+	}
+}
+
+static int check_needs(const struct playbook *pb, unsigned mode, json_t *params)
+{
+	struct need_ctx nc = { 0, { 0 } };
+	char *seen = xcalloc(pb->nresources + 1, 1);
+	struct static_env env = { pb, mode, params, 1, NULL, 0 };
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		if (!st->def || !(st->modes & mode))
+			continue;
+		if (st->when) {
+			struct need_walk w = { &nc, pb, seen };
+			expr_refs(st->when, need_res_ref, &w);
+		}
+		for (size_t a = 0; a < st->nargs; a++) {
+			need_vtree(st->args[a].v, &nc, pb, seen);
+			if (st->args[a].spec->type != T_RESOURCE)
+				continue;
+			json_t *v = NULL;
+			char *err = NULL;
+			if (vtree_static(st->args[a].v, &env, &v, &err) == 1 && json_is_string(v)) {
+				const struct resource_def *rd = playbook_resource(pb, json_string_value(v));
+				if (rd)
+					need_resource(pb, (size_t)(rd - pb->resources), &nc, seen);
+			}
+			json_decref(v);
+			free(err);
+		}
+	}
+	free(seen);
+	return nc.missing;
+}
+
+/* Constant-time comparison, so the token cannot be guessed by timing. */
+static int token_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = (unsigned char)(la != lb);
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)(a[i] ^ (lb ? b[i % lb] : 0));
+	return diff == 0;
+}
+
+/* Explains why a step will not run in this mode, or NULL if it will. */
+static const char *mode_skip_reason(const struct step *st, unsigned mode, char *buf, size_t n)
+{
+	if (st->modes & mode)
+		return NULL;
+	snprintf(buf, n, "not in %s mode (runs only in %s mode)", mode_name(mode),
+		 mode_name(st->modes & MODE_ALL));
+	return buf;
+}
+
+static void print_vtree_plan(struct run *r, const struct vtree *v, const char *key, int indent)
+{
+	json_t *j = NULL;
+	char *err = NULL;
+	struct eval_ctx ctx = { run_resolve, r, 0 };
+	char *text = NULL;
+	if (v->kind == VT_EXPR) {
+		text = xstrdup(expr_text(v->expr));
+	} else if (!v->dynamic && vtree_eval(v, &ctx, &j, &err, NULL) == 0) {
+		text = json_is_string(j) ? xstrdup(json_string_value(j))
+					 : json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	} else if (v->kind == VT_TMPL) {
+		text = xasprintf("%s   (resolved at run time)", tmpl_text(v->tmpl));
+	} else if (v->dynamic) {
+		text = xstrdup("(structure resolved at run time)");
+	} else {
+		text = xasprintf("(cannot resolve: %s)", err ? err : "?");
+	}
+	json_decref(j);
+	free(err);
+	run_say(r, "%*s%s: %s\n", indent, "", key, text);
+	free(text);
+}
+
+static void print_plan(struct run *r)
+{
+	const struct playbook *pb = r->pb;
+	run_say(r, "plan for '%s' (%s) in %s mode; nothing runs (dry run)\n", pb->name, pb->file,
+		mode_name(r->mode));
+	if (json_object_size(r->params)) {
+		run_say(r, "params:\n");
+		const char *k;
+		json_t *v;
+		json_object_foreach(r->params, k, v)
+		{
+			char *s = json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+			run_say(r, "  %s: %s\n", k, s);
+			free(s);
+		}
+	}
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		char buf[160];
+		const char *why = mode_skip_reason(st, r->mode, buf, sizeof(buf));
+		struct static_env env = { pb, r->mode, r->params, 1, r->run_id, r->started_us };
+		unsigned f = step_flags(st, &env);
+		if (why) {
+			run_say(r, "[%zu/%zu] %s: %s  skip: %s\n", i + 1, pb->nsteps, st->id, st->def->name, why);
+			continue;
+		}
+		run_say(r, "[%zu/%zu] %s: %s  %s (%s%s%s%s%s)\n", i + 1, pb->nsteps, st->id, st->def->name,
+			st->when ? "run if" : "run", f & A_DESTRUCT ? "destructive" : f & A_STATE ? "state-changing" : "read-only",
+			st->def->cat != CAT_OTHER ? ", " : "", st->def->cat != CAT_OTHER ? category_name(st->def->cat) : "",
+			st->gate ? ", gate" : "", st->always ? ", always" : "");
+		if (st->when)
+			run_say(r, "      when: %s\n", expr_text(st->when));
+		if (st->nrequires) {
+			struct strbuf sb = STRBUF_INIT;
+			for (size_t q = 0; q < st->nrequires; q++)
+				sb_addf(&sb, "%s%s", q ? ", " : "", pb->steps[st->requires[q]].id);
+			run_say(r, "      requires: %s\n", sb_str(&sb));
+			sb_release(&sb);
+		}
+		for (size_t a = 0; a < st->nargs; a++)
+			print_vtree_plan(r, st->args[a].v, st->args[a].spec->name, 6);
+	}
+}
+
+/* ---- executing one step ---- */
+
+static json_t *resolve_args(struct run *r, const struct step *st, char **err)
+{
+	json_t *args = json_object();
+	struct eval_ctx ctx = { run_resolve, r, 0 };
+	for (const struct param_spec *p = st->def->params; p && p->name; p++) {
+		const struct arg *a = step_arg(st, p->name);
+		json_t *v = NULL;
+		if (a) {
+			char *e = NULL;
+			if (vtree_eval(a->v, &ctx, &v, &e, NULL) != 0) {
+				*err = xasprintf("parameter '%s': %s", p->name, e);
+				free(e);
+				json_decref(args);
+				return NULL;
+			}
+		} else {
+			v = spec_default(p);
+		}
+		if (!v || json_is_null(v)) {
+			json_decref(v);
+			if (p->flags & P_REQUIRED) {
+				*err = xasprintf("parameter '%s' resolved to nothing; it is required", p->name);
+				json_decref(args);
+				return NULL;
+			}
+			continue;
+		}
+		char *e = NULL;
+		json_t *c = coerce_value(p, v, &e);
+		json_decref(v);
+		if (!c) {
+			*err = xasprintf("parameter %s", e);
+			free(e);
+			json_decref(args);
+			return NULL;
+		}
+		json_object_set_new(args, p->name, c);
+	}
+	return args;
+}
+
+/* Resolved targets of a step (resource indices); -1 in *unknown_name slot
+ * when a target names no declared resource. */
+static size_t runtime_targets(struct run *r, const struct step *st, json_t *args, size_t *out, size_t max)
+{
+	size_t n = 0;
+	const struct playbook *pb = r->pb;
+	for (const struct param_spec *p = st->def->params; p && p->name; p++) {
+		if (p->type != T_RESOURCE || !(p->flags & P_TARGET))
+			continue;
+		const char *name = json_string_value(json_object_get(args, p->name));
+		const struct resource_def *rd = name ? playbook_resource(pb, name) : NULL;
+		if (!rd)
+			continue;
+		size_t ri = (size_t)(rd - pb->resources);
+		int dup = 0;
+		for (size_t k = 0; k < n; k++)
+			dup |= out[k] == ri;
+		if (!dup && n < max)
+			out[n++] = ri;
+		/* and what it refers to, for liveness and snapshot matching */
+		for (size_t f = 0; f < rd->nfields; f++) {
+			if (!(rd->fspecs[f]->flags & P_LIVE_REF) || rd->fields[f]->kind != VT_LIT)
+				continue;
+			const struct resource_def *to = playbook_resource(pb, json_string_value(rd->fields[f]->lit));
+			if (!to)
+				continue;
+			size_t ti = (size_t)(to - pb->resources);
+			dup = 0;
+			for (size_t k = 0; k < n; k++)
+				dup |= out[k] == ti;
+			if (!dup && n < max)
+				out[n++] = ti;
+		}
+	}
+	return n;
+}
+
+static int has_target_param(const struct step *st)
+{
+	for (const struct param_spec *p = st->def->params; p && p->name; p++)
+		if (p->type == T_RESOURCE && (p->flags & P_TARGET))
+			return 1;
+	return 0;
+}
+
+/* The run-time guards. Returns NULL when the step may run, else why not. */
+static char *runtime_guard(struct run *r, const struct step *st, json_t *args, unsigned flags, size_t *t,
+			   size_t nt)
+{
+	const struct playbook *pb = r->pb;
+	if ((flags & A_DESTRUCT) && r->mode == MODE_VALIDATION) {
+		if (!has_target_param(st))
+			return xasprintf("destructive action %s refused in validation mode; it runs only in disaster mode",
+					 st->def->name);
+		for (size_t i = 0; i < nt; i++)
+			if (resource_is_live(pb, t[i]))
+				return xasprintf("destructive action %s on live resource '%s' refused in validation mode; validation touches only throwaway resources",
+						 st->def->name, pb->resources[t[i]].name);
+	}
+	if ((flags & A_DESTRUCT) && st->def->cat == CAT_RESTORE) {
+		int live = 0;
+		for (size_t i = 0; i < nt; i++)
+			live |= resource_is_live(pb, t[i]);
+		if (live) {
+			for (size_t s = 0; s < st->index; s++) {
+				const struct step_state *ss = &r->ss[s];
+				if (ss->outcome != O_OK || pb->steps[s].def->cat != CAT_SNAPSHOT)
+					continue;
+				for (size_t a = 0; a < ss->ntargets; a++)
+					for (size_t b = 0; b < nt; b++)
+						if (ss->targets[a] == t[b])
+							return NULL;
+			}
+			return xasprintf("destructive restore %s over live resource '%s' refused: no safety snapshot of it was taken earlier in this run",
+					 st->def->name, pb->resources[t[0]].name);
+		}
+	}
+	(void)args;
+	return NULL;
+}
+
+static void journal_step(struct run *r, const char *event, const struct step *st, json_t *extra)
+{
+	json_t *f = json_object();
+	json_object_set_new(f, "step", json_string(st->id));
+	json_object_set_new(f, "index", json_integer((json_int_t)st->index + 1));
+	json_object_set_new(f, "action", json_string(st->def->name));
+	json_object_set_new(f, "category", json_string(category_name(st->def->cat)));
+	if (st->gate)
+		json_object_set_new(f, "gate", json_true());
+	if (st->always)
+		json_object_set_new(f, "always", json_true());
+	if (extra) {
+		json_object_update(f, extra);
+		json_decref(extra);
+	}
+	journal_event(r->journal, event, f);
+}
+
+static void skip_step(struct run *r, const struct step *st, const char *reason)
+{
+	struct step_state *ss = &r->ss[st->index];
+	ss->outcome = O_SKIPPED;
+	ss->reason = xstrdup(reason);
+	run_say(r, "[%zu/%zu] %s: %s  skipped: %s\n", st->index + 1, r->pb->nsteps, st->id, st->def->name, reason);
+	journal_step(r, "step_skip", st, json_pack("{s:s}", "reason", reason));
+}
+
+/* Runs one step with its retries. Sets the step's outcome. */
+static void exec_step(struct run *r, const struct step *st)
+{
+	struct step_state *ss = &r->ss[st->index];
+	const struct playbook *pb = r->pb;
+	size_t n = pb->nsteps;
+	int64_t t0 = mono_us();
+	ss->started_us = now_us();
+	char *err = NULL;
+	json_t *args = resolve_args(r, st, &err);
+	unsigned flags = 0;
+	if (args) {
+		struct argq q = { st, NULL, args, NULL };
+		flags = action_flags(st->def, &q);
+		ss->flags = flags;
+		ss->ntargets = runtime_targets(r, st, args, ss->targets, 16);
+		char *why = runtime_guard(r, st, args, flags, ss->targets, ss->ntargets);
+		if (why) {
+			ss->outcome = O_REFUSED;
+			ss->error = why;
+			run_say(r, "[%zu/%zu] %s: %s\n      REFUSED: %s\n", st->index + 1, n, st->id, st->def->name, why);
+			journal_step(r, "step_end", st, json_pack("{s:s,s:s,s:f}", "outcome", "refused", "error", why,
+							    "duration_s", 0.0));
+			json_decref(args);
+			return;
+		}
+	}
+	const char *kind = flags & A_DESTRUCT ? "destructive" : flags & A_STATE ? "state-changing" : "read-only";
+	run_say(r, "[%zu/%zu] %s: %s%s%s\n", st->index + 1, n, st->id, st->def->name,
+		st->gate ? "  (gate)" : "", flags & A_DESTRUCT ? "  (destructive)" : "");
+	journal_step(r, "step_start", st, json_pack("{s:s,s:b}", "effect", kind, "state_changing", (flags & A_STATE) != 0));
+	if (!args) {
+		ss->outcome = O_FAILED;
+		ss->error = err;
+	} else {
+		if (flags & A_STATE)
+			r->state_changed = 1;
+		int attempts = st->retries + 1;
+		for (int at = 1; at <= attempts; at++) {
+			struct act a = { 0 };
+			a.run = r;
+			a.st = st;
+			a.ss = ss;
+			a.args = args;
+			a.outputs = json_object();
+			a.progress = json_object();
+			a.sig_base = st->always && r->interrupted ? run_signals : 0;
+			if (st->timeout_us)
+				a.deadline = mono_us() + st->timeout_us;
+			ss->attempts = at;
+			int rc = st->def->run(&a);
+			act_progress_end(&a);
+			int timed_out = a.deadline && mono_us() > a.deadline;
+			int interrupted = run_signals > a.sig_base;
+			if (rc == ACT_OK && !a.error) {
+				json_decref(ss->outputs);
+				ss->outputs = a.outputs;
+				ss->outcome = O_OK;
+				if (json_object_size(a.progress))
+					json_object_set_new(ss->outputs, "_progress", a.progress);
+				else
+					json_decref(a.progress);
+				free(a.error);
+				break;
+			}
+			free(ss->error);
+			if (interrupted) {
+				ss->error = xasprintf("interrupted by %s%s%s", run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+						      a.error ? ": " : "", a.error ? a.error : "");
+				ss->outcome = O_INTERRUPTED;
+			} else if (timed_out) {
+				char d[32];
+				ss->error = xasprintf("timed out after %s (timeout: %s)%s%s",
+						      fmt_duration(st->timeout_us, d, sizeof(d)), d,
+						      a.error ? "; " : "", a.error ? a.error : "");
+				ss->outcome = O_FAILED;
+			} else {
+				ss->error = a.error ? a.error : xstrdup("the action failed without saying why");
+				a.error = NULL;
+				ss->outcome = O_FAILED;
+			}
+			free(a.error);
+			json_decref(ss->outputs);
+			ss->outputs = a.outputs;
+			json_decref(a.progress);
+			if (ss->outcome == O_INTERRUPTED || at == attempts)
+				break;
+			int64_t delay = st->retry_delay_us;
+			for (int k = 1; k < at && delay < 3600LL * 1000000; k++)
+				delay *= 2;
+			char d[32];
+			run_say(r, "      attempt %d of %d failed: %s; retrying in %s\n", at, attempts, ss->error,
+				fmt_duration(delay, d, sizeof(d)));
+			journal_step(r, "retry", st, json_pack("{s:i,s:s,s:f}", "attempt", at, "error", ss->error,
+							 "delay_s", (double)delay / 1e6));
+			struct act w = { 0 };
+			w.run = r;
+			w.st = st;
+			w.sig_base = a.sig_base;
+			if (act_sleep(&w, delay) != 0) {
+				free(ss->error);
+				ss->error = xstrdup("interrupted while waiting to retry");
+				ss->outcome = O_INTERRUPTED;
+				break;
+			}
+		}
+	}
+	ss->dur_us = mono_us() - t0;
+	char secs[32];
+	snprintf(secs, sizeof(secs), "%.2fs", (double)ss->dur_us / 1e6);
+	if (ss->outcome == O_OK)
+		run_say(r, "      ok (%s)\n", secs);
+	else
+		run_say(r, "      %s (%s): %s\n", ss->outcome == O_INTERRUPTED ? "INTERRUPTED" : "FAILED", secs,
+			ss->error);
+	json_t *extra = json_object();
+	json_object_set_new(extra, "outcome", json_string(outcome_name(ss->outcome)));
+	json_object_set_new(extra, "duration_s", json_real((double)ss->dur_us / 1e6));
+	json_object_set_new(extra, "attempts", json_integer(ss->attempts));
+	json_object_set_new(extra, "state_changing", json_boolean((flags & A_STATE) != 0));
+	if (ss->error)
+		json_object_set_new(extra, "error", json_string(ss->error));
+	if (ss->outputs)
+		json_object_set(extra, "outputs", ss->outputs);
+	if (ss->ntargets) {
+		json_t *t = json_array();
+		for (size_t i = 0; i < ss->ntargets; i++)
+			json_array_append_new(t, json_string(pb->resources[ss->targets[i]].name));
+		json_object_set_new(extra, "targets", t);
+	}
+	journal_step(r, "step_end", st, extra);
+	json_decref(args);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* ---- the run ---- */
+
+static int print_diags_exit(struct diags *d)
+{
+	diags_sort(d);
+	diags_print(d, DF_TEXT, stderr);
+	if (d->nerr == 0)
+		return 0;
+	int invalid = d->nerr - d->nguard;
+	fprintf(stderr, "drplay: %d error%s in the playbook; nothing ran%s\n", d->nerr, d->nerr == 1 ? "" : "s",
+		invalid ? "" : " (refused by the safety guards above)");
+	return invalid ? EXIT_INVALID : EXIT_REFUSED;
+}
+
+int drplay_run(const struct run_opts *o)
+{
+	struct diags d;
+	diags_init(&d);
+	struct doc *doc = doc_load(o->file, &d);
+	struct playbook *pb = d.nerr ? NULL : playbook_check(doc, &d);
+	if (!pb) {
+		int rc = print_diags_exit(&d);
+		doc_free(doc);
+		diags_release(&d);
+		return rc ? rc : EXIT_INVALID;
+	}
+	struct run r = { 0 };
+	r.pb = pb;
+	int rc = EXIT_OK;
+	if (d.nerr) {
+		rc = print_diags_exit(&d);
+		goto out_pb;
+	}
+	/* The mode. */
+	if (o->mode) {
+		r.mode = mode_parse(o->mode);
+		if (!r.mode) {
+			fprintf(stderr, "drplay: unknown mode '%s'; use --mode=validation or --mode=disaster\n", o->mode);
+			rc = EXIT_INVALID;
+			goto out_pb;
+		}
+		if (!(pb->modes & r.mode)) {
+			fprintf(stderr, "drplay: playbook '%s' does not declare %s mode; it declares: %s%s%s\n", pb->name,
+				o->mode, pb->modes & MODE_VALIDATION ? "validation" : "",
+				pb->modes == MODE_ALL ? ", " : "", pb->modes & MODE_DISASTER ? "disaster" : "");
+			rc = EXIT_INVALID;
+			goto out_pb;
+		}
+	} else {
+		r.mode = pb->default_mode;
+		if (!r.mode) {
+			fprintf(stderr, "drplay: playbook '%s' has no default mode; pass --mode=disaster explicitly\n",
+				pb->name);
+			rc = EXIT_INVALID;
+			goto out_pb;
+		}
+	}
+	r.params = resolve_params(pb, o, r.mode);
+	if (!r.params) {
+		rc = EXIT_INVALID;
+		goto out_pb;
+	}
+	/* The guards of this mode, with the params known. */
+	lint_playbook(pb, r.mode, r.params, &d);
+	if (d.nerr) {
+		rc = print_diags_exit(&d);
+		goto out_pb;
+	}
+	if (d.nwarn && !o->json) {
+		diags_sort(&d);
+		diags_print(&d, DF_TEXT, stderr);
+	}
+	/* Secrets and environment the plan needs. */
+	if (check_needs(pb, r.mode, r.params)) {
+		fprintf(stderr, "drplay: the plan needs the secrets and variables above; nothing ran\n");
+		rc = EXIT_INVALID;
+		goto out_pb;
+	}
+	r.started_us = now_us();
+	r.started_mono = mono_us();
+	{
+		char ts[32], rnd[9];
+		fmt_timestamp_compact(r.started_us, ts, sizeof(ts));
+		random_hex(rnd, 4);
+		snprintf(r.run_id, sizeof(r.run_id), "%s-%s", ts, rnd);
+	}
+	r.ss = xcalloc(pb->nsteps + 1, sizeof(*r.ss));
+	r.res = xcalloc(pb->nresources + 1, sizeof(*r.res));
+	r.res_state = xcalloc(pb->nresources + 1, sizeof(*r.res_state));
+	for (size_t i = 0; i < pb->nresources; i++) {
+		r.res[i].name = pb->resources[i].name;
+		r.res[i].kind = pb->resources[i].kind;
+		r.res[i].live = pb->resources[i].live;
+		r.res[i].throwaway = pb->resources[i].throwaway;
+		r.res[i].fields = json_object();
+	}
+	r.created = json_object();
+	r.json = o->json;
+	r.tty = isatty(STDERR_FILENO);
+	r.approve = o->approve;
+	r.napprove = o->napprove;
+	/* Disaster authorization: compared before anything runs, and the
+	 * expected value is never printed. */
+	if (r.mode == MODE_DISASTER) {
+		struct eval_ctx ctx = { run_resolve, &r, 0 };
+		struct value v;
+		char *err = NULL;
+		if (!o->authorize || !*o->authorize) {
+			fprintf(stderr, "drplay: disaster mode needs explicit authorization: pass --authorize=<token> (the token the playbook's modes.disaster.authorize names); nothing ran\n");
+			rc = EXIT_REFUSED;
+			goto out_run;
+		}
+		if (tmpl_eval(pb->authorize, &ctx, &v, &err) != 0) {
+			char *m = redact(err);
+			fprintf(stderr, "drplay: cannot read the disaster authorization token: %s; nothing ran\n", m);
+			free(m);
+			free(err);
+			rc = EXIT_REFUSED;
+			goto out_run;
+		}
+		char *expected = value_to_text(&v);
+		value_release(&v);
+		int ok = *expected && token_equal(expected, o->authorize);
+		free_secret(expected);
+		if (!ok) {
+			fprintf(stderr, "drplay: the --authorize token does not match this playbook's disaster authorization; nothing ran\n");
+			rc = EXIT_REFUSED;
+			goto out_run;
+		}
+		redact_register(o->authorize);
+	}
+	if (o->dry_run) {
+		print_plan(&r);
+		rc = EXIT_OK;
+		goto out_run;
+	}
+	/* Lock and journal. */
+	char *jdir = journal_default_dir(o->journal_dir);
+	int lockfd = -1;
+	char *err = NULL;
+	if (journal_lock(jdir, pb->name, r.run_id, &lockfd, &err) != 0) {
+		fprintf(stderr, "drplay: %s; nothing ran\n", err);
+		free(err);
+		free(jdir);
+		rc = EXIT_REFUSED;
+		goto out_run;
+	}
+	r.journal = journal_open(jdir, r.run_id, &err);
+	if (!r.journal) {
+		fprintf(stderr, "drplay: %s; nothing ran\n", err);
+		free(err);
+		journal_unlock(lockfd);
+		free(jdir);
+		rc = EXIT_INVALID;
+		goto out_run;
+	}
+	journal_echo(r.journal, o->json);
+	struct sigaction sa = { 0 }, old_int, old_term;
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	run_signals = 0;
+	{
+		struct passwd *pw = getpwuid(getuid());
+		json_t *f = json_object();
+		json_object_set_new(f, "run", json_string(r.run_id));
+		json_object_set_new(f, "playbook", json_string(pb->name));
+		json_object_set_new(f, "file", json_string(pb->file));
+		json_object_set_new(f, "sha256", json_string(pb->doc->sha256));
+		json_object_set_new(f, "mode", json_string(mode_name(r.mode)));
+		json_object_set(f, "params", r.params);
+		json_object_set_new(f, "steps", json_integer((json_int_t)pb->nsteps));
+		json_object_set_new(f, "drplay", json_string(DRPLAY_VERSION));
+		json_object_set_new(f, "pid", json_integer(getpid()));
+		json_object_set_new(f, "user", json_string(pw ? pw->pw_name : "?"));
+		if (pb->rto_us)
+			json_object_set_new(f, "objective_rto_s", json_real((double)pb->rto_us / 1e6));
+		if (pb->rpo_us)
+			json_object_set_new(f, "objective_rpo_s", json_real((double)pb->rpo_us / 1e6));
+		journal_event(r.journal, "run_start", f);
+	}
+	run_say(&r, "drplay run %s: playbook '%s' (%s), %s mode\n", r.run_id, pb->name, pb->file, mode_name(r.mode));
+	run_say(&r, "journal: %s\n", journal_path(r.journal));
+	const char *stopped_at = NULL;
+	const char *gate_at = NULL;
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		char buf[200];
+		if (run_signals && !r.interrupted) {
+			r.interrupted = 1;
+			r.stopped = 1;
+			run_say(&r, "interrupted by %s: stopping; only 'always' steps other than maintenance_off run now\n",
+				run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT");
+			journal_event(r.journal, "interrupted",
+				      json_pack("{s:s,s:s}", "signal", run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+						"before_step", st->id));
+		}
+		const char *why = mode_skip_reason(st, r.mode, buf, sizeof(buf));
+		if (why) {
+			skip_step(&r, st, why);
+			continue;
+		}
+		if (r.stopped && !st->always) {
+			snprintf(buf, sizeof(buf), "the run stopped at step '%s'", stopped_at ? stopped_at : "?");
+			skip_step(&r, st, r.interrupted && !stopped_at ? "the run was interrupted" : buf);
+			continue;
+		}
+		if (st->def->cat == CAT_MAINT_OFF && r.gate_failed) {
+			snprintf(buf, sizeof(buf),
+				 "gate '%s' failed: maintenance stays ON; lift it by hand only after a verified restore",
+				 gate_at);
+			skip_step(&r, st, buf);
+			continue;
+		}
+		if (st->def->cat == CAT_MAINT_OFF && r.interrupted) {
+			skip_step(&r, st, "the run was interrupted: maintenance stays ON");
+			continue;
+		}
+		int req_ok = 1;
+		for (size_t q = 0; q < st->nrequires && req_ok; q++) {
+			const struct step *rs = &pb->steps[st->requires[q]];
+			if (r.ss[rs->index].outcome != O_OK) {
+				snprintf(buf, sizeof(buf), "requires step '%s', which did not pass (%s)", rs->id,
+					 outcome_name(r.ss[rs->index].outcome));
+				req_ok = 0;
+			}
+		}
+		if (!req_ok) {
+			skip_step(&r, st, buf);
+			continue;
+		}
+		if (st->when) {
+			struct eval_ctx ctx = { run_resolve, &r, 0 };
+			struct value v;
+			char *e = NULL;
+			if (expr_eval(st->when, &ctx, &v, &e) != 0) {
+				struct step_state *ss = &r.ss[i];
+				ss->outcome = O_FAILED;
+				ss->error = xasprintf("cannot evaluate 'when: %s': %s", expr_text(st->when), e);
+				free(e);
+				run_say(&r, "[%zu/%zu] %s: %s\n      FAILED: %s\n", i + 1, pb->nsteps, st->id,
+					st->def->name, ss->error);
+				journal_step(&r, "step_end", st,
+					     json_pack("{s:s,s:s,s:f}", "outcome", "failed", "error", ss->error,
+						       "duration_s", 0.0));
+			} else {
+				int t = value_truthy(&v);
+				value_release(&v);
+				if (!t) {
+					snprintf(buf, sizeof(buf), "'when: %.150s' is false", expr_text(st->when));
+					skip_step(&r, st, buf);
+					continue;
+				}
+				exec_step(&r, st);
+			}
+		} else {
+			exec_step(&r, st);
+		}
+		struct step_state *ss = &r.ss[i];
+		if (ss->outcome == O_OK)
+			continue;
+		if (ss->outcome == O_INTERRUPTED) {
+			r.interrupted = 1;
+			r.stopped = 1;
+			if (!stopped_at)
+				stopped_at = st->id;
+			continue;
+		}
+		if (st->gate || st->def->cat == CAT_VERIFY || ss->outcome == O_REFUSED) {
+			if (!r.gate_failed)
+				gate_at = st->id;
+			r.gate_failed = 1;
+			journal_step(&r, "gate_failed", st, json_pack("{s:s}", "error", ss->error ? ss->error : ""));
+			if (st->gate || st->def->cat == CAT_VERIFY)
+				run_say(&r, "      gate failed: the run stops here; later steps are skipped except 'always' ones, and maintenance is never lifted\n");
+		} else if (st->cont) {
+			run_say(&r, "      on_failure: continue; the run goes on\n");
+			continue;
+		}
+		if (!r.stopped) {
+			r.stopped = 1;
+			stopped_at = st->id;
+		}
+	}
+	/* The outcome. */
+	int failed = 0, ok = 0, skipped = 0, refused = 0;
+	const char *failed_step = NULL;
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		switch (r.ss[i].outcome) {
+		case O_OK: ok++; break;
+		case O_SKIPPED: skipped++; break;
+		case O_REFUSED:
+			refused++;
+			/* fallthrough */
+		case O_FAILED:
+		case O_INTERRUPTED:
+			if (!(pb->steps[i].cont && !pb->steps[i].gate && r.ss[i].outcome == O_FAILED)) {
+				failed++;
+				if (!failed_step)
+					failed_step = pb->steps[i].id;
+			}
+			break;
+		default: break;
+		}
+	}
+	const char *outcome;
+	if (r.interrupted || run_signals) {
+		rc = EXIT_INTERRUPTED;
+		outcome = "interrupted";
+	} else if (!failed) {
+		rc = EXIT_OK;
+		outcome = "succeeded";
+	} else if (refused && !r.state_changed) {
+		rc = EXIT_REFUSED;
+		outcome = "refused";
+	} else if (r.state_changed) {
+		rc = EXIT_STEP_FAILED;
+		outcome = "failed";
+	} else {
+		rc = EXIT_NO_OUTAGE;
+		outcome = "aborted before any change";
+	}
+	double secs = (double)(mono_us() - r.started_mono) / 1e6;
+	/* What state the run leaves: maintenance and preserved states. */
+	const char *maint = NULL, *maint_step = NULL;
+	struct strbuf kept = STRBUF_INIT;
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		if (r.ss[i].outcome != O_OK)
+			continue;
+		if (st->def->cat == CAT_MAINT_ON) {
+			maint = "ON";
+			maint_step = st->id;
+		} else if (st->def->cat == CAT_MAINT_OFF) {
+			maint = "OFF";
+			maint_step = st->id;
+		}
+		if (st->def->cat == CAT_SNAPSHOT || st->def->cat == CAT_RESTORE) {
+			const char *keys[] = { "name", "preserved" };
+			for (size_t k = 0; k < 2; k++) {
+				if (st->def->cat == CAT_RESTORE && k == 0)
+					continue;
+				const char *v = json_string_value(json_object_get(r.ss[i].outputs, keys[k]));
+				if (v)
+					sb_addf(&kept, "%s%s", kept.len ? ", " : "", v);
+			}
+		}
+	}
+	{
+		json_t *f = json_object();
+		json_object_set_new(f, "outcome", json_string(outcome));
+		json_object_set_new(f, "exit_code", json_integer(rc));
+		json_object_set_new(f, "duration_s", json_real(secs));
+		json_object_set_new(f, "state_changed", json_boolean(r.state_changed));
+		json_object_set_new(f, "interrupted", json_boolean(r.interrupted));
+		json_object_set_new(f, "steps_ok", json_integer(ok));
+		json_object_set_new(f, "steps_failed", json_integer(failed));
+		json_object_set_new(f, "steps_skipped", json_integer(skipped));
+		if (failed_step)
+			json_object_set_new(f, "stopped_at", json_string(stopped_at ? stopped_at : failed_step));
+		if (maint)
+			json_object_set_new(f, "maintenance", json_string(maint));
+		if (kept.len)
+			json_object_set_new(f, "preserved", json_string(sb_str(&kept)));
+		journal_event(r.journal, "run_end", f);
+	}
+	run_say(&r, "run %s %s: %d ok, %d failed, %d skipped in %.2fs (exit %d)\n", r.run_id, outcome, ok, failed,
+		skipped, secs, rc);
+	if (rc == EXIT_NO_OUTAGE)
+		run_say(&r, "nothing changed: the run stopped at step '%s' before any state-changing step (no outage)\n",
+			failed_step);
+	if (maint)
+		run_say(&r, "maintenance is %s (step '%s')%s\n", maint, maint_step,
+			!strcmp(maint, "ON") && rc ? "; it stays on until a verified restore: lift it by hand only then" : "");
+	if (kept.len)
+		run_say(&r, "preserved states (never deleted by a run): %s\n", sb_str(&kept));
+	sb_release(&kept);
+	run_kill_children(&r);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	journal_close(r.journal);
+	journal_unlock(lockfd);
+	free(jdir);
+out_run:
+	for (size_t i = 0; i < pb->nresources; i++) {
+		if (r.res[i].handle && r.res[i].kind && r.res[i].kind->release)
+			r.res[i].kind->release(r.res[i].handle);
+		json_decref(r.res[i].fields);
+	}
+	for (size_t i = 0; i < pb->nsteps && r.ss; i++) {
+		json_decref(r.ss[i].outputs);
+		free(r.ss[i].error);
+		free(r.ss[i].reason);
+	}
+	if (r.tmpdir) {
+		nftw(r.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		free(r.tmpdir);
+	}
+	free(r.ss);
+	free(r.res);
+	free(r.res_state);
+	free(r.children);
+	json_decref(r.created);
+out_pb:
+	json_decref(r.params);
+	playbook_free(pb);
+	diags_release(&d);
+	return rc;
+}

@@ -1,0 +1,36 @@
+/*
+ * run.h: `drplay run` and `drplay plan`: plan a checked playbook for one
+ * mode, refuse it if any guard fails, then execute it step by step.
+ */
+#ifndef DRPLAY_RUN_H
+#define DRPLAY_RUN_H
+
+#include <stddef.h>
+
+struct run_opts {
+	const char *file;
+	const char *mode;        /* NULL = the playbook's default mode */
+	char **params;           /* "NAME=VALUE" */
+	size_t nparams;
+	const char *authorize;   /* --authorize */
+	char **approve;          /* --approve=STEP_ID */
+	size_t napprove;
+	int dry_run;             /* print the plan, run nothing */
+	const char *journal_dir;
+	int json;                /* JSON lines on stdout instead of the transcript */
+};
+
+/* Exit codes of `drplay run` (SPEC.md, "Exit codes"). */
+enum {
+	EXIT_OK = 0,
+	EXIT_STEP_FAILED = 1,   /* a step failed after state had changed */
+	EXIT_INVALID = 2,       /* invalid usage or playbook */
+	EXIT_REFUSED = 3,       /* refused by a guard; nothing ran */
+	EXIT_NO_OUTAGE = 4,     /* stopped before any state-changing step ran */
+	EXIT_INTERRUPTED = 130,
+};
+
+/* Runs (or, with dry_run, plans) a playbook. Returns the exit code. */
+int drplay_run(const struct run_opts *o);
+
+#endif
