@@ -1,0 +1,405 @@
+/*
+ * pg.c: the `postgres` resource kind and its connections (see pg.h). The
+ * pg.* actions of this family are declared in the table at the end.
+ *
+ * Queries go through pg_exec, which sends asynchronously and waits in a poll
+ * loop so that an interruption or a step timeout cancels the statement on the
+ * server (PQcancel) instead of hanging.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "family.h"
+#include "pg.h"
+
+#define PG_MAX_CACHED 8
+
+struct pg_cached {
+	char *dbname; /* NULL = the resource's own database */
+	PGconn *conn;
+};
+
+struct pg_handle {
+	struct pg_cached c[PG_MAX_CACHED];
+	size_t n;
+	char where[256];
+	char dbname[128];
+};
+
+static void pg_release(void *h)
+{
+	struct pg_handle *ph = h;
+	if (!ph)
+		return;
+	for (size_t i = 0; i < ph->n; i++) {
+		PQfinish(ph->c[i].conn);
+		free(ph->c[i].dbname);
+	}
+	free(ph);
+}
+
+static struct pg_handle *handle(struct resource *r)
+{
+	struct pg_handle *ph = res_handle(r);
+	if (!ph) {
+		ph = xcalloc(1, sizeof(*ph));
+		res_set_handle(r, ph);
+	}
+	return ph;
+}
+
+/* Parses the resource's DSN; registers its password as a secret. */
+static PQconninfoOption *parse_dsn(struct act *a, struct resource *r)
+{
+	const char *dsn = res_str(r, "dsn");
+	if (!dsn || !*dsn) {
+		act_fail(a, "postgres resource '%s' has an empty dsn; set it (usually dsn: ${secret.NAME})", r->name);
+		return NULL;
+	}
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+	if (!opts) {
+		act_fail(a, "postgres resource '%s': the dsn is not a valid connection string or URI: %s",
+			 r->name, err ? err : "syntax error");
+		PQfreemem(err);
+		return NULL;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (!strcmp(o->keyword, "password") && o->val && *o->val)
+			act_secret(a, o->val);
+	return opts;
+}
+
+static const char *opt(PQconninfoOption *opts, const char *key)
+{
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (!strcmp(o->keyword, key))
+			return o->val;
+	return NULL;
+}
+
+static void fill_where(struct pg_handle *ph, PQconninfoOption *opts)
+{
+	const char *host = opt(opts, "host");
+	const char *hostaddr = opt(opts, "hostaddr");
+	const char *port = opt(opts, "port");
+	const char *db = opt(opts, "dbname");
+	const char *user = opt(opts, "user");
+	if (!host || !*host)
+		host = hostaddr && *hostaddr ? hostaddr : getenv("PGHOST") ? getenv("PGHOST") : "localhost";
+	if (!port || !*port)
+		port = getenv("PGPORT") ? getenv("PGPORT") : "5432";
+	if (!db || !*db)
+		db = user && *user ? user : getenv("PGDATABASE") ? getenv("PGDATABASE") : "postgres";
+	snprintf(ph->where, sizeof(ph->where), "%s:%s/%s", host, port, db);
+	snprintf(ph->dbname, sizeof(ph->dbname), "%s", db);
+}
+
+/* Opens a connection with the resource's settings, dbname overridden when set. */
+static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
+{
+	PQconninfoOption *opts = parse_dsn(a, r);
+	if (!opts)
+		return NULL;
+	struct pg_handle *ph = handle(r);
+	fill_where(ph, opts);
+	const char *keys[64], *vals[64];
+	int n = 0;
+	char timeout[32], appname[128];
+	int64_t ct = res_duration_us(r, "connect_timeout", 10000000) / 1000000;
+	snprintf(timeout, sizeof(timeout), "%lld", (long long)(ct > 0 ? ct : 1));
+	const char *an = res_str(r, "application_name");
+	snprintf(appname, sizeof(appname), "%s", an && *an ? an : "drplay");
+	for (PQconninfoOption *o = opts; o->keyword && n < 60; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		if (!strcmp(o->keyword, "dbname") && dbname)
+			continue;
+		if (!strcmp(o->keyword, "connect_timeout") || !strcmp(o->keyword, "application_name"))
+			continue;
+		keys[n] = o->keyword;
+		vals[n] = o->val;
+		n++;
+	}
+	if (dbname) {
+		keys[n] = "dbname";
+		vals[n] = dbname;
+		n++;
+	}
+	keys[n] = "connect_timeout";
+	vals[n] = timeout;
+	n++;
+	keys[n] = "application_name";
+	vals[n] = appname;
+	n++;
+	keys[n] = NULL;
+	vals[n] = NULL;
+	PGconn *c = PQconnectdbParams(keys, vals, 0);
+	PQconninfoFree(opts);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		const char *m = c ? PQerrorMessage(c) : "out of memory";
+		char first[512];
+		snprintf(first, sizeof(first), "%s", m);
+		first[strcspn(first, "\n")] = '\0';
+		char where[400];
+		if (dbname) {
+			char host[256];
+			snprintf(host, sizeof(host), "%s", ph->where);
+			char *slash = strrchr(host, '/');
+			if (slash)
+				*slash = '\0';
+			snprintf(where, sizeof(where), "%s/%s", host, dbname);
+		} else {
+			snprintf(where, sizeof(where), "%s", ph->where);
+		}
+		act_fail(a, "cannot connect to postgres resource '%s' at %s: %s; check that the server is running and reachable, and the user, password and database in its dsn",
+			 r->name, where, first);
+		PQfinish(c);
+		return NULL;
+	}
+	int64_t st = res_duration_us(r, "statement_timeout", 0);
+	if (st > 0) {
+		char sql[96];
+		snprintf(sql, sizeof(sql), "SET statement_timeout = %lld", (long long)(st / 1000));
+		PGresult *res = PQexec(c, sql);
+		PQclear(res);
+	}
+	return c;
+}
+
+static PGconn *cached(struct act *a, struct resource *r, const char *dbname)
+{
+	struct pg_handle *ph = handle(r);
+	for (size_t i = 0; i < ph->n; i++) {
+		int same = (!dbname && !ph->c[i].dbname) ||
+			   (dbname && ph->c[i].dbname && !strcmp(dbname, ph->c[i].dbname));
+		if (!same)
+			continue;
+		if (PQstatus(ph->c[i].conn) == CONNECTION_OK)
+			return ph->c[i].conn;
+		/* The server went away since: try once more with a new one. */
+		PQfinish(ph->c[i].conn);
+		free(ph->c[i].dbname);
+		ph->c[i] = ph->c[--ph->n];
+		break;
+	}
+	PGconn *c = open_conn(a, r, dbname);
+	if (!c)
+		return NULL;
+	if (ph->n == PG_MAX_CACHED) {
+		PQfinish(ph->c[0].conn);
+		free(ph->c[0].dbname);
+		ph->c[0] = ph->c[--ph->n];
+	}
+	ph->c[ph->n].conn = c;
+	ph->c[ph->n].dbname = dbname ? xstrdup(dbname) : NULL;
+	ph->n++;
+	return c;
+}
+
+PGconn *pg_connect(struct act *a, struct resource *r)
+{
+	return cached(a, r, NULL);
+}
+
+PGconn *pg_connect_db(struct act *a, struct resource *r, const char *dbname)
+{
+	return cached(a, r, dbname);
+}
+
+PGconn *pg_connect_new(struct act *a, struct resource *r, const char *dbname)
+{
+	return open_conn(a, r, dbname);
+}
+
+void pg_forget(struct resource *r, const char *dbname)
+{
+	struct pg_handle *ph = res_handle(r);
+	if (!ph)
+		return;
+	for (size_t i = 0; i < ph->n;) {
+		int match = !dbname || (ph->c[i].dbname && !strcmp(ph->c[i].dbname, dbname)) ||
+			    (!ph->c[i].dbname && !strcmp(ph->dbname, dbname));
+		if (match) {
+			PQfinish(ph->c[i].conn);
+			free(ph->c[i].dbname);
+			ph->c[i] = ph->c[--ph->n];
+		} else {
+			i++;
+		}
+	}
+}
+
+int pg_child_conninfo(struct act *a, struct resource *r, const char *dbname, char **conninfo,
+		      char **password_env)
+{
+	*conninfo = NULL;
+	*password_env = NULL;
+	PQconninfoOption *opts = parse_dsn(a, r);
+	if (!opts)
+		return -1;
+	fill_where(handle(r), opts);
+	struct strbuf sb = STRBUF_INIT;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !*o->val)
+			continue;
+		if (!strcmp(o->keyword, "password")) {
+			*password_env = xasprintf("PGPASSWORD=%s", o->val);
+			continue;
+		}
+		if (!strcmp(o->keyword, "dbname") && dbname)
+			continue;
+		sb_addf(&sb, "%s%s='", sb.len ? " " : "", o->keyword);
+		for (const char *p = o->val; *p; p++) {
+			if (*p == '\'' || *p == '\\')
+				sb_addc(&sb, '\\');
+			sb_addc(&sb, *p);
+		}
+		sb_addc(&sb, '\'');
+	}
+	if (dbname) {
+		sb_addf(&sb, "%sdbname='", sb.len ? " " : "");
+		for (const char *p = dbname; *p; p++) {
+			if (*p == '\'' || *p == '\\')
+				sb_addc(&sb, '\\');
+			sb_addc(&sb, *p);
+		}
+		sb_addc(&sb, '\'');
+	}
+	const char *an = res_str(r, "application_name");
+	sb_addf(&sb, " application_name='%s'", an && *an ? an : "drplay");
+	PQconninfoFree(opts);
+	*conninfo = sb_detach(&sb);
+	return 0;
+}
+
+const char *pg_where(struct resource *r)
+{
+	struct pg_handle *ph = handle(r);
+	if (!ph->where[0]) {
+		char *err = NULL;
+		const char *dsn = res_str(r, "dsn");
+		PQconninfoOption *opts = dsn ? PQconninfoParse(dsn, &err) : NULL;
+		PQfreemem(err);
+		if (opts) {
+			fill_where(ph, opts);
+			PQconninfoFree(opts);
+		}
+	}
+	return ph->where[0] ? ph->where : "(unknown server)";
+}
+
+const char *pg_dbname(struct resource *r)
+{
+	pg_where(r);
+	return handle(r)->dbname;
+}
+
+/* Waits for the result of a sent query, cancelling it on interruption. */
+static PGresult *wait_result(struct act *a, PGconn *c, const char *what)
+{
+	PGresult *last = NULL;
+	int cancelled = 0;
+	for (;;) {
+		if (!cancelled && act_cancelled(a)) {
+			PGcancel *cn = PQgetCancel(c);
+			char eb[256];
+			if (cn) {
+				PQcancel(cn, eb, sizeof(eb));
+				PQfreeCancel(cn);
+			}
+			cancelled = 1;
+		}
+		if (PQconsumeInput(c) == 0)
+			break;
+		if (PQisBusy(c)) {
+			struct pollfd pf = { PQsocket(c), POLLIN, 0 };
+			poll(&pf, 1, 100);
+			continue;
+		}
+		PGresult *res = PQgetResult(c);
+		if (!res)
+			break;
+		PQclear(last);
+		last = res;
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COPY_OUT || st == PGRES_COPY_IN || st == PGRES_COPY_BOTH)
+			return last; /* the caller streams it */
+	}
+	if (!last) {
+		char m[512];
+		snprintf(m, sizeof(m), "%s", PQerrorMessage(c));
+		m[strcspn(m, "\n")] = '\0';
+		act_fail(a, "%s: the connection failed: %s", what, *m ? m : "no result");
+		return NULL;
+	}
+	ExecStatusType st = PQresultStatus(last);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		const char *m = PQresultErrorField(last, PG_DIAG_MESSAGE_PRIMARY);
+		const char *hint = PQresultErrorField(last, PG_DIAG_MESSAGE_HINT);
+		if (cancelled)
+			act_fail(a, "%s: cancelled (interrupted or timed out)", what);
+		else
+			act_fail(a, "%s: %s%s%s", what, m ? m : PQerrorMessage(c), hint ? "; hint: " : "",
+				 hint ? hint : "");
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+PGresult *pg_execp(struct act *a, PGconn *c, const char *what, const char *sql, int nparams,
+		   const char *const *values)
+{
+	int ok = nparams ? PQsendQueryParams(c, sql, nparams, NULL, values, NULL, NULL, 0)
+			 : PQsendQuery(c, sql);
+	if (!ok) {
+		char m[512];
+		snprintf(m, sizeof(m), "%s", PQerrorMessage(c));
+		m[strcspn(m, "\n")] = '\0';
+		act_fail(a, "%s: cannot send the query: %s", what, m);
+		return NULL;
+	}
+	return wait_result(a, c, what);
+}
+
+PGresult *pg_exec(struct act *a, PGconn *c, const char *what, const char *sql)
+{
+	return pg_execp(a, c, what, sql, 0, NULL);
+}
+
+char *pg_ident(PGconn *c, const char *name)
+{
+	char *q = PQescapeIdentifier(c, name, strlen(name));
+	char *r = xstrdup(q ? q : "\"\"");
+	PQfreemem(q);
+	return r;
+}
+
+char *pg_literal(PGconn *c, const char *value)
+{
+	char *q = PQescapeLiteral(c, value, strlen(value));
+	char *r = xstrdup(q ? q : "''");
+	PQfreemem(q);
+	return r;
+}
+
+static const struct param_spec pg_fields[] = {
+	{ "application_name", T_STRING, 0, NULL, "drplay", NULL, "shown in pg_stat_activity" },
+	{ "connect_timeout", T_DURATION, 0, NULL, "10s", NULL, "how long to wait for a connection" },
+	{ "dsn", T_STRING, P_REQUIRED, NULL, NULL, NULL,
+	  "a libpq connection string or URI; one with a password must come from ${secret.NAME}" },
+	{ "statement_timeout", T_DURATION, 0, NULL, NULL, NULL, "server-side limit for each statement" },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+};
+
+const struct kind_def pg_kind = {
+	"postgres", pg_fields,
+	"A PostgreSQL database reached through libpq. Connections are opened on first use, reused within the run and closed at its end.",
+	pg_release, NULL,
+};
+
+const struct action_def *const pg_actions[] = { NULL };
+const struct kind_def *const pg_kinds[] = { &pg_kind, NULL };
