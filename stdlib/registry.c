@@ -13,6 +13,7 @@
 static const struct action_def *const *families[] = {
 	core_actions,
 	pg_actions,
+	verify_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif
