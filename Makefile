@@ -42,16 +42,25 @@ TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(TOBJDI
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
 
+# Where the binaries go (a sanitized build for the tests can go elsewhere:
+# make SANITIZE=address,undefined BIN=build/san/drplay TBIN=build/san/drplay-test).
+BIN ?= drplay
+TBIN ?= tests/drplay-test
+
 .PHONY: all check test demo bench fuzz deps spec clean checksrc
 
-all: drplay tests/drplay-test
+all: $(BIN) $(TBIN)
 
-drplay: $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
+$(BIN): $(OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
 
 # The test build: the same sources plus stdlib/testing.c's test-only actions.
-tests/drplay-test: $(TOBJ) $(TOBJDIR)/interp/main.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN): $(TOBJ) $(TOBJDIR)/interp/main.o
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(OBJDIR)/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
@@ -96,7 +105,7 @@ FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) stdlib/testing.c
 fuzz: $(FUZZ_TARGETS)
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -DDRPLAY_TESTING -O1 -g -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 -D_GNU_SOURCE -DDRPLAY_TESTING -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$(PKG_CFLAGS) -Iinterp -Istdlib -o $@ $< $(FUZZ_SRC) $(LIBS)
 
 spec: drplay
