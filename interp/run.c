@@ -1059,6 +1059,21 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 /* ---- the run ---- */
 
+/* Records the first interruption: where it happened and by which signal. */
+static void note_interrupt(struct run *r, const char *where, int during)
+{
+	if (r->interrupted)
+		return;
+	r->interrupted = 1;
+	r->stopped = 1;
+	const char *sig = run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+	run_say(r, "interrupted by %s %s step '%s': stopping; only 'always' steps other than maintenance_off run now\n",
+		sig, during ? "during" : "before", where);
+	journal_event(r->journal, "interrupted",
+		      json_pack("{s:s,s:s,s:s}", "signal", sig, during ? "during_step" : "before_step", where,
+				"effect", "maintenance_off steps are skipped; always steps still run"));
+}
+
 static int print_diags_exit(struct diags *d)
 {
 	diags_sort(d);
@@ -1246,15 +1261,8 @@ int drplay_run(const struct run_opts *o)
 	for (size_t i = 0; i < pb->nsteps; i++) {
 		const struct step *st = &pb->steps[i];
 		char buf[200];
-		if (run_signals && !r.interrupted) {
-			r.interrupted = 1;
-			r.stopped = 1;
-			run_say(&r, "interrupted by %s: stopping; only 'always' steps other than maintenance_off run now\n",
-				run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT");
-			journal_event(r.journal, "interrupted",
-				      json_pack("{s:s,s:s}", "signal", run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT",
-						"before_step", st->id));
-		}
+		if (run_signals && !r.interrupted)
+			note_interrupt(&r, st->id, 0);
 		const char *why = mode_skip_reason(st, r.mode, buf, sizeof(buf));
 		if (why) {
 			skip_step(&r, st, why);
@@ -1320,8 +1328,7 @@ int drplay_run(const struct run_opts *o)
 		if (ss->outcome == O_OK)
 			continue;
 		if (ss->outcome == O_INTERRUPTED) {
-			r.interrupted = 1;
-			r.stopped = 1;
+			note_interrupt(&r, st->id, 1);
 			if (!stopped_at)
 				stopped_at = st->id;
 			continue;

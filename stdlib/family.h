@@ -10,6 +10,8 @@
 
 extern const struct action_def *const core_actions[];
 extern const struct kind_def *const core_kinds[];
+extern const struct action_def *const http_actions[];
+extern const struct kind_def *const http_kinds[];
 extern const struct action_def *const pg_actions[];
 extern const struct kind_def *const pg_kinds[];
 extern const struct action_def *const verify_actions[];

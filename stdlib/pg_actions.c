@@ -1,12 +1,12 @@
 /*
- * pg_actions.c: the pg.* actions (SPEC.md section 8): pg.query, pg.counts,
+ * pg_actions.c: the pg.* actions (SPEC.md, 'PostgreSQL'): pg.query, pg.counts,
  * pg.schema, pg.freshness, pg.checksum, pg.capture, pg.whoami, pg.freeze
  * and pg.unfreeze, and their table pg_actions[].
  *
  * pg.counts, pg.freshness, pg.checksum and pg.capture are one routine,
  * capture(), asked for different sections of a state: it opens the read
  * snapshot, finds and locks the tables, turns the work into statements for
- * the worker pool (pg_checksum.c), and assembles the state (SPEC.md 8.4).
+ * the worker pool (pg_checksum.c), and assembles the state (SPEC.md, 'The state format').
  */
 #include <stdlib.h>
 #include <string.h>
@@ -1497,7 +1497,7 @@ static int do_unfreeze(struct act *a)
 #define JOBS_PARAM { "jobs", T_INT, 0, NULL, NULL, NULL, "parallel connections (default: the number of processors)" }
 #define SCHEMAS_PARAM \
 	{ "schemas", T_LIST, 0, NULL, NULL, NULL, "limit to these schemas (default: every non-system schema)" }
-#define STATE_OUTPUT(what) { "state", T_MAP, "a state (SPEC.md 8.4) holding " what ", for verify.compare" }
+#define STATE_OUTPUT(what) { "state", T_MAP, "a state (SPEC.md, 'The state format') holding " what ", for verify.compare" }
 #define RANGES_PARAMS                                                                                          \
 	{ "ranges", T_INT, 0, NULL, "64", NULL,                                                               \
 	  "key ranges per table for locating differences (0 = whole tables only, else 4 to 1024)" },          \
@@ -1519,7 +1519,7 @@ static const struct param_spec capture_params[] = {
 static const struct output_spec capture_outputs[] = {
 	{ "captured_at", T_TIMESTAMP, "server time of the snapshot" },
 	{ "name", T_STRING, "the state's name" },
-	{ "state", T_MAP, "the state (SPEC.md 8.4): pass it to verify.compare and report.write" },
+	{ "state", T_MAP, "the state (SPEC.md, 'The state format'): pass it to verify.compare and report.write" },
 	END_OUTPUTS,
 };
 static const struct action_def capture_def = {
@@ -1537,7 +1537,7 @@ static const struct param_spec checksum_params[] = {
 	END_PARAMS,
 };
 static const struct output_spec checksum_outputs[] = {
-	{ "checksums", T_MAP, "per table: rows, sha256, key, bounds, ranges (SPEC.md 8.4)" },
+	{ "checksums", T_MAP, "per table: rows, sha256, key, bounds, ranges (SPEC.md, 'The state format')" },
 	{ "rows", T_INT, "rows read in all" },
 	STATE_OUTPUT("the checksums"),
 	END_OUTPUTS,
@@ -1640,7 +1640,7 @@ static const struct output_spec schema_outputs[] = {
 	{ "objects", T_INT, "lines in the text" },
 	{ "sha256", T_STRING, "the fingerprint: SHA-256 of the text" },
 	STATE_OUTPUT("the schema"),
-	{ "text", T_STRING, "the canonical schema text, one object per line (SPEC.md 8.6)" },
+	{ "text", T_STRING, "the canonical schema text, one object per line (SPEC.md, 'The canonical schema text')" },
 	END_OUTPUTS,
 };
 static const struct action_def schema_def = {

@@ -1,6 +1,6 @@
 /*
  * pg_catalog.c: finding tables in the catalogs for the pg family: a name as
- * a playbook writes it (SPEC.md 8.2) to a relation, the list of every table
+ * a playbook writes it (SPEC.md, 'Table names') to a relation, the list of every table
  * of some schemas, the partitions of a partitioned table, and a table's
  * columns, primary key and the relations that hold its rows (itself, or its
  * leaf partitions). Everything is read from pg_catalog with parameters, so

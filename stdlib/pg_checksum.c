@@ -12,7 +12,7 @@
  * worker's statement on the server (PQcancel is thread-safe), then shuts the
  * sockets down if a server does not answer.
  *
- * Content checksums (SPEC.md 8.7): each COPY line is one row in canonical
+ * Content checksums (SPEC.md, 'Content checksums'): each COPY line is one row in canonical
  * text; its SHA-256 (OpenSSL EVP, one context reused per worker) is added
  * into a 256-bit sum, per key range, so the result does not depend on row
  * order and client memory does not grow with the table. The sum is written

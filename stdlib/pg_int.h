@@ -53,7 +53,7 @@ int pg_system_schema(const char *nsp);
 /* SQL condition that is true for non-system schemas, on column `col`. Static string. */
 const char *pg_user_schema_sql(const char *col);
 
-/* Looks `name` up (8.2 of SPEC.md) into *t (zeroed first). Returns 0, or -1
+/* Looks `name` up (SPEC.md, 'Table names') into *t (zeroed first). Returns 0, or -1
  * after act_fail naming the table and the database. `what` says why the
  * table is wanted ("count", "checksum", ...), for messages. */
 int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name, struct pgtab *t);
@@ -83,7 +83,7 @@ long pgt_find(const struct pgtab *arr, size_t n, const char *key);
 
 /* One consistent read of a database: the run's connection to it, inside a
  * REPEATABLE READ READ ONLY transaction with the canonical session settings
- * (SPEC.md 8.7), whose snapshot parallel workers import. */
+ * (SPEC.md, 'Content checksums'), whose snapshot parallel workers import. */
 struct pgsnap {
 	struct resource *r;
 	PGconn *c;
@@ -122,7 +122,7 @@ int acc_eq(const struct acc *x, const struct acc *y);
 void acc_hex(const struct acc *x, char hex[65]);
 /* Parses 64 hex digits into x->s. 0, or -1 when malformed. */
 int acc_parse(struct acc *x, const char *hex);
-/* The table digest of SPEC.md 8.7, as 64 hex digits. */
+/* The table digest of SPEC.md, 'Content checksums', as 64 hex digits. */
 void acc_digest(const struct acc *x, char hex[65]);
 
 enum unit_kind { U_SCALAR, U_HASH };
@@ -168,7 +168,7 @@ struct ckplan {
 void ckplan_release(struct ckplan *p);
 /* Chooses bounds for t (detailed, with a key) in the snapshot: from `reuse`
  * (a state's checksum entry for this table) when its key matches, else from
- * the data (SPEC.md 8.7), at most max_ranges ranges. 0 or -1 after act_fail. */
+ * the data (SPEC.md, 'Content checksums'), at most max_ranges ranges. 0 or -1 after act_fail. */
 int ckplan_make(struct act *a, struct pgsnap *s, const struct pgtab *t, json_t *reuse, int max_ranges,
 		struct ckplan *p);
 /* Appends the U_HASH units that read t (split into block ranges). */
@@ -177,7 +177,7 @@ void ckplan_units(const struct pgsnap *s, const struct pgtab *t, const struct ck
 /* The state entry of a table from its units' results (new reference). */
 json_t *ckplan_entry(const struct pgtab *t, const struct ckplan *p, const struct unit *u, size_t n, size_t task);
 
-/* Sets the canonical session settings (SPEC.md 8.7) for the current
+/* Sets the canonical session settings (SPEC.md, 'Content checksums') for the current
  * transaction (local = 1) or the session. 0 or -1 after act_fail. */
 int pg_canonical_settings(struct act *a, PGconn *c, int local);
 
@@ -191,7 +191,7 @@ int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct ac
 
 /* ---- the canonical schema (pg_schema.c) ---- */
 
-/* The canonical schema text (SPEC.md 8.6) of the schemas listed (NULL = all
+/* The canonical schema text (SPEC.md, 'The canonical schema text') of the schemas listed (NULL = all
  * non-system ones), read on c inside the current transaction. Returns a
  * new string (lines joined with '\n', no trailing newline) and sets
  * *objects to its number of lines, or NULL after act_fail. */

@@ -1,5 +1,5 @@
 /*
- * pg_schema.c: the canonical schema text of a database (SPEC.md 8.6): one
+ * pg_schema.c: the canonical schema text of a database (SPEC.md, 'The canonical schema text'): one
  * line per object, "kind<TAB>name<TAB>definition", read from the catalogs
  * with the server's own pg_get_*def functions under an empty search_path
  * (so every name is schema-qualified the same way on every server), sorted

@@ -12,6 +12,7 @@
 
 static const struct action_def *const *families[] = {
 	core_actions,
+	http_actions,
 	pg_actions,
 	verify_actions,
 #ifdef DRPLAY_TESTING
@@ -21,6 +22,7 @@ static const struct action_def *const *families[] = {
 
 static const struct kind_def *const *kind_families[] = {
 	core_kinds,
+	http_kinds,
 	pg_kinds,
 #ifdef DRPLAY_TESTING
 	testing_kinds,

@@ -1,6 +1,6 @@
 /*
- * verify.c: verify.compare, the verification engine (SPEC.md 8.5, 8.8).
- * It compares two states (SPEC.md 8.4) check by check and table by table,
+ * verify.c: verify.compare, the verification engine (SPEC.md, 'Verdicts' and 'Tolerances').
+ * It compares two states (SPEC.md, 'The state format') check by check and table by table,
  * exactly unless tolerances say otherwise, and fails the step on any
  * difference, naming it. For content checksums it first compares the
  * per-key-range sums the states carry, then, when the databases the states
@@ -1139,7 +1139,7 @@ static const struct output_spec compare_outputs[] = {
 	{ "queries", T_INT, "live queries made to locate differences" },
 	{ "schema_diff", T_STRING, "differing schema lines, '- expected' / '+ actual'" },
 	{ "summary", T_STRING, "the verdict table as text" },
-	{ "verdicts", T_LIST, "one per check and table: check, table, verdict, expected, actual, detail, ranges (SPEC.md 8.5)" },
+	{ "verdicts", T_LIST, "one per check and table: check, table, verdict, expected, actual, detail, ranges (SPEC.md, 'Verdicts')" },
 	{ NULL, 0, NULL },
 };
 static const struct action_def compare_def = {
