@@ -923,12 +923,19 @@ static int do_query(struct act *a)
 		json_array_append_new(rows, row);
 	}
 	json_t *value = nt > 0 && nf > 0 ? typed_value(res, 0, 0) : json_null();
+	int command = PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	for (size_t i = 0; i < np; i++)
 		free(vals[i]);
 	free(vals);
 	if (nt > max_rows)
 		act_log(a, "%d rows; the first %lld are in the output (max_rows)", nt, (long long)max_rows);
+	{
+		char *vt = scalar_text(value);
+		act_log(a, "%lld row%s%s; first value: %.200s", (long long)count, count == 1 ? "" : "s",
+			command ? " affected" : "", vt);
+		free(vt);
+	}
 	act_out(a, "rows", rows);
 	act_out(a, "columns", cols);
 	act_out(a, "value", json_incref(value));
@@ -1075,16 +1082,14 @@ static int do_whoami(struct act *a)
 	const char *k;
 	json_t *v;
 	json_object_foreach(o, k, v) act_out(a, k, json_incref(v));
-	act_log(a, "role %s%s on %s; may write in: %s", json_string_value(json_object_get(o, "current_user")),
-		json_is_true(json_object_get(o, "superuser")) ? " (superuser)" : "", pg_where(r),
-		json_array_size(can_write) ? "" : "(nothing)");
 	{
 		struct strbuf sb = STRBUF_INIT;
 		size_t i;
 		json_t *e;
 		json_array_foreach(can_write, i, e) sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(e));
-		if (sb.len)
-			act_log(a, "writable schemas: %s", sb_str(&sb));
+		act_log(a, "role %s%s on %s; may write in: %s", json_string_value(json_object_get(o, "current_user")),
+			json_is_true(json_object_get(o, "superuser")) ? " (superuser)" : "", pg_where(r),
+			sb.len ? sb_str(&sb) : "(no schema)");
 		sb_release(&sb);
 	}
 	/* expectations */

@@ -303,7 +303,34 @@ static int hash_line(struct unit *u, const char *buf, int len, EVP_MD_CTX *ctx, 
 	if (end > p && end[-1] == '\n')
 		end--;
 	size_t b = 0;
-	if (u->nb > 0) {
+	if (u->nb > 0 && u->keycol >= 0) {
+		/* the range of an integer key, found here instead of by the
+		 * server: field keycol of the row, in equal-width bounds */
+		const char *f = p;
+		for (int k = 0; k < u->keycol && f; k++) {
+			f = memchr(f, '\t', (size_t)(end - f));
+			if (f)
+				f++;
+		}
+		if (!f || f >= end)
+			return -1;
+		int neg = *f == '-';
+		if (neg)
+			f++;
+		uint64_t v = 0;
+		const char *q = f;
+		while (q < end && *q >= '0' && *q <= '9')
+			v = v * 10 + (uint64_t)(*q++ - '0');
+		if (q == f || (q < end && *q != '\t'))
+			return -1;
+		__int128 key = neg ? -(__int128)v : (__int128)v;
+		if (key < u->lo0) {
+			b = 0;
+		} else {
+			__int128 i = (key - u->lo0) / u->width + 1;
+			b = i >= u->nb ? (size_t)u->nb - 1 : (size_t)i;
+		}
+	} else if (u->nb > 0) {
 		const char *q = p;
 		while (q < end && *q >= '0' && *q <= '9') {
 			b = b * 10 + (size_t)(*q - '0');
@@ -673,8 +700,20 @@ int ckplan_make(struct act *a, struct pgsnap *s, const struct pgtab *t, json_t *
 	memset(p, 0, sizeof(*p));
 	if (!t->npk || max_ranges < 2)
 		return 0;
-	if (reuse && reuse_bounds(t, reuse, p) == 0)
+	if (reuse && reuse_bounds(t, reuse, p) == 0) {
+		/* integer bounds at equal distances: the client places rows */
+		int64_t b0, b1, bi;
+		if (t->pk1_int && p->nbounds >= 2 && parse_int64(p->bounds[0], &b0) == 0 &&
+		    parse_int64(p->bounds[1], &b1) == 0 && b1 > b0) {
+			p->uniform = 1;
+			for (size_t i = 0; i < p->nbounds && p->uniform; i++)
+				p->uniform = parse_int64(p->bounds[i], &bi) == 0 &&
+					     (__int128)bi == (__int128)b0 + (__int128)(b1 - b0) * (__int128)i;
+			p->lo0 = b0;
+			p->width = b1 - b0;
+		}
 		goto done;
+	}
 	ckplan_release(p);
 	if (t->pk1_int) {
 		char *sql = xasprintf("SELECT min(%s)::text, max(%s)::text FROM %s%s", t->pk1q, t->pk1q, only(t), t->qname);
@@ -704,6 +743,11 @@ int ckplan_make(struct act *a, struct pgsnap *s, const struct pgtab *t, json_t *
 			if (b > mx)
 				break;
 		}
+		if (width <= INT64_MAX && lo0 >= INT64_MIN) {
+			p->uniform = 1;
+			p->lo0 = (int64_t)lo0;
+			p->width = (int64_t)width;
+		}
 	} else {
 		struct strbuf fr = STRBUF_INIT;
 		for (int i = 1; i < max_ranges; i++)
@@ -732,8 +776,13 @@ done:
 void ckplan_units(const struct pgsnap *s, const struct pgtab *t, const struct ckplan *p, size_t task, int jobs,
 		  struct unit **u, size_t *n, size_t *alloc)
 {
-	char *prefix = p->nbounds ? xasprintf("width_bucket(%s, %s)%s", t->pk1q, p->bounds_lit, t->ncols ? ", " : "")
-				  : xstrdup("");
+	int keycol = -1;
+	for (size_t i = 0; p->uniform && i < t->ncols && keycol < 0; i++)
+		if (!strcmp(t->cols[i], t->pk1q))
+			keycol = (int)i;
+	char *prefix = p->nbounds && keycol < 0
+			       ? xasprintf("width_bucket(%s, %s)%s", t->pk1q, p->bounds_lit, t->ncols ? ", " : "")
+			       : xstrdup("");
 	int nb = p->nbounds ? (int)p->nbounds + 1 : 0;
 	for (size_t l = 0; l < t->nleaves; l++) {
 		const struct pgleaf *lf = &t->leaves[l];
@@ -755,6 +804,9 @@ void ckplan_units(const struct pgsnap *s, const struct pgtab *t, const struct ck
 			x->kind = U_HASH;
 			x->task = task;
 			x->nb = nb;
+			x->keycol = keycol;
+			x->lo0 = p->lo0;
+			x->width = p->width;
 			char where[128] = "";
 			if (split) {
 				int64_t to = from + chunk;

@@ -137,6 +137,11 @@ struct unit {
 	char *sql;        /* owned */
 	int64_t bytes;    /* heap bytes it reads, for progress */
 	int nb;           /* U_HASH: number of ranges (0 = no range column) */
+	int keycol;       /* U_HASH with nb > 0: >= 0 when the client finds the
+			   * range itself from this (integer) column of the row,
+			   * lo0 + i * width being the bounds; -1 when each line
+			   * starts with the range number the server computed */
+	int64_t lo0, width;
 	/* results */
 	char *v1, *v2;    /* U_SCALAR: values (NULL = SQL NULL) */
 	struct acc *acc;  /* U_HASH: max(nb, 1) sums */
@@ -164,6 +169,8 @@ struct ckplan {
 	char **bounds;    /* split points (text), sorted; nbounds + 1 ranges */
 	size_t nbounds;
 	char *bounds_lit; /* SQL literal of the bounds array, cast to the key type */
+	int uniform;      /* integer bounds lo0, lo0 + width, ... (the client can place rows) */
+	int64_t lo0, width;
 };
 void ckplan_release(struct ckplan *p);
 /* Chooses bounds for t (detailed, with a key) in the snapshot: from `reuse`
