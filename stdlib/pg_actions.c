@@ -32,6 +32,7 @@ struct capspec {
 	json_t *schemas;
 	json_t *ranges_from; /* a state or a checksums map */
 	int jobs, ranges;
+	int record_missing;  /* pg.capture: a listed table that does not exist is recorded, not fatal */
 };
 
 enum section { S_COUNT, S_FRESH, S_CHECK };
@@ -55,6 +56,15 @@ static int add_unique(struct pgtab **arr, size_t *n, struct pgtab *t)
 	}
 	pgt_push(arr, n, t);
 	return 1;
+}
+
+static void note_missing(struct act *a, json_t *missing, const char *name, const char *dblabel)
+{
+	size_t i;
+	json_t *m;
+	json_array_foreach(missing, i, m) if (!strcmp(json_string_value(m), name)) return;
+	json_array_append_new(missing, json_string(name));
+	act_log(a, "warning: table '%s' does not exist in database %s; the state records it as missing", name, dblabel);
 }
 
 /* Interprets `all` / true / a list / a single name for counts and checksums. */
@@ -86,15 +96,22 @@ static int want_tables(struct act *a, const char *param, json_t *v, int *want, i
 	return act_fail(a, "'%s' must be 'all' or a list of tables", param), -1;
 }
 
+/* Resolves listed tables; with `missing` (pg.capture), tables that do not
+ * exist are recorded there instead of failing the step. */
 static int resolve_list(struct act *a, PGconn *c, const char *dblabel, json_t *list, const char *kinds,
-			const char *what, struct pgtab **out, size_t *n)
+			const char *what, struct pgtab **out, size_t *n, json_t *missing)
 {
 	size_t i;
 	json_t *e;
 	json_array_foreach(list, i, e)
 	{
 		struct pgtab t;
-		if (pgt_resolve(a, c, dblabel, json_string_value(e), &t) != 0)
+		int rc = pgt_resolve(a, c, dblabel, json_string_value(e), &t, missing != NULL);
+		if (rc == 1) {
+			note_missing(a, missing, json_string_value(e), dblabel);
+			continue;
+		}
+		if (rc != 0)
 			return -1;
 		if (!strchr(kinds, t.relkind)) {
 			const char *k = t.relkind == 'v' ? "a view" : t.relkind == 'm' ? "a materialized view" :
@@ -222,6 +239,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	char *schema_text = NULL;
 	int64_t objects = 0;
 	json_t *state = NULL;
+	json_t *missing = cs->record_missing ? json_array() : NULL;
 	int ok = 0;
 
 	/* -- which tables -- */
@@ -230,7 +248,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			if (pgt_list(a, s.c, cs->schemas, "rp", 1, &ct, &nct) != 0)
 				goto out;
 		} else {
-			if (resolve_list(a, s.c, dblabel, cs->counts_list, "rpm", "pg.counts", &ct, &nct) != 0)
+			if (resolve_list(a, s.c, dblabel, cs->counts_list, "rpm", "pg.counts", &ct, &nct, missing) != 0)
 				goto out;
 			size_t base = nct;
 			for (size_t i = 0; i < base; i++) {
@@ -257,7 +275,12 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 				goto out;
 			}
 			struct fresh *f = &ft[nft];
-			if (pgt_resolve(a, s.c, dblabel, tname, &f->t) != 0)
+			int rc = pgt_resolve(a, s.c, dblabel, tname, &f->t, missing != NULL);
+			if (rc == 1) {
+				note_missing(a, missing, tname, dblabel);
+				continue;
+			}
+			if (rc != 0)
 				goto out;
 			nft++;
 			if (fresh_column(a, s.c, f, json_string_value(col)) != 0)
@@ -268,7 +291,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		if (cs->checksums_all) {
 			if (pgt_list(a, s.c, cs->schemas, "rp", 0, &kt, &nkt) != 0)
 				goto out;
-		} else if (resolve_list(a, s.c, dblabel, cs->checksums_list, "rpm", "pg.checksum", &kt, &nkt) != 0) {
+		} else if (resolve_list(a, s.c, dblabel, cs->checksums_list, "rpm", "pg.checksum", &kt, &nkt, missing) != 0) {
 			goto out;
 		}
 	}
@@ -409,6 +432,8 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	json_object_set_new(state, "server", json_string(s.server));
 	json_object_set_new(state, "server_version", json_string(s.server_version));
 	json_object_set_new(state, "captured_at", json_string(s.captured_at));
+	if (json_array_size(missing))
+		json_object_set(state, "missing", missing);
 	int64_t total_rows = 0;
 	if (cs->counts) {
 		int64_t *cnt = xcalloc(nct + 1, sizeof(*cnt));
@@ -526,6 +551,7 @@ out:
 	free(ft);
 	free(schema_text);
 	free(dblabel);
+	json_decref(missing);
 	if (!ok) {
 		json_decref(state);
 		return NULL;
@@ -692,6 +718,7 @@ static int do_capture(struct act *a)
 	if (spec_common(a, &cs) != ACT_OK)
 		return ACT_FAIL;
 	cs.name = act_str(a, "name");
+	cs.record_missing = 1;
 	json_t *cv = act_json(a, "counts");
 	json_t *all = json_string("all");
 	int rc = want_tables(a, "counts", cv ? cv : all, &cs.counts, &cs.counts_all, &cs.counts_list);

@@ -277,7 +277,7 @@ static int find_one(struct act *a, PGconn *c, const char *schema, const char *re
 	return 1;
 }
 
-int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name, struct pgtab *t)
+int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name, struct pgtab *t, int missing_ok)
 {
 	memset(t, 0, sizeof(*t));
 	char parts[2][256];
@@ -328,6 +328,8 @@ int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name,
 		if (rc == 1)
 			return 0;
 	}
+	if (missing_ok)
+		return 1;
 	return act_fail(a, "table '%s' does not exist in database %s; check the name (schema.table) and that the role may see its schema",
 			name, dblabel), -1;
 }

@@ -53,10 +53,10 @@ int pg_system_schema(const char *nsp);
 /* SQL condition that is true for non-system schemas, on column `col`. Static string. */
 const char *pg_user_schema_sql(const char *col);
 
-/* Looks `name` up (SPEC.md, 'Table names') into *t (zeroed first). Returns 0, or -1
- * after act_fail naming the table and the database. `what` says why the
- * table is wanted ("count", "checksum", ...), for messages. */
-int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name, struct pgtab *t);
+/* Looks `name` up (SPEC.md, 'Table names') into *t (zeroed first). Returns 0;
+ * 1 when there is no such table and missing_ok is set; else -1 after
+ * act_fail naming the table and the database (dblabel). */
+int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name, struct pgtab *t, int missing_ok);
 /* Looks a table up by its exact schema and name as stored in a state key
  * ("schema.name", the schema being the part before some dot). Returns 0,
  * 1 when it does not exist, -1 after act_fail (query failure). */

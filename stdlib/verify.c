@@ -994,6 +994,22 @@ static int do_compare(struct act *a)
 	struct side as = { "actual", A, "actual_db", 0, 0, NULL, NULL, NULL };
 	size_t i;
 	json_t *c;
+	/* a table a state could not find is always a difference */
+	for (int side = 0; side < 2; side++) {
+		json_t *m = json_object_get(side ? A : E, "missing");
+		size_t k;
+		json_t *t;
+		json_array_foreach(m, k, t)
+		{
+			if (!json_is_string(t) || !table_wanted(&C, json_string_value(t)))
+				continue;
+			char d[600];
+			snprintf(d, sizeof(d), "table '%s' does not exist in the %s database (%s)", json_string_value(t),
+				 side ? "actual" : "expected",
+				 json_string_value(json_object_get(side ? A : E, "database")) ? json_string_value(json_object_get(side ? A : E, "database")) : "?");
+			verdict(&C, "tables", json_string_value(t), "missing", NULL, NULL, d);
+		}
+	}
 	json_array_foreach(list, i, c)
 	{
 		const char *ck = json_string_value(c);
