@@ -123,6 +123,14 @@ static void fill_where(struct pg_handle *ph, PQconninfoOption *opts)
 	snprintf(ph->dbname, sizeof(ph->dbname), "%s", db);
 }
 
+/* Server notices (and the FATAL a dying server sends) would go to stderr
+ * past the masking; drplay reports what matters through results and act_fail. */
+static void quiet_notices(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 /* The libpq `options` for drplay's sessions: the DSN's own options, then
  * default_transaction_read_only=off (pg.freeze freezes the application, not
  * the operator) and the resource's statement_timeout (0 = none). New string. */
@@ -186,6 +194,8 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 	PGconn *c = PQconnectdbParams(keys, vals, 0);
 	PQconninfoFree(opts);
 	free(options);
+	if (c)
+		PQsetNoticeProcessor(c, quiet_notices, NULL);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
 		const char *m = c ? PQerrorMessage(c) : "out of memory";
 		char first[512];

@@ -580,7 +580,7 @@ int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs
 	free(w);
 	pthread_mutex_destroy(&pl.mu);
 	if (cancelled)
-		return act_fail(a, "%s: cancelled (interrupted or timed out); nothing was compared", phase), -1;
+		return act_fail(a, "%s: cancelled (interrupted or timed out); nothing was captured", phase), -1;
 	if (started == 0)
 		return act_fail(a, "%s: cannot start worker threads", phase), -1;
 	if (pl.first_fail >= 0) {
