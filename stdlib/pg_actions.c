@@ -1191,7 +1191,9 @@ struct session {
 };
 
 /* Other client sessions of the current database (not this one, not any of
- * this run's), started at or before `before` when given. */
+ * this run's), started at or before `before` when given. A role without
+ * pg_read_all_stats does not see when (or what kind of) other users'
+ * sessions started: those count as opened before, so they are not missed. */
 static PGresult *other_sessions(struct act *a, PGconn *c, const char *before)
 {
 	int pids[64];
@@ -1207,8 +1209,9 @@ static PGresult *other_sessions(struct act *a, PGconn *c, const char *before)
 				 "coalesce(host(client_addr), 'local'), coalesce(state, ''), "
 				 "to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
 				 "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-				 "AND backend_type = 'client backend' AND NOT (pid = ANY($1::int[])) "
-				 "AND ($2::timestamptz IS NULL OR backend_start <= $2::timestamptz) ORDER BY pid",
+				 "AND (backend_type = 'client backend' OR (backend_type IS NULL AND usename IS NOT NULL)) "
+				 "AND NOT (pid = ANY($1::int[])) "
+				 "AND ($2::timestamptz IS NULL OR backend_start IS NULL OR backend_start <= $2::timestamptz) ORDER BY pid",
 				 2, vals);
 	sb_release(&own);
 	return res;
@@ -1488,8 +1491,9 @@ static int do_unfreeze(struct act *a)
 				       "coalesce(host(client_addr), 'local'), coalesce(state, ''), "
 				       "to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
 				       "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-				       "AND backend_type = 'client backend' AND NOT (pid = ANY($1::int[])) "
-				       "AND backend_start >= $2::timestamptz ORDER BY pid",
+				       "AND (backend_type = 'client backend' OR (backend_type IS NULL AND usename IS NOT NULL)) "
+				       "AND NOT (pid = ANY($1::int[])) "
+				       "AND (backend_start IS NULL OR backend_start >= $2::timestamptz) ORDER BY pid",
 				       2, vals);
 			sb_release(&own);
 			if (!res) {
