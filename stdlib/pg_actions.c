@@ -395,7 +395,8 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	}
 
 	/* -- read -- */
-	qsort(u, nu, sizeof(*u), cmp_unit_bytes);
+	if (nu)
+		qsort(u, nu, sizeof(*u), cmp_unit_bytes);
 	size_t failed = 0;
 	int rc = pool_run(a, &s, u, nu, cs->jobs, nkt ? "checksum" : nct ? "count" : "read", &failed);
 	if (rc < 0)

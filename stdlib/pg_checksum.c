@@ -240,9 +240,10 @@ int pgsnap_lock(struct act *a, struct pgsnap *s, struct pgtab *const *t, size_t 
 		return 0;
 	}
 	char *m = pg_result_error(res, s->c);
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	int denied = st && !strcmp(st, "42501");
 	PQclear(res);
-	if (state && !strcmp(state, "42501"))
+	if (denied)
 		act_fail(a, "cannot read from database %s as role %s: %s; grant the role SELECT on the tables to verify (or read them as a role that has it)",
 			 s->database, s->user, m);
 	else
