@@ -9,7 +9,6 @@
  * by bisection with live range checksums, like data-diff, within a budget
  * of queries, down to the keys of the rows that differ when few remain.
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
