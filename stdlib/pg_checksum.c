@@ -296,6 +296,21 @@ static void set_error(struct unit *u, PGconn *c, const char *msg)
 		u->lost = 1;
 }
 
+/* The error of a failed result; a server going away (SQLSTATE class 08,
+ * or 57P01-57P03: shutdown, crash) counts as a lost connection even when
+ * its last message arrived before the socket closed. */
+static void set_result_error(struct unit *u, PGconn *c, const PGresult *res)
+{
+	if (u->error)
+		return;
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	char *m = res ? pg_result_error(res, c) : NULL;
+	set_error(u, c, m);
+	free(m);
+	if (st && (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") || !strcmp(st, "57P03")))
+		u->lost = 1;
+}
+
 static int hash_line(struct unit *u, const char *buf, int len, EVP_MD_CTX *ctx, const EVP_MD *md)
 {
 	const char *p = buf;
@@ -374,9 +389,7 @@ static void run_unit(struct pool *pl, PGconn *c, struct unit *u, EVP_MD_CTX *ctx
 						u->v2 = xstrdup(PQgetvalue(res, 0, 1));
 				}
 			} else if (st != PGRES_COMMAND_OK && !u->error) {
-				char *m = pg_result_error(res, c);
-				set_error(u, c, m);
-				free(m);
+				set_result_error(u, c, res);
 			}
 			PQclear(res);
 		}
@@ -388,9 +401,7 @@ static void run_unit(struct pool *pl, PGconn *c, struct unit *u, EVP_MD_CTX *ctx
 	u->acc = xcalloc((size_t)nb, sizeof(*u->acc));
 	res = PQgetResult(c);
 	if (!res || PQresultStatus(res) != PGRES_COPY_OUT) {
-		char *m = res ? pg_result_error(res, c) : NULL;
-		set_error(u, c, m);
-		free(m);
+		set_result_error(u, c, res);
 		PQclear(res);
 		while ((res = PQgetResult(c)))
 			PQclear(res);
@@ -422,11 +433,8 @@ static void run_unit(struct pool *pl, PGconn *c, struct unit *u, EVP_MD_CTX *ctx
 	pl->done_rows += batch;
 	pthread_mutex_unlock(&pl->mu);
 	while ((res = PQgetResult(c))) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && !u->error) {
-			char *m = pg_result_error(res, c);
-			set_error(u, c, m);
-			free(m);
-		}
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !u->error)
+			set_result_error(u, c, res);
 		PQclear(res);
 		if (PQstatus(c) != CONNECTION_OK)
 			break;
