@@ -804,7 +804,9 @@ void ckplan_units(const struct pgsnap *s, const struct pgtab *t, const struct ck
 			chunk = 1024;
 		if (chunk > 8192)
 			chunk = 8192;
-		int split = s->server_num >= 140000 && blocks > chunk;
+		/* block ranges only pay with parallel connections: a TID range
+		 * scan costs the server more than a plain sequential scan */
+		int split = jobs > 1 && s->server_num >= 140000 && blocks > chunk;
 		int64_t from = 0;
 		do {
 			if (*n == *alloc) {

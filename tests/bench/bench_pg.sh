@@ -7,6 +7,8 @@
 #   pg_checksum_vs_copy          pg.checksum of pgbench_accounts vs
 #                                psql -c "COPY pgbench_accounts TO STDOUT" | sha256sum
 #                                (best of 5 each, interleaved). Target ratio <= 1.0.
+#   pg_checksum_jobs1_vs_copy    the same with jobs: 1 (no parallel block ranges),
+#                                against the same baseline: stated for comparison.
 #   pg_checksum_vs_md5_array_agg vs SELECT md5(array_agg(t ORDER BY aid)::text)
 #                                FROM pgbench_accounts t (one run). Target <= 0.1.
 #   pg_checksum_vs_md5_string_agg vs SELECT md5(string_agg(t::text, '' ORDER BY aid))
@@ -50,6 +52,15 @@ for i in 1 2 3 4 5; do
 	if [ -z "$best_b" ] || awk -v a="$t" -v b="$best_b" 'BEGIN { exit !(a < b) }'; then best_b=$t; fi
 done
 bench_report pg_checksum_vs_copy "$best_o" s "$best_b" 1.0
+check_o=$best_o
+# the same with one connection (one sequential scan, no block ranges)
+best_1=""
+for i in 1 2 3; do
+	t=$(bench_time ours "$B30" pg_checksum_jobs1.yaml) || exit 1
+	if [ -z "$best_1" ] || awk -v a="$t" -v b="$best_1" 'BEGIN { exit !(a < b) }'; then best_1=$t; fi
+done
+bench_report pg_checksum_jobs1_vs_copy "$best_1" s "$best_b" 1.0
+best_o=$check_o
 
 t=$(bench_time q -d b30 -Atc "SELECT md5(array_agg(t ORDER BY aid)::text) FROM pgbench_accounts t") || exit 1
 bench_report pg_checksum_vs_md5_array_agg "$best_o" s "$t" 0.1
