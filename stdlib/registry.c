@@ -14,6 +14,7 @@ static const struct action_def *const *families[] = {
 	core_actions,
 	http_actions,
 	pg_actions,
+	report_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif
@@ -23,6 +24,7 @@ static const struct kind_def *const *kind_families[] = {
 	core_kinds,
 	http_kinds,
 	pg_kinds,
+	report_kinds,
 #ifdef DRPLAY_TESTING
 	testing_kinds,
 #endif
