@@ -15,6 +15,7 @@ static const struct action_def *const *families[] = {
 	http_actions,
 	pg_actions,
 	report_actions,
+	verify_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif
