@@ -13,6 +13,7 @@ extern const struct kind_def *const core_kinds[];
 extern const struct action_def *const http_actions[];
 extern const struct kind_def *const http_kinds[];
 extern const struct action_def *const pg_actions[];
+extern const struct action_def *const pg_drop_actions[];
 extern const struct action_def *const report_actions[];
 extern const struct kind_def *const report_kinds[];
 extern const struct kind_def *const pg_kinds[];

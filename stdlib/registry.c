@@ -14,6 +14,7 @@ static const struct action_def *const *families[] = {
 	core_actions,
 	http_actions,
 	pg_actions,
+	pg_drop_actions,
 	report_actions,
 	verify_actions,
 #ifdef DRPLAY_TESTING
