@@ -173,6 +173,10 @@ void act_out_dur(struct act *a, const char *name, int64_t us);
  * last call wins. */
 int act_fail(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* The message of the last act_fail of this attempt, or NULL: lets an action
+ * add context to what a helper (pg_connect, pg_exec) reported. */
+const char *act_error(struct act *a);
+
 /* Logs a line for people (terminal) and the journal, masked. */
 void act_log(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Reports progress of a phase: a bar on a terminal, a plain line every few
