@@ -1162,6 +1162,10 @@ int drplay_run(const struct run_opts *o)
 		}
 	} else {
 		r.mode = pb->default_mode;
+		/* A one-step command runs a non-destructive action for a person:
+		 * without a default mode it needs no disaster authorization. */
+		if (!r.mode && o->one_def && !(o->one_def->flags & A_DESTRUCT))
+			r.mode = MODE_VALIDATION;
 		if (!r.mode) {
 			fprintf(stderr, "drplay: playbook '%s' has no default mode; pass --mode=disaster explicitly\n",
 				pb->name);

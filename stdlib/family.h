@@ -12,6 +12,8 @@ extern const struct action_def *const core_actions[];
 extern const struct kind_def *const core_kinds[];
 extern const struct action_def *const pg_actions[];
 extern const struct kind_def *const pg_kinds[];
+extern const struct action_def *const maint_actions[], *const pitr_actions[];
+extern const struct kind_def *const maint_kinds[], *const pitr_kinds[];
 #ifdef DRPLAY_TESTING
 extern const struct action_def *const testing_actions[];
 extern const struct kind_def *const testing_kinds[];
