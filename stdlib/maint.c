@@ -1151,8 +1151,8 @@ static const struct action_def maint_on_def = {
 	NULL, NULL,
 };
 static const struct action_def maint_status_def = {
-	"maintenance.status", do_status, 0, CAT_OTHER, status_params, status_outputs,
-	"Reads the switch: on or off, message, ETA, and the declared fail mode. Fails when the store cannot be read, saying what the application does meanwhile.",
+	"maintenance.status", do_status, 0, CAT_PREFLIGHT, status_params, status_outputs,
+	"Reads the switch: on or off, message, ETA, and the declared fail mode. A preflight: as a gate before maintenance.on it proves the switch can be read before any outage. Fails when the store cannot be read, saying what the application does meanwhile.",
 	NULL, NULL,
 };
 

@@ -30,6 +30,8 @@
 
 #include "pitr.h"
 
+int srv_check_dir_owner(struct srv *s, const char *dir, const char *what);
+
 #define MARK_BEGIN "# drplay recovery settings (removed after promotion)"
 #define MARK_END "# end of drplay recovery settings"
 
@@ -136,6 +138,10 @@ int srv_init(struct pitr *p, struct srv *s)
 			 p->r->name, me ? me->pw_name : "?", p->driver, s->os_user, s->os_user);
 		return -1;
 	}
+	/* Everything below runs as the OS user on this directory: a wrong
+	 * owner is reported first, before anything is tried. */
+	if (srv_check_dir_owner(s, s->data_dir, "the data directory") != 0)
+		return -1;
 	find_bindir(s);
 	char *parent = parent_of(s->data_dir);
 	const char *pd = res_str(p->r, "preserve_dir");
