@@ -100,6 +100,7 @@ int pitr_window_check(struct pitr *p, const struct pitr_window *w, int64_t to_us
 
 static int setup(struct act *a, struct pitr *p, const struct pitr_driver **d)
 {
+	json_decref(p->cache);
 	memset(p, 0, sizeof(*p));
 	p->a = a;
 	p->r = act_resource(a, "resource");
@@ -157,25 +158,24 @@ static void out_undo(struct act *a, struct pitr *p, const char *name)
 
 /* ---- pitr.window ---- */
 
-static int do_window(struct act *a)
+static int window_action(struct act *a, struct pitr *p)
 {
-	struct pitr p;
 	const struct pitr_driver *d;
-	if (setup(a, &p, &d) != 0)
+	if (setup(a, p, &d) != 0)
 		return ACT_FAIL;
 	struct pitr_window w = { 0 };
-	if (d->window(&p, &w) != ACT_OK)
+	if (d->window(p, &w) != ACT_OK)
 		return ACT_FAIL;
 	act_out_time(a, "earliest", w.earliest);
 	act_out_time(a, "latest", w.latest);
 	act_out_str(a, "note", w.note);
 	char e[40], l[40];
-	act_log(a, "pitr resource '%s' (%s) can restore to %s .. %s%s%s%s", p.r->name, d->name,
+	act_log(a, "pitr resource '%s' (%s) can restore to %s .. %s%s%s%s", p->r->name, d->name,
 		fmt_timestamp(w.earliest, e, sizeof(e)), w.latest_exclusive ? "before " : "",
 		fmt_timestamp(w.latest, l, sizeof(l)), w.note[0] ? "; " : "", w.note);
 	if (act_has(a, "to")) {
 		int64_t to = act_timestamp_us(a, "to", 0);
-		int ok = pitr_window_check(&p, &w, to) == 0;
+		int ok = pitr_window_check(p, &w, to) == 0;
 		act_out_bool(a, "inside", ok);
 		return ok ? ACT_OK : ACT_FAIL;
 	}
@@ -183,46 +183,60 @@ static int do_window(struct act *a)
 	return ACT_OK;
 }
 
+static int do_window(struct act *a)
+{
+	struct pitr p = { 0 };
+	int rc = window_action(a, &p);
+	json_decref(p.cache);
+	return rc;
+}
+
 /* ---- pitr.snapshot ---- */
 
-static int do_snapshot(struct act *a)
+static int snapshot_action(struct act *a, struct pitr *p)
 {
-	struct pitr p;
 	const struct pitr_driver *d;
-	if (setup(a, &p, &d) != 0)
+	if (setup(a, p, &d) != 0)
 		return ACT_FAIL;
-	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(&p, d, "before-restore");
-	if (check_name(&p, name, "name") != 0) {
+	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, d, "before-restore");
+	if (check_name(p, name, "name") != 0) {
 		free(name);
 		return ACT_FAIL;
 	}
-	if (d->exists(&p, name)) {
+	if (d->exists(p, name)) {
 		act_fail(a, "pitr resource '%s' already keeps a state named '%s'; choose another name (nothing was changed)",
-			 p.r->name, name);
+			 p->r->name, name);
 		free(name);
 		return ACT_FAIL;
 	}
 	int64_t t0 = mono_us();
-	int rc = d->snapshot(&p, name);
+	int rc = d->snapshot(p, name);
 	if (rc == ACT_OK) {
 		act_out_str(a, "name", name);
-		out_undo(a, &p, name);
+		out_undo(a, p, name);
 		act_out_time(a, "created_at", now_us());
 		act_out_dur(a, "snapshot_time", mono_us() - t0);
-		act_log(a, "snapshot '%s' of pitr resource '%s' kept; to return to it: pitr.restore from: %s", name, p.r->name,
+		act_log(a, "snapshot '%s' of pitr resource '%s' kept; to return to it: pitr.restore from: %s", name, p->r->name,
 			name);
 	}
 	free(name);
 	return rc;
 }
 
+static int do_snapshot(struct act *a)
+{
+	struct pitr p = { 0 };
+	int rc = snapshot_action(a, &p);
+	json_decref(p.cache);
+	return rc;
+}
+
 /* ---- pitr.restore ---- */
 
-static int do_restore(struct act *a)
+static int restore_action(struct act *a, struct pitr *p)
 {
-	struct pitr p;
 	const struct pitr_driver *d;
-	if (setup(a, &p, &d) != 0)
+	if (setup(a, p, &d) != 0)
 		return ACT_FAIL;
 	struct pitr_restore_req q = { 0 };
 	int has_to = act_has(a, "to"), has_from = act_has(a, "from");
@@ -231,23 +245,23 @@ static int do_restore(struct act *a)
 	if (has_to)
 		q.to_us = act_timestamp_us(a, "to", 0);
 	q.from = act_str(a, "from");
-	if (q.from && check_name(&p, q.from, "from") != 0)
+	if (q.from && check_name(p, q.from, "from") != 0)
 		return ACT_FAIL;
-	char *pres = act_str(a, "preserve_as") ? xstrdup(act_str(a, "preserve_as")) : default_name(&p, d, "before-restore");
-	if (check_name(&p, pres, "preserve_as") != 0) {
+	char *pres = act_str(a, "preserve_as") ? xstrdup(act_str(a, "preserve_as")) : default_name(p, d, "before-restore");
+	if (check_name(p, pres, "preserve_as") != 0) {
 		free(pres);
 		return ACT_FAIL;
 	}
-	if (d->exists(&p, pres)) {
+	if (d->exists(p, pres)) {
 		act_fail(a, "pitr resource '%s' already keeps a state named '%s'; choose another preserve_as (nothing was changed)",
-			 p.r->name, pres);
+			 p->r->name, pres);
 		free(pres);
 		return ACT_FAIL;
 	}
 	q.preserve_as = pres;
 	if (has_to) {
 		struct pitr_window w = { 0 };
-		if (d->window(&p, &w) != ACT_OK || pitr_window_check(&p, &w, q.to_us) != 0) {
+		if (d->window(p, &w) != ACT_OK || pitr_window_check(p, &w, q.to_us) != 0) {
 			char *m = xasprintf("%s; nothing was changed", act_error(a));
 			act_fail(a, "%s", m);
 			free(m);
@@ -257,11 +271,11 @@ static int do_restore(struct act *a)
 	}
 	int64_t t0 = mono_us();
 	int64_t recovered = 0;
-	int rc = d->restore(&p, &q, &recovered);
+	int rc = d->restore(p, &q, &recovered);
 	int64_t took = mono_us() - t0;
 	if (rc == ACT_OK) {
 		act_out_str(a, "preserved", pres);
-		out_undo(a, &p, pres);
+		out_undo(a, p, pres);
 		if (recovered)
 			act_out_time(a, "recovered_to", recovered);
 		else
@@ -274,10 +288,10 @@ static int do_restore(struct act *a)
 		act_out(a, "restore_seconds", json_real((double)took / 1e6));
 		char rt[40];
 		act_log(a, "pitr resource '%s' restored%s%s in %.1fs; the replaced state is kept as '%s' (undo: pitr.restore from: %s)",
-			p.r->name, recovered ? "; last transaction replayed at " : "",
+			p->r->name, recovered ? "; last transaction replayed at " : "",
 			recovered ? fmt_timestamp(recovered, rt, sizeof(rt)) : "", (double)took / 1e6, pres, pres);
 		json_t *f = json_object();
-		json_object_set_new(f, "pitr", json_string(p.r->name));
+		json_object_set_new(f, "pitr", json_string(p->r->name));
 		json_object_set_new(f, "preserved", json_string(pres));
 		json_object_set_new(f, "target", has_to ? json_string(fmt_timestamp(q.to_us, rt, sizeof(rt))) : json_string(q.from));
 		json_object_set_new(f, "seconds", json_real((double)took / 1e6));
@@ -287,37 +301,44 @@ static int do_restore(struct act *a)
 	return rc;
 }
 
+static int do_restore(struct act *a)
+{
+	struct pitr p = { 0 };
+	int rc = restore_action(a, &p);
+	json_decref(p.cache);
+	return rc;
+}
+
 /* ---- pitr.branch ---- */
 
-static int do_branch(struct act *a)
+static int branch_action(struct act *a, struct pitr *p)
 {
-	struct pitr p;
 	const struct pitr_driver *d;
-	if (setup(a, &p, &d) != 0)
+	if (setup(a, p, &d) != 0)
 		return ACT_FAIL;
-	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(&p, d, "branch");
-	if (check_name(&p, name, "name") != 0) {
+	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, d, "branch");
+	if (check_name(p, name, "name") != 0) {
 		free(name);
 		return ACT_FAIL;
 	}
-	if (d->exists(&p, name)) {
-		act_fail(a, "pitr resource '%s' already has something named '%s'; choose another branch name", p.r->name, name);
+	if (d->exists(p, name)) {
+		act_fail(a, "pitr resource '%s' already has something named '%s'; choose another branch name", p->r->name, name);
 		free(name);
 		return ACT_FAIL;
 	}
 	int64_t at = act_has(a, "at") ? act_timestamp_us(a, "at", 0) : 0;
 	if (at) {
 		struct pitr_window w = { 0 };
-		if (d->window(&p, &w) != ACT_OK || pitr_window_check(&p, &w, at) != 0) {
+		if (d->window(p, &w) != ACT_OK || pitr_window_check(p, &w, at) != 0) {
 			free(name);
 			return ACT_FAIL;
 		}
 	}
 	char *dsn = NULL;
 	int64_t t0 = mono_us();
-	int rc = d->branch(&p, name, at, &dsn);
+	int rc = d->branch(p, name, at, &dsn);
 	if (rc == ACT_OK) {
-		char *key = pitr_branch_key(&p, name);
+		char *key = pitr_branch_key(p, name);
 		act_created(a, PITR_BRANCH_KIND, key);
 		free(key);
 		act_out_str(a, "name", name);
@@ -328,37 +349,52 @@ static int do_branch(struct act *a)
 			act_out(a, "at", json_null());
 		act_out_dur(a, "branch_time", mono_us() - t0);
 		act_log(a, "branch '%s' of pitr resource '%s' is ready (use dsn: ${steps.%s.dsn}); pitr.discard removes it", name,
-			p.r->name, act_step_id(a));
+			p->r->name, act_step_id(a));
 	}
 	free(dsn);
 	free(name);
 	return rc;
 }
 
+static int do_branch(struct act *a)
+{
+	struct pitr p = { 0 };
+	int rc = branch_action(a, &p);
+	json_decref(p.cache);
+	return rc;
+}
+
 /* ---- pitr.discard ---- */
 
-static int do_discard(struct act *a)
+static int discard_action(struct act *a, struct pitr *p)
 {
-	struct pitr p;
 	const struct pitr_driver *d;
-	if (setup(a, &p, &d) != 0)
+	if (setup(a, p, &d) != 0)
 		return ACT_FAIL;
 	const char *name = act_str(a, "name");
-	char *key = pitr_branch_key(&p, name);
+	char *key = pitr_branch_key(p, name);
 	int mine = act_was_created(a, PITR_BRANCH_KIND, key);
 	free(key);
 	if (!mine) {
-		int known = pitr_safe_name(name) && d->exists(&p, name);
+		int known = pitr_safe_name(name) && d->exists(p, name);
 		return act_fail(a, "refusing to discard '%s' of pitr resource '%s': %s; pitr.discard removes only branches that pitr.branch created earlier in this same run. Snapshots and preserved states are never removed by a run: `drplay cleanup FILE --resource %s` lists them and deletes one on --approve",
-				name, p.r->name,
+				name, p->r->name,
 				known ? "it is a snapshot, a preserved state or a branch this run did not create" : "this run created no branch by that name",
-				p.r->name);
+				p->r->name);
 	}
-	if (d->discard(&p, name) != ACT_OK)
+	if (d->discard(p, name) != ACT_OK)
 		return ACT_FAIL;
 	act_out_str(a, "discarded", name);
-	act_log(a, "branch '%s' of pitr resource '%s' discarded", name, p.r->name);
+	act_log(a, "branch '%s' of pitr resource '%s' discarded", name, p->r->name);
 	return ACT_OK;
+}
+
+static int do_discard(struct act *a)
+{
+	struct pitr p = { 0 };
+	int rc = discard_action(a, &p);
+	json_decref(p.cache);
+	return rc;
 }
 
 /* ---- the cleanup hooks (drplay cleanup only) ---- */
@@ -368,9 +404,12 @@ static json_t *list_preserved(struct act *a, struct resource *r)
 	(void)r;
 	struct pitr p;
 	const struct pitr_driver *d;
+	memset(&p, 0, sizeof(p));
 	if (setup(a, &p, &d) != 0)
 		return NULL;
-	return d->list(&p);
+	json_t *l = d->list(&p);
+	json_decref(p.cache);
+	return l;
 }
 
 static int delete_preserved(struct act *a, struct resource *r, const char *name)
@@ -378,9 +417,12 @@ static int delete_preserved(struct act *a, struct resource *r, const char *name)
 	(void)r;
 	struct pitr p;
 	const struct pitr_driver *d;
+	memset(&p, 0, sizeof(p));
 	if (setup(a, &p, &d) != 0)
 		return ACT_FAIL;
-	return d->remove(&p, name);
+	int rc = d->remove(&p, name);
+	json_decref(p.cache);
+	return rc;
 }
 
 /* ---- declarations ---- */

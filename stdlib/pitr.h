@@ -21,6 +21,7 @@ struct pitr {
 	struct resource *r;   /* the pitr resource */
 	struct resource *db;  /* its database (a postgres resource) */
 	const char *driver;
+	json_t *cache;        /* a driver's answer kept for one action (pgbackrest info) */
 };
 
 /* What pitr.restore asks of a driver. Exactly one of to_us / from is set. */
@@ -114,11 +115,13 @@ int srv_wait_ready(struct srv *s, const char *dir, const char *conninfo, const c
 /* The timeline and the "Latest checkpoint location" of a stopped data dir
  * (pg_controldata), and the WAL segment size. 0 or -1 after act_fail. */
 int srv_controldata(struct srv *s, const char *dir, unsigned *tli, char *lsn, size_t lsnlen, uint64_t *segsize);
-/* Before stopping a running server for a restore or a branch: a commit
- * after the target time (recovery only knows it reached a time when it sees
- * a later commit), a WAL switch, and a wait until the archiver has the
- * switched segment (up to `wait_us`). The current timeline into *tli.
- * Returns 0, or -1 after act_fail. */
+/* Before a restore stops a running server, or a branch copies it: a
+ * commit after the target time (recovery only knows it reached a time when
+ * it sees a later commit), a WAL switch, and (wait_us > 0) a wait until the
+ * archiver has the switched segment. A restore passes 0: a clean shutdown
+ * archives every finished segment before the server exits, and what the
+ * archive still lacks is copied from pg_wal. The current timeline into
+ * *tli. Returns 0, or -1 after act_fail. */
 int srv_seal_wal(struct srv *s, unsigned *tli, int64_t wait_us);
 /* The server's clock (SELECT now()) when it runs, else 0. */
 int64_t srv_now(struct srv *s);

@@ -65,7 +65,28 @@ static void cmd_init(struct pitr *p, struct pgbr_cmd *c)
 
 /* `pgbackrest info` of the stanza; NULL after act_fail (the stanza missing
  * or unreadable is reported here, before anything changes). */
+static json_t *pgbr_info_run(struct srv *s);
+
+/* The answer is kept for the rest of the action (one pgbackrest start-up
+ * instead of three); pgbr_info_fresh asks again (after a backup). */
 static json_t *pgbr_info(struct srv *s)
+{
+	if (s->p->cache)
+		return json_incref(s->p->cache);
+	json_t *st = pgbr_info_run(s);
+	if (st)
+		s->p->cache = json_incref(st);
+	return st;
+}
+
+static json_t *pgbr_info_fresh(struct srv *s)
+{
+	json_decref(s->p->cache);
+	s->p->cache = NULL;
+	return pgbr_info(s);
+}
+
+static json_t *pgbr_info_run(struct srv *s)
 {
 	struct pitr *p = s->p;
 	struct pgbr_cmd c;
@@ -194,7 +215,7 @@ static int pgbr_snapshot(struct pitr *p, const char *name)
 	if (r != 0)
 		goto out;
 	json_decref(info);
-	info = pgbr_info(&s);
+	info = pgbr_info_fresh(&s);
 	json_t *b = info ? find_named(info, name) : NULL;
 	if (!b) {
 		act_fail(p->a, "pgbackrest backup finished but no backup annotated drplay-name=%s is listed", name);

@@ -495,6 +495,10 @@ int srv_seal_wal(struct srv *s, unsigned *tli, int64_t wait_us)
 	char seg[64];
 	snprintf(seg, sizeof(seg), "%s", PQgetvalue(sw, 0, 0));
 	PQclear(sw);
+	if (wait_us <= 0) {
+		PQfinish(c);
+		return 0;
+	}
 	int64_t end = mono_us() + wait_us;
 	int ok = 0;
 	while (mono_us() < end && !act_cancelled(a)) {
@@ -846,7 +850,7 @@ int srv_restore_run(struct srv_restore *rs)
 	int running = srv_running(dir) != 0;
 	if (running) {
 		unsigned tli;
-		if (srv_seal_wal(s, &tli, 60000000) != 0) {
+		if (srv_seal_wal(s, &tli, 0) != 0) {
 			free(preserved);
 			return -1;
 		}
