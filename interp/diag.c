@@ -100,7 +100,8 @@ void diags_sort(struct diags *d)
 {
 	/* qsort is not stable; comparing rule and message too makes the order
 	 * deterministic, which is all the printers need. */
-	qsort(d->v, d->n, sizeof(*d->v), diag_cmp);
+	if (d->n > 1) /* qsort with a NULL array is undefined even for 0 elements */
+		qsort(d->v, d->n, sizeof(*d->v), diag_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < d->n; i++) {
 		if (w && diag_cmp(&d->v[w - 1], &d->v[i]) == 0) {

@@ -262,7 +262,8 @@ static int restore_action(struct act *a, struct pitr *p)
 	if (has_to) {
 		struct pitr_window w = { 0 };
 		if (d->window(p, &w) != ACT_OK || pitr_window_check(p, &w, q.to_us) != 0) {
-			char *m = xasprintf("%s; nothing was changed", act_error(a));
+			const char *e = act_error(a) ? act_error(a) : "the window check failed";
+			char *m = strstr(e, "nothing was changed") ? xstrdup(e) : xasprintf("%s; nothing was changed", e);
 			act_fail(a, "%s", m);
 			free(m);
 			free(pres);

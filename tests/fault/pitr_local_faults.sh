@@ -38,10 +38,11 @@ switch_wal() { pg_sql PG postgres "select pg_walfile_name(pg_switch_wal())"; }
 pg_sql PG postgres "create table t (id int primary key, at timestamptz not null default clock_timestamp())" >/dev/null ||
     die_setup "cannot create table t"
 pg_sql PG postgres "insert into t (id) values (1)" >/dev/null
+sleep 1.1
+BEFORE_BACKUP=$(date -u +%FT%TZ) # after row 1, before the base backup starts
+sleep 1.1
 pg_as_postgres "$PGBIN/pg_basebackup" -D "$BASE_BACKUPS/nightly" -X stream -c fast -h "$PG_HOST" -p "$PG_PORT" \
     -U postgres >/dev/null 2>&1 || die_setup "pg_basebackup failed"
-sleep 1.1
-BEFORE_BACKUP_END=$(date -u -d '-3 seconds' +%FT%TZ)
 pg_sql PG postgres "insert into t (id) values (2)" >/dev/null
 SEG2=$(switch_wal)
 pg_sql PG postgres "insert into t (id) values (3)" >/dev/null
@@ -53,8 +54,14 @@ T=$(date -u +%FT%TZ)
 sleep 1.1
 pg_sql PG postgres "insert into t (id) values (5)" >/dev/null
 wait_until 15 test -f "$PG_ARCHIVE/$SEG3" || die_setup "segment $SEG3 was not archived"
-pg_sql PG postgres "checkpoint" >/dev/null
-pg_sql PG postgres "checkpoint" >/dev/null
+# checkpoints recycle archived segments out of pg_wal (a few rounds under load)
+for ((i = 0; i < 20; i++)); do
+    pg_sql PG postgres "checkpoint" >/dev/null
+    [[ -e $PG_DATA/pg_wal/$SEG2 ]] || break
+    switch_wal >/dev/null
+    sleep 0.2
+done
+[[ ! -e $PG_DATA/pg_wal/$SEG2 ]] || die_setup "pg_wal still holds $SEG2 after 20 checkpoints"
 t_eq "setup: five rows" "1,2,3,4,5" "$(rows)"
 
 # ---- the data directory not owned by the server user ----
@@ -66,16 +73,13 @@ t_not_contains "owner: ... the database was never stopped" "$(events)" "database
 t_eq "owner: the database still runs with its rows" "1,2,3,4,5" "$(rows)"
 
 # ---- recovery target before the base backup ----
-t_exit "before backup: restore refused (step fails)" 1 restore "$BEFORE_BACKUP_END"
+t_exit "before backup: restore refused (step fails)" 1 restore "$BEFORE_BACKUP"
 t_contains "before backup: ... saying so" "$T_OUT" "before the base backup"
 t_contains "before backup: ... and that nothing was changed" "$T_OUT" "nothing was changed"
 t_eq "before backup: the database is untouched" "1,2,3,4,5" "$(rows)"
 
 # ---- the archive misses a segment (and pg_wal no longer has it) ----
 mv "$PG_ARCHIVE/$SEG2" "$T_TMP/$SEG2.aside"
-if [[ -e $PG_DATA/pg_wal/$SEG2 ]]; then
-    t_fail "gap: setup" "pg_wal still holds $SEG2 after two checkpoints"
-fi
 t_exit "gap: restore refused (step fails)" 1 restore "$T"
 t_contains "gap: ... naming the missing segment" "$T_OUT" "missing WAL segment $SEG2"
 t_contains "gap: ... and that nothing was changed" "$T_OUT" "nothing was changed"
