@@ -31,6 +31,7 @@ set -u
 require_drplay
 
 N=${BENCH_PITR_RUNS:-3}
+PARTS=" ${BENCH_PITR_PARTS:-maint local pgbackrest} " # which parts to run (all by default)
 SCALE=${BENCH_PITR_SCALE:-10}
 BP=$ROOT/tests/bench/playbooks
 J=$T_TMP/journal
@@ -46,6 +47,7 @@ best_of() { # N CMD... : the lowest wall time (s) of N runs
 }
 
 # ---------------------------------------------------------------- switch ---
+if [[ $PARTS == *" maint "* ]]; then
 flag_start FLAG
 redis_start REDIS
 export SWITCH_URL=$FLAG_FLAG_URL FLAG_TOKEN REDIS_URL
@@ -87,8 +89,8 @@ b=$(time_pair redis_flip redis_off) || die_setup "redis-cli flip failed"
 bench_report maint_on_redis "$v" s "$b" 1 value
 flag_stop FLAG
 redis_stop REDIS
+fi
 
-# ---------------------------------------------------------------- local ---
 wait_out_of_recovery() { # DATA HOST PORT: polls like drplay does (every 20 ms); fails if the server died
     local i
     for ((i = 0; i < 30000; i++)); do
@@ -101,6 +103,8 @@ wait_out_of_recovery() { # DATA HOST PORT: polls like drplay does (every 20 ms);
     done
     return 1
 }
+# ---------------------------------------------------------------- local ---
+if [[ $PARTS == *" local "* ]]; then
 rows_after() { pg_sql PG postgres "insert into bench_marks values (clock_timestamp())" >/dev/null; }
 
 pg_start PG --archive
@@ -154,8 +158,10 @@ bv=$(printf '%s\n' "${vals[@]}" | sort -g | head -1)
 bb=$(printf '%s\n' "${bases[@]}" | sort -g | head -1)
 bench_report pitr_restore_local "$bv" s "$bb" 1.10
 pg_stop PG
+fi
 
 # ------------------------------------------------------------ pgbackrest ---
+if [[ $PARTS == *" pgbackrest "* ]]; then
 pg_start PGB --pgbackrest bench
 export DB_DSN=$PGB_DSN PG_DATA=$PGB_DATA PGBR_STANZA=$PGB_PGBR_STANZA PGBR_CONF=$PGB_PGBR_CONF
 pg_pgbench_init PGB bench "$SCALE"
@@ -195,3 +201,4 @@ done
 bv=$(printf '%s\n' "${vals[@]}" | sort -g | head -1)
 bb=$(printf '%s\n' "${bases[@]}" | sort -g | head -1)
 bench_report pitr_restore_pgbackrest "$bv" s "$bb" 1.05
+fi
