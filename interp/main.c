@@ -647,7 +647,7 @@ static void main_help(FILE *f)
 	fprintf(f, "drplay %s: a database disaster-recovery playbook interpreter\n\n"
 		   "usage: drplay COMMAND [ARGS]\n\ncommands:\n", DRPLAY_VERSION);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].usage + strlen("drplay "));
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].usage + strlen("drplay "));
 	fprintf(f, "\n`drplay help COMMAND` shows a command's help. SPEC.md documents the playbook language.\n");
 }
 

@@ -997,7 +997,9 @@ static int flip(struct act *a, int on)
 	act_out_dur(a, "flip_time", t1 - t0);
 	act_out(a, "write_ms", json_real((double)(t_written - t0) / 1000.0));
 	act_out_int(a, "reads", reads);
-	act_out_time(a, "confirmed_at", now_us());
+	/* Rounded up to the second: everything the application wrote before
+	 * the freeze is at or before it (a restore `to:` it loses nothing). */
+	act_out_time(a, "confirmed_at", (now_us() / 1000000 + 1) * 1000000);
 	act_out_str(a, "effective", on ? "maintenance shown, writes gated" : "serving traffic");
 	act_out_str(a, "message", want.message ? want.message : "");
 	act_out_str(a, "eta", want.eta ? want.eta : "");
@@ -1122,7 +1124,7 @@ static const struct param_spec status_params[] = {
 	{ "store", T_STRING, "where the flag lives (URL, key, table row or file)" }
 
 static const struct output_spec flip_outputs[] = {
-	{ "confirmed_at", T_TIMESTAMP, "when the read-back first showed the change" },
+	{ "confirmed_at", T_TIMESTAMP, "when the read-back first showed the change, rounded up to the second (a restore target that keeps every write made before the freeze)" },
 	COMMON_OUTPUTS,
 	{ "eta", T_STRING, "the ETA stored" },
 	{ "flip_ms", T_NUMBER, "milliseconds from the write to the read-back that showed it" },
