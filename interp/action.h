@@ -94,12 +94,23 @@ struct action_def {
 /* A resource kind: its fields (same declarations as parameters), the values
  * it exports to `${resources.NAME.FIELD}` beyond its fields, and how to
  * release the per-run handle an action attached to it. */
+struct resource;
 struct kind_def {
 	const char *name;
 	const struct param_spec *fields;   /* terminated by {NULL} */
 	const char *doc;
 	void (*release)(void *handle);     /* may be NULL */
 	int (*check)(const struct argq *q); /* optional static checks */
+	/* Optional, for `drplay cleanup` (never reachable from a playbook):
+	 * the snapshots and preserved states kept for a resource of this kind.
+	 * list_preserved returns a new JSON array of objects with at least
+	 * "name" (exact, what --approve must repeat) and "type" ("snapshot",
+	 * "preserved", "branch"), optionally "created" (RFC 3339) and "detail";
+	 * or NULL after act_fail. delete_preserved removes exactly the one
+	 * named (the interpreter has checked that the list holds it) and
+	 * returns ACT_OK, or ACT_FAIL via act_fail. */
+	json_t *(*list_preserved)(struct act *a, struct resource *r);
+	int (*delete_preserved)(struct act *a, struct resource *r, const char *name);
 };
 
 /* Reports a static error about argument `name` from a check hook. */
@@ -161,6 +172,10 @@ void act_out_dur(struct act *a, const char *name, int64_t us);
  * do. Returns ACT_FAIL so that actions can `return act_fail(a, ...)`. The
  * last call wins. */
 int act_fail(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+/* The message of the last act_fail of this attempt, or NULL: lets an action
+ * add context to what a helper (pg_connect, pg_exec) reported. */
+const char *act_error(struct act *a);
 
 /* Logs a line for people (terminal) and the journal, masked. */
 void act_log(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);

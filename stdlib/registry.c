@@ -17,6 +17,7 @@ static const struct action_def *const *families[] = {
 	pg_drop_actions,
 	report_actions,
 	verify_actions,
+	maint_actions, pitr_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif
@@ -27,6 +28,7 @@ static const struct kind_def *const *kind_families[] = {
 	http_kinds,
 	pg_kinds,
 	report_kinds,
+	maint_kinds, pitr_kinds,
 #ifdef DRPLAY_TESTING
 	testing_kinds,
 #endif
