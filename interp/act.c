@@ -216,6 +216,11 @@ int act_fail(struct act *a, const char *fmt, ...)
 	return ACT_FAIL;
 }
 
+const char *act_error(struct act *a)
+{
+	return a->error;
+}
+
 void act_log(struct act *a, const char *fmt, ...)
 {
 	va_list ap;

@@ -94,12 +94,23 @@ struct action_def {
 /* A resource kind: its fields (same declarations as parameters), the values
  * it exports to `${resources.NAME.FIELD}` beyond its fields, and how to
  * release the per-run handle an action attached to it. */
+struct resource;
 struct kind_def {
 	const char *name;
 	const struct param_spec *fields;   /* terminated by {NULL} */
 	const char *doc;
 	void (*release)(void *handle);     /* may be NULL */
 	int (*check)(const struct argq *q); /* optional static checks */
+	/* Optional, for `drplay cleanup` (never reachable from a playbook):
+	 * the snapshots and preserved states kept for a resource of this kind.
+	 * list_preserved returns a new JSON array of objects with at least
+	 * "name" (exact, what --approve must repeat) and "type" ("snapshot",
+	 * "preserved", "branch"), optionally "created" (RFC 3339) and "detail";
+	 * or NULL after act_fail. delete_preserved removes exactly the one
+	 * named (the interpreter has checked that the list holds it) and
+	 * returns ACT_OK, or ACT_FAIL via act_fail. */
+	json_t *(*list_preserved)(struct act *a, struct resource *r);
+	int (*delete_preserved)(struct act *a, struct resource *r, const char *name);
 };
 
 /* Reports a static error about argument `name` from a check hook. */
@@ -162,6 +173,10 @@ void act_out_dur(struct act *a, const char *name, int64_t us);
  * last call wins. */
 int act_fail(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* The message of the last act_fail of this attempt, or NULL: lets an action
+ * add context to what a helper (pg_connect, pg_exec) reported. */
+const char *act_error(struct act *a);
+
 /* Logs a line for people (terminal) and the journal, masked. */
 void act_log(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* Reports progress of a phase: a bar on a terminal, a plain line every few
@@ -176,6 +191,15 @@ void act_journal(struct act *a, const char *event, json_t *fields);
 int act_expr_truth(struct act *a, const char *name, int *truth, const char **text);
 /* 1 when the run was started with --approve=<this step's id>. */
 int act_preapproved(struct act *a);
+
+/* A snapshot of the run so far, for reports (a new reference, not masked:
+ * mask before writing it anywhere):
+ * {"run", "playbook", "file", "mode", "started_at", "started_s", "now", "now_s",
+ *  "objectives": {"rto_s", "rpo_s"} (when declared),
+ *  "steps": [{"id", "action", "category", "effect", "gate", "always",
+ *             "description", "outcome", "reason", "error", "started_at", "started_s",
+ *             "duration_s", "outputs"}]}  (steps not reached: outcome "pending") */
+json_t *act_run_record(struct act *a);
 
 /* Registers a secret discovered at run time so that it is masked everywhere. */
 void act_secret(struct act *a, const char *s);

@@ -251,6 +251,9 @@ int journal_status(const char *dir, int as_json)
 		return 2;
 	}
 	json_t *start = NULL, *end = NULL, *steps = json_array(), *order = json_object();
+	/* The last event of each resource that carried a "state" (an action's
+	 * own event such as database_stopped): what the run left it in. */
+	json_t *rstates = json_object();
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -265,6 +268,8 @@ int journal_status(const char *dir, int as_json)
 			continue;
 		}
 		const char *type = jstr(ev, "event");
+		if (*jstr(ev, "resource") && *jstr(ev, "state"))
+			json_object_set(rstates, jstr(ev, "resource"), ev);
 		if (!strcmp(type, "run_start")) {
 			json_decref(start);
 			start = json_incref(ev);
@@ -340,6 +345,7 @@ int journal_status(const char *dir, int as_json)
 		json_object_set_new(o, "maintenance", maint ? json_string(maint) : json_null());
 		json_object_set(o, "snapshots", snaps);
 		json_object_set(o, "failed_gates", open_gates);
+		json_object_set(o, "resource_states", rstates);
 		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(o);
@@ -388,6 +394,15 @@ int journal_status(const char *dir, int as_json)
 			       !strcmp(maint, "ON") ? "; lift it only after a verified restore" : "");
 		else
 			printf("maintenance: not changed by this run\n");
+		const char *rname;
+		json_t *rs;
+		json_object_foreach(rstates, rname, rs)
+		{
+			char *m = redact(jstr(rs, "message"));
+			printf("resource %s: %s (event %s at %s, step '%s')%s%s\n", rname, jstr(rs, "state"),
+			       jstr(rs, "event"), jstr(rs, "ts"), jstr(rs, "step"), *m ? ": " : "", m);
+			free(m);
+		}
 		if (json_array_size(snaps)) {
 			printf("preserved states (never deleted by a run; `drplay cleanup` removes them on approval):");
 			json_array_foreach(snaps, i, ev) printf(" %s", json_string_value(ev));
@@ -403,6 +418,7 @@ int journal_status(const char *dir, int as_json)
 	json_decref(order);
 	json_decref(snaps);
 	json_decref(open_gates);
+	json_decref(rstates);
 	free(path);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "action.h"
 #include "describe.h"
 #include "diag.h"
 #include "journal.h"
@@ -252,6 +253,329 @@ static int cmd_status(int argc, char **argv)
 	return rc;
 }
 
+/* ---- one-step commands on a playbook's resources ---- */
+
+/* Parses the options shared by the one-step commands. Returns -1 when the
+ * option is not one of them, else how many argv entries it used (1 or 2),
+ * or 0 after a usage error (*rc set). */
+static int common_opt(const char *cmd, char **argv, int i, int argc, struct run_opts *o, int *rc)
+{
+	const char *a = argv[i];
+	static const char *const with_value[] = { "--mode", "--authorize", "--journal-dir", NULL };
+	if (!strcmp(a, "--json")) {
+		o->json = 1;
+		return 1;
+	}
+	for (size_t k = 0; with_value[k]; k++) {
+		size_t n = strlen(with_value[k]);
+		const char *v = NULL;
+		int used = 0;
+		if (!strncmp(a, with_value[k], n) && a[n] == '=') {
+			v = a + n + 1;
+			used = 1;
+		} else if (!strcmp(a, with_value[k])) {
+			if (i + 1 >= argc) {
+				*rc = usage_error(cmd, "option '%s' needs a value", a);
+				return 0;
+			}
+			v = argv[i + 1];
+			used = 2;
+		} else {
+			continue;
+		}
+		if (k == 0)
+			o->mode = v;
+		else if (k == 1)
+			o->authorize = v;
+		else
+			o->journal_dir = v;
+		return used;
+	}
+	return -1;
+}
+
+/* Splits "--name=value" or "--name value"; returns how many entries it used
+ * (0 when the value is missing). */
+static int opt_value(char **argv, int i, int argc, char *name, size_t nlen, const char **val)
+{
+	const char *a = argv[i] + 2;
+	const char *eq = strchr(a, '=');
+	if (eq) {
+		snprintf(name, nlen, "%.*s", (int)(eq - a), a);
+		*val = eq + 1;
+		return 1;
+	}
+	snprintf(name, nlen, "%s", a);
+	if (i + 1 >= argc)
+		return 0;
+	*val = argv[i + 1];
+	return 2;
+}
+
+/* The parameter of def that names its target resource of kind `kind`. */
+static const struct param_spec *target_param(const struct action_def *def, const char *kind)
+{
+	for (const struct param_spec *p = def->params; p && p->name; p++)
+		if (p->type == T_RESOURCE && (p->flags & P_TARGET) && p->kind && !strcmp(p->kind, kind))
+			return p;
+	return NULL;
+}
+
+/*
+ * `drplay KIND VERB FILE --RES_OPT NAME [--PARAM VALUE]...`: runs the
+ * registered action KIND.VERB (whose target parameter takes a resource of
+ * that kind) as a one-step run against the playbook's resource NAME, through
+ * the normal executor. Other --PARAM options become the action's parameters.
+ * Knows nothing about any kind: the registry says which verbs exist.
+ */
+static int resource_verb(const char *cmd, const char *kind, const char *res_opt, int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	const char *verb = NULL, *file = NULL, *resname = NULL;
+	json_t *with = json_object();
+	json_t *pending = json_object(); /* --PARAM values, checked once the action is known */
+	int rc = -1;
+	for (int i = 1; i < argc && rc < 0; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			printf("usage: %s\n\n%s", find_cmd(cmd)->usage, find_cmd(cmd)->help);
+			rc = 0;
+			break;
+		}
+		if (strncmp(a, "--", 2) != 0) {
+			if (!verb)
+				verb = a;
+			else if (!file)
+				file = a;
+			else
+				rc = usage_error(cmd, "unexpected argument '%s'", a);
+			continue;
+		}
+		int used = common_opt(cmd, argv, i, argc, &o, &rc);
+		if (used == 0)
+			break;
+		if (used > 0) {
+			i += used - 1;
+			continue;
+		}
+		char name[64];
+		const char *val = NULL;
+		used = opt_value(argv, i, argc, name, sizeof(name), &val);
+		if (!used) {
+			rc = usage_error(cmd, "option '%s' needs a value", a);
+			break;
+		}
+		i += used - 1;
+		if (!strcmp(name, res_opt) || !strcmp(name, "resource"))
+			resname = val;
+		else
+			json_object_set_new(pending, name, json_string(val));
+	}
+	if (rc < 0 && (!verb || !file))
+		rc = usage_error(cmd, "give the verb and the playbook FILE");
+	if (rc < 0 && !resname)
+		rc = usage_error(cmd, "which %s? give --%s NAME (a resource of kind %s in the playbook)", res_opt, res_opt,
+				 kind);
+	const struct action_def *def = NULL;
+	if (rc < 0) {
+		char *aname = xasprintf("%s.%s", kind, verb);
+		def = registry_find(aname);
+		free(aname);
+		if (!def || !target_param(def, kind)) {
+			size_t n;
+			const struct action_def *const *all = registry_all(&n);
+			struct strbuf sb = STRBUF_INIT;
+			size_t kl = strlen(kind);
+			for (size_t i = 0; i < n; i++)
+				if (!strncmp(all[i]->name, kind, kl) && all[i]->name[kl] == '.' && target_param(all[i], kind))
+					sb_addf(&sb, "%s%s", sb.len ? ", " : "", all[i]->name + kl + 1);
+			rc = usage_error(cmd, "unknown verb '%s'; use one of: %s", verb, sb.len ? sb_str(&sb) : "(none)");
+			sb_release(&sb);
+			def = NULL;
+		}
+	}
+	if (rc < 0) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(pending, k, v)
+		{
+			const struct param_spec *ps = param_find(def->params, k);
+			if (!ps || ps->type == T_RESOURCE) {
+				rc = usage_error(cmd, "unknown option '--%s' for %s", k, def->name);
+				break;
+			}
+			json_object_set(with, k, v);
+		}
+	}
+	if (rc < 0) {
+		json_object_set_new(with, target_param(def, kind)->name, json_string(resname));
+		char *id = xasprintf("%s_%s", kind, verb);
+		char *command = xasprintf("%s %s", cmd, verb);
+		for (char *p = id; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+				*p = '_';
+		o.file = file;
+		o.one_def = def;
+		o.one_with = with;
+		o.one_id = id;
+		o.command = command;
+		o.no_journal = !(def->flags & (A_STATE | A_DESTRUCT));
+		rc = drplay_run(&o);
+		free(id);
+		free(command);
+	}
+	json_decref(with);
+	json_decref(pending);
+	return rc;
+}
+
+static int cmd_maintenance(int argc, char **argv)
+{
+	return resource_verb("maintenance", "maintenance", "switch", argc, argv);
+}
+
+/* ---- cleanup: the one place preserved states are deleted ---- */
+
+static int do_cleanup(struct act *a)
+{
+	struct resource *r = act_resource(a, "resource");
+	if (!r)
+		return ACT_FAIL;
+	if (!r->kind->list_preserved)
+		return act_fail(a, "resource '%s' is of kind %s, which keeps no snapshots or preserved states; `drplay cleanup` works on kinds that do (such as pitr)",
+				r->name, r->kind->name);
+	json_t *list = r->kind->list_preserved(a, r);
+	if (!list)
+		return ACT_FAIL;
+	const char *want = act_str(a, "approve");
+	size_t i;
+	json_t *e;
+	json_t *hit = NULL;
+	if (json_array_size(list) == 0)
+		act_log(a, "resource '%s' keeps no snapshots or preserved states", r->name);
+	else
+		act_log(a, "snapshots and preserved states of resource '%s' (never deleted by a run):", r->name);
+	json_array_foreach(list, i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *type = json_string_value(json_object_get(e, "type"));
+		const char *created = json_string_value(json_object_get(e, "created"));
+		const char *detail = json_string_value(json_object_get(e, "detail"));
+		act_log(a, "  %-44s %-9s %-20s %s", name ? name : "?", type ? type : "", created ? created : "",
+			detail ? detail : "");
+		if (want && name && !strcmp(name, want))
+			hit = e;
+	}
+	act_out(a, "preserved", json_incref(list));
+	if (!want) {
+		if (json_array_size(list))
+			act_log(a, "nothing deleted; to delete one, repeat its exact name: drplay cleanup FILE --resource %s --approve=NAME",
+				r->name);
+		json_decref(list);
+		return ACT_OK;
+	}
+	if (!hit) {
+		json_decref(list);
+		return act_fail(a, "resource '%s' keeps nothing named '%s'; nothing was deleted (--approve needs one exact name from the list above)",
+				r->name, want);
+	}
+	if (!r->kind->delete_preserved) {
+		json_decref(list);
+		return act_fail(a, "resource kind %s cannot delete its preserved states; nothing was deleted", r->kind->name);
+	}
+	int rc = r->kind->delete_preserved(a, r, want);
+	json_decref(list);
+	if (rc != ACT_OK)
+		return ACT_FAIL;
+	act_out_str(a, "deleted", want);
+	act_log(a, "deleted '%s' of resource '%s', as approved", want, r->name);
+	return ACT_OK;
+}
+
+/* Deleting is a state change (never of the live data: only the exactly
+ * named preserved state); listing is read-only. */
+static unsigned cleanup_flags(const struct argq *q)
+{
+	int absent = 0;
+	argq_str(q, "approve", &absent);
+	return absent ? 0 : A_STATE;
+}
+
+static const struct param_spec cleanup_params[] = {
+	{ "approve", T_STRING, P_PRINTED, NULL, NULL, NULL, "the exact name of the one state to delete" },
+	{ "resource", T_RESOURCE, P_TARGET, NULL, NULL, NULL, "the resource whose states are listed" },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+};
+static const struct output_spec cleanup_outputs[] = {
+	{ "deleted", T_STRING, "the name deleted" },
+	{ "preserved", T_LIST, "what the resource keeps" },
+	{ NULL, 0, NULL },
+};
+/* Not in the registry: no playbook can name it. */
+static const struct action_def cleanup_def = {
+	"cleanup", do_cleanup, A_STATE, CAT_OTHER, cleanup_params, cleanup_outputs,
+	"Lists, and on exact approval deletes, a resource's snapshots and preserved states.", cleanup_flags, NULL,
+};
+
+static int cmd_cleanup(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	const char *file = NULL, *resname = NULL, *approve = NULL;
+	int rc = -1;
+	for (int i = 1; i < argc && rc < 0; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			printf("usage: %s\n\n%s", find_cmd("cleanup")->usage, find_cmd("cleanup")->help);
+			return 0;
+		}
+		if (strncmp(a, "--", 2) != 0) {
+			if (file)
+				rc = usage_error("cleanup", "unexpected argument '%s'", a);
+			file = a;
+			continue;
+		}
+		int used = common_opt("cleanup", argv, i, argc, &o, &rc);
+		if (used == 0)
+			break;
+		if (used > 0) {
+			i += used - 1;
+			continue;
+		}
+		char name[64];
+		const char *val = NULL;
+		used = opt_value(argv, i, argc, name, sizeof(name), &val);
+		if (!used || (strcmp(name, "resource") && strcmp(name, "approve"))) {
+			rc = usage_error("cleanup", used ? "unknown option '%s'" : "option '%s' needs a value", a);
+			break;
+		}
+		i += used - 1;
+		if (!strcmp(name, "resource"))
+			resname = val;
+		else
+			approve = val;
+	}
+	if (rc >= 0)
+		return rc;
+	if (!file)
+		return usage_error("cleanup", "which playbook? give its FILE");
+	if (!resname)
+		return usage_error("cleanup", "which resource? give --resource NAME");
+	if (approve && !*approve)
+		return usage_error("cleanup", "--approve needs the exact name of the state to delete");
+	json_t *with = json_pack("{s:s}", "resource", resname);
+	if (approve)
+		json_object_set_new(with, "approve", json_string(approve));
+	o.file = file;
+	o.one_def = &cleanup_def;
+	o.one_with = with;
+	o.one_id = "cleanup";
+	o.command = "cleanup";
+	o.no_journal = approve == NULL;
+	rc = drplay_run(&o);
+	json_decref(with);
+	return rc;
+}
+
 static int cmd_help(int argc, char **argv);
 
 static int cmd_version(int argc, char **argv)
@@ -266,12 +590,29 @@ static const struct cmd commands[] = {
 	{ "actions", cmd_actions, "drplay actions [NAME] [--format=text|markdown|json]",
 	  "Lists the registered actions and resource kinds with their effect (read-only,\n"
 	  "state-changing, destructive) and category; with NAME, its parameters and outputs.\n" },
+	{ "cleanup", cmd_cleanup,
+	  "drplay cleanup FILE --resource NAME [--approve=EXACT_NAME] [--mode=MODE] [--journal-dir DIR] [--json]",
+	  "Lists the snapshots and preserved states a resource keeps (for a pitr resource:\n"
+	  "safety snapshots, states preserved by restores, leftover branches), using the\n"
+	  "playbook's definition of the resource. No run ever deletes them; this command\n"
+	  "deletes one, and only when --approve repeats its exact name (journaled).\n"
+	  "Exit: 0 done; 1 the deletion failed; 2 usage or playbook error; 4 listing failed.\n" },
 	{ "help", cmd_help, "drplay help [COMMAND]", "Shows help for drplay or one command.\n" },
 	{ "lint", cmd_lint, "drplay lint FILE... [--format=text|json|sarif]",
 	  "Checks playbooks against the format and the safety rules, for every declared mode.\n"
 	  "Text lines are FILE:LINE:COL: error|warning: [rule-id] message, with the source\n"
 	  "line and a caret. SARIF 2.1.0 is for code-review annotations.\n"
 	  "Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n" },
+	{ "maintenance", cmd_maintenance,
+	  "drplay maintenance on|off|status FILE --switch NAME [--message TEXT] [--eta TEXT]\n"
+	  "                   [--mode=MODE] [--authorize=TOKEN] [--journal-dir DIR] [--json]",
+	  "The one-command maintenance switch for people: runs maintenance.on, .off or .status\n"
+	  "on the playbook's resource NAME (kind maintenance) as a one-step run through the\n"
+	  "normal executor (masking, journal for on/off). on/off read the flag back until the\n"
+	  "change is visible and print the measured flip time; the switch's declared fail mode\n"
+	  "(open or closed) is stated, and what the application does if the store is down.\n"
+	  "Exit: 0 done; 1 the flip failed or was not confirmed; 2 usage or playbook error;\n"
+	  "4 status could not read the flag.\n" },
 	{ "plan", cmd_plan, "drplay plan FILE [run options]",
 	  "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
 	  "or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n" },
@@ -306,7 +647,7 @@ static void main_help(FILE *f)
 	fprintf(f, "drplay %s: a database disaster-recovery playbook interpreter\n\n"
 		   "usage: drplay COMMAND [ARGS]\n\ncommands:\n", DRPLAY_VERSION);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].usage + strlen("drplay "));
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].usage + strlen("drplay "));
 	fprintf(f, "\n`drplay help COMMAND` shows a command's help. SPEC.md documents the playbook language.\n");
 }
 

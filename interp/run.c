@@ -407,6 +407,60 @@ int act_expr_truth(struct act *a, const char *name, int *truth, const char **tex
 	return 0;
 }
 
+json_t *act_run_record(struct act *a)
+{
+	struct run *r = a->run;
+	const struct playbook *pb = r->pb;
+	char ts[40];
+	json_t *o = json_object();
+	json_object_set_new(o, "run", json_string(r->run_id));
+	json_object_set_new(o, "playbook", json_string(pb->name));
+	json_object_set_new(o, "file", json_string(pb->file));
+	json_object_set_new(o, "mode", json_string(mode_name(r->mode)));
+	json_object_set_new(o, "started_at", json_string(fmt_timestamp(r->started_us, ts, sizeof(ts))));
+	json_object_set_new(o, "started_s", json_real((double)r->started_us / 1e6));
+	json_object_set_new(o, "now", json_string(fmt_timestamp(now_us(), ts, sizeof(ts))));
+	json_object_set_new(o, "now_s", json_real((double)now_us() / 1e6));
+	json_t *obj = json_object();
+	if (pb->rto_us)
+		json_object_set_new(obj, "rto_s", json_real((double)pb->rto_us / 1e6));
+	if (pb->rpo_us)
+		json_object_set_new(obj, "rpo_s", json_real((double)pb->rpo_us / 1e6));
+	json_object_set_new(o, "objectives", obj);
+	json_t *steps = json_array();
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		const struct step_state *ss = &r->ss[i];
+		json_t *s = json_object();
+		json_object_set_new(s, "id", json_string(st->id));
+		json_object_set_new(s, "action", json_string(st->def->name));
+		json_object_set_new(s, "category", json_string(category_name(st->def->cat)));
+		unsigned f = ss->outcome == O_PENDING || ss->outcome == O_SKIPPED ? st->def->flags : ss->flags;
+		json_object_set_new(s, "effect", json_string(f & A_DESTRUCT ? "destructive" : f & A_STATE ? "state-changing"
+												  : "read-only"));
+		json_object_set_new(s, "gate", json_boolean(st->gate));
+		json_object_set_new(s, "always", json_boolean(st->always));
+		if (st->desc)
+			json_object_set_new(s, "description", json_string(st->desc));
+		json_object_set_new(s, "outcome", json_string(st == a->st ? "running" : outcome_name(ss->outcome)));
+		if (ss->reason)
+			json_object_set_new(s, "reason", json_string(ss->reason));
+		if (ss->error)
+			json_object_set_new(s, "error", json_string(ss->error));
+		if (ss->started_us) {
+			json_object_set_new(s, "started_at", json_string(fmt_timestamp(ss->started_us, ts, sizeof(ts))));
+			json_object_set_new(s, "started_s", json_real((double)ss->started_us / 1e6));
+		}
+		if (ss->outcome != O_PENDING && ss->outcome != O_SKIPPED)
+			json_object_set_new(s, "duration_s", json_real((double)ss->dur_us / 1e6));
+		if (ss->outputs)
+			json_object_set(s, "outputs", ss->outputs);
+		json_array_append_new(steps, s);
+	}
+	json_object_set_new(o, "steps", steps);
+	return o;
+}
+
 int act_preapproved(struct act *a)
 {
 	for (size_t i = 0; i < a->run->napprove; i++)
@@ -513,7 +567,7 @@ static json_t *resolve_params(const struct playbook *pb, const struct run_opts *
 			json_object_set(params, p->name, p->def);
 		v = json_object_get(params, p->name);
 		if (!v) {
-			if (p->required & mode) {
+			if ((p->required & mode) && !o->one_def) {
 				fprintf(stderr, "drplay: param '%s' is required in %s mode: pass --param %s=%s%s%s%s\n",
 					p->name, mode_name(mode), p->name,
 					p->type == T_TIMESTAMP ? "2026-11-29T09:10:00Z" : "VALUE",
@@ -1086,6 +1140,61 @@ static int print_diags_exit(struct diags *d)
 	return invalid ? EXIT_INVALID : EXIT_REFUSED;
 }
 
+/* Replaces the playbook's steps by the one step of a one-step run (see
+ * run_opts). The step lives in the playbook's arena; its arguments borrow
+ * o->one_with, which outlives the run. */
+static int one_step(struct playbook *pb, const struct run_opts *o)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(o->one_with, key, val)
+	{
+		const struct param_spec *ps = param_find(o->one_def->params, key);
+		if (!ps || ps->type != T_RESOURCE)
+			continue;
+		const struct resource_def *rd = playbook_resource(pb, json_string_value(val));
+		if (!rd || (ps->kind && rd->kind && strcmp(ps->kind, rd->kind->name) != 0)) {
+			struct strbuf sb = STRBUF_INIT;
+			for (size_t i = 0; i < pb->nresources; i++)
+				if (pb->resources[i].kind && (!ps->kind || !strcmp(ps->kind, pb->resources[i].kind->name)))
+					sb_addf(&sb, "%s%s", sb.len ? ", " : "", pb->resources[i].name);
+			fprintf(stderr, "drplay: playbook '%s' has no resource '%s'%s%s; %s%s\n", pb->name,
+				json_string_value(val), ps->kind ? " of kind " : "", ps->kind ? ps->kind : "",
+				sb.len ? "it declares: " : "it declares none", sb_str(&sb));
+			sb_release(&sb);
+			return -1;
+		}
+	}
+	struct step *st = arena_alloc(pb->arena, sizeof(*st));
+	st->id = o->one_id;
+	st->index = 0;
+	st->loc = pb->doc->root->loc;
+	st->def = o->one_def;
+	st->action_loc = st->loc;
+	st->modes = MODE_ALL;
+	size_t n = json_object_size(o->one_with);
+	st->args = arena_alloc(pb->arena, (n + 1) * sizeof(*st->args));
+	json_object_foreach(o->one_with, key, val)
+	{
+		const struct param_spec *ps = param_find(o->one_def->params, key);
+		if (!ps)
+			continue;
+		struct vtree *v = arena_alloc(pb->arena, sizeof(*v));
+		v->kind = VT_LIT;
+		v->loc = st->loc;
+		v->lit = val;
+		st->args[st->nargs].spec = ps;
+		st->args[st->nargs].v = v;
+		st->args[st->nargs].loc = st->loc;
+		st->nargs++;
+	}
+	pb->steps = st;
+	pb->nsteps = 1;
+	if (pb->step_hash)
+		memset(pb->step_hash, 0, pb->step_hash_cap * sizeof(*pb->step_hash));
+	return 0;
+}
+
 int drplay_run(const struct run_opts *o)
 {
 	struct diags d;
@@ -1122,6 +1231,10 @@ int drplay_run(const struct run_opts *o)
 		}
 	} else {
 		r.mode = pb->default_mode;
+		/* A one-step command runs a non-destructive action for a person:
+		 * without a default mode it needs no disaster authorization. */
+		if (!r.mode && o->one_def && !(o->one_def->flags & A_DESTRUCT))
+			r.mode = MODE_VALIDATION;
 		if (!r.mode) {
 			fprintf(stderr, "drplay: playbook '%s' has no default mode; pass --mode=disaster explicitly\n",
 				pb->name);
@@ -1134,8 +1247,15 @@ int drplay_run(const struct run_opts *o)
 		rc = EXIT_INVALID;
 		goto out_pb;
 	}
-	/* The guards of this mode, with the params known. */
-	lint_playbook(pb, r.mode, r.params, &d);
+	/* The guards of this mode, with the params known (a one-step run's
+	 * plan is not the playbook's: its run-time guards still apply). */
+	if (o->one_def) {
+		if (one_step(pb, o) != 0) {
+			rc = EXIT_INVALID;
+			goto out_pb;
+		}
+	} else
+		lint_playbook(pb, r.mode, r.params, &d);
 	if (d.nerr) {
 		rc = print_diags_exit(&d);
 		goto out_pb;
@@ -1212,15 +1332,15 @@ int drplay_run(const struct run_opts *o)
 	char *jdir = journal_default_dir(o->journal_dir);
 	int lockfd = -1;
 	char *err = NULL;
-	if (journal_lock(jdir, pb->name, r.run_id, &lockfd, &err) != 0) {
+	if (!o->one_def && journal_lock(jdir, pb->name, r.run_id, &lockfd, &err) != 0) {
 		fprintf(stderr, "drplay: %s; nothing ran\n", err);
 		free(err);
 		free(jdir);
 		rc = EXIT_REFUSED;
 		goto out_run;
 	}
-	r.journal = journal_open(jdir, r.run_id, &err);
-	if (!r.journal) {
+	r.journal = o->no_journal ? NULL : journal_open(jdir, r.run_id, &err);
+	if (!r.journal && !o->no_journal) {
 		fprintf(stderr, "drplay: %s; nothing ran\n", err);
 		free(err);
 		journal_unlock(lockfd);
@@ -1228,7 +1348,8 @@ int drplay_run(const struct run_opts *o)
 		rc = EXIT_INVALID;
 		goto out_run;
 	}
-	journal_echo(r.journal, o->json);
+	if (r.journal)
+		journal_echo(r.journal, o->json);
 	struct sigaction sa = { 0 }, old_int, old_term;
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -1248,14 +1369,18 @@ int drplay_run(const struct run_opts *o)
 		json_object_set_new(f, "drplay", json_string(DRPLAY_VERSION));
 		json_object_set_new(f, "pid", json_integer(getpid()));
 		json_object_set_new(f, "user", json_string(pw ? pw->pw_name : "?"));
+		if (o->command)
+			json_object_set_new(f, "command", json_string(o->command));
 		if (pb->rto_us)
 			json_object_set_new(f, "objective_rto_s", json_real((double)pb->rto_us / 1e6));
 		if (pb->rpo_us)
 			json_object_set_new(f, "objective_rpo_s", json_real((double)pb->rpo_us / 1e6));
 		journal_event(r.journal, "run_start", f);
 	}
-	run_say(&r, "drplay run %s: playbook '%s' (%s), %s mode\n", r.run_id, pb->name, pb->file, mode_name(r.mode));
-	run_say(&r, "journal: %s\n", journal_path(r.journal));
+	run_say(&r, "drplay %s %s: playbook '%s' (%s), %s mode\n", o->command ? o->command : "run", r.run_id,
+		pb->name, pb->file, mode_name(r.mode));
+	if (r.journal)
+		run_say(&r, "journal: %s\n", journal_path(r.journal));
 	const char *stopped_at = NULL;
 	const char *gate_at = NULL;
 	for (size_t i = 0; i < pb->nsteps; i++) {

@@ -13,8 +13,13 @@ extern const struct kind_def *const core_kinds[];
 extern const struct action_def *const http_actions[];
 extern const struct kind_def *const http_kinds[];
 extern const struct action_def *const pg_actions[];
+extern const struct action_def *const pg_drop_actions[];
+extern const struct action_def *const report_actions[];
+extern const struct kind_def *const report_kinds[];
 extern const struct kind_def *const pg_kinds[];
 extern const struct action_def *const verify_actions[];
+extern const struct action_def *const maint_actions[], *const pitr_actions[];
+extern const struct kind_def *const maint_kinds[], *const pitr_kinds[];
 #ifdef DRPLAY_TESTING
 extern const struct action_def *const testing_actions[];
 extern const struct kind_def *const testing_kinds[];

@@ -489,7 +489,7 @@ static const struct param_spec pg_fields[] = {
 const struct kind_def pg_kind = {
 	"postgres", pg_fields,
 	"A PostgreSQL database reached through libpq. Connections are opened on first use, reused within the run and closed at its end.",
-	pg_release, NULL,
+	pg_release, NULL, NULL, NULL,
 };
 
 

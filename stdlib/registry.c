@@ -14,7 +14,10 @@ static const struct action_def *const *families[] = {
 	core_actions,
 	http_actions,
 	pg_actions,
+	pg_drop_actions,
+	report_actions,
 	verify_actions,
+	maint_actions, pitr_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif
@@ -24,6 +27,8 @@ static const struct kind_def *const *kind_families[] = {
 	core_kinds,
 	http_kinds,
 	pg_kinds,
+	report_kinds,
+	maint_kinds, pitr_kinds,
 #ifdef DRPLAY_TESTING
 	testing_kinds,
 #endif

@@ -54,8 +54,8 @@ static const struct param_spec test_kind_fields[] = {
 	{ "token", T_STRING, P_SECRET, NULL, NULL, NULL, "a credential" },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
 };
-static const struct kind_def test_kind = { "test", test_kind_fields, "test-only resource kind", NULL, NULL };
+static const struct kind_def test_kind = { "test", test_kind_fields, "test-only resource kind", NULL, NULL, NULL, NULL };
 static const struct param_spec no_fields[] = { { NULL, 0, 0, NULL, NULL, NULL, NULL } };
-static const struct kind_def testflag_kind = { "testflag", no_fields, "test-only resource kind", NULL, NULL };
+static const struct kind_def testflag_kind = { "testflag", no_fields, "test-only resource kind", NULL, NULL, NULL, NULL };
 
 const struct kind_def *const testing_kinds[] = { &test_kind, &testflag_kind, NULL };

@@ -218,7 +218,21 @@ static void registry_sorted(void)
 		for (const struct param_spec *p = a->params; p && p->name; p++) {
 			CHECK(p->doc && *p->doc);
 			/* a default must fit its own declaration */
-			if (p->def && p->allowed) {
+			if (p->def && p->allowed && p->type == T_LIST) {
+				json_error_t je;
+				json_t *l = json_loads(p->def, 0, &je);
+				CHECK(json_is_array(l));
+				size_t k;
+				json_t *e;
+				json_array_foreach(l, k, e)
+				{
+					int ok = 0;
+					for (const char *const *al = p->allowed; *al; al++)
+						ok |= json_is_string(e) && !strcmp(*al, json_string_value(e));
+					CHECK(ok);
+				}
+				json_decref(l);
+			} else if (p->def && p->allowed) {
 				int ok = 0;
 				for (const char *const *al = p->allowed; *al; al++)
 					ok |= !strcmp(*al, p->def);

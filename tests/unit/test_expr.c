@@ -664,6 +664,10 @@ static void fn_strings(void)
 	CHECK_STR(ev("matches(params.db, params.pat)"), "true");
 	CHECK(has(ev("matches('a', 'b(')"), "PARSE: invalid regular expression"));
 	CHECK(has(ev("matches(1, 'b')"), "ERR: matches() needs a string"));
+	CHECK_STR(ev("capture('pg_restore (PostgreSQL) 15.20', '\\\\) ([0-9]+)')"), "15");
+	CHECK_STR(ev("capture('abc', 'b')"), "b");
+	CHECK_STR(ev("capture('abc', 'x(y)')"), "");
+	CHECK_STR(ev("int(capture(' Avail\\n81660M\\n', '([0-9]+)M')) + 1"), "81661");
 }
 
 static void fn_conversions(void)
