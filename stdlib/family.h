@@ -12,6 +12,8 @@ extern const struct action_def *const core_actions[];
 extern const struct kind_def *const core_kinds[];
 extern const struct action_def *const pg_actions[];
 extern const struct kind_def *const pg_kinds[];
+extern const struct action_def *const offsite_actions[];
+extern const struct kind_def *const offsite_kinds[];
 #ifdef DRPLAY_TESTING
 extern const struct action_def *const testing_actions[];
 extern const struct kind_def *const testing_kinds[];

@@ -13,6 +13,7 @@
 static const struct action_def *const *families[] = {
 	core_actions,
 	pg_actions,
+	offsite_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif
@@ -21,6 +22,7 @@ static const struct action_def *const *families[] = {
 static const struct kind_def *const *kind_families[] = {
 	core_kinds,
 	pg_kinds,
+	offsite_kinds,
 #ifdef DRPLAY_TESTING
 	testing_kinds,
 #endif
