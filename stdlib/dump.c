@@ -1512,8 +1512,8 @@ static int restore_run(struct restore *r)
 	if (dump_read_manifest(a, r->st, r->key, &r->manifest) < 0)
 		return ACT_FAIL;
 	if (r->manifest && (uint64_t)json_integer_value(json_object_get(r->manifest, "size")) != r->size)
-		return act_fail(a, "'%s' has %llu bytes but its manifest says %lld: the object or its manifest is wrong; nothing was restored",
-				r->key, (unsigned long long)r->size,
+		return act_fail(a, "dump '%s' in store '%s' has %llu bytes but its manifest says %lld: the object is truncated or altered, or the manifest is wrong; nothing was restored",
+				r->key, store_name(r->st), (unsigned long long)r->size,
 				(long long)json_integer_value(json_object_get(r->manifest, "size")));
 	const char *mfmt = r->manifest ? json_string_value(json_object_get(r->manifest, "format")) : NULL;
 	int maybe_custom = !(mfmt && !strcmp(mfmt, "plain")) && !ends_with(r->key, ".sql") &&
@@ -1600,7 +1600,7 @@ static int restore_run(struct restore *r)
 		return act_fail(a, "dump '%s' disappeared from store '%s' while it was being read", r->key,
 				store_name(r->st));
 	if (r->ds.failed)
-		return act_fail(a, "'%s' in store '%s' is not a usable dump: %s%s", r->key, store_name(r->st),
+		return act_fail(a, "dump '%s' in store '%s' is not usable: %s%s", r->key, store_name(r->st),
 				r->ds.err, r->pid < 0 && r->tool ? "; the restore was stopped" : "");
 	if (r->stage_err)
 		return act_fail(a, "cannot write the local copy of '%s' in workdir '%s' after %llu bytes: %s%s", r->key,
@@ -1613,11 +1613,11 @@ static int restore_run(struct restore *r)
 	if (rd != 0)
 		return ACT_FAIL; /* the store said why */
 	if (size_bad)
-		return act_fail(a, "'%s' delivered %llu bytes but the store said it has %llu: the object is truncated or changed; the restore was stopped",
-				r->key, (unsigned long long)r->ds.raw, (unsigned long long)r->size);
+		return act_fail(a, "dump '%s' in store '%s' delivered %llu bytes but the store said it has %llu: the object is truncated or changed; the restore was stopped",
+				r->key, store_name(r->st), (unsigned long long)r->ds.raw, (unsigned long long)r->size);
 	if (sha_bad)
-		return act_fail(a, "'%s' does not match its manifest: SHA-256 %s, the manifest says %s; the object is corrupt, so the restore was stopped and database '%s' is not trustworthy",
-				r->key, sha, msha, r->dbname);
+		return act_fail(a, "dump '%s' in store '%s' does not match its manifest: SHA-256 %s, the manifest says %s; the object is corrupt, so the restore was stopped and database '%s' is not trustworthy",
+				r->key, store_name(r->st), sha, msha, r->dbname);
 	if (cancelled)
 		return act_fail(a, "the restore of '%s' was cancelled", r->key);
 

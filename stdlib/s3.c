@@ -27,6 +27,7 @@
 #define MAX_BACKOFF_US (20LL * 1000000)
 #define MAX_RETRY_AFTER_US (30LL * 1000000)
 #define XML_BODY_CAP (32u << 20)
+#define CLEANUP_TIMEOUT_MS 15000L /* a clean-up request after an interruption */
 
 struct s3 {
 	struct s3_conf c;
@@ -281,6 +282,7 @@ struct req {
 	s3_sink sink;              /* NULL: collect the body */
 	void *ud;
 	uint64_t limit;            /* with sink: deliver at most this many bytes (0 = all) */
+	int cleanup;               /* runs even after cancellation: one bounded attempt then */
 };
 
 struct xfer {
@@ -419,6 +421,8 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	(void)ut;
 	(void)un;
 	struct xfer *x = ud;
+	if (x->rq->cleanup)
+		return 0; /* bounded by CURLOPT_TIMEOUT instead */
 	return act_cancelled(x->a) ? 1 : 0;
 }
 
@@ -537,6 +541,8 @@ static CURLcode perform(struct s3 *s, struct act *a, const struct req *rq, struc
 	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 	curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 250L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	if (rq->cleanup && act_cancelled(a))
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CLEANUP_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, s->c.tls_verify ? 1L : 0L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, s->c.tls_verify ? 2L : 0L);
 	if (s->c.ca_file && *s->c.ca_file) {
@@ -604,7 +610,7 @@ static int classify(struct s3 *s, struct act *a, CURLcode rc, struct xfer *x, st
 		snprintf(e->message, sizeof(e->message), "the data could not be used");
 		return -1;
 	}
-	if (rc == CURLE_ABORTED_BY_CALLBACK || act_cancelled(a)) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK || (act_cancelled(a) && !x->rq->cleanup)) {
 		e->cancelled = 1;
 		snprintf(e->message, sizeof(e->message), "cancelled");
 		return -1;
@@ -613,7 +619,7 @@ static int classify(struct s3 *s, struct act *a, CURLcode rc, struct xfer *x, st
 		e->transport = 1;
 		e->http = x->status;
 		e->code[0] = '\0';
-		if (rc == CURLE_OPERATION_TIMEDOUT && s->errbuf[0] && strstr(s->errbuf, "slower than"))
+		if (rc == CURLE_OPERATION_TIMEDOUT && s->errbuf[0] && strstr(s->errbuf, "too slow"))
 			snprintf(e->message, sizeof(e->message),
 				 "no data for %llds (read_timeout): the store stopped answering",
 				 (long long)((s->c.read_timeout_us + 999999) / 1000000));
@@ -677,7 +683,7 @@ static int request(struct s3 *s, struct act *a, const struct req *rq, struct str
 		int64_t ra = x.retry_after_us;
 		sb_release(&x.body);
 		failures++;
-		if (k < 0 || failures > s->c.retries)
+		if (k < 0 || failures > s->c.retries || (rq->cleanup && act_cancelled(a)))
 			return -1;
 		if (backoff(s, a, failures, ra, what, e) != 0) {
 			e->cancelled = 1;
@@ -815,6 +821,7 @@ int s3_delete(struct s3 *s, struct act *a, const char *key, struct s3_err *e)
 	struct req rq = { 0 };
 	rq.method = "DELETE";
 	rq.key = key;
+	rq.cleanup = 1;
 	return request(s, a, &rq, NULL, NULL, e);
 }
 
@@ -1071,6 +1078,7 @@ int s3_mpu_abort(struct s3 *s, struct act *a, const char *key, const char *uploa
 	rq.method = "DELETE";
 	rq.key = key;
 	rq.query = q;
+	rq.cleanup = 1;
 	int r = request(s, a, &rq, NULL, NULL, e);
 	free(q);
 	return r;

@@ -90,7 +90,9 @@ int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64
 int s3_put(struct s3 *s, struct act *a, const char *key, const void *buf, size_t n, const char *content_type,
 	   struct s3_err *e);
 
-/* Deletes an object. Returns 0 or -1 with *e filled. */
+/* Deletes an object. Returns 0 or -1 with *e filled. Deletes (and
+ * s3_mpu_abort) are clean-up: after an interruption they still run, as one
+ * attempt bounded to 15 seconds. */
 int s3_delete(struct s3 *s, struct act *a, const char *key, struct s3_err *e);
 
 /* Lists every object whose key starts with prefix, following continuation
