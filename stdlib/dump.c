@@ -20,6 +20,7 @@
  * argv.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -197,6 +198,51 @@ int dump_key_time(const char *key, int64_t *us)
 		}
 	}
 	return found ? 0 : -1;
+}
+
+const char *dump_pg_tool(const char *name)
+{
+	static struct {
+		char name[32];
+		char *path;
+	} cache[8];
+	static size_t n;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(cache[i].name, name))
+			return cache[i].path;
+	char *path = NULL;
+	const char *env = getenv("DRPLAY_PG_BINDIR");
+	if (env && *env) {
+		path = xasprintf("%s/%s", env, name);
+	} else {
+		DIR *d = opendir("/usr/lib/postgresql");
+		long best = -1;
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			char *end;
+			long v = strtol(de->d_name, &end, 10);
+			if (end == de->d_name || *end || v <= best)
+				continue;
+			char *p = xasprintf("/usr/lib/postgresql/%s/bin/%s", de->d_name, name);
+			if (access(p, X_OK) == 0) {
+				free(path);
+				path = p;
+				best = v;
+			} else {
+				free(p);
+			}
+		}
+		if (d)
+			closedir(d);
+		if (!path)
+			path = xstrdup(name);
+	}
+	if (n < ARRAY_SIZE(cache)) {
+		snprintf(cache[n].name, sizeof(cache[n].name), "%s", name);
+		cache[n].path = path;
+		n++;
+	}
+	return path; /* kept for the process's life */
 }
 
 /* ---- the dump stream inspector ---- */
@@ -683,7 +729,7 @@ static int log_tool_lines(struct act *a, int fd, const char *tool, int max)
 /* "pg_dump (PostgreSQL) 15.8 (Debian ...)" -> "15.8". 0 or -1 (act_fail). */
 static int tool_version(struct act *a, const char *tool, char *ver, size_t n)
 {
-	char *argv[] = { (char *)tool, "--version", NULL };
+	char *argv[] = { (char *)dump_pg_tool(tool), "--version", NULL };
 	struct spawn_opts o;
 	memset(&o, 0, sizeof(o));
 	o.stdin_fd = o.stdout_fd = o.stderr_fd = -1;
@@ -980,7 +1026,7 @@ static int create_spawn(struct create *c, int64_t compress)
 	char *comparg = compress >= 0 ? xasprintf("--compress=%lld", (long long)compress) : NULL;
 	char *argv[8];
 	int k = 0;
-	argv[k++] = "pg_dump";
+	argv[k++] = (char *)dump_pg_tool("pg_dump");
 	argv[k++] = "--format=custom";
 	argv[k++] = "--no-password";
 	argv[k++] = dbarg;
@@ -1256,7 +1302,7 @@ static int restore_spawn(struct restore *r, enum dump_fmt fmt, const char *file)
 	int k = 0;
 	if (fmt == DUMP_CUSTOM) {
 		r->tool = "pg_restore";
-		argv[k++] = "pg_restore";
+		argv[k++] = (char *)dump_pg_tool("pg_restore");
 		argv[k++] = owned[0] = opt_arg("--dbname=%s", r->ci);
 		argv[k++] = "--no-password";
 		if (!r->allow_errors)
@@ -1279,7 +1325,7 @@ static int restore_spawn(struct restore *r, enum dump_fmt fmt, const char *file)
 		}
 	} else {
 		r->tool = "psql";
-		argv[k++] = "psql";
+		argv[k++] = (char *)dump_pg_tool("psql");
 		argv[k++] = "--no-psqlrc";
 		argv[k++] = "--quiet";
 		argv[k++] = "--no-password";

@@ -96,6 +96,13 @@ struct sigpipe_guard {
 void sigpipe_ignore(struct sigpipe_guard *g);
 void sigpipe_restore(struct sigpipe_guard *g);
 
+/* The path of a PostgreSQL client tool (pg_dump, pg_restore, psql):
+ * $DRPLAY_PG_BINDIR/NAME when set, else the newest
+ * /usr/lib/postgresql/VERSION/bin/NAME (Debian's layout: skipping the Perl
+ * pg_wrapper in /usr/bin saves ~100 ms a start, and the newest version
+ * reads every older server and archive), else NAME, found on PATH. */
+const char *dump_pg_tool(const char *name);
+
 /* "12.3 MiB" */
 char *human_size(uint64_t n, char *buf, size_t len);
 

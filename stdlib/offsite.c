@@ -324,6 +324,7 @@ struct check {
 	pid_t pid;
 	int listfd, errfd;
 	uint64_t size;
+	struct store_xfer *x;   /* the read under way (its size is known early) */
 	int64_t last;
 	int want_toc;
 };
@@ -366,7 +367,7 @@ static int check_on_format(void *ud, struct dstream *d)
 		return act_fail(c->a, "cannot create a pipe: %s", strerror(errno)), -1;
 	int fl = fcntl(pin[1], F_GETFL);
 	fcntl(pin[1], F_SETFL, fl | O_NONBLOCK);
-	char *argv[] = { "pg_restore", "--list", NULL };
+	char *argv[] = { (char *)dump_pg_tool("pg_restore"), "--list", NULL };
 	struct spawn_opts o;
 	memset(&o, 0, sizeof(o));
 	o.stdin_fd = pin[0];
@@ -392,7 +393,7 @@ static int check_sink(void *ud, const void *p, size_t n)
 	int64_t now = mono_us();
 	if (now - c->last >= 250000) {
 		c->last = now;
-		act_progress(c->a, "check", c->ds.raw, c->size);
+		act_progress(c->a, "check", c->ds.raw, c->x ? c->x->size : 0);
 	}
 	return 0;
 }
@@ -542,18 +543,10 @@ static int do_check(struct act *a)
 	c.ds.fmt_ud = &c;
 	c.ds.scan_tables = expect != NULL;
 	int64_t t0 = mono_us();
-	struct store_obj ob;
-	int sr = store_stat(a, c.st, c.key, &ob);
-	if (sr < 0)
-		goto out;
-	if (sr == 1) {
-		act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)", c.key,
-			 store_name(c.st), store_where(c.st));
-		goto out;
-	}
-	c.size = ob.size;
 	struct store_xfer x;
+	c.x = &x;
 	int rd = store_read(a, c.st, c.key, 0, 0, check_sink, &c, &x);
+	c.size = x.size;
 	char sha[65];
 	int fin = dstream_finish(&c.ds, sha);
 	if (c.pipe.fd >= 0) {
@@ -569,7 +562,8 @@ static int do_check(struct act *a)
 	}
 	double secs = (double)(mono_us() - t0) / 1e6;
 	if (rd == 1) {
-		act_fail(a, "dump '%s' disappeared from store '%s' while it was being read", c.key, store_name(c.st));
+		act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)", c.key,
+			 store_name(c.st), store_where(c.st));
 		goto out;
 	}
 	if (rd != 0) {

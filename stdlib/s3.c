@@ -283,6 +283,7 @@ struct req {
 	void *ud;
 	uint64_t limit;            /* with sink: deliver at most this many bytes (0 = all) */
 	int cleanup;               /* runs even after cancellation: one bounded attempt then */
+	uint64_t *total_live;      /* GET: set to the object's size once the answer starts */
 };
 
 struct xfer {
@@ -359,6 +360,15 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
 		/* The server ignored our Range: drop the bytes we already have. */
 		if (x->ok && x->rq->range && x->rq->range_from > 0 && x->status == 200)
 			x->skip = x->rq->range_from;
+		if (x->ok && x->rq->total_live && !*x->rq->total_live) {
+			uint64_t cl = x->head.size;
+			if (cl & (1ull << 63))
+				*x->rq->total_live = cl & ~(1ull << 63);
+			else if (x->status == 206)
+				*x->rq->total_live = cl + x->rq->range_from;
+			else
+				*x->rq->total_live = cl;
+		}
 	}
 	if (!x->ok || !x->rq->sink) {
 		sb_add(&x->body, p, n);
@@ -726,7 +736,7 @@ int s3_head(struct s3 *s, struct act *a, const char *key, struct s3_head *h, str
 }
 
 int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64_t limit, s3_sink sink,
-	   void *ud, struct s3_head *h, int *resumes, struct s3_err *e)
+	   void *ud, struct s3_head *h, int *resumes, uint64_t *total_live, struct s3_err *e)
 {
 	memset(e, 0, sizeof(*e));
 	memset(h, 0, sizeof(*h));
@@ -741,6 +751,7 @@ int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64
 		rq.key = key;
 		rq.sink = sink;
 		rq.ud = ud;
+		rq.total_live = total_live;
 		if (offset + got > 0 || limit) {
 			rq.range = 1;
 			rq.range_from = offset + got;

@@ -80,10 +80,12 @@ int s3_head(struct s3 *s, struct act *a, const char *key, struct s3_head *h, str
 
 /* Streams an object (from byte `offset`, up to `limit` bytes when limit > 0)
  * into sink, resuming after a dropped connection with a Range request.
- * *h gets the object's size and ETag; *resumes counts the resumptions.
- * Returns 0 or -1 with *e filled. */
+ * *h gets the object's size and ETag; *resumes counts the resumptions;
+ * *total_live (when not NULL, and 0) is set to the object's size as soon as
+ * the answer starts, before the sink sees a byte. Returns 0 or -1 with *e
+ * filled. */
 int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64_t limit, s3_sink sink,
-	   void *ud, struct s3_head *h, int *resumes, struct s3_err *e);
+	   void *ud, struct s3_head *h, int *resumes, uint64_t *total_live, struct s3_err *e);
 
 /* Uploads a buffer (PutObject) with its SHA-256 as the payload hash.
  * Returns 0 or -1 with *e filled. */

@@ -445,9 +445,10 @@ int store_read(struct act *a, struct store *s, const char *key, uint64_t offset,
 		struct s3_err e;
 		int resumes = 0;
 		struct counting c = { sink, ud, 0 };
-		int r = s3_get(s->s3, a, key, offset, limit, counting_sink, &c, &h, &resumes, &e);
+		int r = s3_get(s->s3, a, key, offset, limit, counting_sink, &c, &h, &resumes, &x->size, &e);
 		x->bytes = c.n;
-		x->size = h.size;
+		if (h.size)
+			x->size = h.size;
 		x->resumes = resumes;
 		x->attempts = e.attempts;
 		if (r != 0) {
@@ -986,7 +987,7 @@ int store_probe_read_missing(struct act *a, struct store *s, const char *key, ch
 		struct s3_head h;
 		int resumes;
 		struct small sm = { STRBUF_INIT, 1024, 0 };
-		int r = s3_get(s->s3, a, key, 0, 0, small_sink, &sm, &h, &resumes, &e);
+		int r = s3_get(s->s3, a, key, 0, 0, small_sink, &sm, &h, &resumes, NULL, &e);
 		sb_release(&sm.sb);
 		if (r == 0) {
 			snprintf(detail, n, "the probe key exists");

@@ -68,7 +68,7 @@ typedef int (*store_sink)(void *ud, const void *data, size_t n);
 
 /* What a read did. */
 struct store_xfer {
-	uint64_t size;      /* the object's size */
+	uint64_t size;      /* the object's size: set before the sink's first call */
 	uint64_t bytes;     /* bytes delivered */
 	int resumes;        /* resumed after a dropped connection */
 	int attempts;
