@@ -776,12 +776,17 @@ static char *conninfo_for(struct act *a, struct resource *r, const char *dbname)
 	return ci;
 }
 
+/* Progress every PROGRESS_EVERY_US; the closing call (force) only when the
+ * phase reported before, so that quick operations print no progress line.
+ * *last starts at the phase's start time; it becomes -(time) once reported. */
 static void progress(struct act *a, const char *phase, uint64_t done, uint64_t total, int64_t *last, int force)
 {
 	int64_t now = mono_us();
-	if (!force && now - *last < PROGRESS_EVERY_US)
+	int reported = *last < 0;
+	int64_t prev = reported ? -*last : *last;
+	if (force ? !reported : now - prev < PROGRESS_EVERY_US)
 		return;
-	*last = now;
+	*last = -now;
 	act_progress(a, phase, done, total);
 }
 
@@ -1074,7 +1079,8 @@ static int create_pump(struct create *c)
 	c->thread = 1;
 	int i = 0;
 	uint64_t up = 0;
-	int64_t last = 0;
+	int64_t last = mono_us();
+	act_progress(a, "upload", 0, 0); /* starts the phase's clock (prints nothing) */
 	for (;;) {
 		if (preader_wait(a, pr, i) != 0) {
 			act_fail(a, "the dump was cancelled after %llu bytes; nothing was stored under '%s'",
@@ -1521,8 +1527,8 @@ static int restore_run(struct restore *r)
 	if (!r->st)
 		return ACT_FAIL;
 	r->key = act_str(a, "key");
-	if (!r->key || !*r->key)
-		return act_fail(a, "key is empty; give the dump's key (for example ${steps.latest.key})");
+	if (store_key_ok(a, r->st, r->key) != 0)
+		return ACT_FAIL;
 	r->target = act_resource(a, "target");
 	if (!r->target)
 		return ACT_FAIL;
@@ -1624,8 +1630,12 @@ static int restore_run(struct restore *r)
 	r->ds.on_format = restore_on_format;
 	r->ds.fmt_ud = r;
 	r->t0 = mono_us();
+	r->last_prog = r->t0;
+	act_progress(a, r->jobs > 1 && maybe_custom ? "download" : "restore", 0, r->size);
 	struct store_xfer x;
 	int rd = store_read(a, r->st, r->key, 0, 0, restore_sink, r, &x);
+	if (rd == 0)
+		progress(a, r->stage_fd >= 0 ? "download" : "restore", r->ds.raw, r->ds.raw, &r->last_prog, 1);
 	char sha[65];
 	int bad = 0;
 	if (rd == 0)

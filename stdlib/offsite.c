@@ -326,6 +326,7 @@ struct check {
 	uint64_t size;
 	struct store_xfer *x;   /* the read under way (its size is known early) */
 	int64_t last;
+	int reported;           /* a progress line was due: close it at the end */
 	int want_toc;
 };
 
@@ -393,6 +394,7 @@ static int check_sink(void *ud, const void *p, size_t n)
 	int64_t now = mono_us();
 	if (now - c->last >= 250000) {
 		c->last = now;
+		c->reported = 1;
 		act_progress(c->a, "check", c->ds.raw, c->x ? c->x->size : 0);
 	}
 	return 0;
@@ -515,10 +517,8 @@ static int do_check(struct act *a)
 	if (!c.st)
 		goto out;
 	c.key = act_str(a, "key");
-	if (!c.key || !*c.key) {
-		act_fail(a, "key is empty; give the dump's key (for example ${steps.latest.key})");
+	if (store_key_ok(a, c.st, c.key) != 0)
 		goto out;
-	}
 	const char *policy = act_str(a, "manifest");
 	if (!policy)
 		policy = "auto";
@@ -531,6 +531,15 @@ static int do_check(struct act *a)
 	int own = (kl > 5 && !strcasecmp(c.key + kl - 5, ".dump")) || (kl > 7 && !strcasecmp(c.key + kl - 7, ".pgdump"));
 	int required = !strcmp(policy, "required") || (!strcmp(policy, "auto") && own);
 	if (mr == 1 && required) {
+		struct store_obj ob;
+		int sr = store_stat(a, c.st, c.key, &ob);
+		if (sr < 0)
+			goto out;
+		if (sr == 1) {
+			act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)",
+				 c.key, store_name(c.st), store_where(c.st));
+			goto out;
+		}
 		act_fail(a, "dump '%s' in store '%s' has no manifest ('%s.manifest.json'): its size and SHA-256 cannot be proven; it was not made by dump.create, or its manifest was lost (manifest: optional checks it without one)",
 			 c.key, store_name(c.st), c.key);
 		goto out;
@@ -543,10 +552,14 @@ static int do_check(struct act *a)
 	c.ds.fmt_ud = &c;
 	c.ds.scan_tables = expect != NULL;
 	int64_t t0 = mono_us();
+	c.last = t0;
+	act_progress(a, "check", 0, 0); /* starts the phase's clock */
 	struct store_xfer x;
 	c.x = &x;
 	int rd = store_read(a, c.st, c.key, 0, 0, check_sink, &c, &x);
 	c.size = x.size;
+	if (rd == 0 && c.reported)
+		act_progress(a, "check", c.ds.raw, c.ds.raw);
 	char sha[65];
 	int fin = dstream_finish(&c.ds, sha);
 	if (c.pipe.fd >= 0) {

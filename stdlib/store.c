@@ -265,6 +265,15 @@ bad:
 	return -1;
 }
 
+int store_key_ok(struct act *a, struct store *s, const char *key)
+{
+	if (!key || !*key) {
+		act_fail(a, "the key is empty; give the dump's key (for example ${steps.latest.key})");
+		return -1;
+	}
+	return s->s3 ? 0 : dir_key_ok(a, s, key);
+}
+
 static char *dir_path(struct store *s, const char *key)
 {
 	return xasprintf("%s/%s", s->root, key);

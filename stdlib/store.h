@@ -39,6 +39,9 @@ const char *store_where(const struct store *s);
 /* The prefix, "" or ending in '/'. */
 const char *store_prefix(const struct store *s);
 int store_is_s3(const struct store *s);
+/* Whether key can name an object of this store (dir: a relative path that
+ * stays below the directory; s3: not empty). 0, or -1 after act_fail. */
+int store_key_ok(struct act *a, struct store *s, const char *key);
 /* A full key: the prefix followed by rel (new string). */
 char *store_key(const struct store *s, const char *rel);
 
