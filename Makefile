@@ -24,12 +24,23 @@ ifdef SANITIZE
   ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS += -fsanitize=$(SANITIZE)
   VARIANT = san-$(subst $(comma),-,$(SANITIZE))
+  LAZY ?= 0
 else
   VARIANT = release
 endif
 comma := ,
 
-SRC_INTERP := $(sort $(wildcard interp/*.c))
+# LAZY=1 (the default on x86-64): libpq, libcurl and OpenSSL are loaded on
+# first use instead of at start-up (see interp/lazy.c).
+ifeq ($(shell uname -m),x86_64)
+  LAZY ?= 1
+else
+  LAZY = 0
+endif
+LAZY_PKGS = libpq libcurl libcrypto
+EAGER_LIBS := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) 2>/dev/null)
+
+SRC_INTERP := $(filter-out interp/lazy.c,$(sort $(wildcard interp/*.c)))
 SRC_STDLIB := $(filter-out stdlib/testing.c,$(sort $(wildcard stdlib/*.c)))
 SRC := $(SRC_INTERP) $(SRC_STDLIB)
 HDR := $(wildcard interp/*.h stdlib/*.h)
@@ -42,16 +53,46 @@ TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(TOBJDI
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
 
+# Where the binaries go (a sanitized build for the tests can go elsewhere:
+# make SANITIZE=address,undefined BIN=build/san/drplay TBIN=build/san/drplay-test).
+BIN ?= drplay
+TBIN ?= tests/drplay-test
+
 .PHONY: all check test demo bench fuzz deps spec clean checksrc
 
-all: drplay tests/drplay-test
+all: $(BIN) $(TBIN)
 
-drplay: $(OBJ)
-	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
+ifeq ($(LAZY),1)
+$(BIN): $(OBJ) $(OBJDIR)/interp/lazy.o $(OBJDIR)/lazy_stubs.o
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@ (libpq, libcurl, OpenSSL loaded on first use)"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(EAGER_LIBS) -ldl -lpthread -lm
+
+$(TBIN): $(TOBJ) $(TOBJDIR)/interp/main.o $(OBJDIR)/interp/lazy.o $(TOBJDIR)/lazy_stubs.o
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(EAGER_LIBS) -ldl -lpthread -lm
+
+$(OBJDIR)/lazy_stubs.S: $(OBJ) interp/lazy_stubs.sh
+	@interp/lazy_stubs.sh $@ $(OBJ)
+
+$(TOBJDIR)/lazy_stubs.S: $(TOBJ) $(TOBJDIR)/interp/main.o interp/lazy_stubs.sh
+	@interp/lazy_stubs.sh $@ $(TOBJ) $(TOBJDIR)/interp/main.o
+
+%.o: %.S
+	@$(CC) -c -o $@ $<
+else
+$(BIN): $(OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
 
 # The test build: the same sources plus stdlib/testing.c's test-only actions.
-tests/drplay-test: $(TOBJ) $(TOBJDIR)/interp/main.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+$(TBIN): $(TOBJ) $(TOBJDIR)/interp/main.o
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+endif
 
 $(OBJDIR)/%.o: %.c $(HDR)
 	@mkdir -p $(dir $@)
@@ -96,7 +137,7 @@ FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) stdlib/testing.c
 fuzz: $(FUZZ_TARGETS)
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p build/fuzz
-	clang -std=c11 -D_GNU_SOURCE -DDRPLAY_TESTING -O1 -g -fsanitize=fuzzer,address,undefined \
+	clang -std=c11 -D_GNU_SOURCE -DDRPLAY_TESTING -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$(PKG_CFLAGS) -Iinterp -Istdlib -o $@ $< $(FUZZ_SRC) $(LIBS)
 
 spec: drplay

@@ -222,6 +222,9 @@ void act_log(struct act *a, const char *fmt, ...)
 	va_start(ap, fmt);
 	char *m = xvasprintf(fmt, ap);
 	va_end(ap);
+	size_t n = strlen(m);
+	while (n && (m[n - 1] == '\n' || m[n - 1] == '\r'))
+		m[--n] = '\0';
 	act_progress_end(a);
 	run_say(a->run, "      %s\n", m);
 	json_t *f = json_object();

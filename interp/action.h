@@ -177,6 +177,15 @@ int act_expr_truth(struct act *a, const char *name, int *truth, const char **tex
 /* 1 when the run was started with --approve=<this step's id>. */
 int act_preapproved(struct act *a);
 
+/* A snapshot of the run so far, for reports (a new reference, not masked:
+ * mask before writing it anywhere):
+ * {"run", "playbook", "file", "mode", "started_at", "started_s", "now", "now_s",
+ *  "objectives": {"rto_s", "rpo_s"} (when declared),
+ *  "steps": [{"id", "action", "category", "effect", "gate", "always",
+ *             "description", "outcome", "reason", "error", "started_at", "started_s",
+ *             "duration_s", "outputs"}]}  (steps not reached: outcome "pending") */
+json_t *act_run_record(struct act *a);
+
 /* Registers a secret discovered at run time so that it is masked everywhere. */
 void act_secret(struct act *a, const char *s);
 

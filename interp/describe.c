@@ -331,107 +331,233 @@ static json_t *params_object(const struct param_spec *ps, int closed)
 	return o;
 }
 
+/* Small builders, so that the schema reads like the document it makes. */
+static json_t *jobj(void)
+{
+	return json_object();
+}
+
+static json_t *jset(json_t *o, const char *k, json_t *v)
+{
+	json_object_set_new(o, k, v);
+	return o;
+}
+
+static json_t *jstr(const char *s)
+{
+	return json_string(s);
+}
+
+static json_t *jtype(const char *t)
+{
+	return jset(jobj(), "type", jstr(t));
+}
+
+static json_t *jref(const char *r)
+{
+	return jset(jobj(), "$ref", jstr(r));
+}
+
+static json_t *jenum(const char *const *vals)
+{
+	json_t *a = json_array();
+	for (; *vals; vals++)
+		json_array_append_new(a, jstr(*vals));
+	return jset(jobj(), "enum", a);
+}
+
+static json_t *jdesc(json_t *o, const char *d)
+{
+	return jset(o, "description", jstr(d));
+}
+
 void describe_schema(FILE *f)
 {
 	size_t n, nk;
 	const struct action_def *const *all = registry_all(&n);
 	const struct kind_def *const *kinds = kinds_all(&nk);
-	json_t *defs = json_object();
-	json_object_set_new(defs, "template",
-			    json_pack("{s:s,s:s,s:s}", "type", "string", "pattern", "\\$\\{", "description",
-				      "a ${...} interpolation, resolved when the step runs"));
-	json_object_set_new(defs, "duration",
-			    json_pack("{s:[{s:s,s:s},{s:s,s:i},{s:s}],s:s}", "anyOf", "type", "string", "pattern",
-				      "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$", "type", "integer", "minimum", 0, "$ref",
-				      "#/$defs/template", "description", "a duration: 90s, 15m, 24h, 1h30m, 250ms"));
-	json_object_set_new(defs, "timestamp",
-			    json_pack("{s:[{s:s,s:s},{s:s}],s:s}", "anyOf", "type", "string", "pattern",
-				      "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$",
-				      "$ref", "#/$defs/template", "description", "an RFC 3339 timestamp, UTC: 2026-11-29T09:10:00Z"));
-	/* steps: one if/then per action for `with` */
+	static const char *const mode_names[] = { "validation", "disaster", NULL };
+	json_t *defs = jobj();
+	json_t *t = jtype("string");
+	jset(t, "pattern", jstr("\\$\\{"));
+	jset(defs, "template", jdesc(t, "a ${...} interpolation, resolved when the step runs"));
+	json_t *dur_s = jtype("string");
+	jset(dur_s, "pattern", jstr("^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$"));
+	json_t *dur_i = jtype("integer");
+	jset(dur_i, "minimum", json_integer(0));
+	jset(defs, "duration",
+	     jdesc(any_of2(any_of2(dur_s, dur_i), tmpl_schema()), "a duration: 90s, 15m, 24h, 1h30m, 250ms (or seconds)"));
+	json_t *ts = jtype("string");
+	jset(ts, "pattern",
+	     jstr("^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"));
+	jset(defs, "timestamp", jdesc(any_of2(ts, tmpl_schema()), "an RFC 3339 timestamp (UTC): 2026-11-29T09:10:00Z"));
+
+	/* steps: the fixed keys, then one if/then per action for `with` */
 	json_t *names = json_array();
 	json_t *all_of = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const struct action_def *d = all[i];
-		json_array_append_new(names, json_string(d->name));
-		char key[160];
+		json_array_append_new(names, jstr(d->name));
+		char key[160], ref[180];
 		snprintf(key, sizeof(key), "with.%s", d->name);
-		json_t *w = params_object(d->params, 1);
-		json_object_set_new(w, "description", json_string(d->doc));
-		json_object_set_new(defs, key, w);
-		char ref[180];
 		snprintf(ref, sizeof(ref), "#/$defs/%s", key);
-		json_array_append_new(all_of, json_pack("{s:{s:{s:{s:s}},s:[s]},s:{s:{s:{s:s}}}}", "if", "properties",
-							 "action", "const", d->name, "required", "action", "then",
-							 "properties", "with", "$ref", ref));
+		jset(defs, key, jdesc(params_object(d->params, 1), d->doc));
+		json_t *cond = jset(jobj(), "properties", jset(jobj(), "action", jset(jobj(), "const", jstr(d->name))));
+		json_t *req = json_array();
+		json_array_append_new(req, jstr("action"));
+		jset(cond, "required", req);
+		json_t *then = jset(jobj(), "properties", jset(jobj(), "with", jref(ref)));
+		json_array_append_new(all_of, jset(jset(jobj(), "if", cond), "then", then));
 	}
-	json_t *step = json_pack(
-		"{s:s,s:[s,s],s:b,s:{s:{s:s,s:s,s:s},s:{s:o,s:s},s:{s:s},s:{s:[{s:s,s:{s:[s,s]}},{s:[s,s]}]},s:{s:[s,s]},s:{s:[{s:s},{s:s,s:{s:s}}]},s:{s:s},s:{s:[s,s]},s:{s:s},s:{s:s},s:{s:[{s:s,s:i},{s:s,s:{s:{s:s,s:i},s:{s:s}},s:b}]},s:{s:s}},s:o}",
-		"type", "object", "required", "id", "action", "additionalProperties", 0, "properties", "id", "type",
-		"string", "pattern", "^[a-z0-9_]+$", "description", "unique step id", "action", "enum", names,
-		"description", "a registered action (`drplay actions`)", "with", "type", "object", "modes", "anyOf",
-		"type", "array", "items", "enum", "validation", "disaster", "enum", "validation", "disaster", "when",
-		"type", "string", "boolean", "requires", "anyOf", "type", "string", "type", "array", "items", "type",
-		"string", "gate", "type", "boolean", "on_failure", "enum", "stop", "continue", "always", "type",
-		"boolean", "timeout", "$ref", "#/$defs/duration", "retries", "anyOf", "type", "integer", "minimum",
-		0, "type", "object", "properties", "count", "type", "integer", "minimum", 0, "delay", "$ref",
-		"#/$defs/duration", "additionalProperties", 0, "description", "type", "string", "allOf", all_of);
-	json_object_set_new(defs, "step", step);
+	json_t *sp = jobj();
+	json_t *id = jtype("string");
+	jset(id, "pattern", jstr("^[a-z0-9_]+$"));
+	jset(sp, "id", jdesc(id, "unique step id"));
+	jset(sp, "action", jdesc(jset(jobj(), "enum", names), "a registered action (`drplay actions`)"));
+	jset(sp, "with", jdesc(jtype("object"), "the action's parameters"));
+	json_t *marr = jtype("array");
+	jset(marr, "items", jenum(mode_names));
+	jset(sp, "modes", jdesc(any_of2(marr, jenum(mode_names)), "the modes in which the step runs"));
+	json_t *when = jobj();
+	json_t *wt = json_array();
+	json_array_append_new(wt, jstr("string"));
+	json_array_append_new(wt, jstr("boolean"));
+	jset(when, "type", wt);
+	jset(sp, "when", jdesc(when, "an expression; the step is skipped when it is false"));
+	json_t *rarr = jtype("array");
+	jset(rarr, "items", jtype("string"));
+	jset(sp, "requires", jdesc(any_of2(jtype("string"), rarr), "earlier steps that must have passed"));
+	jset(sp, "gate", jdesc(jtype("boolean"), "a failure stops the run"));
+	static const char *const onf[] = { "stop", "continue", NULL };
+	jset(sp, "on_failure", jenum(onf));
+	jset(sp, "always", jdesc(jtype("boolean"), "runs even after the run stopped (never lifts maintenance after a failed gate)"));
+	jset(sp, "timeout", jref("#/$defs/duration"));
+	json_t *rc = jtype("integer");
+	jset(rc, "minimum", json_integer(0));
+	json_t *ro = jtype("object");
+	json_t *rop = jobj();
+	json_t *rc2 = jtype("integer");
+	jset(rc2, "minimum", json_integer(0));
+	jset(rop, "count", rc2);
+	jset(rop, "delay", jref("#/$defs/duration"));
+	jset(ro, "properties", rop);
+	jset(ro, "additionalProperties", json_false());
+	jset(sp, "retries", any_of2(rc, ro));
+	jset(sp, "description", jtype("string"));
+	json_t *step = jtype("object");
+	json_t *sreq = json_array();
+	json_array_append_new(sreq, jstr("id"));
+	json_array_append_new(sreq, jstr("action"));
+	jset(step, "required", sreq);
+	jset(step, "properties", sp);
+	jset(step, "additionalProperties", json_false());
+	jset(step, "allOf", all_of);
+	jset(defs, "step", step);
+
 	/* resources: one if/then per kind; unevaluatedProperties closes them */
 	json_t *knames = json_array();
 	json_t *kall = json_array();
 	for (size_t i = 0; i < nk; i++) {
-		json_array_append_new(knames, json_string(kinds[i]->name));
-		json_t *fo = params_object(kinds[i]->fields, 0);
-		json_array_append_new(kall, json_pack("{s:{s:{s:{s:s}},s:[s]},s:o}", "if", "properties", "kind",
-						      "const", kinds[i]->name, "required", "kind", "then", fo));
+		json_array_append_new(knames, jstr(kinds[i]->name));
+		json_t *cond = jset(jobj(), "properties",
+				    jset(jobj(), "kind", jset(jobj(), "const", jstr(kinds[i]->name))));
+		json_t *req = json_array();
+		json_array_append_new(req, jstr("kind"));
+		jset(cond, "required", req);
+		json_array_append_new(kall, jset(jset(jobj(), "if", cond), "then", params_object(kinds[i]->fields, 0)));
 	}
-	json_t *res = json_pack("{s:s,s:[s],s:{s:{s:o},s:{s:s},s:{s:s},s:{s:s}},s:o,s:b}", "type", "object",
-				"required", "kind", "properties", "kind", "enum", knames, "live", "type", "boolean",
-				"throwaway", "type", "boolean", "description", "type", "string", "allOf", kall,
-				"unevaluatedProperties", 0);
-	json_object_set_new(defs, "resource", res);
-	json_t *param = json_pack(
-		"{s:s,s:b,s:{s:{s:[s,s,s,s,s,s]},s:{},s:{s:s},s:{s:s},s:{s:[{s:s},{s:s,s:{s:[s,s]}}]}}}", "type",
-		"object", "additionalProperties", 0, "properties", "type", "enum", "string", "int", "bool",
-		"timestamp", "duration", "number", "default", "allowed", "type", "array", "description", "type",
-		"string", "required", "anyOf", "type", "boolean", "type", "array", "items", "enum", "validation",
-		"disaster");
-	json_object_set_new(defs, "param", param);
-	json_t *modes = json_pack(
-		"{s:s,s:b,s:{s:{s:[s,s],s:b,s:{s:{s:s},s:{s:s}}},s:{s:[s,s],s:b,s:{s:{s:s},s:{s:s},s:{s:s,s:s}}}}}",
-		"type", "object", "additionalProperties", 0, "properties", "validation", "type", "object", "null",
-		"additionalProperties", 0, "properties", "default", "type", "boolean", "description", "type",
-		"string", "disaster", "type", "object", "null", "additionalProperties", 0, "properties",
-		"authorize", "type", "string", "description", "type", "string", "default", "const", "false");
-	/* disaster.default must not be true: express as const false boolean */
-	json_object_set_new(json_object_get(json_object_get(json_object_get(json_object_get(modes, "properties"),
-									      "disaster"),
-							    "properties"),
-					    "default"),
-			    "const", json_false());
-	json_object_del(json_object_get(json_object_get(json_object_get(json_object_get(modes, "properties"),
-									 "disaster"),
-						       "properties"),
-				       "default"),
-			"type");
-	json_t *root = json_pack(
-		"{s:s,s:s,s:s,s:s,s:s,s:[s,s],s:b,s:{s:{s:i,s:s},s:{s:s},s:{s:s},s:o,s:{s:s,s:{s:s},s:{s:s}},s:{s:s,s:{s:s},s:{s:s}},s:{s:s,s:{s:s}},s:{s:s,s:b,s:{s:{s:s},s:{s:s}}}},s:o}",
-		"$schema", "https://json-schema.org/draft/2020-12/schema", "$id",
-		"https://drplay.dev/schema/playbook-1.json", "title", "drplay playbook (format 1)", "description",
-		"A database disaster-recovery playbook run by drplay " DRPLAY_VERSION
-		". Generated by `drplay schema`; SPEC.md is authoritative.",
-		"type", "object", "required", "drplay", "steps", "additionalProperties", 0, "properties", "drplay",
-		"const", 1, "description", "format version", "name", "type", "string", "description", "type", "string",
-		"modes", modes, "params", "type", "object", "propertyNames", "pattern", "^[A-Za-z_][A-Za-z0-9_]*$",
-		"additionalProperties", "$ref", "#/$defs/param", "resources", "type", "object", "propertyNames",
-		"pattern", "^[A-Za-z0-9_-]+$", "additionalProperties", "$ref", "#/$defs/resource", "steps", "type",
-		"array", "items", "$ref", "#/$defs/step", "objectives", "type", "object", "additionalProperties", 0,
-		"properties", "rto", "$ref", "#/$defs/duration", "rpo", "$ref", "#/$defs/duration", "$defs", defs);
-	if (!root) {
-		fprintf(stderr, "drplay: internal error building the schema\n");
-		return;
-	}
+	json_t *rp = jobj();
+	jset(rp, "kind", jdesc(jset(jobj(), "enum", knames), "a registered resource kind"));
+	jset(rp, "live", jdesc(jtype("boolean"), "production data: destructive actions only in disaster mode"));
+	jset(rp, "throwaway", jdesc(jtype("boolean"), "validation runs may overwrite it"));
+	jset(rp, "description", jtype("string"));
+	json_t *res = jtype("object");
+	json_t *rreq = json_array();
+	json_array_append_new(rreq, jstr("kind"));
+	jset(res, "required", rreq);
+	jset(res, "properties", rp);
+	if (json_array_size(kall))
+		jset(res, "allOf", kall);
+	else
+		json_decref(kall);
+	jset(res, "unevaluatedProperties", json_false());
+	jset(defs, "resource", res);
+
+	/* params */
+	static const char *const ptypes[] = { "string", "int", "bool", "timestamp", "duration", "number", NULL };
+	json_t *pp = jobj();
+	jset(pp, "type", jenum(ptypes));
+	jset(pp, "default", jobj());
+	jset(pp, "allowed", jtype("array"));
+	jset(pp, "description", jtype("string"));
+	json_t *pmarr = jtype("array");
+	jset(pmarr, "items", jenum(mode_names));
+	jset(pp, "required", any_of2(jtype("boolean"), pmarr));
+	json_t *param = jtype("object");
+	jset(param, "properties", pp);
+	jset(param, "additionalProperties", json_false());
+	jset(defs, "param", param);
+
+	/* modes */
+	json_t *vm = jobj();
+	json_t *vt = json_array();
+	json_array_append_new(vt, jstr("object"));
+	json_array_append_new(vt, jstr("null"));
+	jset(vm, "type", vt);
+	jset(vm, "additionalProperties", json_false());
+	json_t *vmp = jobj();
+	jset(vmp, "default", jtype("boolean"));
+	jset(vmp, "description", jtype("string"));
+	jset(vm, "properties", vmp);
+	json_t *dm = json_deep_copy(vm);
+	json_t *dmp = json_object_get(dm, "properties");
+	jset(dmp, "authorize", jdesc(jtype("string"), "the token a disaster run must be given with --authorize (use ${secret.NAME})"));
+	jset(dmp, "default", jdesc(jset(jobj(), "const", json_false()), "disaster is never the default mode"));
+	json_t *mp = jobj();
+	jset(mp, "validation", vm);
+	jset(mp, "disaster", dm);
+	json_t *modes = jtype("object");
+	jset(modes, "properties", mp);
+	jset(modes, "additionalProperties", json_false());
+
+	/* the document */
+	json_t *props = jobj();
+	jset(props, "drplay", jdesc(jset(jobj(), "const", json_integer(1)), "format version"));
+	jset(props, "name", jtype("string"));
+	jset(props, "description", jtype("string"));
+	jset(props, "modes", modes);
+	json_t *params = jtype("object");
+	jset(params, "propertyNames", jset(jobj(), "pattern", jstr("^[A-Za-z_][A-Za-z0-9_]*$")));
+	jset(params, "additionalProperties", jref("#/$defs/param"));
+	jset(props, "params", params);
+	json_t *resources = jtype("object");
+	jset(resources, "propertyNames", jset(jobj(), "pattern", jstr("^[A-Za-z0-9_-]+$")));
+	jset(resources, "additionalProperties", jref("#/$defs/resource"));
+	jset(props, "resources", resources);
+	json_t *steps = jtype("array");
+	jset(steps, "items", jref("#/$defs/step"));
+	jset(props, "steps", steps);
+	json_t *obj = jtype("object");
+	json_t *op = jobj();
+	jset(op, "rto", jref("#/$defs/duration"));
+	jset(op, "rpo", jref("#/$defs/duration"));
+	jset(obj, "properties", op);
+	jset(obj, "additionalProperties", json_false());
+	jset(props, "objectives", obj);
+	json_t *root = jobj();
+	jset(root, "$schema", jstr("https://json-schema.org/draft/2020-12/schema"));
+	jset(root, "$id", jstr("https://drplay.dev/schema/playbook-1.json"));
+	jset(root, "title", jstr("drplay playbook (format 1)"));
+	jset(root, "description",
+	     jstr("A database disaster-recovery playbook run by drplay. Generated by `drplay schema` from the action registry; SPEC.md is authoritative."));
+	jset(root, "type", jstr("object"));
+	json_t *rq = json_array();
+	json_array_append_new(rq, jstr("drplay"));
+	json_array_append_new(rq, jstr("steps"));
+	jset(root, "required", rq);
+	jset(root, "additionalProperties", json_false());
+	jset(root, "properties", props);
+	jset(root, "$defs", defs);
 	json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
 	json_decref(root);

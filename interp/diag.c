@@ -100,6 +100,8 @@ void diags_sort(struct diags *d)
 {
 	/* qsort is not stable; comparing rule and message too makes the order
 	 * deterministic, which is all the printers need. */
+	if (d->n == 0)
+		return;
 	qsort(d->v, d->n, sizeof(*d->v), diag_cmp);
 	size_t w = 0;
 	for (size_t i = 0; i < d->n; i++) {

@@ -7,7 +7,9 @@
  * itself and carries the secret taint through every operation. Regular
  * expressions are PCRE2 with match limits; a literal pattern is compiled at
  * parse time, a computed one is cached in its node, so one expression is
- * evaluated by one thread at a time.
+ * evaluated by one thread at a time. Evaluation is bounded too: strings of
+ * at most 1 MiB, 64 pattern matches per evaluation, and these limits are
+ * errors that default() does not hide.
  */
 #include "expr.h"
 
@@ -32,6 +34,7 @@
 #define RE_MATCH_LIMIT 1000000          /* PCRE2 budget per match (backtracking) */
 #define RE_DEPTH_LIMIT 10000
 #define RE_HEAP_LIMIT 20480             /* KiB */
+#define RE_MAX_MATCHES 64               /* pattern matches in one evaluation */
 #define QUOTE_MAX 48                    /* bytes of offending text quoted in messages */
 
 #define TIME_MIN (-62167219200LL * 1000000)     /* 0000-01-01T00:00:00Z */
@@ -68,7 +71,7 @@ enum ekind { E_LIT, E_LIST, E_ROOT, E_MEMBER, E_INDEX, E_NEG, E_NOT, E_BIN, E_CM
 
 enum func {
 	F_NOW, F_DURATION, F_TIMESTAMP, F_AGE, F_LEN, F_LOWER, F_UPPER, F_CONTAINS, F_MATCHES,
-	F_DEFAULT, F_INT, F_STRING, F_NUMBER, F_MIN, F_MAX, F_KEYS,
+	F_DEFAULT, F_INT, F_STRING, F_NUMBER, F_MIN, F_MAX, F_KEYS, F_CAPTURE,
 };
 
 static const struct {
@@ -80,10 +83,10 @@ static const struct {
 	[F_UPPER] = { "upper", 1 },     [F_CONTAINS] = { "contains", 2 }, [F_MATCHES] = { "matches", 2 },
 	[F_DEFAULT] = { "default", 2 }, [F_INT] = { "int", 1 },           [F_STRING] = { "string", 1 },
 	[F_NUMBER] = { "number", 1 },   [F_MIN] = { "min", 2 },           [F_MAX] = { "max", 2 },
-	[F_KEYS] = { "keys", 1 },
+	[F_KEYS] = { "keys", 1 },       [F_CAPTURE] = { "capture", 2 },
 };
 #define FUNC_LIST "now, duration, timestamp, age, len, lower, upper, contains, matches, default, " \
-		  "int, string, number, min, max and keys"
+		  "int, string, number, min, max, keys and capture"
 
 static const char *const roots[] = { "params", "env", "secret", "steps", "resources", "run" };
 
@@ -702,14 +705,12 @@ static enum tok_kind lex_string(struct parser *P)
 			sb_utf8(&sb, cp);
 			i += 4;
 			break;
-		default: {
-			struct strbuf m = STRBUF_INIT;
-			size_t l = utf8_len((const unsigned char *)s + i + 1, P->len - (i + 1));
-			perr(P, i, "unknown escape %s in string; use \\\\, \\', \\\", \\n, \\t, \\r or \\uXXXX",
-			     q(&m, s + i, 1 + (l ? l : 1)));
-			sb_release(&m);
-			goto fail;
-		}
+		default:
+			/* any other backslash stays as written, so that patterns
+			 * read naturally: '\d+\.\d+' is the pattern \d+\.\d+ */
+			sb_addc(&sb, '\\');
+			sb_addc(&sb, e);
+			break;
 		}
 		i += 2;
 	}
@@ -1222,7 +1223,7 @@ static struct enode *parse_call(struct parser *P, size_t start, size_t nlen)
 		node_free(n);
 		return NULL;
 	}
-	if (f == F_MATCHES && n->args[1]->k == E_LIT && n->args[1]->lit.t == V_STR &&
+	if ((f == F_MATCHES || f == F_CAPTURE) && n->args[1]->k == E_LIT && n->args[1]->lit.t == V_STR &&
 	    compile_literal(P, n, n->args[1]) != 0) {
 		node_free(n);
 		return NULL;
@@ -1694,12 +1695,20 @@ int expr_refs(const struct expr *e, int (*fn)(const struct expr_ref *ref, void *
 
 /* ---- evaluation ---- */
 
+/* What the evaluations of one expression or one template share: the clock
+ * and the budget of pattern matches. */
+struct shared {
+	int64_t now;
+	int have_now;
+	unsigned matches;
+};
+
 struct ev {
 	const struct eval_ctx *ctx;
 	const char *src;
 	char *err;
-	int64_t now;
-	int have_now;
+	int fatal;          /* err is a resource limit: default() does not hide it */
+	struct shared *sh;
 };
 
 static int fail(struct ev *E, const char *fmt, ...) PRINTF_LIKE(2, 3);
@@ -1710,6 +1719,21 @@ static int fail(struct ev *E, const char *fmt, ...)
 		va_start(ap, fmt);
 		E->err = xvasprintf(fmt, ap);
 		va_end(ap);
+	}
+	return -1;
+}
+
+/* Fails with a resource limit (a string over 1 MiB, a runaway pattern):
+ * the expression itself must change, so default() does not catch it. */
+static int limit(struct ev *E, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static int limit(struct ev *E, const char *fmt, ...)
+{
+	if (!E->err) {
+		va_list ap;
+		va_start(ap, fmt);
+		E->err = xvasprintf(fmt, ap);
+		va_end(ap);
+		E->fatal = 1;
 	}
 	return -1;
 }
@@ -1751,11 +1775,11 @@ static const char *qval(const struct value *v, char *buf, size_t bn)
 
 static int64_t eval_now(struct ev *E)
 {
-	if (!E->have_now) {
-		E->now = E->ctx && E->ctx->now_us ? E->ctx->now_us : now_us();
-		E->have_now = 1;
+	if (!E->sh->have_now) {
+		E->sh->now = E->ctx && E->ctx->now_us ? E->ctx->now_us : now_us();
+		E->sh->have_now = 1;
 	}
-	return E->now;
+	return E->sh->now;
 }
 
 static int eval(struct ev *E, struct enode *n, struct value *out);
@@ -1988,7 +2012,7 @@ static int arith(struct ev *E, const struct enode *n, struct value *a, struct va
 	if (ta == V_STR && tb == V_STR && op == T_PLUS) {
 		size_t la = strlen(a->u.s), lb = strlen(b->u.s);
 		if (la + lb > STR_MAX)
-			return fail(E, "the string %s would be larger than 1 MiB", span(E, n, sp, sizeof(sp)));
+			return limit(E, "the string %s would be larger than 1 MiB", span(E, n, sp, sizeof(sp)));
 		char *s = xmalloc(la + lb + 1);
 		memcpy(s, a->u.s, la);
 		memcpy(s + la, b->u.s, lb + 1);
@@ -2081,12 +2105,27 @@ static pcre2_code *get_re(struct ev *E, struct enode *holder, const struct value
 }
 
 /* Matches subject against the pattern of holder; 1/0 in *res, or fails. */
+/* Matches subj against pat; *res says whether it matched. When cap is not
+ * NULL and it matched, *cap is the first capture group (or the whole match
+ * when the pattern has none), a new string. */
+static int re_match_cap(struct ev *E, struct enode *holder, const struct value *subj, const struct value *pat,
+			int *res, char **cap);
+
 static int re_match(struct ev *E, struct enode *holder, const struct value *subj, const struct value *pat, int *res)
+{
+	return re_match_cap(E, holder, subj, pat, res, NULL);
+}
+
+static int re_match_cap(struct ev *E, struct enode *holder, const struct value *subj, const struct value *pat,
+			int *res, char **cap)
 {
 	char sp[SPAN_MAX];
 	if (subj->t != V_STR || pat->t != V_STR)
 		return fail(E, "%s needs a string and a pattern string, not %s and %s",
 			    holder->k == E_CALL ? "matches()" : "'=~'", an(subj), an(pat));
+	if (++E->sh->matches > RE_MAX_MATCHES)
+		return limit(E, "more than %d pattern matches in one evaluation, at %s; simplify the expression",
+			     RE_MAX_MATCHES, span(E, holder, sp, sizeof(sp)));
 	pcre2_code *re = get_re(E, holder, pat);
 	if (!re)
 		return -1;
@@ -2100,6 +2139,14 @@ static int re_match(struct ev *E, struct enode *holder, const struct value *subj
 	pcre2_set_depth_limit(mc, RE_DEPTH_LIMIT);
 	pcre2_set_heap_limit(mc, RE_HEAP_LIMIT);
 	int rc = pcre2_match(re, (PCRE2_SPTR)subj->u.s, strlen(subj->u.s), 0, 0, md, mc);
+	if (rc >= 0 && cap) {
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+		int g = rc > 1 ? 1 : 0;
+		if (ov[2 * g] == PCRE2_UNSET)
+			*cap = xstrdup("");
+		else
+			*cap = xstrndup(subj->u.s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
+	}
 	pcre2_match_data_free(md);
 	pcre2_match_context_free(mc);
 	if (rc >= 0) {
@@ -2112,8 +2159,10 @@ static int re_match(struct ev *E, struct enode *holder, const struct value *subj
 	}
 	PCRE2_UCHAR msg[256];
 	pcre2_get_error_message(rc, msg, sizeof(msg));
-	return fail(E, "cannot match %s: %s; simplify the pattern", span(E, holder, sp, sizeof(sp)),
-		    (const char *)msg);
+	if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT)
+		return limit(E, "cannot match %s: %s; simplify the pattern", span(E, holder, sp, sizeof(sp)),
+			     (const char *)msg);
+	return fail(E, "cannot match %s: %s", span(E, holder, sp, sizeof(sp)), (const char *)msg);
 }
 
 /* `a in b`: element of a list, key of an object, substring of a string. */
@@ -2312,6 +2361,8 @@ static int call(struct ev *E, struct enode *n, struct value *out)
 			if (out->t != V_NULL)
 				return 0;
 			value_release(out);
+		} else if (E->fatal) {
+			return -1;
 		} else {
 			free(E->err);
 			E->err = NULL;
@@ -2405,6 +2456,18 @@ static int call(struct ev *E, struct enode *n, struct value *out)
 			set_bool(out, r, secret);
 		break;
 	}
+	case F_CAPTURE: {
+		int r = 0;
+		char *c = NULL;
+		rc = re_match_cap(E, n, &a[0], &a[1], &r, &c);
+		if (rc == 0 && r)
+			set_str(out, c, secret);
+		else if (rc == 0)
+			out->t = V_NULL;
+		else
+			free(c);
+		break;
+	}
 	case F_INT:
 	case F_NUMBER: {
 		double d = 0;
@@ -2429,7 +2492,7 @@ static int call(struct ev *E, struct enode *n, struct value *out)
 	case F_STRING: {
 		char *s = text_of(&a[0], STR_MAX);
 		if (!s)
-			rc = fail(E, "the text of %s is larger than 1 MiB", span(E, n, sp, sizeof(sp)));
+			rc = limit(E, "the text of %s is larger than 1 MiB", span(E, n, sp, sizeof(sp)));
 		else
 			set_str(out, s, secret);
 		break;
@@ -2557,10 +2620,8 @@ static int eval(struct ev *E, struct enode *n, struct value *out)
 	return fail(E, "internal error: unknown expression node");
 }
 
-/* Evaluates e with ctx's resolver. Returns 0 with *out set (release it), or
- * -1 with *err (free it) naming the sub-expression that failed; *out is then
- * null. Not safe to call on the same expression from two threads at once. */
-int expr_eval(const struct expr *e, const struct eval_ctx *ctx, struct value *out, char **err)
+static int eval_shared(const struct expr *e, const struct eval_ctx *ctx, struct value *out, char **err,
+		       struct shared *sh)
 {
 	struct ev E;
 	memset(&E, 0, sizeof(E));
@@ -2569,6 +2630,7 @@ int expr_eval(const struct expr *e, const struct eval_ctx *ctx, struct value *ou
 		*err = NULL;
 	E.ctx = ctx;
 	E.src = e->src;
+	E.sh = sh;
 	if (eval(&E, e->root, out) != 0) {
 		value_release(out);
 		if (!E.err)
@@ -2581,6 +2643,16 @@ int expr_eval(const struct expr *e, const struct eval_ctx *ctx, struct value *ou
 	}
 	free(E.err);
 	return 0;
+}
+
+/* Evaluates e with ctx's resolver. Returns 0 with *out set (release it), or
+ * -1 with *err (free it) naming the sub-expression that failed; *out is then
+ * null. Not safe to call on the same expression from two threads at once. */
+int expr_eval(const struct expr *e, const struct eval_ctx *ctx, struct value *out, char **err)
+{
+	struct shared sh;
+	memset(&sh, 0, sizeof(sh));
+	return eval_shared(e, ctx, out, err, &sh);
 }
 
 /* ---- templates ---- */
@@ -2767,7 +2839,9 @@ int tmpl_eval(const struct tmpl *t, const struct eval_ctx *ctx, struct value *ou
 	if (t->n == 1 && t->parts[0].e)
 		return expr_eval(t->parts[0].e, ctx, out, err);
 	struct strbuf sb;
+	struct shared sh;
 	int secret = 0;
+	memset(&sh, 0, sizeof(sh));
 	sb_init(&sb, (size_t)-1);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tpart *p = &t->parts[i];
@@ -2776,7 +2850,7 @@ int tmpl_eval(const struct tmpl *t, const struct eval_ctx *ctx, struct value *ou
 			sb_adds(&sb, p->lit);
 		} else {
 			struct value v;
-			if (expr_eval(p->e, ctx, &v, err) != 0)
+			if (eval_shared(p->e, ctx, &v, err, &sh) != 0)
 				goto fail;
 			secret |= v.secret;
 			text = text_of(&v, STR_MAX - (sb.len < STR_MAX ? sb.len : STR_MAX));

@@ -184,6 +184,8 @@ static void apply_merges(struct loader *L, struct node *m)
 					fail(L, srcs[s]->loc, "yaml-syntax",
 					     "a merge key '<<' takes a mapping or a list of mappings, not a %s",
 					     node_kind_name(srcs[s]));
+					free(mk);
+					free(mv);
 					return;
 				}
 				for (size_t j = 0; j < srcs[s]->n; j++) {

@@ -407,6 +407,60 @@ int act_expr_truth(struct act *a, const char *name, int *truth, const char **tex
 	return 0;
 }
 
+json_t *act_run_record(struct act *a)
+{
+	struct run *r = a->run;
+	const struct playbook *pb = r->pb;
+	char ts[40];
+	json_t *o = json_object();
+	json_object_set_new(o, "run", json_string(r->run_id));
+	json_object_set_new(o, "playbook", json_string(pb->name));
+	json_object_set_new(o, "file", json_string(pb->file));
+	json_object_set_new(o, "mode", json_string(mode_name(r->mode)));
+	json_object_set_new(o, "started_at", json_string(fmt_timestamp(r->started_us, ts, sizeof(ts))));
+	json_object_set_new(o, "started_s", json_real((double)r->started_us / 1e6));
+	json_object_set_new(o, "now", json_string(fmt_timestamp(now_us(), ts, sizeof(ts))));
+	json_object_set_new(o, "now_s", json_real((double)now_us() / 1e6));
+	json_t *obj = json_object();
+	if (pb->rto_us)
+		json_object_set_new(obj, "rto_s", json_real((double)pb->rto_us / 1e6));
+	if (pb->rpo_us)
+		json_object_set_new(obj, "rpo_s", json_real((double)pb->rpo_us / 1e6));
+	json_object_set_new(o, "objectives", obj);
+	json_t *steps = json_array();
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		const struct step_state *ss = &r->ss[i];
+		json_t *s = json_object();
+		json_object_set_new(s, "id", json_string(st->id));
+		json_object_set_new(s, "action", json_string(st->def->name));
+		json_object_set_new(s, "category", json_string(category_name(st->def->cat)));
+		unsigned f = ss->outcome == O_PENDING || ss->outcome == O_SKIPPED ? st->def->flags : ss->flags;
+		json_object_set_new(s, "effect", json_string(f & A_DESTRUCT ? "destructive" : f & A_STATE ? "state-changing"
+												  : "read-only"));
+		json_object_set_new(s, "gate", json_boolean(st->gate));
+		json_object_set_new(s, "always", json_boolean(st->always));
+		if (st->desc)
+			json_object_set_new(s, "description", json_string(st->desc));
+		json_object_set_new(s, "outcome", json_string(st == a->st ? "running" : outcome_name(ss->outcome)));
+		if (ss->reason)
+			json_object_set_new(s, "reason", json_string(ss->reason));
+		if (ss->error)
+			json_object_set_new(s, "error", json_string(ss->error));
+		if (ss->started_us) {
+			json_object_set_new(s, "started_at", json_string(fmt_timestamp(ss->started_us, ts, sizeof(ts))));
+			json_object_set_new(s, "started_s", json_real((double)ss->started_us / 1e6));
+		}
+		if (ss->outcome != O_PENDING && ss->outcome != O_SKIPPED)
+			json_object_set_new(s, "duration_s", json_real((double)ss->dur_us / 1e6));
+		if (ss->outputs)
+			json_object_set(s, "outputs", ss->outputs);
+		json_array_append_new(steps, s);
+	}
+	json_object_set_new(o, "steps", steps);
+	return o;
+}
+
 int act_preapproved(struct act *a)
 {
 	for (size_t i = 0; i < a->run->napprove; i++)
@@ -1059,6 +1113,21 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 /* ---- the run ---- */
 
+/* Records the first interruption: where it happened and by which signal. */
+static void note_interrupt(struct run *r, const char *where, int during)
+{
+	if (r->interrupted)
+		return;
+	r->interrupted = 1;
+	r->stopped = 1;
+	const char *sig = run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+	run_say(r, "interrupted by %s %s step '%s': stopping; only 'always' steps other than maintenance_off run now\n",
+		sig, during ? "during" : "before", where);
+	journal_event(r->journal, "interrupted",
+		      json_pack("{s:s,s:s,s:s}", "signal", sig, during ? "during_step" : "before_step", where,
+				"effect", "maintenance_off steps are skipped; always steps still run"));
+}
+
 static int print_diags_exit(struct diags *d)
 {
 	diags_sort(d);
@@ -1246,15 +1315,8 @@ int drplay_run(const struct run_opts *o)
 	for (size_t i = 0; i < pb->nsteps; i++) {
 		const struct step *st = &pb->steps[i];
 		char buf[200];
-		if (run_signals && !r.interrupted) {
-			r.interrupted = 1;
-			r.stopped = 1;
-			run_say(&r, "interrupted by %s: stopping; only 'always' steps other than maintenance_off run now\n",
-				run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT");
-			journal_event(r.journal, "interrupted",
-				      json_pack("{s:s,s:s}", "signal", run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT",
-						"before_step", st->id));
-		}
+		if (run_signals && !r.interrupted)
+			note_interrupt(&r, st->id, 0);
 		const char *why = mode_skip_reason(st, r.mode, buf, sizeof(buf));
 		if (why) {
 			skip_step(&r, st, why);
@@ -1320,8 +1382,7 @@ int drplay_run(const struct run_opts *o)
 		if (ss->outcome == O_OK)
 			continue;
 		if (ss->outcome == O_INTERRUPTED) {
-			r.interrupted = 1;
-			r.stopped = 1;
+			note_interrupt(&r, st->id, 1);
 			if (!stopped_at)
 				stopped_at = st->id;
 			continue;

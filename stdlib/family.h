@@ -10,7 +10,11 @@
 
 extern const struct action_def *const core_actions[];
 extern const struct kind_def *const core_kinds[];
+extern const struct action_def *const http_actions[];
+extern const struct kind_def *const http_kinds[];
 extern const struct action_def *const pg_actions[];
+extern const struct action_def *const report_actions[];
+extern const struct kind_def *const report_kinds[];
 extern const struct kind_def *const pg_kinds[];
 extern const struct action_def *const offsite_actions[];
 extern const struct kind_def *const offsite_kinds[];

@@ -12,8 +12,10 @@
 
 static const struct action_def *const *families[] = {
 	core_actions,
+	http_actions,
 	pg_actions,
 	offsite_actions,
+	report_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif
@@ -21,8 +23,10 @@ static const struct action_def *const *families[] = {
 
 static const struct kind_def *const *kind_families[] = {
 	core_kinds,
+	http_kinds,
 	pg_kinds,
 	offsite_kinds,
+	report_kinds,
 #ifdef DRPLAY_TESTING
 	testing_kinds,
 #endif

@@ -47,8 +47,8 @@ while IFS= read -r f; do
 	args=$(header args "$f" | head -n1)
 	want_exit=$(header exit "$f" | head -n1)
 	[ -n "$want_exit" ] || want_exit=0
-	bin="$ROOT/drplay"
-	[ "$(header bin "$f" | head -n1)" = "test" ] && bin="$ROOT/tests/drplay-test"
+	bin="${DRPLAY_BIN:-$ROOT/drplay}"
+	[ "$(header bin "$f" | head -n1)" = "test" ] && bin="${DRPLAY_TEST_BIN:-$ROOT/tests/drplay-test}"
 	envs=()
 	while IFS= read -r e; do [ -n "$e" ] && envs+=("$e"); done < <(header env "$f")
 	rm -rf "$tmp/journal"
@@ -96,7 +96,7 @@ while IFS= read -r f; do
 done < <(find . -name '*.yaml' | sort)
 
 # Every lint rule has a case that triggers it and one that does not.
-rules=$("$ROOT/tests/drplay-test" lint --format=sarif "$ROOT/tests/cases/lint/yaml-syntax.good.yaml" 2>/dev/null |
+rules=$("${DRPLAY_TEST_BIN:-$ROOT/tests/drplay-test}" lint --format=sarif "$ROOT/tests/cases/lint/yaml-syntax.good.yaml" 2>/dev/null |
 	grep -oE '"id": "[a-z0-9-]+"' | sed -E 's/"id": "(.*)"/\1/')
 [ -n "$rules" ] || echo "FAIL: cases/rule-coverage: could not list the lint rules"
 for r in $rules; do

@@ -155,6 +155,9 @@ static int has(const char *s, const char *sub)
 	return s && strstr(s, sub) != NULL;
 }
 
+static const char *tv(const char *s);
+static char *repeat(const char *a, int n, const char *mid, const char *b);
+
 /* ---- literals ---- */
 
 static void literals_numbers(void)
@@ -182,7 +185,9 @@ static void literals_strings(void)
 	CHECK_STR(ev("'\\ud83d\\ude00'"), "\xf0\x9f\x98\x80");
 	CHECK_STR(ev("''"), "");
 	CHECK_STR(ev("'don\"t'"), "don\"t");
-	CHECK(has(ev("'\\q'"), "PARSE: unknown escape '\\q' in string"));
+	/* other backslashes stay as written, for patterns */
+	CHECK_STR(ev("'\\q\\d\\)'"), "\\q\\d\\)");
+	CHECK_STR(ev("'a\\'"), "PARSE: unterminated string starting here; close it with a single quote (')");
 	CHECK(has(ev("'\\u00'"), "PARSE: invalid escape"));
 	CHECK(has(ev("'\\ud800'"), "lone UTF-16 surrogate"));
 	CHECK(has(ev("'\\u0000'"), "NUL"));
@@ -456,6 +461,12 @@ static void regex_match(void)
 	CHECK_STR(ev("params.db =~ '^ord'"), "true");
 	CHECK_STR(ev("params.db =~ 'ERS$'"), "false");
 	CHECK_STR(ev("params.db =~ '(?i)ERS$'"), "true");
+	CHECK_STR(ev("'12.5' =~ '^\\d+\\.\\d+$'"), "true");
+	CHECK_STR(ev("'12x5' =~ '^\\d+\\.\\d+$'"), "false");
+	CHECK_STR(ev("'pg_restore (PostgreSQL) 16.2' =~ '\\) 1[5-9]'"), "true");
+	/* a literal backslash: \\ in the string makes \ in the pattern */
+	CHECK_STR(ev("'a\\\\b' =~ '^a\\\\\\\\b$'"), "true");
+	CHECK_STR(ev("'a\\\\b'"), "a\\b");
 	CHECK_STR(ev("'caf\\u00e9' =~ '^caf.$'"), "true");
 	CHECK(evt("params.db =~ 'o'") == V_BOOL);
 	/* a computed pattern, compiled at run time and cached */
@@ -510,6 +521,25 @@ static void regex_match(void)
 	 * optimisations), never hangs */
 	const char *r = ev("'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' =~ '^(a|a)+$'");
 	CHECK(!strcmp(r, "false") || has(r, "ERR: cannot match"));
+	r = ev("'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' =~ '^(a|aa)+$'");
+	CHECK(has(r, "ERR: cannot match ''aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' =~ '^(a|aa)+$'': match limit exceeded"));
+	/* a match over its budget is not hidden by default() */
+	CHECK(has(ev("default('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' =~ '^(a|aa)+$', false)"), "match limit exceeded"));
+	/* at most 64 matches in one evaluation, a template's parts together */
+	char *many = repeat("'a' =~ 'a', ", 64, "", "");
+	char *list = xasprintf("[%s]", many);
+	CHECK(has(ev(list), "true,true]"));
+	free(list);
+	list = xasprintf("[%s 'b' =~ 'b']", many);
+	CHECK(has(ev(list), "ERR: more than 64 pattern matches in one evaluation, at ''b' =~ 'b''"));
+	free(list);
+	free(many);
+	many = repeat("${'a' =~ 'a'}", 65, "", "");
+	CHECK(has(tv(many), "ERR: more than 64 pattern matches"));
+	free(many);
+	many = repeat("${'a' =~ 'a'}", 64, "", "");
+	CHECK(has(tv(many), "truetrue"));
+	free(many);
 }
 
 static void in_operator(void)
@@ -962,8 +992,8 @@ static void parse_error_columns(void)
 	CHECK(g && has(g->msg, "empty expression"));
 	g = perr("1 # 2");
 	CHECK(g && g->loc.col == 12 && has(g->msg, "unexpected character '#'"));
-	g = perr("'\\x'");
-	CHECK(g && g->loc.col == 11);
+	g = perr("params.x == '\\u12'");
+	CHECK(g && g->loc.col == 10 + 13 && has(g->msg, "invalid escape '\\u12'' in string"));
 	g = perr("params.x == 5min");
 	CHECK(g && g->loc.col == 10 + 12 && has(g->msg, "invalid duration '5min'"));
 	g = perr("\x01");
@@ -1046,6 +1076,9 @@ static void string_size_limit(void)
 	s[3] = '}';
 	CHECK(has(tv(s), "PARSE: text with '${...}' is too long (1048577 bytes; at most 1048576)"));
 	free(s);
+	/* default() does not hide a resource limit */
+	CHECK(has(ev("default(params.big + params.big, 'x')"), "ERR: the string 'params.big + params.big' would be larger than 1 MiB"));
+	CHECK(has(ev("default(string([params.big, params.big]), 'x')"), "larger than 1 MiB"));
 	/* expr_eval and tmpl_eval without a place for the message */
 	struct expr *e = expr_parse("1 / 0", L, &D);
 	struct value v;

@@ -1,0 +1,818 @@
+/*
+ * report.c: `report.write`, the record people, machines and CI read after a
+ * run: Markdown for people, JSON for machines, JUnit XML for CI, and a
+ * Prometheus textfile for the metrics a scheduler alerts on. It reads the
+ * run so far (act_run_record) and the states the playbook hands it, measures
+ * RTO and RPO, marks them against the playbook's objectives, and masks every
+ * secret. Files are written atomically (temporary name, fsync, rename).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "family.h"
+#include "../interp/redact.h"
+
+/* ---- small helpers ---- */
+
+static double jnum(json_t *o, const char *k, double def)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_number(v) ? json_number_value(v) : def;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static char *dur_text(double secs)
+{
+	char buf[48];
+	if (secs < 0 || isnan(secs))
+		return xstrdup("unknown");
+	if (secs < 60)
+		snprintf(buf, sizeof(buf), "%.1fs", secs);
+	else
+		fmt_duration((int64_t)(secs * 1e6), buf, sizeof(buf));
+	return xstrdup(buf);
+}
+
+/* mkdir -p of the directory part of path. */
+static int make_parent(const char *path)
+{
+	char *p = xstrdup(path);
+	char *slash = strrchr(p, '/');
+	if (!slash) {
+		free(p);
+		return 0;
+	}
+	*slash = '\0';
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		mkdir(p, 0755);
+		*s = '/';
+	}
+	int rc = (mkdir(p, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+	free(p);
+	return rc;
+}
+
+/* Writes text to path atomically. 0 or -1 (errno set). */
+static int write_atomic(const char *path, const char *text)
+{
+	if (make_parent(path) != 0)
+		return -1;
+	char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		free(tmp);
+		return -1;
+	}
+	if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		free(tmp);
+		errno = e;
+		return -1;
+	}
+	free(tmp);
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	free(dir);
+	return 0;
+}
+
+/* A Markdown table cell: pipes escaped, line breaks flattened. */
+static void md_cell(struct strbuf *sb, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '|')
+			sb_adds(sb, "\\|");
+		else if (*s == '\n' || *s == '\r')
+			sb_addc(sb, ' ');
+		else
+			sb_addc(sb, *s);
+	}
+}
+
+/* XML text escaping. Written here because JUnit output needs only these five
+ * entities and control characters dropped; no XML writer library is needed. */
+static void xml_text(struct strbuf *sb, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		switch (c) {
+		case '&': sb_adds(sb, "&amp;"); break;
+		case '<': sb_adds(sb, "&lt;"); break;
+		case '>': sb_adds(sb, "&gt;"); break;
+		case '"': sb_adds(sb, "&quot;"); break;
+		case '\'': sb_adds(sb, "&apos;"); break;
+		default:
+			if (c < 0x20 && c != '\n' && c != '\t')
+				sb_addc(sb, ' ');
+			else
+				sb_addc(sb, (char)c);
+		}
+	}
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void prom_label(struct strbuf *sb, const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\\' || *s == '"')
+			sb_addc(sb, '\\');
+		if (*s == '\n') {
+			sb_adds(sb, "\\n");
+			continue;
+		}
+		sb_addc(sb, *s);
+	}
+}
+
+/* ---- what the run measured ---- */
+
+struct measures {
+	double maint_on_s, maint_off_s; /* 0 = not turned on / not off */
+	const char *maint_on_step, *maint_off_step;
+	double rto_s, rpo_s;            /* NAN = not measurable */
+	const char *rto_basis, *rpo_basis;
+	double restore_start_s, verified_s;
+	int verify_failures;
+	int failed;
+	json_t *snapshots;              /* names */
+	json_t *preserved;              /* names */
+	json_t *restores;               /* restore steps that ran: {step, action, outputs} */
+	json_t *verdicts;               /* verdicts that are not ok */
+};
+
+static double step_end_s(json_t *s)
+{
+	return jnum(s, "started_s", 0) + jnum(s, "duration_s", 0);
+}
+
+static const char *const point_outputs[] = { "recovered_to", "recovered_point", "point", "taken_at", NULL };
+
+static void measure(struct act *a, json_t *rec, struct measures *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->rto_s = m->rpo_s = NAN;
+	m->snapshots = json_array();
+	m->preserved = json_array();
+	m->restores = json_array();
+	m->verdicts = json_array();
+	double now = jnum(rec, "now_s", 0);
+	const char *point = NULL;
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(rec, "steps"), i, s)
+	{
+		const char *cat = jstr(s, "category"), *outc = jstr(s, "outcome");
+		json_t *outs = json_object_get(s, "outputs");
+		int ok = !strcmp(outc, "ok");
+		if (!strcmp(outc, "failed") || !strcmp(outc, "refused") || !strcmp(outc, "interrupted"))
+			m->failed = 1;
+		if (ok && !strcmp(cat, "maintenance_on") && !m->maint_on_s) {
+			m->maint_on_s = step_end_s(s);
+			m->maint_on_step = jstr(s, "id");
+			m->maint_off_s = 0;
+		}
+		if (ok && !strcmp(cat, "maintenance_off") && m->maint_on_s) {
+			m->maint_off_s = step_end_s(s);
+			m->maint_off_step = jstr(s, "id");
+		}
+		if (ok && !strcmp(cat, "snapshot") && json_is_string(json_object_get(outs, "name")))
+			json_array_append(m->snapshots, json_object_get(outs, "name"));
+		if (json_is_string(json_object_get(outs, "preserved")))
+			json_array_append(m->preserved, json_object_get(outs, "preserved"));
+		if (!strcmp(cat, "restore") && strcmp(outc, "skipped") && strcmp(outc, "pending")) {
+			if (!m->restore_start_s)
+				m->restore_start_s = jnum(s, "started_s", 0);
+			json_t *r = json_pack("{s:s,s:s,s:s}", "step", jstr(s, "id"), "action", jstr(s, "action"),
+					      "outcome", outc);
+			if (outs)
+				json_object_set(r, "outputs", outs);
+			json_array_append_new(m->restores, r);
+			for (size_t k = 0; ok && point_outputs[k]; k++)
+				if (json_is_string(json_object_get(outs, point_outputs[k]))) {
+					point = json_string_value(json_object_get(outs, point_outputs[k]));
+					break;
+				}
+		}
+		if (!strcmp(cat, "verify")) {
+			if (ok && m->restore_start_s)
+				m->verified_s = step_end_s(s);
+			if (!strcmp(outc, "failed"))
+				m->verify_failures++;
+			size_t k;
+			json_t *v;
+			json_array_foreach(json_object_get(outs, "verdicts"), k, v)
+			{
+				if (strcmp(jstr(v, "verdict"), "ok") != 0) {
+					json_t *c = json_deep_copy(v);
+					json_object_set_new(c, "step", json_string(jstr(s, "id")));
+					json_array_append_new(m->verdicts, c);
+				}
+			}
+		}
+	}
+	/* RTO: the maintenance window when there was one (the outage people
+	 * saw); otherwise the time from the first restore to a verified result. */
+	if (m->maint_on_s) {
+		m->rto_s = (m->maint_off_s ? m->maint_off_s : now) - m->maint_on_s;
+		m->rto_basis = m->maint_off_s ? "maintenance window (on to off)" : "maintenance window so far (still ON)";
+	} else if (m->restore_start_s && m->verified_s) {
+		m->rto_s = m->verified_s - m->restore_start_s;
+		m->rto_basis = "first restore step to passed verification";
+	} else if (m->restore_start_s) {
+		m->rto_s = now - m->restore_start_s;
+		m->rto_basis = "first restore step to now (not verified)";
+	}
+	/* RPO: how far the restored data lags the reference moment. */
+	int64_t rec_us = act_timestamp_us(a, "recovered_to", INT64_MIN);
+	if (rec_us == INT64_MIN && point) {
+		int64_t t;
+		if (parse_timestamp(point, &t) == 0)
+			rec_us = t;
+	}
+	int64_t ref_us = act_timestamp_us(a, "reference", INT64_MIN);
+	const char *ref_what = "the reference given";
+	if (ref_us == INT64_MIN) {
+		if (m->maint_on_s) {
+			ref_us = (int64_t)(m->maint_on_s * 1e6);
+			ref_what = "maintenance on (writes stopped)";
+		} else {
+			ref_us = (int64_t)(jnum(rec, "started_s", 0) * 1e6);
+			ref_what = "the start of the run";
+		}
+	}
+	if (rec_us != INT64_MIN) {
+		m->rpo_s = (double)(ref_us - rec_us) / 1e6;
+		if (m->rpo_s < 0)
+			m->rpo_s = 0;
+		m->rpo_basis = ref_what;
+	}
+}
+
+static const char *objective_mark(double measured, json_t *objectives, const char *key, double *target)
+{
+	json_t *v = json_object_get(objectives, key);
+	*target = json_is_number(v) ? json_number_value(v) : NAN;
+	if (isnan(*target))
+		return "no objective";
+	if (isnan(measured))
+		return "not measured";
+	return measured <= *target ? "met" : "MISSED";
+}
+
+/* States: a mapping label -> state, or a list of states labelled by name. */
+static json_t *labelled_states(json_t *in)
+{
+	json_t *out = json_object();
+	if (json_is_object(in) && !json_object_get(in, "drplay_state")) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(in, k, v) if (json_is_object(v)) json_object_set(out, k, v);
+	} else if (json_is_object(in)) {
+		json_object_set(out, *jstr(in, "name") ? jstr(in, "name") : "state", in);
+	} else if (json_is_array(in)) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(in, i, v)
+		{
+			if (!json_is_object(v))
+				continue;
+			char def[32];
+			snprintf(def, sizeof(def), "state %zu", i + 1);
+			json_object_set(out, *jstr(v, "name") ? jstr(v, "name") : def, v);
+		}
+	}
+	return out;
+}
+
+/* The sorted union of the tables of one section across states. */
+static json_t *table_union(json_t *states, const char *section)
+{
+	json_t *set = json_object();
+	const char *k;
+	json_t *st;
+	json_object_foreach(states, k, st)
+	{
+		const char *t;
+		json_t *v;
+		json_object_foreach(json_object_get(st, section), t, v) json_object_set_new(set, t, json_true());
+	}
+	json_t *names = json_array();
+	json_object_foreach(set, k, st) json_array_append_new(names, json_string(k));
+	json_decref(set);
+	/* sort */
+	size_t n = json_array_size(names);
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(json_string_value(json_array_get(names, j - 1)),
+						  json_string_value(json_array_get(names, j))) > 0;
+		     j--) {
+			json_t *x = json_incref(json_array_get(names, j - 1));
+			json_array_set(names, j - 1, json_array_get(names, j));
+			json_array_set_new(names, j, x);
+		}
+	return names;
+}
+
+/* The text of one cell of a state table, and whether it equals the first. */
+static char *cell(json_t *st, const char *section, const char *table)
+{
+	json_t *sec = json_object_get(st, section);
+	if (!sec)
+		return xstrdup("(not captured)");
+	json_t *v = json_object_get(sec, table);
+	if (!v)
+		return xstrdup("(missing)");
+	if (!strcmp(section, "counts"))
+		return json_is_integer(v) ? xasprintf("%lld", (long long)json_integer_value(v)) : xstrdup("?");
+	if (!strcmp(section, "freshness")) {
+		const char *n = json_string_value(json_object_get(v, "newest"));
+		return xstrdup(n ? n : "(empty)");
+	}
+	if (!strcmp(section, "checksums")) {
+		const char *h = json_string_value(json_object_get(v, "sha256"));
+		return xasprintf("%.12s (%lld rows)", h ? h : "?", (long long)json_integer_value(json_object_get(v, "rows")));
+	}
+	return xstrdup("?");
+}
+
+static void md_state_table(struct strbuf *sb, json_t *states, const char *section, const char *title)
+{
+	json_t *tables = table_union(states, section);
+	if (!json_array_size(tables)) {
+		json_decref(tables);
+		return;
+	}
+	sb_addf(sb, "\n### %s\n\n| table |", title);
+	const char *label;
+	json_t *st;
+	json_object_foreach(states, label, st)
+	{
+		sb_addc(sb, ' ');
+		md_cell(sb, label);
+		sb_adds(sb, " |");
+	}
+	sb_adds(sb, " equal |\n|---|");
+	json_object_foreach(states, label, st) sb_adds(sb, "---|");
+	sb_adds(sb, "---|\n");
+	size_t i;
+	json_t *tn;
+	json_array_foreach(tables, i, tn)
+	{
+		const char *t = json_string_value(tn);
+		sb_adds(sb, "| ");
+		md_cell(sb, t);
+		sb_adds(sb, " |");
+		char *first = NULL;
+		int equal = 1;
+		json_object_foreach(states, label, st)
+		{
+			char *c = cell(st, section, t);
+			sb_addc(sb, ' ');
+			md_cell(sb, c);
+			sb_adds(sb, " |");
+			/* States that did not capture this section do not count. */
+			if (!json_object_get(st, section)) {
+				free(c);
+				continue;
+			}
+			if (!first) {
+				first = c;
+			} else {
+				equal &= !strcmp(first, c);
+				free(c);
+			}
+		}
+		free(first);
+		sb_addf(sb, " %s |\n", equal ? "yes" : "**no**");
+	}
+	json_decref(tables);
+}
+
+static char *markdown(json_t *rec, json_t *states, struct measures *m, struct act *a)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *title = act_str(a, "title");
+	sb_addf(&sb, "# %s\n\n", title ? title : "drplay report");
+	sb_addf(&sb, "Playbook **%s** (`%s`), **%s** mode, run `%s`, started %s; report written %s.\n\n",
+		jstr(rec, "playbook"), jstr(rec, "file"), jstr(rec, "mode"), jstr(rec, "run"),
+		jstr(rec, "started_at"), jstr(rec, "now"));
+	sb_adds(&sb, "## Summary\n\n| | |\n|---|---|\n");
+	sb_addf(&sb, "| outcome | %s |\n", m->failed ? "**FAILED** (see the steps below)" : "all steps so far succeeded");
+	json_t *restored = act_json(a, "restored");
+	if (restored) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(restored, k, v)
+		{
+			char *t = json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+			sb_addf(&sb, "| restored: %s | ", k);
+			md_cell(&sb, t);
+			sb_adds(&sb, " |\n");
+			free(t);
+		}
+	}
+	size_t i;
+	json_t *r;
+	json_array_foreach(m->restores, i, r)
+	{
+		sb_addf(&sb, "| restore step `%s` | %s, %s", jstr(r, "step"), jstr(r, "action"), jstr(r, "outcome"));
+		json_t *outs = json_object_get(r, "outputs");
+		const char *keys[] = { "database", "object", "key", "source", "recovered_to", "recovered_point", "taken_at", "preserved" };
+		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+			const char *v = json_string_value(json_object_get(outs, keys[k]));
+			if (v) {
+				sb_addf(&sb, "; %s ", keys[k]);
+				md_cell(&sb, v);
+			}
+		}
+		sb_adds(&sb, " |\n");
+	}
+	json_t *v;
+	sb_adds(&sb, "| safety snapshots | ");
+	if (!json_array_size(m->snapshots))
+		sb_adds(&sb, "none taken");
+	json_array_foreach(m->snapshots, i, v) sb_addf(&sb, "%s`%s`", i ? ", " : "", json_string_value(v));
+	sb_adds(&sb, " |\n| preserved states | ");
+	if (!json_array_size(m->preserved))
+		sb_adds(&sb, "none");
+	json_array_foreach(m->preserved, i, v) sb_addf(&sb, "%s`%s`", i ? ", " : "", json_string_value(v));
+	sb_adds(&sb, " (never deleted by a run) |\n");
+	char *w = dur_text(m->maint_on_s ? (m->maint_off_s ? m->maint_off_s : jnum(rec, "now_s", 0)) - m->maint_on_s : -1);
+	if (m->maint_on_s && m->maint_off_s)
+		sb_addf(&sb, "| maintenance window (downtime) | %s: on at step `%s`, off at step `%s` |\n", w,
+			m->maint_on_step, m->maint_off_step);
+	else if (m->maint_on_s)
+		sb_addf(&sb, "| maintenance window (downtime) | %s so far: on at step `%s`, **still ON** |\n", w,
+			m->maint_on_step);
+	else
+		sb_adds(&sb, "| maintenance window (downtime) | maintenance was not turned on by this run |\n");
+	free(w);
+	json_t *objs = json_object_get(rec, "objectives");
+	double target;
+	const char *mark = objective_mark(m->rto_s, objs, "rto_s", &target);
+	char *rt = dur_text(m->rto_s), *tt = dur_text(target);
+	sb_addf(&sb, "| RTO (measured) | %s (%s)%s%s%s%s |\n", rt, m->rto_basis ? m->rto_basis : "no restore ran",
+		isnan(target) ? "" : "; objective ", isnan(target) ? "" : tt, isnan(target) ? "" : ": ",
+		isnan(target) ? "" : mark);
+	free(rt);
+	free(tt);
+	mark = objective_mark(m->rpo_s, objs, "rpo_s", &target);
+	rt = dur_text(m->rpo_s);
+	tt = dur_text(target);
+	sb_addf(&sb, "| RPO (measured) | %s%s%s%s%s%s%s |\n", isnan(m->rpo_s) ? "not measured (no recovery point known)" : rt,
+		m->rpo_basis ? " behind " : "", m->rpo_basis ? m->rpo_basis : "", isnan(target) ? "" : "; objective ",
+		isnan(target) ? "" : tt, isnan(target) ? "" : ": ", isnan(target) ? "" : mark);
+	free(rt);
+	free(tt);
+	sb_addf(&sb, "| verification failures | %d |\n", m->verify_failures);
+	if (json_object_size(states)) {
+		sb_adds(&sb, "\n## States\n\nEach column is a state captured during the run");
+		const char *label;
+		json_t *st;
+		int first = 1;
+		json_object_foreach(states, label, st)
+		{
+			sb_addf(&sb, "%s **%s** at %s", first ? ":" : ";", label, jstr(st, "captured_at"));
+			first = 0;
+		}
+		sb_adds(&sb, ".\n");
+		md_state_table(&sb, states, "counts", "Row counts");
+		int any_schema = 0;
+		json_object_foreach(states, label, st) any_schema |= json_object_get(st, "schema") != NULL;
+		if (any_schema) {
+			sb_adds(&sb, "\n### Schema fingerprint\n\n| state | sha256 | objects |\n|---|---|---|\n");
+			json_object_foreach(states, label, st)
+			{
+				json_t *sc = json_object_get(st, "schema");
+				if (!sc)
+					continue;
+				sb_addf(&sb, "| %s | `%s` | %lld |\n", label, jstr(sc, "sha256"),
+					(long long)json_integer_value(json_object_get(sc, "objects")));
+			}
+		}
+		md_state_table(&sb, states, "freshness", "Freshness (newest value)");
+		md_state_table(&sb, states, "checksums", "Content checksums");
+	}
+	if (json_array_size(m->verdicts)) {
+		sb_adds(&sb, "\n## Differences found by verification\n\n| step | check | table | expected | actual | detail |\n|---|---|---|---|---|---|\n");
+		json_array_foreach(m->verdicts, i, v)
+		{
+			char *e = json_is_string(json_object_get(v, "expected")) ? xstrdup(jstr(v, "expected"))
+										: json_dumps(json_object_get(v, "expected"), JSON_ENCODE_ANY);
+			char *ac = json_is_string(json_object_get(v, "actual")) ? xstrdup(jstr(v, "actual"))
+										 : json_dumps(json_object_get(v, "actual"), JSON_ENCODE_ANY);
+			sb_addf(&sb, "| %s | %s | ", jstr(v, "step"), jstr(v, "check"));
+			md_cell(&sb, jstr(v, "table"));
+			sb_adds(&sb, " | ");
+			md_cell(&sb, e ? e : "");
+			sb_adds(&sb, " | ");
+			md_cell(&sb, ac ? ac : "");
+			sb_adds(&sb, " | ");
+			md_cell(&sb, *jstr(v, "detail") ? jstr(v, "detail") : jstr(v, "verdict"));
+			sb_adds(&sb, " |\n");
+			free(e);
+			free(ac);
+		}
+	}
+	sb_adds(&sb, "\n## Steps\n\n| # | step | action | outcome | started | duration | note |\n|---|---|---|---|---|---|---|\n");
+	json_t *s;
+	json_array_foreach(json_object_get(rec, "steps"), i, s)
+	{
+		char d[32] = "";
+		if (json_is_number(json_object_get(s, "duration_s")))
+			snprintf(d, sizeof(d), "%.2fs", jnum(s, "duration_s", 0));
+		sb_addf(&sb, "| %zu | `%s` | %s | %s | %s | %s | ", i + 1, jstr(s, "id"), jstr(s, "action"),
+			jstr(s, "outcome"), jstr(s, "started_at"), d);
+		md_cell(&sb, *jstr(s, "error") ? jstr(s, "error") : jstr(s, "reason"));
+		sb_adds(&sb, " |\n");
+	}
+	return sb_detach(&sb);
+}
+
+static char *junit(json_t *rec)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i, n = 0, failures = 0, skipped = 0;
+	json_t *s;
+	double total = 0;
+	json_array_foreach(json_object_get(rec, "steps"), i, s)
+	{
+		const char *o = jstr(s, "outcome");
+		if (!strcmp(o, "running"))
+			continue;
+		n++;
+		failures += !strcmp(o, "failed") || !strcmp(o, "refused") || !strcmp(o, "interrupted");
+		skipped += !strcmp(o, "skipped") || !strcmp(o, "pending");
+		total += jnum(s, "duration_s", 0);
+	}
+	sb_adds(&sb, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"");
+	xml_text(&sb, jstr(rec, "playbook"));
+	sb_addf(&sb, " (%s)\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\">\n",
+		jstr(rec, "mode"), n, failures, skipped, total, jstr(rec, "started_at"));
+	json_array_foreach(json_object_get(rec, "steps"), i, s)
+	{
+		const char *o = jstr(s, "outcome");
+		if (!strcmp(o, "running"))
+			continue;
+		sb_adds(&sb, "    <testcase classname=\"");
+		xml_text(&sb, jstr(rec, "playbook"));
+		sb_adds(&sb, "\" name=\"");
+		xml_text(&sb, jstr(s, "id"));
+		sb_addf(&sb, " (%s)\" time=\"%.3f\"", jstr(s, "action"), jnum(s, "duration_s", 0));
+		if (!strcmp(o, "ok")) {
+			sb_adds(&sb, "/>\n");
+		} else if (!strcmp(o, "skipped") || !strcmp(o, "pending")) {
+			sb_adds(&sb, ">\n      <skipped message=\"");
+			xml_text(&sb, *jstr(s, "reason") ? jstr(s, "reason") : "not reached");
+			sb_adds(&sb, "\"/>\n    </testcase>\n");
+		} else {
+			sb_addf(&sb, ">\n      <failure type=\"%s\" message=\"", o);
+			xml_text(&sb, jstr(s, "error"));
+			sb_adds(&sb, "\">");
+			xml_text(&sb, jstr(s, "error"));
+			sb_adds(&sb, "</failure>\n    </testcase>\n");
+		}
+	}
+	sb_adds(&sb, "  </testsuite>\n</testsuites>\n");
+	return sb_detach(&sb);
+}
+
+/* The previous last-success timestamp for these labels, from an existing
+ * textfile, so that a failed run does not erase when the last success was. */
+static double previous_success(const char *path, const char *labels)
+{
+	char *text = NULL;
+	if (read_file(path, 1 << 20, &text, NULL) != 0)
+		return NAN;
+	char *key = xasprintf("drplay_last_success_timestamp_seconds{%s} ", labels);
+	char *p = strstr(text, key);
+	double v = NAN;
+	if (p)
+		v = strtod(p + strlen(key), NULL);
+	free(key);
+	free(text);
+	return v;
+}
+
+static char *prometheus(json_t *rec, struct measures *m, const char *path)
+{
+	struct strbuf lb = STRBUF_INIT;
+	sb_adds(&lb, "playbook=\"");
+	prom_label(&lb, jstr(rec, "playbook"));
+	sb_adds(&lb, "\",mode=\"");
+	prom_label(&lb, jstr(rec, "mode"));
+	sb_adds(&lb, "\"");
+	const char *l = sb_str(&lb);
+	double now = jnum(rec, "now_s", 0);
+	double last_ok = m->failed ? previous_success(path, l) : now;
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, "# HELP drplay_last_run_timestamp_seconds When the last run of the playbook wrote its report.\n"
+		     "# TYPE drplay_last_run_timestamp_seconds gauge\n");
+	sb_addf(&sb, "drplay_last_run_timestamp_seconds{%s} %.3f\n", l, now);
+	sb_adds(&sb, "# HELP drplay_last_success_timestamp_seconds When a run of the playbook last succeeded.\n"
+		     "# TYPE drplay_last_success_timestamp_seconds gauge\n");
+	if (!isnan(last_ok))
+		sb_addf(&sb, "drplay_last_success_timestamp_seconds{%s} %.3f\n", l, last_ok);
+	sb_adds(&sb, "# HELP drplay_last_run_success Whether the last run succeeded (1) or failed (0).\n"
+		     "# TYPE drplay_last_run_success gauge\n");
+	sb_addf(&sb, "drplay_last_run_success{%s} %d\n", l, m->failed ? 0 : 1);
+	sb_adds(&sb, "# HELP drplay_rto_seconds Measured recovery time of the last run.\n# TYPE drplay_rto_seconds gauge\n");
+	if (!isnan(m->rto_s))
+		sb_addf(&sb, "drplay_rto_seconds{%s} %.3f\n", l, m->rto_s);
+	sb_adds(&sb, "# HELP drplay_rpo_seconds Measured recovery point (data-loss window) of the last run.\n# TYPE drplay_rpo_seconds gauge\n");
+	if (!isnan(m->rpo_s))
+		sb_addf(&sb, "drplay_rpo_seconds{%s} %.3f\n", l, m->rpo_s);
+	sb_adds(&sb, "# HELP drplay_verify_failures Failed verification steps in the last run.\n# TYPE drplay_verify_failures gauge\n");
+	sb_addf(&sb, "drplay_verify_failures{%s} %d\n", l, m->verify_failures);
+	json_t *objs = json_object_get(rec, "objectives");
+	if (json_object_get(objs, "rto_s") || json_object_get(objs, "rpo_s")) {
+		sb_adds(&sb, "# HELP drplay_objective_seconds The playbook's declared objectives.\n# TYPE drplay_objective_seconds gauge\n");
+		if (json_object_get(objs, "rto_s"))
+			sb_addf(&sb, "drplay_objective_seconds{%s,objective=\"rto\"} %.3f\n", l, jnum(objs, "rto_s", 0));
+		if (json_object_get(objs, "rpo_s"))
+			sb_addf(&sb, "drplay_objective_seconds{%s,objective=\"rpo\"} %.3f\n", l, jnum(objs, "rpo_s", 0));
+	}
+	sb_release(&lb);
+	return sb_detach(&sb);
+}
+
+static int emit(struct act *a, const char *path, char *text, json_t *files)
+{
+	char *masked = redact(text);
+	free(text);
+	int rc = write_atomic(path, masked);
+	free(masked);
+	if (rc != 0)
+		return act_fail(a, "cannot write the report '%s': %s; check that its directory is writable", path,
+				strerror(errno));
+	json_array_append_new(files, json_string(path));
+	return ACT_OK;
+}
+
+static int do_report(struct act *a)
+{
+	const char *base = act_str(a, "path");
+	json_t *rec = act_run_record(a);
+	json_t *states = labelled_states(act_json(a, "states"));
+	struct measures m;
+	measure(a, rec, &m);
+	json_t *files = json_array();
+	json_t *formats = act_json(a, "formats");
+	int ret = ACT_OK;
+	char *md_path = NULL;
+	size_t i;
+	json_t *f;
+	json_array_foreach(formats, i, f)
+	{
+		const char *fmt = json_string_value(f);
+		if (ret != ACT_OK)
+			break;
+		if (!strcmp(fmt, "markdown")) {
+			md_path = xasprintf("%s.md", base);
+			ret = emit(a, md_path, markdown(rec, states, &m, a), files);
+		} else if (!strcmp(fmt, "json")) {
+			json_t *o = json_object();
+			json_object_set_new(o, "drplay_report", json_integer(1));
+			json_t *sum = json_object();
+			json_object_set_new(sum, "outcome", json_string(m.failed ? "failed" : "succeeded"));
+			json_object_set_new(sum, "rto_s", isnan(m.rto_s) ? json_null() : json_real(m.rto_s));
+			json_object_set_new(sum, "rto_basis", m.rto_basis ? json_string(m.rto_basis) : json_null());
+			json_object_set_new(sum, "rpo_s", isnan(m.rpo_s) ? json_null() : json_real(m.rpo_s));
+			json_object_set_new(sum, "rpo_basis", m.rpo_basis ? json_string(m.rpo_basis) : json_null());
+			double t;
+			json_t *objs = json_object_get(rec, "objectives");
+			json_object_set_new(sum, "rto_objective", json_string(objective_mark(m.rto_s, objs, "rto_s", &t)));
+			json_object_set_new(sum, "rpo_objective", json_string(objective_mark(m.rpo_s, objs, "rpo_s", &t)));
+			json_t *mw = json_object();
+			if (m.maint_on_s) {
+				json_object_set_new(mw, "on_step", json_string(m.maint_on_step));
+				json_object_set_new(mw, "on_s", json_real(m.maint_on_s));
+				if (m.maint_off_s) {
+					json_object_set_new(mw, "off_step", json_string(m.maint_off_step));
+					json_object_set_new(mw, "off_s", json_real(m.maint_off_s));
+				}
+				json_object_set_new(mw, "still_on", json_boolean(!m.maint_off_s));
+			}
+			json_object_set_new(sum, "maintenance", mw);
+			json_object_set(sum, "snapshots", m.snapshots);
+			json_object_set(sum, "preserved", m.preserved);
+			json_object_set(sum, "restores", m.restores);
+			json_object_set_new(sum, "verify_failures", json_integer(m.verify_failures));
+			json_object_set(sum, "differences", m.verdicts);
+			if (act_json(a, "restored"))
+				json_object_set(sum, "restored", act_json(a, "restored"));
+			json_object_set_new(o, "summary", sum);
+			json_object_set(o, "states", states);
+			json_object_set(o, "run", rec);
+			char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			json_decref(o);
+			char *p = xasprintf("%s.json", base);
+			ret = emit(a, p, text ? text : xstrdup("{}"), files);
+			free(p);
+		} else if (!strcmp(fmt, "junit")) {
+			char *p = xasprintf("%s.xml", base);
+			ret = emit(a, p, junit(rec), files);
+			free(p);
+		} else if (!strcmp(fmt, "prometheus")) {
+			char *p = act_has(a, "prometheus_file") ? xstrdup(act_str(a, "prometheus_file"))
+								: xasprintf("%s.prom", base);
+			ret = emit(a, p, prometheus(rec, &m, p), files);
+			free(p);
+		}
+	}
+	if (ret == ACT_OK) {
+		act_out(a, "files", json_incref(files));
+		if (md_path)
+			act_out_str(a, "markdown", md_path);
+		act_out(a, "rto_s", isnan(m.rto_s) ? json_null() : json_real(m.rto_s));
+		act_out(a, "rpo_s", isnan(m.rpo_s) ? json_null() : json_real(m.rpo_s));
+		act_out_int(a, "verify_failures", m.verify_failures);
+		json_array_foreach(files, i, f) act_log(a, "report written: %s", json_string_value(f));
+		if (act_bool(a, "print", 0) && md_path) {
+			char *text = NULL;
+			if (read_file(md_path, 8 << 20, &text, NULL) == 0) {
+				char *save = NULL;
+				for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+					act_log(a, "%s", line);
+				free(text);
+			}
+		}
+	}
+	free(md_path);
+	json_decref(files);
+	json_decref(states);
+	json_decref(rec);
+	json_decref(m.snapshots);
+	json_decref(m.preserved);
+	json_decref(m.restores);
+	json_decref(m.verdicts);
+	return ret;
+}
+
+static const char *const formats[] = { "markdown", "json", "junit", "prometheus", NULL };
+static const struct param_spec report_params[] = {
+	{ "formats", T_LIST, 0, NULL, "[\"markdown\",\"json\"]", formats,
+	  "which files to write: markdown (.md), json (.json), junit (.xml), prometheus (textfile)" },
+	{ "path", T_STRING, P_REQUIRED, NULL, NULL, NULL,
+	  "the reports' path without extension (directories are created), e.g. reports/drplay-${run.id}" },
+	{ "print", T_BOOL, 0, NULL, "false", NULL, "also print the Markdown report in the transcript" },
+	{ "prometheus_file", T_STRING, 0, NULL, NULL, NULL,
+	  "where the Prometheus textfile goes (default PATH.prom; point it into node_exporter's textfile directory)" },
+	{ "recovered_to", T_TIMESTAMP, 0, NULL, NULL, NULL,
+	  "the moment the restored data reflects (default: the last restore step's recovered_to/taken_at output)" },
+	{ "reference", T_TIMESTAMP, 0, NULL, NULL, NULL,
+	  "the moment RPO is measured from (default: when maintenance went on, else the start of the run)" },
+	{ "restored", T_MAP, 0, NULL, NULL, NULL,
+	  "what was restored, from which source, to which point (shown in the summary)" },
+	{ "states", T_ANY, 0, NULL, NULL, NULL,
+	  "states to compare side by side: a mapping label -> state (BASELINE: ${steps.baseline.state}, ...) or a list" },
+	{ "title", T_STRING, 0, NULL, NULL, NULL, "the report's title" },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+};
+static const struct output_spec report_outputs[] = {
+	{ "files", T_LIST, "the files written" },
+	{ "markdown", T_STRING, "the Markdown report's path" },
+	{ "rpo_s", T_NUMBER, "measured RPO in seconds (null when not measurable)" },
+	{ "rto_s", T_NUMBER, "measured RTO in seconds (null when no restore ran)" },
+	{ "verify_failures", T_INT, "failed verification steps" },
+	{ NULL, 0, NULL },
+};
+static const struct action_def report_def = {
+	"report.write", do_report, 0, CAT_REPORT, report_params, report_outputs,
+	"Writes the run's report: what was restored from which source to which point, the safety snapshot and preserved names, the maintenance window, every step's timing, the states side by side (counts, schema fingerprint, freshness, checksums per table), the differences verification found, and measured RTO and RPO against the playbook's objectives; as Markdown, JSON, JUnit XML and a Prometheus textfile. Secrets are masked.",
+	NULL, NULL,
+};
+
+const struct action_def *const report_actions[] = { &report_def, NULL };
+const struct kind_def *const report_kinds[] = { NULL };
