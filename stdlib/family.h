@@ -18,6 +18,7 @@ extern const struct kind_def *const report_kinds[];
 extern const struct kind_def *const pg_kinds[];
 extern const struct action_def *const offsite_actions[];
 extern const struct kind_def *const offsite_kinds[];
+extern const struct action_def *const verify_actions[];
 #ifdef DRPLAY_TESTING
 extern const struct action_def *const testing_actions[];
 extern const struct kind_def *const testing_kinds[];

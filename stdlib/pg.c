@@ -28,11 +28,22 @@ struct pg_handle {
 	char dbname[128];
 };
 
+/* Every handle of the run, so that pg.freeze can tell drplay's own
+ * sessions from the application's (pg_own_backend_pids). */
+static struct pg_handle **all_handles;
+static size_t n_handles, a_handles;
+
 static void pg_release(void *h)
 {
 	struct pg_handle *ph = h;
 	if (!ph)
 		return;
+	for (size_t i = 0; i < n_handles; i++) {
+		if (all_handles[i] == ph) {
+			all_handles[i] = all_handles[--n_handles];
+			break;
+		}
+	}
 	for (size_t i = 0; i < ph->n; i++) {
 		PQfinish(ph->c[i].conn);
 		free(ph->c[i].dbname);
@@ -46,8 +57,23 @@ static struct pg_handle *handle(struct resource *r)
 	if (!ph) {
 		ph = xcalloc(1, sizeof(*ph));
 		res_set_handle(r, ph);
+		if (n_handles == a_handles) {
+			a_handles = a_handles ? a_handles * 2 : 8;
+			all_handles = xrealloc(all_handles, a_handles * sizeof(*all_handles));
+		}
+		all_handles[n_handles++] = ph;
 	}
 	return ph;
+}
+
+size_t pg_own_backend_pids(int *pids, size_t max)
+{
+	size_t k = 0;
+	for (size_t h = 0; h < n_handles; h++)
+		for (size_t i = 0; i < all_handles[h]->n && k < max; i++)
+			if (PQstatus(all_handles[h]->c[i].conn) == CONNECTION_OK)
+				pids[k++] = PQbackendPID(all_handles[h]->c[i].conn);
+	return k;
 }
 
 /* Parses the resource's DSN; registers its password as a secret. */
@@ -97,6 +123,28 @@ static void fill_where(struct pg_handle *ph, PQconninfoOption *opts)
 	snprintf(ph->dbname, sizeof(ph->dbname), "%s", db);
 }
 
+/* Server notices (and the FATAL a dying server sends) would go to stderr
+ * past the masking; drplay reports what matters through results and act_fail. */
+static void quiet_notices(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* The libpq `options` for drplay's sessions: the DSN's own options, then
+ * default_transaction_read_only=off (pg.freeze freezes the application, not
+ * the operator) and the resource's statement_timeout (0 = none). New string. */
+static char *own_options(const char *dsn_options, int64_t statement_timeout_us)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (dsn_options && *dsn_options)
+		sb_addf(&sb, "%s ", dsn_options);
+	sb_adds(&sb, "-c default_transaction_read_only=off");
+	if (statement_timeout_us > 0)
+		sb_addf(&sb, " -c statement_timeout=%lld", (long long)(statement_timeout_us / 1000));
+	return sb_detach(&sb);
+}
+
 /* Opens a connection with the resource's settings, dbname overridden when set. */
 static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 {
@@ -112,17 +160,24 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)(ct > 0 ? ct : 1));
 	const char *an = res_str(r, "application_name");
 	snprintf(appname, sizeof(appname), "%s", an && *an ? an : "drplay");
+	/* drplay's own sessions write even while pg.freeze holds the database
+	 * read-only for everybody else; statement_timeout is the resource's. */
+	char *options = own_options(opt(opts, "options"), res_duration_us(r, "statement_timeout", 0));
 	for (PQconninfoOption *o = opts; o->keyword && n < 60; o++) {
 		if (!o->val || !*o->val)
 			continue;
 		if (!strcmp(o->keyword, "dbname") && dbname)
 			continue;
-		if (!strcmp(o->keyword, "connect_timeout") || !strcmp(o->keyword, "application_name"))
+		if (!strcmp(o->keyword, "connect_timeout") || !strcmp(o->keyword, "application_name") ||
+		    !strcmp(o->keyword, "options"))
 			continue;
 		keys[n] = o->keyword;
 		vals[n] = o->val;
 		n++;
 	}
+	keys[n] = "options";
+	vals[n] = options;
+	n++;
 	if (dbname) {
 		keys[n] = "dbname";
 		vals[n] = dbname;
@@ -138,6 +193,9 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 	vals[n] = NULL;
 	PGconn *c = PQconnectdbParams(keys, vals, 0);
 	PQconninfoFree(opts);
+	free(options);
+	if (c)
+		PQsetNoticeProcessor(c, quiet_notices, NULL);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
 		const char *m = c ? PQerrorMessage(c) : "out of memory";
 		char first[512];
@@ -158,13 +216,6 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 			 r->name, where, first);
 		PQfinish(c);
 		return NULL;
-	}
-	int64_t st = res_duration_us(r, "statement_timeout", 0);
-	if (st > 0) {
-		char sql[96];
-		snprintf(sql, sizeof(sql), "SET statement_timeout = %lld", (long long)(st / 1000));
-		PGresult *res = PQexec(c, sql);
-		PQclear(res);
 	}
 	return c;
 }
@@ -232,6 +283,18 @@ void pg_forget(struct resource *r, const char *dbname)
 	}
 }
 
+/* Appends key='value' to a conninfo string, quoted as libpq wants. */
+static void add_kv(struct strbuf *sb, const char *key, const char *val)
+{
+	sb_addf(sb, "%s%s='", sb->len ? " " : "", key);
+	for (const char *p = val; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			sb_addc(sb, '\\');
+		sb_addc(sb, *p);
+	}
+	sb_addc(sb, '\'');
+}
+
 int pg_child_conninfo(struct act *a, struct resource *r, const char *dbname, char **conninfo,
 		      char **password_env)
 {
@@ -251,25 +314,19 @@ int pg_child_conninfo(struct act *a, struct resource *r, const char *dbname, cha
 		}
 		if (!strcmp(o->keyword, "dbname") && dbname)
 			continue;
-		sb_addf(&sb, "%s%s='", sb.len ? " " : "", o->keyword);
-		for (const char *p = o->val; *p; p++) {
-			if (*p == '\'' || *p == '\\')
-				sb_addc(&sb, '\\');
-			sb_addc(&sb, *p);
-		}
-		sb_addc(&sb, '\'');
+		if (!strcmp(o->keyword, "options"))
+			continue; /* added below with drplay's own */
+		add_kv(&sb, o->keyword, o->val);
 	}
-	if (dbname) {
-		sb_addf(&sb, "%sdbname='", sb.len ? " " : "");
-		for (const char *p = dbname; *p; p++) {
-			if (*p == '\'' || *p == '\\')
-				sb_addc(&sb, '\\');
-			sb_addc(&sb, *p);
-		}
-		sb_addc(&sb, '\'');
-	}
+	if (dbname)
+		add_kv(&sb, "dbname", dbname);
 	const char *an = res_str(r, "application_name");
-	sb_addf(&sb, " application_name='%s'", an && *an ? an : "drplay");
+	add_kv(&sb, "application_name", an && *an ? an : "drplay");
+	/* children (pg_dump, pg_restore, psql) write even into a frozen
+	 * database; no statement_timeout: a restore's COPY may be long */
+	char *options = own_options(opt(opts, "options"), 0);
+	add_kv(&sb, "options", options);
+	free(options);
 	PQconninfoFree(opts);
 	*conninfo = sb_detach(&sb);
 	return 0;
@@ -295,6 +352,24 @@ const char *pg_dbname(struct resource *r)
 {
 	pg_where(r);
 	return handle(r)->dbname;
+}
+
+/* The last failure seen by pg_exec/pg_execp (pg_last_error). */
+static char last_state[8];
+static char last_msg[1024];
+
+const char *pg_last_error(const char **sqlstate)
+{
+	if (sqlstate)
+		*sqlstate = last_state;
+	return last_msg;
+}
+
+static void note_error(const char *state, const char *msg)
+{
+	snprintf(last_state, sizeof(last_state), "%s", state ? state : "");
+	snprintf(last_msg, sizeof(last_msg), "%s", msg ? msg : "");
+	last_msg[strcspn(last_msg, "\n")] = '\0';
 }
 
 /* Waits for the result of a sent query, cancelling it on interruption. */
@@ -332,6 +407,7 @@ static PGresult *wait_result(struct act *a, PGconn *c, const char *what)
 		char m[512];
 		snprintf(m, sizeof(m), "%s", PQerrorMessage(c));
 		m[strcspn(m, "\n")] = '\0';
+		note_error("08006", *m ? m : "no result");
 		act_fail(a, "%s: the connection failed: %s", what, *m ? m : "no result");
 		return NULL;
 	}
@@ -339,6 +415,7 @@ static PGresult *wait_result(struct act *a, PGconn *c, const char *what)
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		const char *m = PQresultErrorField(last, PG_DIAG_MESSAGE_PRIMARY);
 		const char *hint = PQresultErrorField(last, PG_DIAG_MESSAGE_HINT);
+		note_error(PQresultErrorField(last, PG_DIAG_SQLSTATE), m ? m : PQerrorMessage(c));
 		if (cancelled)
 			act_fail(a, "%s: cancelled (interrupted or timed out)", what);
 		else
@@ -353,8 +430,8 @@ static PGresult *wait_result(struct act *a, PGconn *c, const char *what)
 PGresult *pg_execp(struct act *a, PGconn *c, const char *what, const char *sql, int nparams,
 		   const char *const *values)
 {
-	int ok = nparams ? PQsendQueryParams(c, sql, nparams, NULL, values, NULL, NULL, 0)
-			 : PQsendQuery(c, sql);
+	int ok = values ? PQsendQueryParams(c, sql, nparams, NULL, values, NULL, NULL, 0)
+			: PQsendQuery(c, sql);
 	if (!ok) {
 		char m[512];
 		snprintf(m, sizeof(m), "%s", PQerrorMessage(c));
@@ -401,5 +478,5 @@ const struct kind_def pg_kind = {
 	pg_release, NULL,
 };
 
-const struct action_def *const pg_actions[] = { NULL };
+
 const struct kind_def *const pg_kinds[] = { &pg_kind, NULL };

@@ -2,7 +2,10 @@
  * pg.h: the `postgres` resource kind, shared by every family that talks to
  * PostgreSQL (pg.*, verify, dump.*, pitr.*, maintenance's postgres driver).
  * Connections are opened lazily through libpq, reused within a run, and
- * closed when the run ends (the kind's release). Passwords found in a DSN are
+ * closed when the run ends (the kind's release). drplay's own sessions (and
+ * its children's, through pg_child_conninfo) run with
+ * default_transaction_read_only=off, so they still write while pg.freeze
+ * holds the database read-only for the application. Passwords found in a DSN are
  * registered as secrets; errors name the resource and host:port, never the
  * password, and say what to check.
  */
@@ -28,6 +31,11 @@ PGconn *pg_connect_new(struct act *a, struct resource *r, const char *dbname);
  * restarted, or before dropping a database. dbname NULL = all. */
 void pg_forget(struct resource *r, const char *dbname);
 
+/* The backend pids of every connection this run keeps open (all postgres
+ * resources), at most max, into pids; returns how many. pg.freeze spares
+ * them. */
+size_t pg_own_backend_pids(int *pids, size_t max);
+
 /* Connection settings for a child process (pg_dump, pg_restore, psql) that
  * keep the password out of argv: *conninfo is a libpq keyword/value string
  * without the password (dbname replaced when dbname is set), *password_env is
@@ -43,9 +51,15 @@ const char *pg_dbname(struct resource *r);
 /* Runs a statement that returns nothing or rows; on error calls act_fail with
  * "what: <server message>" and returns NULL. The caller PQclear()s. */
 PGresult *pg_exec(struct act *a, PGconn *c, const char *what, const char *sql);
-/* The same with parameters ($1...). */
+/* The same with parameters ($1...). With values non-NULL (even when nparams
+ * is 0) the statement goes through the extended protocol, which accepts one
+ * statement only; with values NULL, several statements separated by ';' run. */
 PGresult *pg_execp(struct act *a, PGconn *c, const char *what, const char *sql, int nparams,
 		   const char *const *values);
+/* The primary message of the last statement that failed in pg_exec /
+ * pg_execp (main thread), and its SQLSTATE in *sqlstate when not NULL
+ * ("08006" when the connection failed). Static buffers, "" when none. */
+const char *pg_last_error(const char **sqlstate);
 /* Quotes an identifier / literal for SQL (new strings, caller frees). */
 char *pg_ident(PGconn *c, const char *name);
 char *pg_literal(PGconn *c, const char *value);

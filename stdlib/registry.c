@@ -16,6 +16,7 @@ static const struct action_def *const *families[] = {
 	pg_actions,
 	offsite_actions,
 	report_actions,
+	verify_actions,
 #ifdef DRPLAY_TESTING
 	testing_actions,
 #endif

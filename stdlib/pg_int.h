@@ -1,0 +1,220 @@
+/*
+ * pg_int.h: what the files of the pg family share among themselves (not an
+ * API for other families; theirs is pg.h): table lookup in the catalogs
+ * (pg_catalog.c), the read snapshot and the parallel worker pool that counts,
+ * reads freshness and checksums tables (pg_checksum.c), the canonical schema
+ * text (pg_schema.c), and the capture of a state (pg_actions.c), which
+ * verify.c compares.
+ */
+#ifndef DRPLAY_PG_INT_H
+#define DRPLAY_PG_INT_H
+
+#include <stdint.h>
+#include <jansson.h>
+
+#include "pg.h"
+
+/* ---- tables (pg_catalog.c) ---- */
+
+/* A relation that holds rows of a table: the table itself, or one of the
+ * leaf partitions of a partitioned table. */
+struct pgleaf {
+	int64_t oid;
+	char *qname;   /* quoted, schema-qualified */
+	char *key;     /* "schema.name" */
+	int64_t bytes; /* pg_relation_size at the snapshot */
+};
+
+struct pgtab {
+	int64_t oid;
+	char *schema, *name; /* as in the catalog */
+	char *key;           /* "schema.name", the name in outputs and states */
+	char *qname;         /* quote_ident(schema).quote_ident(name) */
+	char relkind;        /* r, p, v, m, f */
+	char *parent_key;    /* partitions: the direct parent's key, else NULL */
+	/* pgt_details: */
+	int detailed;
+	char **cols;         /* quoted column names in column order */
+	char **coltypes;     /* format_type of each column */
+	size_t ncols;
+	char *collist;       /* the quoted names joined with ", " */
+	char **pk;           /* primary key columns (raw names) in key order */
+	size_t npk;
+	char *pk1q;          /* quoted first key column */
+	char *pk1_type;      /* its type, for casts (format_type without typmod) */
+	int pk1_int;         /* 1 when it is int2, int4 or int8 */
+	char *pkrow;         /* SQL for the key as text: "pk1::text" or "ROW(a, b)::text" */
+	struct pgleaf *leaves;
+	size_t nleaves;
+};
+
+/* True for names of system schemas (pg_catalog, information_schema, pg_toast*, pg_temp*). */
+int pg_system_schema(const char *nsp);
+/* SQL condition that is true for non-system schemas, on column `col`. Static string. */
+const char *pg_user_schema_sql(const char *col);
+
+/* Looks `name` up (SPEC.md, 'Table names') into *t (zeroed first). Returns 0;
+ * 1 when there is no such table and missing_ok is set; else -1 after
+ * act_fail naming the table and the database (dblabel). */
+int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name, struct pgtab *t, int missing_ok);
+/* Looks a table up by its exact schema and name as stored in a state key
+ * ("schema.name", the schema being the part before some dot). Returns 0,
+ * 1 when it does not exist, -1 after act_fail (query failure). */
+int pgt_resolve_key(struct act *a, PGconn *c, const char *key, struct pgtab *t);
+/* Every table of the given relkinds in the listed schemas (a JSON list of
+ * names; NULL = every non-system schema), sorted by key; with
+ * with_partitions 0, partitions are left out. *out is a new array (free
+ * with pgt_free_all). Returns 0 or -1 after act_fail. */
+int pgt_list(struct act *a, PGconn *c, json_t *schemas, const char *relkinds, int with_partitions,
+	     struct pgtab **out, size_t *n);
+/* The partitions of a partitioned table, all levels (not the table itself),
+ * appended to *out (count in *n) as new entries. Returns 0 or -1 after act_fail. */
+int pgt_partitions(struct act *a, PGconn *c, const struct pgtab *t, struct pgtab **out, size_t *n);
+/* Fills columns, primary key and leaves. Returns 0 or -1 after act_fail. */
+int pgt_details(struct act *a, PGconn *c, struct pgtab *t);
+void pgt_release(struct pgtab *t);
+void pgt_free_all(struct pgtab *t, size_t n);
+/* Adds a copy of *t to a growable array. */
+void pgt_push(struct pgtab **arr, size_t *n, const struct pgtab *t);
+/* Index of the table with key `key` in arr, or -1. */
+long pgt_find(const struct pgtab *arr, size_t n, const char *key);
+
+/* ---- the read snapshot (pg_checksum.c) ---- */
+
+/* One consistent read of a database: the run's connection to it, inside a
+ * REPEATABLE READ READ ONLY transaction with the canonical session settings
+ * (SPEC.md, 'Content checksums'), whose snapshot parallel workers import. */
+struct pgsnap {
+	struct resource *r;
+	PGconn *c;
+	char snapshot[128];
+	char captured_at[48]; /* RFC 3339 UTC with microseconds */
+	int64_t captured_us;
+	char server_version[64];
+	int server_num;
+	char database[256];
+	char server[256];     /* host:port */
+	char user[256];
+	int64_t block_size;
+	int open;
+};
+
+/* Begins the transaction and exports its snapshot. Returns 0, or -1 after act_fail. */
+int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s);
+/* Ends it (ROLLBACK; nothing was written). Safe to call twice or after a failure. */
+void pgsnap_end(struct pgsnap *s);
+/* Takes ACCESS SHARE locks on the tables (one statement). 0 or -1 after act_fail. */
+int pgsnap_lock(struct act *a, struct pgsnap *s, struct pgtab *const *t, size_t n);
+
+/* ---- the worker pool (pg_checksum.c) ---- */
+
+/* A 256-bit sum of row digests (modulo 2^256, little-endian 64-bit limbs)
+ * and the number of rows in it. */
+struct acc {
+	uint64_t s[4];
+	int64_t rows;
+};
+void acc_add(struct acc *x, const struct acc *y);
+void acc_sub(struct acc *x, const struct acc *y);
+void acc_add_digest(struct acc *x, const unsigned char d[32]);
+int acc_eq(const struct acc *x, const struct acc *y);
+/* The sum as 64 hex digits (big-endian), into hex[65]. */
+void acc_hex(const struct acc *x, char hex[65]);
+/* Parses 64 hex digits into x->s. 0, or -1 when malformed. */
+int acc_parse(struct acc *x, const char *hex);
+/* The table digest of SPEC.md, 'Content checksums', as 64 hex digits. */
+void acc_digest(const struct acc *x, char hex[65]);
+
+enum unit_kind { U_SCALAR, U_HASH };
+
+/* One statement for a worker. U_SCALAR: a query returning one row, whose
+ * first two columns are kept as text. U_HASH: a COPY ... TO STDOUT whose
+ * rows are hashed; when nb > 0 each line starts with a range number
+ * (0..nb-1) and a tab, which are not part of the row. */
+struct unit {
+	enum unit_kind kind;
+	size_t task;      /* the caller's index (a table) */
+	char *sql;        /* owned */
+	int64_t bytes;    /* heap bytes it reads, for progress */
+	int nb;           /* U_HASH: number of ranges (0 = no range column) */
+	int keycol;       /* U_HASH with nb > 0: >= 0 when the client finds the
+			   * range itself from this (integer) column of the row,
+			   * lo0 + i * width being the bounds; -1 when each line
+			   * starts with the range number the server computed */
+	int64_t lo0, width;
+	/* results */
+	char *v1, *v2;    /* U_SCALAR: values (NULL = SQL NULL) */
+	struct acc *acc;  /* U_HASH: max(nb, 1) sums */
+	int64_t rows;
+	char *error;      /* first line of the server's or libpq's message */
+	int lost;         /* the connection was lost (server gone) */
+	int done;
+};
+void unit_release(struct unit *u);
+
+/* Runs the units over up to `jobs` connections in the snapshot (the
+ * snapshot's own connection plus jobs-1 new ones), reporting progress as
+ * `phase`. Returns 0 when every unit succeeded; 1 when a unit failed (the
+ * first to fail is u[*failed]; its error and `lost` say why: the caller
+ * words the step's failure, naming the table); -1 after act_fail when
+ * cancelled or a worker connection could not be opened. */
+int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs, const char *phase,
+	     size_t *failed);
+/* The default for `jobs`: the number of online processors (at least 1). */
+int pool_default_jobs(void);
+
+/* ---- checksums of one table (pg_checksum.c) ---- */
+
+struct ckplan {
+	char **bounds;    /* split points (text), sorted; nbounds + 1 ranges */
+	size_t nbounds;
+	char *bounds_lit; /* SQL literal of the bounds array, cast to the key type */
+	int uniform;      /* integer bounds lo0, lo0 + width, ... (the client can place rows) */
+	int64_t lo0, width;
+};
+void ckplan_release(struct ckplan *p);
+/* Chooses bounds for t (detailed, with a key) in the snapshot: from `reuse`
+ * (a state's checksum entry for this table) when its key matches, else from
+ * the data (SPEC.md, 'Content checksums'), at most max_ranges ranges. 0 or -1 after act_fail. */
+int ckplan_make(struct act *a, struct pgsnap *s, const struct pgtab *t, json_t *reuse, int max_ranges,
+		struct ckplan *p);
+/* Appends the U_HASH units that read t (split into block ranges). */
+void ckplan_units(const struct pgsnap *s, const struct pgtab *t, const struct ckplan *p, size_t task, int jobs,
+		  struct unit **u, size_t *n, size_t *alloc);
+/* The state entry of a table from its units' results (new reference). */
+json_t *ckplan_entry(const struct pgtab *t, const struct ckplan *p, const struct unit *u, size_t n, size_t task);
+
+/* Sets the canonical session settings (SPEC.md, 'Content checksums') for the current
+ * transaction (local = 1) or the session. 0 or -1 after act_fail. */
+int pg_canonical_settings(struct act *a, PGconn *c, int local);
+
+/* Streams `sql` (a COPY ... TO STDOUT) on c from the main thread,
+ * cancellable, hashing each line; with keyed = 1 each line starts with a key
+ * text and a tab: then up to max_keys (key, row digest) pairs are also
+ * returned in *keys (a JSON object key -> hex digest; NULL when not asked).
+ * Returns 0, or -1 with a message in *err (caller frees). */
+int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct acc *out, json_t **keys,
+		 size_t max_keys, char **err);
+
+/* ---- the canonical schema (pg_schema.c) ---- */
+
+/* The canonical schema text (SPEC.md, 'The canonical schema text') of the schemas listed (NULL = all
+ * non-system ones), read on c inside the current transaction. Returns a
+ * new string (lines joined with '\n', no trailing newline) and sets
+ * *objects to its number of lines, or NULL after act_fail. */
+char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int64_t *objects);
+
+/* ---- small helpers ---- */
+
+/* First line of a libpq error message, without "ERROR:  " (static buffer per thread). */
+const char *pg_first_line(const char *msg);
+/* The text of a result's error: primary message, plus detail/hint when
+ * present. New string. */
+char *pg_result_error(const PGresult *res, PGconn *c);
+/* A PostgreSQL text[] literal ({"a","b"}) of a JSON list of strings (new string). */
+char *pg_text_array(json_t *list);
+/* Converts a JSON list of strings / a single string into a NULL-terminated
+ * array of borrowed strings (free the array only). NULL for other values. */
+const char **json_strings(json_t *v, size_t *n);
+
+#endif

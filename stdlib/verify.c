@@ -1,0 +1,1167 @@
+/*
+ * verify.c: verify.compare, the verification engine (SPEC.md, 'Verdicts' and 'Tolerances').
+ * It compares two states (SPEC.md, 'The state format') check by check and table by table,
+ * exactly unless tolerances say otherwise, and fails the step on any
+ * difference, naming it. For content checksums it first compares the
+ * per-key-range sums the states carry, then, when the databases the states
+ * came from are still reachable and still hold what was captured (checked
+ * by re-reading the range on each side), it narrows each differing range
+ * by bisection with live range checksums, like data-diff, within a budget
+ * of queries, down to the keys of the rows that differ when few remain.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "family.h"
+#include "pg_int.h"
+
+#define LEAF_ROWS 8 /* list keys when a range holds at most this many rows per side */
+
+struct tol {
+	int counts;
+	double min_ratio, max_ratio;
+	int fresh;
+	int64_t max_age_us;
+};
+
+struct cmp {
+	struct act *a;
+	json_t *verdicts;
+	int ndiff;
+	struct tol tol;
+	json_t *tables; /* filter, or NULL */
+	int bisect;
+	int64_t max_queries, queries;
+};
+
+/* ---- helpers ---- */
+
+static int table_wanted(const struct cmp *C, const char *key)
+{
+	if (!C->tables)
+		return 1;
+	const char *after = strchr(key, '.');
+	size_t i;
+	json_t *t;
+	json_array_foreach(C->tables, i, t)
+	{
+		const char *s = json_string_value(t);
+		if (s && (!strcmp(s, key) || (after && !strcmp(s, after + 1))))
+			return 1;
+	}
+	return 0;
+}
+
+static json_t *verdict(struct cmp *C, const char *check, const char *table, const char *v, json_t *expected,
+		       json_t *actual, const char *detail)
+{
+	json_t *e = json_object();
+	json_object_set_new(e, "check", json_string(check));
+	json_object_set_new(e, "table", table ? json_string(table) : json_null());
+	json_object_set_new(e, "verdict", json_string(v));
+	json_object_set_new(e, "expected", expected ? expected : json_null());
+	json_object_set_new(e, "actual", actual ? actual : json_null());
+	if (detail) {
+		json_t *d = json_string(detail);
+		json_object_set_new(e, "detail", d ? d : json_string("(not UTF-8)"));
+	}
+	json_array_append_new(C->verdicts, e);
+	if (strcmp(v, "ok") != 0)
+		C->ndiff++;
+	return e;
+}
+
+/* Sorted union of the keys of two objects (new array of borrowed keys). */
+static const char **key_union(json_t *x, json_t *y, size_t *n)
+{
+	size_t cap = json_object_size(x) + json_object_size(y) + 1;
+	const char **k = xcalloc(cap, sizeof(*k));
+	*n = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(x, key, v) k[(*n)++] = key;
+	json_object_foreach(y, key, v) if (!json_object_get(x, key)) k[(*n)++] = key;
+	for (size_t i = 1; i < *n; i++)
+		for (size_t j = i; j > 0 && strcmp(k[j - 1], k[j]) > 0; j--) {
+			const char *t = k[j];
+			k[j] = k[j - 1];
+			k[j - 1] = t;
+		}
+	return k;
+}
+
+/* ---- counts ---- */
+
+static void compare_counts(struct cmp *C, json_t *E, json_t *A)
+{
+	size_t n;
+	const char **keys = key_union(E, A, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!table_wanted(C, keys[i]))
+			continue;
+		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
+		if (!x) {
+			verdict(C, "counts", keys[i], "missing", json_incref(e), NULL, "table missing in the actual state");
+			continue;
+		}
+		if (!e) {
+			verdict(C, "counts", keys[i], "extra", NULL, json_incref(x), "table not in the expected state");
+			continue;
+		}
+		int64_t ev = json_integer_value(e), av = json_integer_value(x);
+		int ok;
+		if (!C->tol.counts || ev == 0)
+			ok = av == ev;
+		else
+			ok = (double)av >= C->tol.min_ratio * (double)ev && (double)av <= C->tol.max_ratio * (double)ev;
+		char d[160];
+		if (av == ev)
+			snprintf(d, sizeof(d), "equal");
+		else
+			snprintf(d, sizeof(d), "%lld row%s %s (ratio %.4f%s)", (long long)llabs(av - ev),
+				 llabs(av - ev) == 1 ? "" : "s", av < ev ? "fewer" : "more",
+				 ev ? (double)av / (double)ev : 0.0, ok ? ", within tolerance" : "");
+		verdict(C, "counts", keys[i], ok ? "ok" : "mismatch", json_incref(e), json_incref(x), d);
+	}
+	free(keys);
+}
+
+/* ---- freshness ---- */
+
+static void compare_freshness(struct cmp *C, json_t *E, json_t *A)
+{
+	size_t n;
+	const char **keys = key_union(E, A, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!table_wanted(C, keys[i]))
+			continue;
+		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
+		json_t *en = json_object_get(e, "newest"), *an = json_object_get(x, "newest");
+		if (!x) {
+			verdict(C, "freshness", keys[i], "missing", json_incref(en), NULL, "table missing in the actual state");
+			continue;
+		}
+		if (!e) {
+			verdict(C, "freshness", keys[i], "extra", NULL, json_incref(an), "table not in the expected state");
+			continue;
+		}
+		const char *ec = json_string_value(json_object_get(e, "column"));
+		const char *ac = json_string_value(json_object_get(x, "column"));
+		if (ec && ac && strcmp(ec, ac) != 0) {
+			char d[600];
+			snprintf(d, sizeof(d), "different columns: expected %s, actual %s", ec, ac);
+			verdict(C, "freshness", keys[i], "mismatch", json_incref(en), json_incref(an), d);
+			continue;
+		}
+		int64_t et = 0, at = 0;
+		int eok = json_is_string(en) && parse_timestamp(json_string_value(en), &et) == 0;
+		int aok = json_is_string(an) && parse_timestamp(json_string_value(an), &at) == 0;
+		char d[200];
+		int ok;
+		if (!eok || !aok) {
+			ok = !eok && !aok;
+			snprintf(d, sizeof(d), "%s", ok ? "both empty" : eok ? "the actual table is empty" : "the expected table is empty");
+		} else if (!C->tol.fresh) {
+			ok = at == et;
+			char dur[40];
+			fmt_duration(llabs(et - at), dur, sizeof(dur));
+			if (ok)
+				snprintf(d, sizeof(d), "equal");
+			else
+				snprintf(d, sizeof(d), "actual newest is %s %s", dur, at < et ? "older" : "newer");
+		} else {
+			ok = at >= et - C->tol.max_age_us;
+			char dur[40], lim[40];
+			fmt_duration(at < et ? et - at : 0, dur, sizeof(dur));
+			fmt_duration(C->tol.max_age_us, lim, sizeof(lim));
+			snprintf(d, sizeof(d), "actual newest lags by %s (max_age %s)", dur, lim);
+		}
+		verdict(C, "freshness", keys[i], ok ? "ok" : "mismatch", json_incref(en), json_incref(an), d);
+	}
+	free(keys);
+}
+
+/* ---- schema ---- */
+
+struct sline {
+	const char *s; /* the whole line */
+	size_t keylen; /* length of "kind\tname" */
+};
+
+static struct sline *split_lines(char *text, size_t *n)
+{
+	*n = 0;
+	size_t cap = 16;
+	struct sline *l = xcalloc(cap, sizeof(*l));
+	for (char *p = text; p && *p;) {
+		char *nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		if (*n == cap) {
+			cap *= 2;
+			l = xrealloc(l, cap * sizeof(*l));
+		}
+		const char *t1 = strchr(p, '\t');
+		const char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+		l[*n].s = p;
+		l[*n].keylen = t2 ? (size_t)(t2 - p) : strlen(p);
+		(*n)++;
+		p = nl ? nl + 1 : NULL;
+	}
+	return l;
+}
+
+static int line_cmp(const struct sline *x, const struct sline *y)
+{
+	size_t m = x->keylen < y->keylen ? x->keylen : y->keylen;
+	int c = memcmp(x->s, y->s, m);
+	if (c)
+		return c;
+	return x->keylen < y->keylen ? -1 : x->keylen > y->keylen;
+}
+
+static json_t *def_of(const struct sline *l)
+{
+	const char *d = l->s + l->keylen;
+	return json_string(*d == '\t' ? d + 1 : d);
+}
+
+static void compare_schema(struct cmp *C, json_t *E, json_t *A, struct strbuf *diff)
+{
+	const char *es = json_string_value(json_object_get(E, "sha256"));
+	const char *as = json_string_value(json_object_get(A, "sha256"));
+	if (es && as && !strcmp(es, as)) {
+		char d[64];
+		snprintf(d, sizeof(d), "%lld objects, equal", (long long)json_integer_value(json_object_get(E, "objects")));
+		verdict(C, "schema", NULL, "ok", json_string(es), json_string(as), d);
+		return;
+	}
+	const char *et = json_string_value(json_object_get(E, "text"));
+	const char *at = json_string_value(json_object_get(A, "text"));
+	if (!et || !at) {
+		verdict(C, "schema", NULL, "mismatch", es ? json_string(es) : NULL, as ? json_string(as) : NULL,
+			"fingerprints differ and a state has no schema text to diff");
+		return;
+	}
+	char *ec = xstrdup(et), *ac = xstrdup(at);
+	size_t ne, na;
+	struct sline *el = split_lines(ec, &ne), *al = split_lines(ac, &na);
+	size_t i = 0, j = 0;
+	int before = C->ndiff;
+	while (i < ne || j < na) {
+		int c = i >= ne ? 1 : j >= na ? -1 : line_cmp(&el[i], &al[j]);
+		char name[1024];
+		if (c == 0) {
+			if (strcmp(el[i].s, al[j].s) != 0) {
+				snprintf(name, sizeof(name), "%.*s", (int)el[i].keylen, el[i].s);
+				char *tab = strchr(name, '\t');
+				const char *kind = name;
+				if (tab)
+					*tab = '\0';
+				char d[1100];
+				snprintf(d, sizeof(d), "%s differs", kind);
+				json_t *v = verdict(C, "schema", tab ? tab + 1 : name, "mismatch", def_of(&el[i]), def_of(&al[j]), d);
+				json_object_set_new(v, "kind", json_string(kind));
+				sb_addf(diff, "- %s\n+ %s\n", el[i].s, al[j].s);
+			}
+			i++;
+			j++;
+			continue;
+		}
+		const struct sline *l = c < 0 ? &el[i] : &al[j];
+		snprintf(name, sizeof(name), "%.*s", (int)l->keylen, l->s);
+		char *tab = strchr(name, '\t');
+		if (tab)
+			*tab = '\0';
+		char d[1100];
+		snprintf(d, sizeof(d), "%s %s", name, c < 0 ? "missing in the actual database" : "only in the actual database");
+		json_t *v = verdict(C, "schema", tab ? tab + 1 : name, c < 0 ? "missing" : "extra",
+				    c < 0 ? def_of(l) : NULL, c > 0 ? def_of(l) : NULL, d);
+		json_object_set_new(v, "kind", json_string(name));
+		sb_addf(diff, "%c %s\n", c < 0 ? '-' : '+', l->s);
+		if (c < 0)
+			i++;
+		else
+			j++;
+	}
+	if (C->ndiff == before) /* same lines, different fingerprints: a state was edited */
+		verdict(C, "schema", NULL, "mismatch", json_string(es ? es : ""), json_string(as ? as : ""),
+			"fingerprints differ although the texts are equal");
+	free(el);
+	free(al);
+	free(ec);
+	free(ac);
+}
+
+/* ---- checksums: live sides ---- */
+
+struct side {
+	const char *label;   /* "expected" / "actual" */
+	json_t *state;
+	const char *param;   /* expected_db / actual_db */
+	int tried, ok;
+	char *why;           /* why it cannot be used */
+	struct resource *r;
+	PGconn *c;
+};
+
+static void side_disable(struct side *s, char *why)
+{
+	if (!s->why)
+		s->why = why;
+	else
+		free(why);
+	s->ok = 0;
+}
+
+static int side_open(struct cmp *C, struct side *s)
+{
+	if (s->tried)
+		return s->ok;
+	s->tried = 1;
+	const char *name = act_str(C->a, s->param);
+	if (!name)
+		name = json_string_value(json_object_get(s->state, "resource"));
+	if (!name) {
+		side_disable(s, xasprintf("the %s state does not name its resource", s->label));
+		return 0;
+	}
+	s->r = act_resource_named(C->a, name);
+	s->c = s->r ? pg_connect(C->a, s->r) : NULL;
+	if (!s->c) {
+		side_disable(s, xasprintf("the %s database (resource '%s') cannot be reached", s->label, name));
+		return 0;
+	}
+	PGresult *res = pg_exec(C->a, s->c, "opening a read for verification",
+				"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+	if (!res) {
+		side_disable(s, xasprintf("the %s database (resource '%s') cannot be read", s->label, name));
+		return 0;
+	}
+	PQclear(res);
+	if (pg_canonical_settings(C->a, s->c, 1) != 0) {
+		side_disable(s, xasprintf("the %s database (resource '%s') cannot be read", s->label, name));
+		return 0;
+	}
+	res = pg_exec(C->a, s->c, "opening a read for verification", "SELECT current_database()");
+	const char *want = json_string_value(json_object_get(s->state, "database"));
+	if (!res || (want && strcmp(PQgetvalue(res, 0, 0), want) != 0)) {
+		side_disable(s, xasprintf("resource '%s' is now database %s, not %s of the %s state", name,
+					  res ? PQgetvalue(res, 0, 0) : "?", want ? want : "?", s->label));
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
+	s->ok = 1;
+	return 1;
+}
+
+static void side_close(struct side *s)
+{
+	if (s->c && PQstatus(s->c) == CONNECTION_OK && s->tried) {
+		PGresult *res = PQexec(s->c, "ROLLBACK");
+		PQclear(res);
+	}
+	free(s->why);
+	s->why = NULL;
+}
+
+/* A table as seen live on one side, checked against the state's key. */
+struct livetab {
+	int ok;
+	struct pgtab t;
+};
+
+static int live_table(struct cmp *C, struct side *s, const char *key, json_t *entry, struct livetab *lt)
+{
+	memset(lt, 0, sizeof(*lt));
+	if (!side_open(C, s))
+		return 0;
+	int rc = pgt_resolve_key(C->a, s->c, key, &lt->t);
+	if (rc != 0 || pgt_details(C->a, s->c, &lt->t) != 0) {
+		side_disable(s, xasprintf("table %s is no longer in the %s database", key, s->label));
+		return 0;
+	}
+	json_t *k = json_object_get(entry, "key");
+	const char *kt = json_string_value(json_object_get(entry, "key_type"));
+	int same = json_array_size(k) == lt->t.npk && kt && lt->t.pk1_type && !strcmp(kt, lt->t.pk1_type);
+	for (size_t i = 0; same && i < lt->t.npk; i++)
+		same = !strcmp(json_string_value(json_array_get(k, i)), lt->t.pk[i]);
+	if (!same) {
+		side_disable(s, xasprintf("the key of table %s changed in the %s database", key, s->label));
+		return 0;
+	}
+	lt->ok = 1;
+	return 1;
+}
+
+static char *range_where(PGconn *c, const struct pgtab *t, const char *lo, const char *hi)
+{
+	struct strbuf sb = STRBUF_INIT;
+	if (lo) {
+		char *l = pg_literal(c, lo);
+		sb_addf(&sb, " WHERE %s >= %s::%s", t->pk1q, l, t->pk1_type);
+		free(l);
+	}
+	if (hi) {
+		char *h = pg_literal(c, hi);
+		sb_addf(&sb, "%s %s < %s::%s", lo ? " AND" : " WHERE", t->pk1q, h, t->pk1_type);
+		free(h);
+	}
+	return sb_detach(&sb);
+}
+
+static const char *only_kw(const struct pgtab *t)
+{
+	return t->relkind == 'p' ? "" : "ONLY ";
+}
+
+/* Live sum of a key range on one side. 0, or -1 (side disabled). */
+static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, const char *lo, const char *hi,
+		    struct acc *out, json_t **keys)
+{
+	char *w = range_where(s->c, t, lo, hi);
+	char *sql = keys ? xasprintf("COPY (SELECT %s%s%s FROM %s%s%s) TO STDOUT", t->pkrow, t->ncols ? ", " : "",
+				     t->collist, only_kw(t), t->qname, w)
+			 : xasprintf("COPY (SELECT %s FROM %s%s%s) TO STDOUT", t->collist, only_kw(t), t->qname, w);
+	free(w);
+	char *err = NULL;
+	C->queries++;
+	int rc = pg_copy_hash(C->a, s->c, sql, keys != NULL, out, keys, 64, &err);
+	free(sql);
+	if (rc != 0) {
+		side_disable(s, xasprintf("reading table %s in the %s database failed: %s", t->key, s->label,
+					  err ? err : "?"));
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int live_text(struct cmp *C, struct side *s, const char *sql, char **out)
+{
+	*out = NULL;
+	C->queries++;
+	PGresult *res = pg_exec(C->a, s->c, "narrowing a difference", sql);
+	if (!res) {
+		side_disable(s, xasprintf("a query in the %s database failed", s->label));
+		return -1;
+	}
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		*out = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* ---- checksums: ranges ---- */
+
+struct rng {
+	char *lo, *hi; /* NULL = unbounded */
+	struct acc e, x;
+	int final;     /* cannot be narrowed further */
+	json_t *keys;  /* changed/missing/extra, when listed */
+};
+
+static void rng_free(struct rng *r)
+{
+	free(r->lo);
+	free(r->hi);
+	json_decref(r->keys);
+}
+
+static int acc_from_range(json_t *r, struct acc *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (acc_parse(out, json_string_value(json_object_get(r, "sum"))) != 0)
+		return -1;
+	out->rows = json_integer_value(json_object_get(r, "rows"));
+	return 0;
+}
+
+static int str_eq(const char *x, const char *y)
+{
+	return (!x && !y) || (x && y && !strcmp(x, y));
+}
+
+static void range_text(const struct rng *r, char *buf, size_t n)
+{
+	snprintf(buf, n, "[%s, %s)", r->lo ? r->lo : "-inf", r->hi ? r->hi : "+inf");
+}
+
+/* Splits the range's key space at a point. 1 with *mid set, 0 when it cannot be split. */
+static int split_point(struct cmp *C, struct side *es, struct side *as, const struct pgtab *et,
+		       const struct pgtab *at, struct rng *r, char **mid)
+{
+	*mid = NULL;
+	if (et->pk1_int) {
+		/* replace open ends by the data's own bounds */
+		for (int end = 0; end < 2; end++) {
+			if (end == 0 ? r->lo != NULL : r->hi != NULL)
+				continue;
+			int64_t best = 0;
+			int have = 0;
+			struct side *sd[2] = { es, as };
+			const struct pgtab *tb[2] = { et, at };
+			const struct acc *cnt[2] = { &r->e, &r->x };
+			for (int k = 0; k < 2; k++) {
+				if (!cnt[k]->rows)
+					continue;
+				char *w = range_where(sd[k]->c, tb[k], r->lo, r->hi);
+				char *sql = xasprintf("SELECT %s(%s)::text FROM %s%s%s", end == 0 ? "min" : "max", tb[k]->pk1q,
+						      only_kw(tb[k]), tb[k]->qname, w);
+				free(w);
+				char *v = NULL;
+				int rc = live_text(C, sd[k], sql, &v);
+				free(sql);
+				if (rc != 0)
+					return 0;
+				int64_t x;
+				if (v && parse_int64(v, &x) == 0 && (!have || (end == 0 ? x < best : x > best))) {
+					best = x;
+					have = 1;
+				}
+				free(v);
+			}
+			if (!have)
+				return 0;
+			char buf[32];
+			if (end == 0) {
+				snprintf(buf, sizeof(buf), "%lld", (long long)best);
+				r->lo = xstrdup(buf);
+			} else {
+				if (best == INT64_MAX)
+					return 0;
+				snprintf(buf, sizeof(buf), "%lld", (long long)best + 1);
+				r->hi = xstrdup(buf);
+			}
+		}
+		int64_t lo, hi;
+		if (parse_int64(r->lo, &lo) != 0 || parse_int64(r->hi, &hi) != 0)
+			return 0;
+		if ((__int128)hi - lo < 2)
+			return 0;
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%lld", (long long)(lo + (int64_t)(((__int128)hi - lo) / 2)));
+		*mid = xstrdup(buf);
+		return 1;
+	}
+	/* other key types: the median key of the side with more rows */
+	int use_e = r->e.rows >= r->x.rows;
+	struct side *sd = use_e ? es : as;
+	const struct pgtab *tb = use_e ? et : at;
+	int64_t n = use_e ? r->e.rows : r->x.rows;
+	if (n < 2)
+		return 0;
+	char *w = range_where(sd->c, tb, r->lo, r->hi);
+	char *sql = xasprintf("SELECT %s::text FROM %s%s%s ORDER BY %s OFFSET %lld LIMIT 1", tb->pk1q, only_kw(tb),
+			      tb->qname, w, tb->pk1q, (long long)(n / 2));
+	free(w);
+	char *v = NULL;
+	int rc = live_text(C, sd, sql, &v);
+	free(sql);
+	if (rc != 0 || !v)
+		return 0;
+	if (r->lo && !strcmp(v, r->lo)) {
+		free(v);
+		return 0;
+	}
+	*mid = v;
+	return 1;
+}
+
+/* Lists the keys of the rows that differ in a small range. */
+static int list_keys(struct cmp *C, struct side *es, struct side *as, const struct pgtab *et, const struct pgtab *at,
+		     struct rng *r)
+{
+	json_t *ek = NULL, *ak = NULL;
+	struct acc e, x;
+	if (live_sum(C, es, et, r->lo, r->hi, &e, &ek) != 0 || live_sum(C, as, at, r->lo, r->hi, &x, &ak) != 0) {
+		json_decref(ek);
+		json_decref(ak);
+		return -1;
+	}
+	json_t *changed = json_array(), *missing = json_array(), *extra = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach(ek, k, v)
+	{
+		json_t *w = json_object_get(ak, k);
+		if (!w)
+			json_array_append_new(missing, json_string(k));
+		else if (strcmp(json_string_value(v), json_string_value(w)) != 0)
+			json_array_append_new(changed, json_string(k));
+	}
+	json_object_foreach(ak, k, v) if (!json_object_get(ek, k)) json_array_append_new(extra, json_string(k));
+	r->keys = json_pack("{s:o,s:o,s:o}", "changed", changed, "missing", missing, "extra", extra);
+	json_decref(ek);
+	json_decref(ak);
+	return 0;
+}
+
+/* Adds a note to a list of notes separated by "; ". */
+static void note(struct strbuf *sb, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void note(struct strbuf *sb, const char *fmt, ...)
+{
+	if (sb->len)
+		sb_adds(sb, "; ");
+	va_list ap;
+	va_start(ap, fmt);
+	sb_vaddf(sb, fmt, ap);
+	va_end(ap);
+}
+
+/* Narrows the differing ranges of one table by live bisection. `why`
+ * receives a note when it could not go (further). */
+static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *es, struct side *as,
+		   struct rng **rs, size_t *nr, struct strbuf *why)
+{
+	if (!C->bisect) {
+		note(why, "not narrowed further (bisect: false)");
+		return;
+	}
+	struct livetab el, al;
+	if (!live_table(C, es, key, eentry, &el) || !live_table(C, as, key, eentry, &al)) {
+		note(why, "not narrowed further: %s", es->why ? es->why : as->why ? as->why : "a database cannot be read");
+		pgt_release(&el.t);
+		pgt_release(&al.t);
+		return;
+	}
+	/* each side must still hold what its state says, range by range */
+	size_t n = *nr;
+	for (size_t i = 0; i < n; i++) {
+		if (C->queries + 2 > C->max_queries) {
+			note(why, "not narrowed further: max_queries (%lld) reached", (long long)C->max_queries);
+			goto out;
+		}
+		struct acc e, x;
+		if (live_sum(C, es, &el.t, (*rs)[i].lo, (*rs)[i].hi, &e, NULL) != 0 ||
+		    live_sum(C, as, &al.t, (*rs)[i].lo, (*rs)[i].hi, &x, NULL) != 0) {
+			note(why, "not narrowed further: %s", es->why ? es->why : as->why);
+			goto out;
+		}
+		if (!acc_eq(&e, &(*rs)[i].e)) {
+			side_disable(es, xasprintf("the expected database has changed since its state was captured"));
+			note(why, "not narrowed further: %s", es->why);
+			goto out;
+		}
+		if (!acc_eq(&x, &(*rs)[i].x)) {
+			side_disable(as, xasprintf("the actual database has changed since its state was captured"));
+			note(why, "not narrowed further: %s", as->why);
+			goto out;
+		}
+	}
+	/* breadth first over the worklist, appending halves */
+	for (size_t i = 0; i < *nr; i++) {
+		struct rng *r = &(*rs)[i];
+		if (r->final)
+			continue;
+		if (r->e.rows <= LEAF_ROWS && r->x.rows <= LEAF_ROWS) {
+			if (C->queries + 2 > C->max_queries) {
+				note(why, "not narrowed further: max_queries (%lld) reached", (long long)C->max_queries);
+				break;
+			}
+			if (list_keys(C, es, as, &el.t, &al.t, r) != 0) {
+				note(why, "not narrowed further: %s", es->why ? es->why : as->why);
+				break;
+			}
+			r->final = 1;
+			continue;
+		}
+		if (C->queries + 4 > C->max_queries) {
+			note(why, "not narrowed further: max_queries (%lld) reached", (long long)C->max_queries);
+			break;
+		}
+		char *mid = NULL;
+		if (!split_point(C, es, as, &el.t, &al.t, r, &mid)) {
+			r->final = 1;
+			if (!es->ok || !as->ok) {
+				note(why, "not narrowed further: %s", es->ok ? as->why : es->why);
+				break;
+			}
+			continue;
+		}
+		struct acc le, lx;
+		if (live_sum(C, es, &el.t, r->lo, mid, &le, NULL) != 0 || live_sum(C, as, &al.t, r->lo, mid, &lx, NULL) != 0) {
+			free(mid);
+			note(why, "not narrowed further: %s", es->why ? es->why : as->why);
+			break;
+		}
+		struct acc re = r->e, rx = r->x;
+		acc_sub(&re, &le);
+		acc_sub(&rx, &lx);
+		int ldiff = !acc_eq(&le, &lx), rdiff = !acc_eq(&re, &rx);
+		/* both halves are strictly smaller key spaces ([lo, mid), [mid, hi)
+		 * with lo < mid < hi), so this ends */
+		struct rng halves[2] = {
+			{ r->lo ? xstrdup(r->lo) : NULL, xstrdup(mid), le, lx, 0, NULL },
+			{ xstrdup(mid), r->hi ? xstrdup(r->hi) : NULL, re, rx, 0, NULL },
+		};
+		int diff[2] = { ldiff, rdiff };
+		free(mid);
+		/* replace r by its differing halves */
+		int placed = 0;
+		for (int h = 0; h < 2; h++) {
+			if (!diff[h]) {
+				rng_free(&halves[h]);
+				continue;
+			}
+			if (!placed) {
+				rng_free(r);
+				*r = halves[h];
+				placed = 1;
+			} else {
+				*rs = xrealloc(*rs, (*nr + 1) * sizeof(**rs));
+				(*rs)[(*nr)++] = halves[h];
+				r = &(*rs)[i];
+			}
+		}
+		if (!placed) { /* both halves equal: cannot be (sums add up); stop here */
+			r->final = 1;
+			continue;
+		}
+		i--; /* look at the range now in slot i again */
+	}
+out:
+	pgt_release(&el.t);
+	pgt_release(&al.t);
+}
+
+static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *es, struct side *as)
+{
+	size_t n;
+	const char **keys = key_union(E, A, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!table_wanted(C, keys[i]))
+			continue;
+		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
+		json_t *esha = json_object_get(e, "sha256"), *asha = json_object_get(x, "sha256");
+		if (!x) {
+			verdict(C, "checksums", keys[i], "missing", json_incref(esha), NULL, "table missing in the actual state");
+			continue;
+		}
+		if (!e) {
+			verdict(C, "checksums", keys[i], "extra", NULL, json_incref(asha), "table not in the expected state");
+			continue;
+		}
+		int64_t erows = json_integer_value(json_object_get(e, "rows"));
+		int64_t arows = json_integer_value(json_object_get(x, "rows"));
+		if (json_is_string(esha) && json_equal(esha, asha) && erows == arows) {
+			char d[64];
+			snprintf(d, sizeof(d), "%lld rows, equal", (long long)erows);
+			verdict(C, "checksums", keys[i], "ok", json_incref(esha), json_incref(asha), d);
+			continue;
+		}
+		struct strbuf det = STRBUF_INIT, why = STRBUF_INIT;
+		if (erows != arows)
+			sb_addf(&det, "content differs (%lld rows expected, %lld actual)", (long long)erows, (long long)arows);
+		else
+			sb_addf(&det, "content differs (%lld rows on both sides)", (long long)erows);
+		json_t *key = json_object_get(e, "key");
+		json_t *ranges_out = json_array();
+		if (!json_array_size(key)) {
+			sb_adds(&det, "; the table has no primary key, so no key ranges can be named");
+		} else {
+			/* ranges from the states */
+			struct rng *rs = NULL;
+			size_t nr = 0;
+			json_t *eb = json_object_get(e, "bounds"), *ab = json_object_get(x, "bounds");
+			int same_grid = json_equal(eb, ab) && json_equal(key, json_object_get(x, "key"));
+			json_t *er = json_object_get(e, "ranges"), *ar = json_object_get(x, "ranges");
+			if (same_grid) {
+				size_t nu;
+				json_t *all = json_array();
+				size_t k;
+				json_t *r;
+				json_array_foreach(er, k, r) json_array_append(all, r);
+				json_array_foreach(ar, k, r) json_array_append(all, r);
+				nu = json_array_size(all);
+				for (size_t a = 0; a < nu; a++) {
+					json_t *ra = json_array_get(all, a);
+					const char *lo = json_string_value(json_object_get(ra, "lo"));
+					const char *hi = json_string_value(json_object_get(ra, "hi"));
+					int dup = 0;
+					for (size_t q = 0; q < nr && !dup; q++)
+						dup = str_eq(rs[q].lo, lo) && str_eq(rs[q].hi, hi);
+					if (dup)
+						continue;
+					struct acc sa, sb2;
+					memset(&sa, 0, sizeof(sa));
+					memset(&sb2, 0, sizeof(sb2));
+					json_array_foreach(er, k, r) if (str_eq(json_string_value(json_object_get(r, "lo")), lo) &&
+									 str_eq(json_string_value(json_object_get(r, "hi")), hi))
+						acc_from_range(r, &sa);
+					json_array_foreach(ar, k, r) if (str_eq(json_string_value(json_object_get(r, "lo")), lo) &&
+									 str_eq(json_string_value(json_object_get(r, "hi")), hi))
+						acc_from_range(r, &sb2);
+					rs = xrealloc(rs, (nr + 1) * sizeof(*rs));
+					rs[nr].lo = lo ? xstrdup(lo) : NULL;
+					rs[nr].hi = hi ? xstrdup(hi) : NULL;
+					rs[nr].e = sa;
+					rs[nr].x = sb2;
+					rs[nr].final = 0;
+					rs[nr].keys = NULL;
+					if (acc_eq(&sa, &sb2)) {
+						rng_free(&rs[nr]);
+						continue;
+					}
+					nr++;
+				}
+				json_decref(all);
+			} else {
+				/* different split points: start from the whole key space */
+				rs = xcalloc(1, sizeof(*rs));
+				size_t k;
+				json_t *r;
+				json_array_foreach(er, k, r)
+				{
+					struct acc t;
+					if (acc_from_range(r, &t) == 0)
+						acc_add(&rs[0].e, &t);
+				}
+				json_array_foreach(ar, k, r)
+				{
+					struct acc t;
+					if (acc_from_range(r, &t) == 0)
+						acc_add(&rs[0].x, &t);
+				}
+				nr = 1;
+				sb_adds(&why, "the states split the table at different key bounds (capture the second with ranges_from: ${steps.<first>.state} to compare range by range)");
+			}
+			if (nr)
+				narrow(C, keys[i], e, es, as, &rs, &nr, &why);
+			const char *k0 = json_string_value(json_array_get(key, 0));
+			int64_t listed = 0;
+			for (size_t q = 0; q < nr; q++) {
+				char rt[600];
+				range_text(&rs[q], rt, sizeof(rt));
+				json_t *ro = json_object();
+				json_object_set_new(ro, "key", json_string(k0));
+				json_object_set_new(ro, "lo", rs[q].lo ? json_string(rs[q].lo) : json_null());
+				json_object_set_new(ro, "hi", rs[q].hi ? json_string(rs[q].hi) : json_null());
+				json_object_set_new(ro, "expected_rows", json_integer(rs[q].e.rows));
+				json_object_set_new(ro, "actual_rows", json_integer(rs[q].x.rows));
+				if (rs[q].keys) {
+					json_object_update(ro, rs[q].keys);
+				}
+				json_array_append_new(ranges_out, ro);
+				if (listed++ < 5) {
+					sb_addf(&det, "%s %s %s: %lld row%s expected, %lld actual", q ? ";" : ":", k0, rt,
+						(long long)rs[q].e.rows, rs[q].e.rows == 1 ? "" : "s", (long long)rs[q].x.rows);
+					if (rs[q].keys) {
+						static const char *const kinds[] = { "changed", "missing", "extra" };
+						for (int kk = 0; kk < 3; kk++) {
+							json_t *l = json_object_get(rs[q].keys, kinds[kk]);
+							if (!json_array_size(l))
+								continue;
+							sb_addf(&det, " (%s key%s", kinds[kk], json_array_size(l) == 1 ? "" : "s");
+							size_t z;
+							json_t *kv;
+							json_array_foreach(l, z, kv)
+							{
+								if (z == 5) {
+									sb_addf(&det, " ...");
+									break;
+								}
+								sb_addf(&det, " %s", json_string_value(kv));
+							}
+							sb_addc(&det, ')');
+						}
+					}
+				}
+				rng_free(&rs[q]);
+			}
+			if (nr > 5)
+				sb_addf(&det, "; and %zu more ranges", nr - 5);
+			free(rs);
+			if (why.len)
+				sb_addf(&det, " (%s)", sb_str(&why));
+		}
+		json_t *v = verdict(C, "checksums", keys[i], "mismatch", json_incref(esha), json_incref(asha), sb_str(&det));
+		json_object_set_new(v, "expected_rows", json_integer(erows));
+		json_object_set_new(v, "actual_rows", json_integer(arows));
+		json_object_set_new(v, "ranges", ranges_out);
+		sb_release(&det);
+		sb_release(&why);
+	}
+	free(keys);
+}
+
+/* ---- the action ---- */
+
+static const char *const all_checks[] = { "schema", "counts", "freshness", "checksums", NULL };
+
+static int parse_tolerances(struct act *a, json_t *t, struct tol *tol)
+{
+	memset(tol, 0, sizeof(*tol));
+	tol->min_ratio = tol->max_ratio = 1;
+	if (!t)
+		return 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(t, k, v)
+	{
+		if (!strcmp(k, "counts")) {
+			json_t *mn = json_object_get(v, "min_ratio"), *mx = json_object_get(v, "max_ratio");
+			if (!json_is_object(v) || (!mn && !mx) || (mn && !json_is_number(mn)) || (mx && !json_is_number(mx)))
+				return act_fail(a, "tolerances.counts must be {min_ratio: R} and/or {max_ratio: M} with numbers"), -1;
+			const char *kk;
+			json_t *vv;
+			json_object_foreach(v, kk, vv) if (strcmp(kk, "min_ratio") && strcmp(kk, "max_ratio")) return act_fail(a, "tolerances.counts has unknown key '%s'; use min_ratio or max_ratio", kk), -1;
+			tol->counts = 1;
+			tol->min_ratio = mn ? json_number_value(mn) : 1;
+			if (tol->min_ratio <= 0 || tol->min_ratio > 1)
+				return act_fail(a, "tolerances.counts.min_ratio is %g; it must be above 0 and at most 1", tol->min_ratio), -1;
+			tol->max_ratio = mx ? json_number_value(mx) : 1 / tol->min_ratio;
+			if (tol->max_ratio < 1)
+				return act_fail(a, "tolerances.counts.max_ratio is %g; it must be at least 1", tol->max_ratio), -1;
+		} else if (!strcmp(k, "freshness")) {
+			json_t *ma = json_object_get(v, "max_age");
+			int64_t us;
+			if (!json_is_object(v) || !ma || json_object_size(v) != 1 ||
+			    !((json_is_string(ma) && parse_duration(json_string_value(ma), &us) == 0) ||
+			      (json_is_integer(ma) && (us = json_integer_value(ma) * 1000000) >= 0)))
+				return act_fail(a, "tolerances.freshness must be {max_age: DURATION}, e.g. {max_age: 26h}"), -1;
+			tol->fresh = 1;
+			tol->max_age_us = us;
+		} else if (!strcmp(k, "schema") || !strcmp(k, "checksums")) {
+			return act_fail(a, "tolerances.%s: %s is always compared exactly", k, k), -1;
+		} else {
+			return act_fail(a, "tolerances has unknown key '%s'; use counts or freshness", k), -1;
+		}
+	}
+	return 0;
+}
+
+static int is_state(json_t *s)
+{
+	return json_is_object(s) && (json_object_get(s, "drplay_state") || json_object_get(s, "counts") ||
+				     json_object_get(s, "schema") || json_object_get(s, "freshness") ||
+				     json_object_get(s, "checksums"));
+}
+
+static char *cell(json_t *v, size_t max)
+{
+	char *s = json_is_null(v) || !v ? xstrdup("-") : json_is_string(v) ? xstrdup(json_string_value(v))
+									 : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (!s)
+		s = xstrdup("?");
+	if (strlen(s) > max) {
+		s[max - 3] = '.';
+		s[max - 2] = '.';
+		s[max - 1] = '.';
+		s[max] = '\0';
+	}
+	return s;
+}
+
+static int do_compare(struct act *a)
+{
+	json_t *E = act_json(a, "expected"), *A = act_json(a, "actual");
+	if (!is_state(E))
+		return act_fail(a, "'expected' is not a state; pass the state output of a pg.capture step, e.g. ${steps.baseline.state}");
+	if (!is_state(A))
+		return act_fail(a, "'actual' is not a state; pass the state output of a pg.capture step, e.g. ${steps.after.state}");
+	struct cmp C;
+	memset(&C, 0, sizeof(C));
+	C.a = a;
+	if (parse_tolerances(a, act_json(a, "tolerances"), &C.tol) != 0)
+		return ACT_FAIL;
+	C.tables = act_json(a, "tables");
+	C.bisect = act_bool(a, "bisect", 1);
+	C.max_queries = act_int(a, "max_queries", 64);
+	if (C.max_queries < 0)
+		C.max_queries = 0;
+	json_t *checks = act_json(a, "checks");
+	json_t *list = json_array();
+	if (checks) {
+		size_t i;
+		json_t *c;
+		json_array_foreach(checks, i, c) json_array_append(list, c);
+	} else {
+		for (int i = 0; all_checks[i]; i++)
+			if (json_object_get(E, all_checks[i]) && json_object_get(A, all_checks[i]))
+				json_array_append_new(list, json_string(all_checks[i]));
+		if (!json_array_size(list)) {
+			json_decref(list);
+			return act_fail(a, "the two states have no check in common; capture the same sections (counts, schema, freshness, checksums) in both");
+		}
+	}
+	C.verdicts = json_array();
+	struct strbuf diff = STRBUF_INIT;
+	struct side es = { "expected", E, "expected_db", 0, 0, NULL, NULL, NULL };
+	struct side as = { "actual", A, "actual_db", 0, 0, NULL, NULL, NULL };
+	size_t i;
+	json_t *c;
+	/* a table a state could not find is always a difference */
+	for (int side = 0; side < 2; side++) {
+		json_t *m = json_object_get(side ? A : E, "missing");
+		size_t k;
+		json_t *t;
+		json_array_foreach(m, k, t)
+		{
+			if (!json_is_string(t) || !table_wanted(&C, json_string_value(t)))
+				continue;
+			char d[600];
+			snprintf(d, sizeof(d), "table '%s' does not exist in the %s database (%s)", json_string_value(t),
+				 side ? "actual" : "expected",
+				 json_string_value(json_object_get(side ? A : E, "database")) ? json_string_value(json_object_get(side ? A : E, "database")) : "?");
+			verdict(&C, "tables", json_string_value(t), "missing", NULL, NULL, d);
+		}
+	}
+	json_array_foreach(list, i, c)
+	{
+		const char *ck = json_string_value(c);
+		json_t *ES = json_object_get(E, ck), *AS = json_object_get(A, ck);
+		if (!ES || !AS) {
+			char d[200];
+			snprintf(d, sizeof(d), "the %s state has no %s; capture them in both states", ES ? "actual" : "expected", ck);
+			verdict(&C, ck, NULL, ES ? "missing" : "extra", NULL, NULL, d);
+			continue;
+		}
+		if (!strcmp(ck, "counts"))
+			compare_counts(&C, ES, AS);
+		else if (!strcmp(ck, "freshness"))
+			compare_freshness(&C, ES, AS);
+		else if (!strcmp(ck, "schema"))
+			compare_schema(&C, ES, AS, &diff);
+		else
+			compare_checksums(&C, ES, AS, &es, &as);
+	}
+	side_close(&es);
+	side_close(&as);
+
+	/* the readable table, and a line per check */
+	struct strbuf sum = STRBUF_INIT;
+	sb_addf(&sum, "%-10s %-40s %-22s %-22s %s\n", "check", "table", "expected", "actual", "verdict");
+	json_t *v;
+	json_array_foreach(C.verdicts, i, v)
+	{
+		char *t = cell(json_object_get(v, "table"), 40), *e = cell(json_object_get(v, "expected"), 22),
+		     *x = cell(json_object_get(v, "actual"), 22);
+		const char *vd = json_string_value(json_object_get(v, "verdict"));
+		sb_addf(&sum, "%-10s %-40s %-22s %-22s %s\n", json_string_value(json_object_get(v, "check")), t, e, x,
+			strcmp(vd, "ok") ? (!strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" : "EXTRA")
+					 : "ok");
+		free(t);
+		free(e);
+		free(x);
+	}
+	json_array_foreach(list, i, c)
+	{
+		const char *ck = json_string_value(c);
+		int total = 0, bad = 0;
+		size_t k;
+		json_array_foreach(C.verdicts, k, v)
+		{
+			if (strcmp(json_string_value(json_object_get(v, "check")), ck))
+				continue;
+			total++;
+			bad += strcmp(json_string_value(json_object_get(v, "verdict")), "ok") != 0;
+		}
+		act_log(a, "%s: %d compared, %d ok, %d difference%s", ck, total, total - bad, bad, bad == 1 ? "" : "s");
+	}
+	json_array_foreach(C.verdicts, i, v)
+	{
+		if (!strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
+			continue;
+		char *e = cell(json_object_get(v, "expected"), 80), *x = cell(json_object_get(v, "actual"), 80);
+		act_log(a, "  %s %s %s: expected %s, actual %s; %s", json_string_value(json_object_get(v, "verdict")),
+			json_string_value(json_object_get(v, "check")),
+			json_is_string(json_object_get(v, "table")) ? json_string_value(json_object_get(v, "table")) : "-", e,
+			x, json_string_value(json_object_get(v, "detail")) ? json_string_value(json_object_get(v, "detail")) : "");
+		free(e);
+		free(x);
+	}
+	if (diff.len)
+		act_log(a, "schema diff (- expected, + actual):\n%s", sb_str(&diff));
+	if (C.queries)
+		act_log(a, "%lld live quer%s to locate differences", (long long)C.queries, C.queries == 1 ? "y" : "ies");
+
+	act_out(a, "verdicts", json_incref(C.verdicts));
+	act_out_bool(a, "passed", C.ndiff == 0);
+	act_out_int(a, "differences", C.ndiff);
+	act_out(a, "checks", json_incref(list));
+	act_out_str(a, "summary", sb_str(&sum));
+	act_out_str(a, "schema_diff", sb_str(&diff));
+	act_out_int(a, "queries", C.queries);
+	{
+		json_t *bad = json_array();
+		json_array_foreach(C.verdicts, i, v) if (strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
+			json_array_append(bad, v);
+		json_t *ev = json_pack("{s:b,s:i,s:O,s:o,s:s?,s:s?}", "passed", C.ndiff == 0, "differences", C.ndiff,
+				       "checks", list, "mismatches", bad, "expected",
+				       json_string_value(json_object_get(E, "name")), "actual",
+				       json_string_value(json_object_get(A, "name")));
+		act_journal(a, "verify_result", ev);
+	}
+	int rc = ACT_OK;
+	if (C.ndiff) {
+		struct strbuf m = STRBUF_INIT;
+		sb_addf(&m, "verification failed: %d difference%s between '%s' and '%s'", C.ndiff, C.ndiff == 1 ? "" : "s",
+			json_string_value(json_object_get(E, "name")) ? json_string_value(json_object_get(E, "name")) : "expected",
+			json_string_value(json_object_get(A, "name")) ? json_string_value(json_object_get(A, "name")) : "actual");
+		int shown = 0;
+		json_array_foreach(C.verdicts, i, v)
+		{
+			if (!strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
+				continue;
+			if (shown == 10) {
+				sb_addf(&m, "; and %d more (see the verdicts output)", C.ndiff - 10);
+				break;
+			}
+			char *e = cell(json_object_get(v, "expected"), 70), *x = cell(json_object_get(v, "actual"), 70);
+			const char *t = json_string_value(json_object_get(v, "table"));
+			const char *d = json_string_value(json_object_get(v, "detail"));
+			sb_addf(&m, "%s %s %s%s%s: expected %s, actual %s%s%s", shown ? ";" : ":",
+				json_string_value(json_object_get(v, "check")), json_string_value(json_object_get(v, "verdict")),
+				t ? " " : "", t ? t : "", e, x, d ? "; " : "", d ? d : "");
+			free(e);
+			free(x);
+			shown++;
+		}
+		rc = act_fail(a, "%s", sb_str(&m));
+		sb_release(&m);
+	}
+	sb_release(&sum);
+	sb_release(&diff);
+	json_decref(list);
+	json_decref(C.verdicts);
+	return rc;
+}
+
+static const char *const check_names[] = { "schema", "counts", "freshness", "checksums", NULL };
+
+static const struct param_spec compare_params[] = {
+	{ "actual", T_ANY, P_REQUIRED, NULL, NULL, NULL, "the state to check, e.g. ${steps.after.state}" },
+	{ "actual_db", T_RESOURCE, 0, "postgres", NULL, NULL,
+	  "where to read the actual side live when narrowing (default: the state's resource)" },
+	{ "bisect", T_BOOL, 0, NULL, "true", NULL, "narrow differing key ranges with live queries when both databases still hold their states" },
+	{ "checks", T_LIST, 0, NULL, NULL, check_names, "what to compare (default: every section both states have)" },
+	{ "expected", T_ANY, P_REQUIRED, NULL, NULL, NULL, "the reference state, e.g. ${steps.baseline.state}" },
+	{ "expected_db", T_RESOURCE, 0, "postgres", NULL, NULL,
+	  "where to read the expected side live when narrowing (default: the state's resource)" },
+	{ "max_queries", T_INT, 0, NULL, "64", NULL, "live queries allowed for narrowing differences" },
+	{ "tables", T_LIST, 0, NULL, NULL, NULL, "compare only these tables (default: all in the states)" },
+	{ "tolerances", T_MAP, 0, NULL, NULL, NULL,
+	  "e.g. {counts: {min_ratio: 0.99}, freshness: {max_age: 26h}} (default: exact)" },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+};
+static const struct output_spec compare_outputs[] = {
+	{ "checks", T_LIST, "the checks compared" },
+	{ "differences", T_INT, "number of verdicts other than ok" },
+	{ "passed", T_BOOL, "no difference" },
+	{ "queries", T_INT, "live queries made to locate differences" },
+	{ "schema_diff", T_STRING, "differing schema lines, '- expected' / '+ actual'" },
+	{ "summary", T_STRING, "the verdict table as text" },
+	{ "verdicts", T_LIST, "one per check and table: check, table, verdict, expected, actual, detail, ranges (SPEC.md, 'Verdicts')" },
+	{ NULL, 0, NULL },
+};
+static const struct action_def compare_def = {
+	"verify.compare", do_compare, 0, CAT_VERIFY, compare_params, compare_outputs,
+	"Compares two states check by check and table by table (exact unless tolerances say otherwise) and fails on any difference, naming it; differing checksums are narrowed to key ranges (and keys) by bisection with live queries, within max_queries.",
+	NULL, NULL,
+};
+
+const struct action_def *const verify_actions[] = { &compare_def, NULL };
