@@ -1292,6 +1292,7 @@ struct restore {
 	uint64_t staged;
 	int stage_err;
 	int64_t t0, t_read, t_end, last_prog;
+	int64_t taken_at;     /* the dump's time (manifest, key, LastModified), 0 unknown */
 };
 
 static char *opt_arg(const char *fmt, const char *v)
@@ -1563,6 +1564,16 @@ static int restore_run(struct restore *r)
 	r->size = ob.size;
 	if (dump_read_manifest(a, r->st, r->key, &r->manifest) < 0)
 		return ACT_FAIL;
+	{
+		const char *snap = r->manifest ? json_string_value(json_object_get(r->manifest, "snapshot_time")) : NULL;
+		int64_t tk;
+		if (snap && parse_timestamp(snap, &tk) == 0)
+			r->taken_at = tk;
+		else if (dump_key_time(r->key, &tk) == 0)
+			r->taken_at = tk;
+		else
+			r->taken_at = ob.mtime;
+	}
 	if (r->manifest && (uint64_t)json_integer_value(json_object_get(r->manifest, "size")) != r->size)
 		return act_fail(a, "dump '%s' in store '%s' has %llu bytes but its manifest says %lld: the object is truncated or altered, or the manifest is wrong; nothing was restored",
 				r->key, store_name(r->st), (unsigned long long)r->size,
@@ -1614,6 +1625,11 @@ static int restore_run(struct restore *r)
 		return ACT_FAIL;
 	act_out_str(a, "database", r->dbname);
 	act_out_str(a, "dsn", dsn);
+	act_out_str(a, "key", r->key);
+	if (r->taken_at)
+		act_out_time(a, "taken_at", r->taken_at);
+	else
+		act_out(a, "taken_at", json_null());
 	free_secret(dsn);
 	if (pg_child_conninfo(a, r->target, r->dbname, &r->ci, &r->pwenv) != 0)
 		return ACT_FAIL;
@@ -1715,7 +1731,6 @@ static int restore_run(struct restore *r)
 		human_size((uint64_t)rate, h4, sizeof(h4)), msha ? "; SHA-256 matches the manifest" : "");
 	if (errors)
 		act_log(a, "warning: %d errors were ignored (allow_errors: true)", errors);
-	act_out_str(a, "key", r->key);
 	act_out_str(a, "format", dump_fmt_name(r->ds.fmt));
 	act_out_str(a, "compression", r->ds.gzip ? "gzip" : "none");
 	act_out_int(a, "size", (int64_t)r->ds.raw);
@@ -1825,6 +1840,8 @@ static const struct output_spec restore_outputs[] = {
 	{ "database", T_STRING, "the database restored into (set as soon as it is known, also on failure)" },
 	{ "dsn", T_STRING, "a connection string for it (for a later resource: dsn: ${steps.ID.dsn})" },
 	{ "key", T_STRING, "the dump's key" },
+	{ "taken_at", T_TIMESTAMP,
+	  "the moment the restored data reflects: the manifest's snapshot time, else the key's timestamp, else LastModified (report.write measures RPO from it)" },
 	{ "format", T_STRING, "custom or plain" },
 	{ "compression", T_STRING, "gzip or none (outside the dump's own)" },
 	{ "size", T_INT, "bytes read from the store" },

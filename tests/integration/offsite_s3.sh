@@ -200,6 +200,19 @@ t_eq "restore plain: format" plain "$(od_out restore format)"
 t_eq "restore plain: compression" gzip "$(od_out restore compression)"
 t_eq "restore plain: not verified (no manifest)" false "$(od_out restore verified)"
 
+# -------------------------------------------------------------- round trip --
+export OFFSITE_S3_KEY=$S3_RW_KEY
+od_run "round trip: dump, check, restore into new, verify.compare with checksums" 0 roundtrip.yaml
+t_eq "round trip: verify.compare passed" true "$(od_out verify passed)"
+t_eq "round trip: no differences" 0 "$(od_out verify differences)"
+t_contains "round trip: checksums were compared" "$(od_out verify checks)" checksums
+t_eq "round trip: the restore's taken_at is the dump's snapshot time" "$(od_out dump taken_at)" \
+    "$(od_out restore taken_at)"
+od_run "round trip with one row changed in the copy: verify.compare fails" 1 roundtrip.yaml --param tamper=true
+t_contains "round trip tampered: names the table" "$T_OUT" "public.orders"
+t_contains "round trip tampered: locates the key" "$T_OUT" "1500"
+export OFFSITE_S3_KEY=$S3_RO_KEY
+
 # --------------------------------------------------------------- multipart --
 # A dump larger than one 5 MiB part: random bytes do not compress.
 pg_sql PG appdb "create table public.bulk(id int primary key, b bytea); insert into public.bulk select g, decode(md5(g::text)||md5(random()::text)||md5(random()::text)||md5(random()::text), 'hex') from generate_series(1, 250000) g" \
