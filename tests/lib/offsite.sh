@@ -16,6 +16,7 @@
 #                          OD_JOURNAL = the journal file)
 #   od_out STEP FIELD      an output of STEP from OD_JOURNAL (strings raw, other
 #                          values as JSON; empty when absent)
+#   od_outcome STEP        STEP's outcome in OD_JOURNAL (ok, failed, skipped, ...)
 #   od_events EVENT        the JSON lines of OD_JOURNAL's EVENT events
 #   od_json FILE EXPR      evaluate a JS expression on the JSON in FILE (as `j`)
 #   od_dbs PG              the databases of cluster PG, one per line, sorted
@@ -64,6 +65,18 @@ for (const l of fs.readFileSync(f, "utf8").split("\n")) {
     console.log(typeof v === "string" ? v : JSON.stringify(v));
   }
 }' "$OD_JOURNAL" "$1" "$2"
+}
+
+od_outcome() { # STEP
+    [[ -n $OD_JOURNAL && -f $OD_JOURNAL ]] || return 0
+    node -e '
+const fs = require("fs");
+for (const l of fs.readFileSync(process.argv[1], "utf8").split("\n")) {
+  if (!l) continue;
+  const e = JSON.parse(l);
+  if ((e.event === "step_end" || e.event === "step_skip") && e.step === process.argv[2])
+    console.log(e.event === "step_skip" ? "skipped" : e.outcome);
+}' "$OD_JOURNAL" "$1"
 }
 
 od_events() { # EVENT
