@@ -776,18 +776,28 @@ static char *conninfo_for(struct act *a, struct resource *r, const char *dbname)
 	return ci;
 }
 
-/* Progress every PROGRESS_EVERY_US; the closing call (force) only when the
- * phase reported before, so that quick operations print no progress line.
- * *last starts at the phase's start time; it becomes -(time) once reported. */
-static void progress(struct act *a, const char *phase, uint64_t done, uint64_t total, int64_t *last, int force)
+void prog_start(struct act *a, struct prog *p, const char *phase, uint64_t total)
+{
+	p->phase = phase;
+	p->last = mono_us();
+	p->reported = 0;
+	act_progress(a, phase, 0, total);
+}
+
+void prog_tick(struct act *a, struct prog *p, uint64_t done, uint64_t total)
 {
 	int64_t now = mono_us();
-	int reported = *last < 0;
-	int64_t prev = reported ? -*last : *last;
-	if (force ? !reported : now - prev < PROGRESS_EVERY_US)
+	if (now - p->last < PROGRESS_EVERY_US)
 		return;
-	*last = -now;
-	act_progress(a, phase, done, total);
+	p->last = now;
+	p->reported = 1;
+	act_progress(a, p->phase, done, total);
+}
+
+void prog_end(struct act *a, struct prog *p, uint64_t done)
+{
+	if (p->reported || isatty(STDERR_FILENO))
+		act_progress(a, p->phase, done, done);
 }
 
 /* ====================================================================== */
@@ -1079,8 +1089,8 @@ static int create_pump(struct create *c)
 	c->thread = 1;
 	int i = 0;
 	uint64_t up = 0;
-	int64_t last = mono_us();
-	act_progress(a, "upload", 0, 0); /* starts the phase's clock (prints nothing) */
+	struct prog pg;
+	prog_start(a, &pg, "upload", 0);
 	for (;;) {
 		if (preader_wait(a, pr, i) != 0) {
 			act_fail(a, "the dump was cancelled after %llu bytes; nothing was stored under '%s'",
@@ -1092,7 +1102,7 @@ static int create_pump(struct create *c)
 		if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 0) != 0)
 			return -1; /* create_release ends pg_dump and aborts */
 		up += pr->len[i];
-		progress(a, "upload", up, 0, &last, 0);
+		prog_tick(a, &pg, up, 0);
 		preader_release_buf(pr, i);
 		i ^= 1;
 	}
@@ -1118,7 +1128,7 @@ static int create_pump(struct create *c)
 	if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 1) != 0 || store_writer_commit(a, c->w) != 0)
 		return -1;
 	up += pr->len[i];
-	progress(a, "upload", up, up, &last, 1);
+	prog_end(a, &pg, up);
 	c->bytes = pr->total;
 	unsigned char md[32];
 	unsigned int mdl = 0;
@@ -1291,7 +1301,8 @@ struct restore {
 	char *stage_path;
 	uint64_t staged;
 	int stage_err;
-	int64_t t0, t_read, t_end, last_prog;
+	int64_t t0, t_read, t_end;
+	struct prog prog;
 	int64_t taken_at;     /* the dump's time (manifest, key, LastModified), 0 unknown */
 };
 
@@ -1427,7 +1438,11 @@ static int restore_sink(void *ud, const void *p, size_t n)
 		r->sink_failed = 1;
 		return -1;
 	}
-	progress(r->a, r->stage_fd >= 0 ? "download" : "restore", r->ds.raw, r->size, &r->last_prog, 0);
+	if (r->stage_fd >= 0 && strcmp(r->prog.phase, "download") != 0)
+		prog_start(r->a, &r->prog, "download", r->size);
+	else if (r->stage_fd < 0 && strcmp(r->prog.phase, "restore") != 0)
+		prog_start(r->a, &r->prog, "restore", r->size);
+	prog_tick(r->a, &r->prog, r->ds.raw, r->size);
 	return 0;
 }
 
@@ -1646,12 +1661,11 @@ static int restore_run(struct restore *r)
 	r->ds.on_format = restore_on_format;
 	r->ds.fmt_ud = r;
 	r->t0 = mono_us();
-	r->last_prog = r->t0;
-	act_progress(a, r->jobs > 1 && maybe_custom ? "download" : "restore", 0, r->size);
+	prog_start(a, &r->prog, r->jobs > 1 && maybe_custom ? "download" : "restore", r->size);
 	struct store_xfer x;
 	int rd = store_read(a, r->st, r->key, 0, 0, restore_sink, r, &x);
 	if (rd == 0)
-		progress(a, r->stage_fd >= 0 ? "download" : "restore", r->ds.raw, r->ds.raw, &r->last_prog, 1);
+		prog_end(a, &r->prog, r->ds.raw);
 	char sha[65];
 	int bad = 0;
 	if (rd == 0)

@@ -103,6 +103,18 @@ void sigpipe_restore(struct sigpipe_guard *g);
  * reads every older server and archive), else NAME, found on PATH. */
 const char *dump_pg_tool(const char *name);
 
+/* Progress of one phase (act_progress): started at once (its clock), then
+ * at most every 250 ms, and closed at 100% on a terminal or when a line
+ * was already due, so that quick operations print nothing in logs. */
+struct prog {
+	const char *phase;
+	int64_t last;
+	int reported;
+};
+void prog_start(struct act *a, struct prog *p, const char *phase, uint64_t total);
+void prog_tick(struct act *a, struct prog *p, uint64_t done, uint64_t total);
+void prog_end(struct act *a, struct prog *p, uint64_t done);
+
 /* "12.3 MiB" */
 char *human_size(uint64_t n, char *buf, size_t len);
 

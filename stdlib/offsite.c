@@ -325,8 +325,7 @@ struct check {
 	int listfd, errfd;
 	uint64_t size;
 	struct store_xfer *x;   /* the read under way (its size is known early) */
-	int64_t last;
-	int reported;           /* a progress line was due: close it at the end */
+	struct prog prog;
 	int want_toc;
 };
 
@@ -391,12 +390,7 @@ static int check_sink(void *ud, const void *p, size_t n)
 	struct check *c = ud;
 	if (dstream_feed(&c->ds, p, n) != 0)
 		return -1;
-	int64_t now = mono_us();
-	if (now - c->last >= 250000) {
-		c->last = now;
-		c->reported = 1;
-		act_progress(c->a, "check", c->ds.raw, c->x ? c->x->size : 0);
-	}
+	prog_tick(c->a, &c->prog, c->ds.raw, c->x ? c->x->size : 0);
 	return 0;
 }
 
@@ -552,14 +546,13 @@ static int do_check(struct act *a)
 	c.ds.fmt_ud = &c;
 	c.ds.scan_tables = expect != NULL;
 	int64_t t0 = mono_us();
-	c.last = t0;
-	act_progress(a, "check", 0, 0); /* starts the phase's clock */
+	prog_start(a, &c.prog, "check", 0);
 	struct store_xfer x;
 	c.x = &x;
 	int rd = store_read(a, c.st, c.key, 0, 0, check_sink, &c, &x);
 	c.size = x.size;
-	if (rd == 0 && c.reported)
-		act_progress(a, "check", c.ds.raw, c.ds.raw);
+	if (rd == 0)
+		prog_end(a, &c.prog, c.ds.raw);
 	char sha[65];
 	int fin = dstream_finish(&c.ds, sha);
 	if (c.pipe.fd >= 0) {

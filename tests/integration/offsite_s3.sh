@@ -188,6 +188,15 @@ t_eq "restore: the dsn output connects to the new database" "$newdb" \
 t_check "restore: dump_restored event with bytes and rate" \
     grep -q '"event":"dump_restored".*"bytes":[0-9]*,"seconds":[0-9.e-]*,"rate_bytes_per_s"' "$OD_JOURNAL"
 
+t_not_contains "restore (no terminal, quick): no progress line" "$T_OUT" "restore:"
+jd=$(mktemp -d "$T_TMP/journal.XXXXXX")
+script -qefc "$DRPLAY run $OD_PB/restore.yaml --journal-dir $jd --param key=$key" /dev/null >"$T_TMP/tty.out" 2>&1
+t_check "restore on a terminal: a progress bar (phase, bytes, rate) that ends at 100%" \
+    grep -Eq '^ +restore +\[#{20}\] 100% ([0-9.]+ KiB) / \1  [0-9.]+ [KMG]?i?B/s' <(tr '\r' '\n' <"$T_TMP/tty.out")
+dsize=$(stat -c %s "$T_TMP/dump1")
+t_eq "restore on a terminal: the journal has the figures" 1 \
+    "$(grep -c "\"_progress\":{\"restore\":{\"bytes\":$dsize,\"total\":$dsize,\"seconds\":" "$jd"/*.jsonl)"
+
 od_run "dump.restore jobs: 2 into a new database" 0 restore.yaml --param key="$key" --param jobs=2
 t_eq "restore jobs 2: counts equal the source's" "$src_counts" "$(counts "$(od_out restore database)")"
 t_eq "restore jobs 2: used 2 jobs" 2 "$(od_out restore jobs)"
