@@ -357,11 +357,9 @@ static int check_write(void *ud, const void *p, size_t n)
 	return 0;
 }
 
-static int check_on_format(void *ud, struct dstream *d)
+/* Starts pg_restore --list reading from a pipe. 0 or -1 (act_fail). */
+static int check_spawn(struct check *c)
 {
-	struct check *c = ud;
-	if (d->fmt != DUMP_CUSTOM || !c->want_toc)
-		return 0;
 	int pin[2];
 	if (pipe2(pin, O_CLOEXEC) != 0)
 		return act_fail(c->a, "cannot create a pipe: %s", strerror(errno)), -1;
@@ -380,6 +378,31 @@ static int check_on_format(void *ud, struct dstream *d)
 		return -1;
 	}
 	c->pipe.fd = pin[1];
+	return 0;
+}
+
+/* Ends a pg_restore --list that is not needed after all. */
+static void check_unspawn(struct check *c)
+{
+	if (c->pid <= 0)
+		return;
+	kill(-c->pid, SIGTERM);
+	close(c->pipe.fd);
+	c->pipe.fd = -1;
+	int ex, st, cc;
+	act_wait(c->a, c->pid, &ex, &st, &cc);
+	c->pid = -1;
+}
+
+static int check_on_format(void *ud, struct dstream *d)
+{
+	struct check *c = ud;
+	if (d->fmt != DUMP_CUSTOM || !c->want_toc) {
+		check_unspawn(c); /* started early for what turned out not to be an archive */
+		return 0;
+	}
+	if (c->pid <= 0 && check_spawn(c) != 0)
+		return -1;
 	d->out = check_write;
 	d->out_ud = c;
 	return 0;
@@ -545,6 +568,14 @@ static int do_check(struct act *a)
 	c.ds.on_format = check_on_format;
 	c.ds.fmt_ud = &c;
 	c.ds.scan_tables = expect != NULL;
+	/* Likely a custom archive (manifest, suffix): start pg_restore --list
+	 * now, so that its start-up overlaps the download instead of following
+	 * the first bytes. */
+	const char *mfmt = manifest ? json_string_value(json_object_get(manifest, "format")) : NULL;
+	if ((mfmt && !strcmp(mfmt, "custom")) || (!mfmt && own)) {
+		if (check_spawn(&c) != 0)
+			goto out;
+	}
 	int64_t t0 = mono_us();
 	prog_start(a, &c.prog, "check", 0);
 	struct store_xfer x;

@@ -147,7 +147,8 @@ bench_report offsite_restore_2jobs "$t_drplay" s "$t_base" 1.10
 
 # ------------------------------------------------------------ peak RSS ---
 # baseline: curl's own peak while downloading the same object
-rss_curl=$(bench_rss_kb s3_curl S3 "$S3_RW_KEY" -f -o /dev/null "$URL/$key") || exit 1
+rss_curl=$(bench_rss_kb curl -sS -f --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_RW_KEY:$S3_SECRET" \
+    -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -o /dev/null "$URL/$key") || exit 1
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
 bench_report offsite_rss_dump_create "$(mb "$rss_create")" MB "$(mb "$rss_curl")" 64 value
 bench_report offsite_rss_check "$(mb "$rss_check")" MB "$(mb "$rss_curl")" 64 value
