@@ -660,6 +660,22 @@ static char *file_tail(int fd, size_t max)
 	return b;
 }
 
+/* The "Command was:" line that belongs to the error line ending at nl (it
+ * may follow DETAIL/HINT lines), or NULL. */
+static const char *command_of(const char *nl)
+{
+	for (const char *l = nl ? nl + 1 : NULL; l && *l;) {
+		if (!strncmp(l, "Command was:", 12))
+			return l;
+		if (!strncmp(l, "pg_restore:", 11) || !strncmp(l, "psql:", 5))
+			return NULL;
+		l = strchr(l, '\n');
+		if (l)
+			l++;
+	}
+	return NULL;
+}
+
 /* The line of a tool's stderr that says what failed: the first "error"
  * line, with its "Command was:" continuation; else the last line. */
 static char *tool_error(int fd)
@@ -673,11 +689,12 @@ static char *tool_error(int fd)
 		    (size_t)((strstr(l, "rror:") ? strstr(l, "rror:") : strstr(l, "FATAL:")) - l) < n) {
 			struct strbuf sb = STRBUF_INIT;
 			sb_add(&sb, l, n);
-			if (nl && !strncmp(nl + 1, "Command was:", 12)) {
-				char *n2 = strchr(nl + 1, '\n');
-				size_t m = n2 ? (size_t)(n2 - nl - 1) : strlen(nl + 1);
+			const char *cmd = command_of(nl);
+			if (cmd) {
+				const char *n2 = strchr(cmd, '\n');
+				size_t m = n2 ? (size_t)(n2 - cmd) : strlen(cmd);
 				sb_adds(&sb, " (");
-				sb_add(&sb, nl + 1, m > 160 ? 160 : m);
+				sb_add(&sb, cmd, m > 160 ? 160 : m);
 				sb_adds(&sb, m > 160 ? "...)" : ")");
 			}
 			hit = sb_detach(&sb);
@@ -1323,7 +1340,8 @@ static int restore_spawn(struct restore *r, enum dump_fmt fmt, const char *file)
 		argv[k++] = (char *)dump_pg_tool("pg_restore");
 		argv[k++] = owned[0] = opt_arg("--dbname=%s", r->ci);
 		argv[k++] = "--no-password";
-		if (!r->allow_errors)
+		/* clean: the DROP phase may fail harmlessly (see clean_errors) */
+		if (!r->allow_errors && !r->clean)
 			argv[k++] = "--exit-on-error";
 		if (r->no_owner) {
 			argv[k++] = "--no-owner";
@@ -1524,6 +1542,41 @@ static int create_database(struct act *a, struct resource *t, const char *name)
 	return 0;
 }
 
+/* pg_restore --clean --if-exists drops every object before recreating it,
+ * in reverse order; PostgreSQL refuses some of those drops although the
+ * later drop of a parent removes the object anyway ("cannot drop inherited
+ * constraint" of a partition). So a clean restore runs without
+ * --exit-on-error, and afterwards only errors whose command is one of the
+ * clean phase's DROP ... IF EXISTS statements are tolerated. Counts both
+ * kinds; *first_other gets the first other error (caller frees). */
+static void clean_errors(int fd, int *tolerated, int *other, char **first_other)
+{
+	*tolerated = *other = 0;
+	*first_other = NULL;
+	char *t = file_tail(fd, 4u << 20);
+	for (char *l = t; *l;) {
+		char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		if (memmem(l, n, "error:", 6) && !memmem(l, n, "errors ignored on restore", 25)) {
+			const char *cmd = command_of(nl);
+			const char *ce = cmd ? strchr(cmd, '\n') : NULL;
+			size_t cl = cmd ? (ce ? (size_t)(ce - cmd) : strlen(cmd)) : 0;
+			if (cmd && memmem(cmd, cl, "DROP ", 5) && memmem(cmd, cl, "IF EXISTS", 9)) {
+				(*tolerated)++;
+			} else {
+				(*other)++;
+				if (!*first_other)
+					*first_other = xasprintf("%.*s%s%.*s%s", (int)n, l, cl ? " (" : "",
+								 (int)(cl > 160 ? 160 : cl), cmd ? cmd : "", cl ? ")" : "");
+			}
+		}
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	free(t);
+}
+
 /* Fails the step with the consumer's exit and its first error line. */
 static int tool_failed(struct restore *r, int exited, int status)
 {
@@ -1721,18 +1774,34 @@ static int restore_run(struct restore *r)
 			return act_fail(a, "the restore of '%s' was cancelled", r->key);
 	}
 	r->t_end = mono_us();
-	int errors = 0;
+	int errors = 0, tolerated = 0;
 	if (!exited || status != 0) {
 		/* pg_restore without --exit-on-error exits 1 after ignoring errors */
 		char *t = file_tail(r->errfd, 4096);
-		int ignored = r->allow_errors && exited && status == 1 && strstr(t, "errors ignored on restore");
+		int ignored = exited && status == 1 && strstr(t, "errors ignored on restore");
 		free(t);
-		if (!ignored) {
+		if (ignored && r->clean && !r->allow_errors && !strcmp(r->tool, "pg_restore")) {
+			int other;
+			char *first = NULL;
+			clean_errors(r->errfd, &tolerated, &other, &first);
+			if (other) {
+				log_tool_lines(a, r->errfd, r->tool, 20);
+				act_fail(a, "pg_restore failed while restoring '%s' into database '%s' on %s: %s (%d error%s besides the clean phase's; the restore went on to its end: the database is not a faithful copy)",
+					 r->key, r->dbname, pg_where(r->target), first, other, other == 1 ? "" : "s");
+				free(first);
+				return ACT_FAIL;
+			}
+		} else if (!(ignored && r->allow_errors)) {
 			log_tool_lines(a, r->errfd, r->tool, 20);
 			return tool_failed(r, exited, status);
 		}
 	}
-	errors = log_tool_lines(a, r->errfd, r->tool, 20);
+	errors = log_tool_lines(a, r->errfd, r->tool, tolerated ? 0 : 20);
+	if (tolerated) {
+		act_log(a, "pg_restore --clean: %d of its DROP ... IF EXISTS statements failed harmlessly (objects the drop of their parent removes, such as partitions' inherited constraints) and were passed over",
+			tolerated);
+		errors = 0;
+	}
 	if (errors && !r->allow_errors) {
 		/* psql with ON_ERROR_STOP exits 3; reaching here means only notices */
 		errors = 0;
@@ -1832,7 +1901,7 @@ static const struct param_spec restore_params[] = {
 	{ "allow_errors", T_BOOL, 0, NULL, "false", NULL,
 	  "go on after SQL errors (default: stop at the first, pg_restore --exit-on-error / psql ON_ERROR_STOP)" },
 	{ "clean", T_BOOL, 0, NULL, "false", NULL,
-	  "drop the dump's objects before recreating them (pg_restore --clean --if-exists; custom format)" },
+	  "drop the dump's objects before recreating them (pg_restore --clean --if-exists; custom format; failed drops of that phase are passed over, any other error fails)" },
 	{ "database", T_STRING, 0, NULL, NULL, NULL,
 	  "the database to restore into (default: the target's; with into: new, a generated NAME_restore_TIME_RANDOM)" },
 	{ "into", T_STRING, 0, NULL, "existing", into_values,

@@ -131,6 +131,25 @@ od_run "restore: halfway failure with single_transaction" 1 restore.yaml --param
 t_eq "restore single_transaction: nothing was restored" 0 \
     "$(pg_sql PG scratch "select count(*) from pg_tables where tablename = 'users'")"
 
+od_run "restore: allow_errors goes past the conflict" 0 restore.yaml --param key="$key" --param into=existing \
+    --param allow_errors=true
+t_eq "restore allow_errors: one error ignored" 1 "$(od_out restore errors_ignored)"
+t_contains "restore allow_errors: warns about it" "$T_OUT" "1 errors were ignored (allow_errors: true)"
+od_run "restore: over the same database again fails (objects exist)" 1 restore.yaml --param key="$key" \
+    --param into=existing
+t_contains "restore again: already exists" "$T_OUT" "already exists"
+od_run "restore: clean: true restores over an existing copy" 0 restore.yaml --param key="$key" --param into=existing \
+    --param clean=true
+t_eq "restore clean: the rows are there once" 500 "$(pg_sql PG scratch 'select count(*) from public.users')"
+t_contains "restore clean: the harmless failed drops are named as such" "$T_OUT" "failed harmlessly"
+# an object outside the dump depends on one of its tables: the clean phase
+# cannot drop users, so re-creating it fails: a real error
+pg_sql PG scratch "create table public.zz_ref (u bigint references public.users (id))" >/dev/null
+od_run "restore: clean: true still fails on a real error" 1 restore.yaml --param key="$key" --param into=existing \
+    --param clean=true
+t_contains "restore clean, real error: names it" "$T_OUT" 'already exists (Command was: CREATE'
+t_contains "restore clean, real error: says it is not the clean phase's" "$T_OUT" "besides the clean phase's"
+
 # disk too small for a parallel restore
 mkdir -p "$T_TMP/small"
 mount -t tmpfs -o size=256k drplay-small "$T_TMP/small" || die_setup "cannot mount a small tmpfs"

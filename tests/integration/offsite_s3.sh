@@ -208,6 +208,10 @@ t_eq "restore plain: counts equal the source's" "$src_counts" "$(counts "$(od_ou
 t_eq "restore plain: format" plain "$(od_out restore format)"
 t_eq "restore plain: compression" gzip "$(od_out restore compression)"
 t_eq "restore plain: not verified (no manifest)" false "$(od_out restore verified)"
+od_run "dump.restore of a plain .sql.gz with jobs: 2 (one psql session)" 0 restore.yaml \
+    --param key=prod/legacy/appdb-2026-11-01_04-30-00.sql.gz --param jobs=2
+t_contains "restore plain jobs 2: says jobs has no effect" "$T_OUT" "jobs: 2 has no effect on a plain SQL dump"
+t_eq "restore plain jobs 2: counts equal the source's" "$src_counts" "$(counts "$(od_out restore database)")"
 
 # -------------------------------------------------------------- round trip --
 export OFFSITE_S3_KEY=$S3_RW_KEY
