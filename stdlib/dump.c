@@ -1109,7 +1109,7 @@ static int create_pump(struct create *c)
 	struct prog pg;
 	prog_start(a, &pg, "upload", 0);
 	for (;;) {
-		if (preader_wait(a, pr, i) != 0) {
+		if (act_cancelled(a) || preader_wait(a, pr, i) != 0) {
 			act_fail(a, "the dump was cancelled after %llu bytes; nothing was stored under '%s'",
 				 (unsigned long long)up, c->key);
 			return -1;
@@ -1142,6 +1142,8 @@ static int create_pump(struct create *c)
 		return act_fail(a, "cannot read pg_dump's output: %s", strerror(pr->rerr)), -1;
 	if (pr->total == 0)
 		return act_fail(a, "pg_dump of %s wrote nothing; nothing was stored", pg_where(c->db)), -1;
+	if (act_cancelled(a))
+		return act_fail(a, "the dump was cancelled before it was stored; nothing was stored under '%s'", c->key), -1;
 	if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 1) != 0 || store_writer_commit(a, c->w) != 0)
 		return -1;
 	up += pr->len[i];

@@ -809,7 +809,12 @@ static int do_whoami(struct act *a)
 	json_object_set_new(ev, "store", json_string(store_name(st)));
 	json_object_set_new(ev, "identity", json_string(identity));
 	const char *want = act_str(a, "expect_key_id");
-	if (want && *want && store_access_key(st) && strcmp(want, store_access_key(st)) != 0) {
+	if (want && *want && !store_access_key(st)) {
+		act_fail(a, "expect_key_id applies to s3 stores; store '%s' is a directory (its identity is the OS user: %s)",
+			 store_name(st), identity);
+		goto out;
+	}
+	if (want && *want && strcmp(want, store_access_key(st)) != 0) {
 		char wk[80];
 		size_t l = strlen(want);
 		if (l >= 12)

@@ -137,6 +137,12 @@ OFFSITE_S3_KEY=$S3_RW_KEY od_run "offsite.whoami expect read with the read-write
     --param expect=read
 t_eq "whoami read: does not probe writes (can_write null)" null "$(od_out whoami can_write)"
 
+od_run "offsite.whoami with the expected key id" 0 whoami.yaml --param key_id="$S3_RO_KEY"
+od_run "offsite.whoami with another key id than expected fails" 4 whoami.yaml --param key_id=AKIAEXPECTEDKEY00001
+t_contains "whoami key id: says which was used and which was expected, masked" "$T_OUT" \
+    "used with access key DRPL...0002, not the expected AKIA...0001"
+t_not_contains "whoami key id: the full key ids are not printed" "$T_OUT" "$S3_RO_KEY"
+
 OFFSITE_S3_KEY=$S3_BAD_KEY od_run "offsite.whoami with an unknown key id fails (exit 4: nothing changed)" 4 whoami.yaml
 t_contains "whoami bad key: names the cause" "$T_OUT" "InvalidAccessKeyId"
 t_contains "whoami bad key: says what to check" "$T_OUT" "check access_key"
