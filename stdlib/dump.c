@@ -824,9 +824,11 @@ void prog_end(struct act *a, struct prog *p, uint64_t done)
 /* The reader thread: fills two buffers from the pipe in turn, hashing. */
 struct preader {
 	int fd;
-	size_t bsize;
+	size_t bsize;        /* each buffer's size */
+	size_t first;        /* the first fill stops here (S3: 5 MiB, so the upload starts early) */
 	unsigned char *buf[2];
 	size_t len[2];
+	char sha[2][65];     /* each fill's SHA-256: the part's payload hash */
 	int full[2], last[2];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -840,6 +842,8 @@ static void *reader_main(void *arg)
 {
 	struct preader *p = arg;
 	int i = 0;
+	size_t want = p->first;
+	EVP_MD_CTX *part = EVP_MD_CTX_new();
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		while (p->full[i] && !atomic_load(&p->stop))
@@ -849,7 +853,7 @@ static void *reader_main(void *arg)
 			break;
 		size_t n = 0;
 		int eof = 0;
-		while (n < p->bsize) {
+		while (n < want) {
 			struct pollfd pf = { p->fd, POLLIN, 0 };
 			int pr = poll(&pf, 1, 200);
 			if (atomic_load(&p->stop)) {
@@ -858,7 +862,7 @@ static void *reader_main(void *arg)
 			}
 			if (pr <= 0)
 				continue;
-			ssize_t r = read(p->fd, p->buf[i] + n, p->bsize - n);
+			ssize_t r = read(p->fd, p->buf[i] + n, want - n);
 			if (r > 0) {
 				n += (size_t)r;
 			} else if (r == 0) {
@@ -871,6 +875,13 @@ static void *reader_main(void *arg)
 			}
 		}
 		EVP_DigestUpdate(p->md, p->buf[i], n);
+		unsigned char md[32];
+		unsigned int mdl = 0;
+		EVP_DigestInit_ex(part, EVP_sha256(), NULL);
+		EVP_DigestUpdate(part, p->buf[i], n);
+		EVP_DigestFinal_ex(part, md, &mdl);
+		for (int k = 0; k < 32; k++)
+			snprintf(p->sha[i] + 2 * k, 3, "%02x", md[k]);
 		pthread_mutex_lock(&p->mu);
 		p->total += n;
 		p->len[i] = n;
@@ -881,7 +892,9 @@ static void *reader_main(void *arg)
 		if (eof)
 			break;
 		i ^= 1;
+		want = p->bsize;
 	}
+	EVP_MD_CTX_free(part);
 	return NULL;
 }
 
@@ -978,6 +991,50 @@ static int open_snapshot(struct act *a, struct resource *db, struct snap *sn)
 	snprintf(sn->dbname, sizeof(sn->dbname), "%s", PQgetvalue(r, 0, 4));
 	PQclear(r);
 	return exported ? 0 : 1;
+}
+
+/* pg_dump's version from a custom archive's header (pg_backup_archiver.c,
+ * WriteHead: "PGDMP", version, intSize, offSize, format, compression, the
+ * creation time, then the database name, the server's and pg_dump's version
+ * strings), so no `pg_dump --version` process is needed. 0, or -1 when the
+ * header is not as expected. */
+int dump_header_version(const unsigned char *p, size_t n, char *ver, size_t vn)
+{
+	if (n < 11 || memcmp(p, "PGDMP", 5) != 0)
+		return -1;
+	int vmaj = p[5], vmin = p[6];
+	size_t isz = p[8];
+	if (isz < 1 || isz > 8)
+		return -1;
+	size_t o = 11;
+	o += (vmaj > 1 || vmin >= 15) ? 1 : 1 + isz; /* compression: a byte since 1.15, else an int */
+	o += 7 * (1 + isz);                          /* tm_sec ... tm_isdst */
+	for (int k = 0; k < 3; k++) {
+		if (o + 1 + isz > n)
+			return -1;
+		int neg = p[o];
+		uint64_t len = 0;
+		for (size_t b = 0; b < isz; b++)
+			len |= (uint64_t)p[o + 1 + b] << (8 * b);
+		o += 1 + isz;
+		if (neg)
+			continue; /* a NULL string */
+		if (len > 256 || o + len > n)
+			return -1;
+		if (k == 2) {
+			if (!len || len >= vn)
+				return -1;
+			memcpy(ver, p + o, len);
+			ver[len] = '\0';
+			for (size_t c = 0; c < len; c++)
+				if (!isprint((unsigned char)ver[c]))
+					return -1;
+			ver[strcspn(ver, " ")] = '\0'; /* "15.8 (Debian 15.8-1)" -> "15.8" */
+			return *ver ? 0 : -1;
+		}
+		o += len;
+	}
+	return -1;
 }
 
 struct create {
@@ -1091,6 +1148,9 @@ static int create_pump(struct create *c)
 	struct preader *pr = &c->pr;
 	pr->fd = c->pfd[0];
 	pr->bsize = store_writer_block(c->w);
+	pr->first = store_writer_first_block(c->w);
+	if (pr->first > pr->bsize)
+		pr->bsize = pr->first;
 	pr->buf[0] = xmalloc(pr->bsize);
 	pr->buf[1] = xmalloc(pr->bsize);
 	pr->md = EVP_MD_CTX_new();
@@ -1104,7 +1164,7 @@ static int create_pump(struct create *c)
 		return -1;
 	}
 	c->thread = 1;
-	int i = 0;
+	int i = 0, first_block = 1;
 	uint64_t up = 0;
 	struct prog pg;
 	prog_start(a, &pg, "upload", 0);
@@ -1114,9 +1174,14 @@ static int create_pump(struct create *c)
 				 (unsigned long long)up, c->key);
 			return -1;
 		}
+		if (first_block) {
+			first_block = 0;
+			if (dump_header_version(pr->buf[i], pr->len[i], c->pgdump_ver, sizeof(c->pgdump_ver)) != 0)
+				c->pgdump_ver[0] = '\0';
+		}
 		if (pr->last[i])
 			break;
-		if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 0) != 0)
+		if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 0, pr->sha[i]) != 0)
 			return -1; /* create_release ends pg_dump and aborts */
 		up += pr->len[i];
 		prog_tick(a, &pg, up, 0);
@@ -1144,7 +1209,7 @@ static int create_pump(struct create *c)
 		return act_fail(a, "pg_dump of %s wrote nothing; nothing was stored", pg_where(c->db)), -1;
 	if (act_cancelled(a))
 		return act_fail(a, "the dump was cancelled before it was stored; nothing was stored under '%s'", c->key), -1;
-	if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 1) != 0 || store_writer_commit(a, c->w) != 0)
+	if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 1, pr->sha[i]) != 0 || store_writer_commit(a, c->w) != 0)
 		return -1;
 	up += pr->len[i];
 	prog_end(a, &pg, up);
@@ -1185,8 +1250,6 @@ static int do_create(struct act *a)
 		act_fail(a, "compress is %lld; give 0 (none) to 9 (smallest)", (long long)compress);
 		goto out;
 	}
-	if (tool_version(a, "pg_dump", c.pgdump_ver, sizeof(c.pgdump_ver)) != 0)
-		goto out;
 	c.snap_rc = open_snapshot(a, c.db, &c.sn);
 	if (c.snap_rc < 0)
 		goto out;
@@ -1204,10 +1267,13 @@ static int do_create(struct act *a)
 	int64_t started = now_us();
 	if (create_spawn(&c, compress) != 0)
 		goto out;
-	act_log(a, "pg_dump %s of %s (snapshot %s%s) -> %s '%s'", c.pgdump_ver, pg_where(c.db), ts,
+	act_log(a, "pg_dump of %s (snapshot %s%s) -> %s '%s'", pg_where(c.db), ts,
 		c.snap_rc == 0 ? ", exported" : ", pg_dump's own", store_where(c.st), c.key);
 	if (create_pump(&c) != 0)
 		goto out;
+	/* the version came from the archive's header; ask the tool otherwise */
+	if (!c.pgdump_ver[0] && tool_version(a, "pg_dump", c.pgdump_ver, sizeof(c.pgdump_ver)) != 0)
+		snprintf(c.pgdump_ver, sizeof(c.pgdump_ver), "unknown");
 	c.t1 = mono_us();
 	int parts = store_writer_parts(c.w);
 	store_writer_free(c.w);

@@ -69,6 +69,10 @@ int dstream_feed(struct dstream *d, const void *p, size_t n);
 int dstream_finish(struct dstream *d, char sha_hex[65]);
 void dstream_release(struct dstream *d);
 
+/* pg_dump's version string from a custom archive's first bytes: 0 and
+ * ver, or -1 when they are not such a header. */
+int dump_header_version(const unsigned char *p, size_t n, char *ver, size_t vn);
+
 /* ---- manifests ---- */
 
 /* The manifest key of a dump: KEY.manifest.json (new string). */

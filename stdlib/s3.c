@@ -275,6 +275,7 @@ struct req {
 	const char *query;         /* canonical query, or NULL */
 	const void *body;          /* PUT/POST payload (may be empty) */
 	size_t body_len;
+	const char *body_sha;      /* its SHA-256 (hex) when known, else computed */
 	const char *content_type;
 	int range;                 /* send Range: bytes=from-[to] */
 	uint64_t range_from, range_to; /* range_to UINT64_MAX = open */
@@ -512,7 +513,9 @@ static CURLcode perform(struct s3 *s, struct act *a, const struct req *rq, struc
 	struct curl_slist *hd = NULL;
 	char hash[65];
 	int has_body = !strcmp(rq->method, "PUT") || !strcmp(rq->method, "POST");
-	if (has_body && rq->body_len)
+	if (has_body && rq->body_len && rq->body_sha)
+		snprintf(hash, sizeof(hash), "%s", rq->body_sha);
+	else if (has_body && rq->body_len)
 		sha256_buf_hex(rq->body, rq->body_len, hash);
 	else
 		snprintf(hash, sizeof(hash), "%s", EMPTY_SHA256);
@@ -816,13 +819,14 @@ int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64
 }
 
 int s3_put(struct s3 *s, struct act *a, const char *key, const void *buf, size_t n, const char *content_type,
-	   struct s3_err *e)
+	   const char *sha_hex, struct s3_err *e)
 {
 	struct req rq = { 0 };
 	rq.method = "PUT";
 	rq.key = key;
 	rq.body = buf;
 	rq.body_len = n;
+	rq.body_sha = sha_hex;
 	rq.content_type = content_type;
 	return request(s, a, &rq, NULL, NULL, e);
 }
@@ -994,7 +998,7 @@ int s3_mpu_start(struct s3 *s, struct act *a, const char *key, char **upload_id,
 }
 
 int s3_mpu_part(struct s3 *s, struct act *a, const char *key, const char *upload_id, int part, const void *buf,
-		size_t n, char etag[130], struct s3_err *e)
+		size_t n, const char *sha_hex, char etag[130], struct s3_err *e)
 {
 	char *id = s3_uri_encode(upload_id, 0);
 	char *q = xasprintf("partNumber=%d&uploadId=%s", part, id);
@@ -1005,6 +1009,7 @@ int s3_mpu_part(struct s3 *s, struct act *a, const char *key, const char *upload
 	rq.query = q;
 	rq.body = buf;
 	rq.body_len = n;
+	rq.body_sha = sha_hex;
 	struct s3_head h = { 0 };
 	int r = request(s, a, &rq, NULL, &h, e);
 	free(q);

@@ -87,10 +87,11 @@ int s3_head(struct s3 *s, struct act *a, const char *key, struct s3_head *h, str
 int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64_t limit, s3_sink sink,
 	   void *ud, struct s3_head *h, int *resumes, uint64_t *total_live, struct s3_err *e);
 
-/* Uploads a buffer (PutObject) with its SHA-256 as the payload hash.
- * Returns 0 or -1 with *e filled. */
+/* Uploads a buffer (PutObject) with its SHA-256 as the payload hash
+ * (sha_hex when the caller has it, else computed). Returns 0 or -1 with
+ * *e filled. */
 int s3_put(struct s3 *s, struct act *a, const char *key, const void *buf, size_t n, const char *content_type,
-	   struct s3_err *e);
+	   const char *sha_hex, struct s3_err *e);
 
 /* Deletes an object. Returns 0 or -1 with *e filled. Deletes (and
  * s3_mpu_abort) are clean-up: after an interruption they still run, as one
@@ -105,11 +106,12 @@ int s3_list(struct s3 *s, struct act *a, const char *prefix, size_t max_objects,
 void s3_objs_free(struct s3_obj *objs, size_t n);
 
 /* Multipart upload: initiate (sets *upload_id, caller frees), upload part
- * `part` (1..10000; the part's ETag into etag[130]), complete with the
+ * `part` (1..10000; every part but the last at least 5 MiB; its SHA-256 as
+ * sha_hex or NULL; the part's ETag into etag[130]), complete with the
  * parts' ETags, abort. Each returns 0 or -1 with *e filled. */
 int s3_mpu_start(struct s3 *s, struct act *a, const char *key, char **upload_id, struct s3_err *e);
 int s3_mpu_part(struct s3 *s, struct act *a, const char *key, const char *upload_id, int part, const void *buf,
-		size_t n, char etag[130], struct s3_err *e);
+		size_t n, const char *sha_hex, char etag[130], struct s3_err *e);
 int s3_mpu_complete(struct s3 *s, struct act *a, const char *key, const char *upload_id, char *const *etags,
 		    int nparts, struct s3_err *e);
 int s3_mpu_abort(struct s3 *s, struct act *a, const char *key, const char *upload_id, struct s3_err *e);

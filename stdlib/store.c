@@ -702,7 +702,7 @@ int store_write_small(struct act *a, struct store *s, const char *key, const voi
 {
 	if (s->s3) {
 		struct s3_err e;
-		if (s3_put(s->s3, a, key, buf, n, content_type, &e) != 0)
+		if (s3_put(s->s3, a, key, buf, n, content_type, NULL, &e) != 0)
 			return s3_fail(a, s, "PUT", key, &e);
 		return 0;
 	}
@@ -774,12 +774,18 @@ size_t store_writer_block(const struct store_writer *w)
 	return w->s->part_size;
 }
 
+size_t store_writer_first_block(const struct store_writer *w)
+{
+	/* S3's smallest part: the first upload starts as early as it may */
+	return w->s->s3 ? 5 * MIB : w->s->part_size;
+}
+
 int store_writer_parts(const struct store_writer *w)
 {
 	return w->nparts;
 }
 
-int store_writer_put(struct act *a, struct store_writer *w, const void *buf, size_t n, int last)
+int store_writer_put(struct act *a, struct store_writer *w, const void *buf, size_t n, int last, const char *sha_hex)
 {
 	struct store *s = w->s;
 	if (!s->s3) {
@@ -791,7 +797,7 @@ int store_writer_put(struct act *a, struct store_writer *w, const void *buf, siz
 	struct s3_err e;
 	if (last && w->nparts == 0 && !w->upload_id) {
 		/* the whole object fits in one block: a single PUT */
-		if (s3_put(s->s3, a, w->key, buf, n, "application/octet-stream", &e) != 0)
+		if (s3_put(s->s3, a, w->key, buf, n, "application/octet-stream", sha_hex, &e) != 0)
 			return s3_fail(a, s, "PUT", w->key, &e);
 		w->bytes += n;
 		w->committed = 1;
@@ -809,7 +815,7 @@ int store_writer_put(struct act *a, struct store_writer *w, const void *buf, siz
 	char etag[130];
 	char what[64];
 	snprintf(what, sizeof(what), "uploading part %d of", w->nparts + 1);
-	if (s3_mpu_part(s->s3, a, w->key, w->upload_id, w->nparts + 1, buf, n, etag, &e) != 0)
+	if (s3_mpu_part(s->s3, a, w->key, w->upload_id, w->nparts + 1, buf, n, sha_hex, etag, &e) != 0)
 		return s3_fail(a, s, what, w->key, &e);
 	if (w->nparts == w->aparts) {
 		w->aparts = w->aparts ? w->aparts * 2 : 64;
@@ -838,7 +844,7 @@ int store_writer_commit(struct act *a, struct store_writer *w)
 	struct s3_err e;
 	if (!w->upload_id) {
 		/* nothing was written at all: an empty object */
-		if (s3_put(s->s3, a, w->key, "", 0, "application/octet-stream", &e) != 0)
+		if (s3_put(s->s3, a, w->key, "", 0, "application/octet-stream", NULL, &e) != 0)
 			return s3_fail(a, s, "PUT", w->key, &e);
 		w->committed = 1;
 		return 0;
@@ -903,7 +909,7 @@ int store_probe_write(struct act *a, struct store *s, const char *key, char *det
 	if (s->s3) {
 		struct s3_err e;
 		char eb[400];
-		if (s3_put(s->s3, a, key, "", 0, "application/octet-stream", &e) == 0) {
+		if (s3_put(s->s3, a, key, "", 0, "application/octet-stream", NULL, &e) == 0) {
 			snprintf(detail, n, "PUT of a zero-byte object was allowed");
 			return 0;
 		}

@@ -94,14 +94,18 @@ int store_write_small(struct act *a, struct store *s, const char *key, const voi
 /* Deletes an object. 0 or -1. */
 int store_remove(struct act *a, struct store *s, const char *key);
 
-/* A streaming upload. Blocks are handed over in order; every block but the
- * last must be store_writer_block() bytes (the S3 part size). Nothing is
- * visible under the key before store_writer_commit(). */
+/* A streaming upload. Blocks are handed over in order; the first must be
+ * store_writer_first_block() bytes and every later one but the last
+ * store_writer_block() bytes (S3: parts of at least 5 MiB; a small first
+ * part lets the upload start early). sha_hex is the block's SHA-256 when
+ * the caller has it (else NULL). Nothing is visible under the key before
+ * store_writer_commit(). */
 struct store_writer;
 /* Starts a writer; fails when the key exists already. NULL after act_fail. */
 struct store_writer *store_writer_new(struct act *a, struct store *s, const char *key);
 size_t store_writer_block(const struct store_writer *w);
-int store_writer_put(struct act *a, struct store_writer *w, const void *buf, size_t n, int last);
+size_t store_writer_first_block(const struct store_writer *w);
+int store_writer_put(struct act *a, struct store_writer *w, const void *buf, size_t n, int last, const char *sha_hex);
 /* Makes the object visible. 0 or -1 (then abort it). */
 int store_writer_commit(struct act *a, struct store_writer *w);
 /* Removes whatever was written (temporary file, multipart parts). Keeps the

@@ -226,6 +226,23 @@ static void inspector_formats(void)
 	CHECK(out.n == 0); /* nothing was passed on before the format was known */
 }
 
+static void archive_header(void)
+{
+	char ver[64];
+	char *buf = NULL;
+	size_t n = 0;
+	/* a pg_dump -Fc archive kept as test data (its manifest names the version) */
+	CHECK(read_file("tests/cases/offsite/store/prod/tiny-20261102T043000Z.dump", 1 << 20, &buf, &n) == 0);
+	if (!buf)
+		return;
+	CHECK(dump_header_version((unsigned char *)buf, n, ver, sizeof(ver)) == 0);
+	CHECK_STR(ver, "15.20");
+	CHECK(dump_header_version((unsigned char *)buf, 40, ver, sizeof(ver)) == -1); /* cut */
+	buf[0] = 'X';
+	CHECK(dump_header_version((unsigned char *)buf, n, ver, sizeof(ver)) == -1); /* not PGDMP */
+	free(buf);
+}
+
 static void sizes(void)
 {
 	char b[32];
@@ -243,6 +260,7 @@ int main(void)
 	RUN(inspector_plain);
 	RUN(inspector_gzip);
 	RUN(inspector_formats);
+	RUN(archive_header);
 	RUN(sizes);
 	return UNIT_RESULT();
 }
