@@ -131,9 +131,10 @@ static void quiet_notices(void *arg, const char *message)
 	(void)message;
 }
 
-/* The libpq `options` for drplay's sessions: the DSN's own options, then
- * default_transaction_read_only=off (pg.freeze freezes the application, not
- * the operator) and the resource's statement_timeout (0 = none). New string. */
+/* The libpq `options` for the tools drplay starts: the DSN's own options,
+ * then default_transaction_read_only=off (pg.freeze freezes the application,
+ * not the operator: pg_restore must write into a frozen database) and a
+ * statement_timeout (0 = none). New string. */
 static char *own_options(const char *dsn_options, int64_t statement_timeout_us)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -160,24 +161,17 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)(ct > 0 ? ct : 1));
 	const char *an = res_str(r, "application_name");
 	snprintf(appname, sizeof(appname), "%s", an && *an ? an : "drplay");
-	/* drplay's own sessions write even while pg.freeze holds the database
-	 * read-only for everybody else; statement_timeout is the resource's. */
-	char *options = own_options(opt(opts, "options"), res_duration_us(r, "statement_timeout", 0));
 	for (PQconninfoOption *o = opts; o->keyword && n < 60; o++) {
 		if (!o->val || !*o->val)
 			continue;
 		if (!strcmp(o->keyword, "dbname") && dbname)
 			continue;
-		if (!strcmp(o->keyword, "connect_timeout") || !strcmp(o->keyword, "application_name") ||
-		    !strcmp(o->keyword, "options"))
+		if (!strcmp(o->keyword, "connect_timeout") || !strcmp(o->keyword, "application_name"))
 			continue;
 		keys[n] = o->keyword;
 		vals[n] = o->val;
 		n++;
 	}
-	keys[n] = "options";
-	vals[n] = options;
-	n++;
 	if (dbname) {
 		keys[n] = "dbname";
 		vals[n] = dbname;
@@ -193,7 +187,6 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 	vals[n] = NULL;
 	PGconn *c = PQconnectdbParams(keys, vals, 0);
 	PQconninfoFree(opts);
-	free(options);
 	if (c)
 		PQsetNoticeProcessor(c, quiet_notices, NULL);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -217,6 +210,27 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 		PQfinish(c);
 		return NULL;
 	}
+	/* drplay's own sessions write even while pg.freeze holds the database
+	 * read-only for everybody else; statement_timeout is the resource's.
+	 * Plain SETs rather than startup options, which poolers may refuse. */
+	char sql[160];
+	int64_t st = res_duration_us(r, "statement_timeout", 0);
+	if (st > 0)
+		snprintf(sql, sizeof(sql), "SET default_transaction_read_only = off; SET statement_timeout = %lld",
+			 (long long)(st / 1000 > 0 ? st / 1000 : 1));
+	else
+		snprintf(sql, sizeof(sql), "SET default_transaction_read_only = off");
+	PGresult *res = PQexec(c, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		char m[512];
+		snprintf(m, sizeof(m), "%s", PQresultErrorMessage(res));
+		m[strcspn(m, "\n")] = '\0';
+		act_fail(a, "postgres resource '%s' at %s: cannot set up the session (%s): %s", r->name, ph->where, sql, m);
+		PQclear(res);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(res);
 	return c;
 }
 

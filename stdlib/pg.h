@@ -40,7 +40,10 @@ size_t pg_own_backend_pids(int *pids, size_t max);
  * keep the password out of argv: *conninfo is a libpq keyword/value string
  * without the password (dbname replaced when dbname is set), *password_env is
  * "PGPASSWORD=..." or NULL. Both are new strings (free *password_env with
- * free_secret). Returns 0, or -1 after act_fail. */
+ * free_secret). The conninfo carries the resource's application_name and
+ * options='... -c default_transaction_read_only=off', so a child (pg_restore)
+ * can write into a database frozen by pg.freeze. Returns 0, or -1 after
+ * act_fail. */
 int pg_child_conninfo(struct act *a, struct resource *r, const char *dbname, char **conninfo,
 		      char **password_env);
 /* "host:port/dbname" of the resource, for messages (static buffer). */

@@ -395,7 +395,8 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	}
 
 	/* -- read -- */
-	qsort(u, nu, sizeof(*u), cmp_unit_bytes);
+	if (nu)
+		qsort(u, nu, sizeof(*u), cmp_unit_bytes);
 	size_t failed = 0;
 	int rc = pool_run(a, &s, u, nu, cs->jobs, nkt ? "checksum" : nct ? "count" : "read", &failed);
 	if (rc < 0)
@@ -418,7 +419,6 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	json_object_set_new(state, "captured_at", json_string(s.captured_at));
 	if (json_array_size(missing))
 		json_object_set(state, "missing", missing);
-	int64_t total_rows = 0;
 	if (cs->counts) {
 		int64_t *cnt = xcalloc(nct + 1, sizeof(*cnt));
 		for (size_t i = 0; i < nu; i++) {
@@ -449,8 +449,6 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			json_object_set_new(counts, ct[i].key, json_integer(cnt[i]));
 			if (ct[i].parent_key)
 				json_object_set_new(parts, ct[i].key, json_string(ct[i].parent_key));
-			else
-				total_rows += cnt[i];
 		}
 		free(cnt);
 		json_object_set_new(state, "counts", counts);
@@ -483,17 +481,13 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	}
 	if (cs->checksums) {
 		json_t *ck = json_object();
-		int64_t rows = 0;
 		for (size_t t = 0; t < ntasks; t++) {
 			if (tasks[t].sec != S_CHECK)
 				continue;
 			json_t *e = ckplan_entry(&kt[tasks[t].idx], &plans[tasks[t].idx], u, nu, t);
-			rows += json_integer_value(json_object_get(e, "rows"));
 			json_object_set_new(ck, kt[tasks[t].idx].key, e);
 		}
 		json_object_set_new(state, "checksums", ck);
-		if (!cs->counts)
-			total_rows = rows;
 	}
 	{
 		int64_t bytes = 0;
@@ -515,7 +509,6 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			s.database, s.captured_at, nct, nkt, nft, cs->schema ? "yes" : "no", (double)bytes / 1048576.0, nu,
 			secs);
 	}
-	(void)total_rows;
 	ok = 1;
 out:
 	pgsnap_end(&s);

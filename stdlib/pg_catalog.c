@@ -18,16 +18,6 @@ int pg_system_schema(const char *nsp)
 	       !strncmp(nsp, "pg_temp", 7);
 }
 
-const char *pg_user_schema_sql(const char *col)
-{
-	static char buf[4][256];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]),
-		 "(%s NOT IN ('pg_catalog', 'information_schema') AND %s !~ '^pg_(toast|temp)')", col, col);
-	return buf[k];
-}
-
 const char *pg_first_line(const char *msg)
 {
 	static _Thread_local char buf[512];

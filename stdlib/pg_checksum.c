@@ -63,10 +63,9 @@ void acc_add_digest(struct acc *x, const unsigned char d[32])
 	/* d is big-endian: limb 0 (least significant) is bytes 24..31 */
 	unsigned __int128 c = 0;
 	for (int i = 0; i < 4; i++) {
-		const unsigned char *p = d + 24 - 8 * i;
-		uint64_t v = 0;
-		for (int k = 0; k < 8; k++)
-			v = (v << 8) | p[k];
+		uint64_t v;
+		memcpy(&v, d + 24 - 8 * i, 8);
+		v = __builtin_bswap64(v);
 		c += (unsigned __int128)x->s[i] + v;
 		x->s[i] = (uint64_t)c;
 		c >>= 64;
@@ -240,9 +239,10 @@ int pgsnap_lock(struct act *a, struct pgsnap *s, struct pgtab *const *t, size_t 
 		return 0;
 	}
 	char *m = pg_result_error(res, s->c);
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	int denied = st && !strcmp(st, "42501");
 	PQclear(res);
-	if (state && !strcmp(state, "42501"))
+	if (denied)
 		act_fail(a, "cannot read from database %s as role %s: %s; grant the role SELECT on the tables to verify (or read them as a role that has it)",
 			 s->database, s->user, m);
 	else
@@ -323,12 +323,16 @@ static int hash_line(struct unit *u, const char *buf, int len, EVP_MD_CTX *ctx, 
 			v = v * 10 + (uint64_t)(*q++ - '0');
 		if (q == f || (q < end && *q != '\t'))
 			return -1;
-		__int128 key = neg ? -(__int128)v : (__int128)v;
+		/* key - lo0 in 64-bit unsigned arithmetic: exact for every
+		 * key >= lo0 within int64 */
+		if (neg ? (v > (uint64_t)INT64_MAX + 1) : (v > (uint64_t)INT64_MAX))
+			return -1;
+		int64_t key = neg ? (int64_t)(0 - v) : (int64_t)v;
 		if (key < u->lo0) {
 			b = 0;
 		} else {
-			__int128 i = (key - u->lo0) / u->width + 1;
-			b = i >= u->nb ? (size_t)u->nb - 1 : (size_t)i;
+			uint64_t i = ((uint64_t)key - (uint64_t)u->lo0) / (uint64_t)u->width + 1;
+			b = i >= (uint64_t)u->nb ? (size_t)u->nb - 1 : (size_t)i;
 		}
 	} else if (u->nb > 0) {
 		const char *q = p;

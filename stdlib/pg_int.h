@@ -50,8 +50,6 @@ struct pgtab {
 
 /* True for names of system schemas (pg_catalog, information_schema, pg_toast*, pg_temp*). */
 int pg_system_schema(const char *nsp);
-/* SQL condition that is true for non-system schemas, on column `col`. Static string. */
-const char *pg_user_schema_sql(const char *col);
 
 /* Looks `name` up (SPEC.md, 'Table names') into *t (zeroed first). Returns 0;
  * 1 when there is no such table and missing_ok is set; else -1 after

@@ -208,16 +208,15 @@ char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int64_t *objects
 	sb_init(&out, (size_t)1 << 30);
 	int64_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (i && !strcmp(lines[i], lines[i - 1])) {
-			free(lines[i]);
+		if (i && !strcmp(lines[i], lines[i - 1]))
 			continue;
-		}
 		if (k)
 			sb_addc(&out, '\n');
 		sb_adds(&out, lines[i]);
 		k++;
-		free(lines[i]);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(lines[i]);
 	free(lines);
 	*objects = k;
 	return sb_detach(&out);

@@ -9,7 +9,6 @@
  * by bisection with live range checksums, like data-diff, within a budget
  * of queries, down to the keys of the rows that differ when few remain.
  */
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -966,7 +965,24 @@ static int do_compare(struct act *a)
 	struct cmp C;
 	memset(&C, 0, sizeof(C));
 	C.a = a;
-	if (parse_tolerances(a, act_json(a, "tolerances"), &C.tol) != 0)
+	/* `counts:` and `freshness:` given directly are the same tolerances */
+	json_t *tol = json_deep_copy(act_json(a, "tolerances"));
+	static const char *const direct[] = { "counts", "freshness" };
+	for (int k = 0; k < 2; k++) {
+		json_t *v = act_json(a, direct[k]);
+		if (!v)
+			continue;
+		if (!tol)
+			tol = json_object();
+		if (json_object_get(tol, direct[k])) {
+			json_decref(tol);
+			return act_fail(a, "'%s' is given twice (directly and under tolerances); keep one", direct[k]);
+		}
+		json_object_set(tol, direct[k], v);
+	}
+	int trc = parse_tolerances(a, tol, &C.tol);
+	json_decref(tol);
+	if (trc != 0)
 		return ACT_FAIL;
 	C.tables = act_json(a, "tables");
 	C.bisect = act_bool(a, "bisect", 1);
@@ -1139,9 +1155,11 @@ static const struct param_spec compare_params[] = {
 	  "where to read the actual side live when narrowing (default: the state's resource)" },
 	{ "bisect", T_BOOL, 0, NULL, "true", NULL, "narrow differing key ranges with live queries when both databases still hold their states" },
 	{ "checks", T_LIST, 0, NULL, NULL, check_names, "what to compare (default: every section both states have)" },
+	{ "counts", T_MAP, 0, NULL, NULL, NULL, "the counts tolerance, same as tolerances.counts, e.g. {min_ratio: 0.99}" },
 	{ "expected", T_ANY, P_REQUIRED, NULL, NULL, NULL, "the reference state, e.g. ${steps.baseline.state}" },
 	{ "expected_db", T_RESOURCE, 0, "postgres", NULL, NULL,
 	  "where to read the expected side live when narrowing (default: the state's resource)" },
+	{ "freshness", T_MAP, 0, NULL, NULL, NULL, "the freshness tolerance, same as tolerances.freshness, e.g. {max_age: 26h}" },
 	{ "max_queries", T_INT, 0, NULL, "64", NULL, "live queries allowed for narrowing differences" },
 	{ "tables", T_LIST, 0, NULL, NULL, NULL, "compare only these tables (default: all in the states)" },
 	{ "tolerances", T_MAP, 0, NULL, NULL, NULL,

@@ -155,6 +155,12 @@ t_eq "whoami: ... memberships" true "$(out who "o.member_of.includes('pg_write_a
 APP_DSN=$PG_DSN t_exit "whoami: superuser: false fails for a superuser" 4 run "$PB/whoami.yaml" --param can_write=public
 t_contains "whoami: ... saying so" "$T_OUT" "superuser is true, expected false"
 
+# ---------------------------------------------------------- connections ---
+t_exit "session: steps share one connection" 0 run "$PB/session.yaml"
+t_eq "session: ... the same backend for every step" "$(out first "o.rows[0].pid")" "$(out second "o.value")"
+t_eq "session: ... application_name defaults to drplay" drplay "$(out first "o.rows[0].app")"
+t_eq "session: ... closed when the run ends" 0 "$(sql postgres "select count(*) from pg_stat_activity where application_name = 'drplay'")"
+
 # ------------------------------------------------------- connection errors ---
 port=$(free_port) || die_setup "no free port"
 APP_DSN="postgresql://drplay_pw:$PG_PW_PASSWORD@127.0.0.1:$port/appdb" t_exit "connect: a server that is down" 4 run "$PB/query.yaml" --param sql="SELECT 1"

@@ -114,6 +114,9 @@ t_contains "tolerances: ... naming the table and the figures" "$T_OUT" "counts m
 t_exit "tolerances: max_age 1h rejects a copy 3h41m behind" 4 env B_DSN="$BASE/older" "$DRPLAY" run --journal-dir "$J" "$PB/compare_tol.yaml" --param max_age=1h
 t_contains "tolerances: ... saying how far behind" "$T_OUT" "actual newest lags by 3h41m (max_age 1h)"
 t_exit "tolerances: default exact comparison rejects the same copy" 4 compare older
+t_exit "tolerances: written directly as counts: and freshness:" 0 env B_DSN="$BASE/older" "$DRPLAY" run --journal-dir "$J" "$PB/compare_tol_direct.yaml"
+t_exit "lint: verify.compare must be a gate" 1 "$DRPLAY" lint "$PB/lint_verify.yaml"
+t_contains "lint: ... verify-not-gate" "$T_OUT" "[verify-not-gate]"
 
 # ------------------------------------------------- missing checks, no false PASS ---
 t_exit "checks a state lacks are differences" 4 run "$PB/compare_missing.yaml"
