@@ -605,7 +605,24 @@ static void check_value(struct checker *C, const struct param_spec *ps, const st
 	}
 }
 
-/* A T_RESOURCE literal must name a declared resource of the right kind. */
+/* 1 when kind is one of the '|'-separated kinds in list ("s3|dir"). */
+static int kind_in(const char *list, const char *kind)
+{
+	size_t n = strlen(kind);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, '|');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && !strncmp(p, kind, n))
+			return 1;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return 0;
+}
+
+/* A T_RESOURCE literal must name a declared resource of the right kind
+ * (a parameter may accept several kinds: "s3|dir"). */
 static void check_resource_ref(struct checker *C, const struct param_spec *ps, const struct vtree *v,
 			       const char *owner)
 {
@@ -622,7 +639,7 @@ static void check_resource_ref(struct checker *C, const struct param_spec *ps, c
 		free(names);
 		return;
 	}
-	if (ps->kind && rd->kind && strcmp(ps->kind, rd->kind->name) != 0)
+	if (ps->kind && rd->kind && !kind_in(ps->kind, rd->kind->name))
 		err(C, "resource-kind", v->loc, "%s '%s' needs a resource of kind %s, but '%s' is of kind %s",
 		    owner, ps->name, ps->kind, name, rd->kind->name);
 }

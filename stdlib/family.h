@@ -17,6 +17,8 @@ extern const struct action_def *const pg_drop_actions[];
 extern const struct action_def *const report_actions[];
 extern const struct kind_def *const report_kinds[];
 extern const struct kind_def *const pg_kinds[];
+extern const struct action_def *const offsite_actions[];
+extern const struct kind_def *const offsite_kinds[];
 extern const struct action_def *const verify_actions[];
 extern const struct action_def *const maint_actions[], *const pitr_actions[];
 extern const struct kind_def *const maint_kinds[], *const pitr_kinds[];

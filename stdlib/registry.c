@@ -15,6 +15,7 @@ static const struct action_def *const *families[] = {
 	http_actions,
 	pg_actions,
 	pg_drop_actions,
+	offsite_actions,
 	report_actions,
 	verify_actions,
 	maint_actions, pitr_actions,
@@ -27,6 +28,7 @@ static const struct kind_def *const *kind_families[] = {
 	core_kinds,
 	http_kinds,
 	pg_kinds,
+	offsite_kinds,
 	report_kinds,
 	maint_kinds, pitr_kinds,
 #ifdef DRPLAY_TESTING

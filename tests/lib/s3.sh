@@ -100,7 +100,10 @@ s3_server_start() {
     dir=$(_s3v "$name" DIR)
     port=$(_s3v "$name" DIRECT_PORT)
     [[ -n $port ]] && args=(--port "$port") # restart on the same port
-    _node_helper_start "$name" "s3 server" s3server.js "$dir/s3rver.log" "$dir/s3rver.port" \
+    # s3rver encrypts ListObjectsV2 continuation tokens with DES, which the
+    # OpenSSL 3 of Node >= 17 only offers through its legacy provider:
+    # without it every truncated listing answers 500 InternalError.
+    NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--openssl-legacy-provider" _node_helper_start "$name" "s3 server" s3server.js "$dir/s3rver.log" "$dir/s3rver.port" \
         --directory "$dir/data" --bucket "$(_s3v "$name" BUCKET)" \
         --key "$(_s3v "$name" RW_KEY):$(_s3v "$name" SECRET)" \
         --key "$(_s3v "$name" RO_KEY):$(_s3v "$name" SECRET)" "${args[@]}"

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# tests/integration/offsite_nightly.sh - playbooks/nightly_validation.yaml,
+# the seed's scheduled VALIDATION restore, against real servers: production
+# (the fixture, still being written to after the dump), a scratch database on
+# the same server, and the dumps in s3rver behind the read-only-enforcing
+# nginx. It passes when all is well, and stops where it must otherwise: a
+# stale dump or write-capable credentials in pre-flight (exit 4, nothing
+# created), a schema that drifted since the dump at verification (exit 1);
+# the report is written every time.
+set -u
+# shellcheck source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/pg.sh
+. "$T_LIB/pg.sh"
+# shellcheck source=../lib/s3.sh
+. "$T_LIB/s3.sh"
+# shellcheck source=../lib/offsite.sh
+. "$T_LIB/offsite.sh"
+require_drplay
+
+pg_start PG
+pg_load_fixture PG appdb
+pg_createdb PG scratch
+# the fixture's orders are from 2024: make them recent, as production's are
+pg_sql PG appdb "update public.orders set created_at = now() - interval '1 minute' * (2000 - id)" >/dev/null
+s3_start S3
+offsite_env PG S3
+od_run "setup: the nightly dump (dump.create with the read-write key)" 0 create.yaml
+
+NIGHTLY=$ROOT/playbooks/nightly_validation.yaml
+export BACKUP_S3_ENDPOINT=$S3_ENDPOINT BACKUP_S3_KEY_ID=$S3_RO_KEY BACKUP_S3_SECRET=$S3_SECRET
+export PROD_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/appdb"
+export SCRATCH_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/scratch"
+R=$T_TMP/reports
+nightly() { # NAME RC [args...]
+    local name=$1 rc=$2 jd
+    shift 2
+    jd=$(mktemp -d "$T_TMP/journal.XXXXXX")
+    t_exit "$name" "$rc" "$DRPLAY" run "$NIGHTLY" --journal-dir "$jd" --param bucket="$S3_BUCKET" \
+        --param region=us-east-1 --param path_style=true --param report_dir="$R" \
+        --param metrics_file="$R/nightly.prom" "$@"
+    OD_JOURNAL=$(ls "$jd"/*.jsonl | head -n1)
+    printf '%s\n' "$T_OUT" >&2
+}
+
+t_check "the shipped playbook lints clean" "$DRPLAY" lint "$NIGHTLY"
+
+# production keeps writing after the dump
+pg_sql PG appdb "insert into public.orders (user_id, quantity, unit_price, created_at) select 1, 1, 1, now() from generate_series(1, 50)" >/dev/null
+dbs0=$(od_dbs PG)
+nightly "nightly validation passes" 0
+t_eq "nightly: every step before the drop ran ok" "ok ok ok ok ok ok ok ok" \
+    "$(for s in latest credentials integrity restore live copy verify report; do od_outcome "$s"; done | tr '\n' ' ' | sed 's/ $//')"
+t_eq "nightly: restored the newest dump" "$(od_out latest key)" "$(od_out restore key)"
+t_eq "nightly: the restore made a new database (recorded as created by the run)" 1 \
+    "$(od_events created | grep -c "\"name\":\"$(od_out restore database)\"")"
+t_check "nightly: ... on the scratch server" grep -qx "$(od_out restore database)" <<<"$(od_dbs PG)"
+t_eq "nightly: verification passed" true "$(od_out verify passed)"
+t_contains "nightly: compared schema, counts and freshness" "$(od_out verify checks)" '"schema","counts","freshness"'
+md=$(ls "$R"/nightly-validation-*.md | head -n1)
+t_check "nightly: the Markdown report exists" test -s "$md"
+t_check "nightly: the JSON, JUnit and Prometheus reports exist" test -s "${md%.md}.json" -a -s "${md%.md}.xml" -a -s "$R/nightly.prom"
+t_contains "nightly: the report names the dump" "$(cat "$md")" "$(od_out latest key)"
+t_check "nightly: the report measured the RPO (from the dump's snapshot time)" \
+    grep -Eq '"rpo_s": ?[0-9]' "${md%.md}.json"
+t_contains "nightly: the textfile says the last run succeeded" "$(cat "$R/nightly.prom")" "drplay_last_run_success{"
+
+# pre-flight failures: exit 4, nothing created
+dbs1=$(od_dbs PG)
+sleep 2
+nightly "nightly with a stale dump stops at 'latest' (exit 4)" 4 --param max_age=1s
+t_contains "stale: says the backup is stale" "$T_OUT" "the off-site backup is stale"
+t_eq "stale: no database created" "$dbs1" "$(od_dbs PG)"
+t_check "stale: the report was still written" test -n "$(ls -t "$R"/*.md | head -n1)"
+BACKUP_S3_KEY_ID=$S3_RW_KEY nightly "nightly with write-capable credentials stops in pre-flight (exit 4)" 4
+t_contains "rw key: names the problem" "$T_OUT" "can WRITE"
+t_eq "rw key: no database created" "$dbs1" "$(od_dbs PG)"
+t_eq "rw key: no probe object left" "" "$(s3_ls S3 prod/.drplay-probe)"
+
+# verification failure: production's schema drifted since the dump
+pg_sql PG appdb "alter table public.users add column nickname text" >/dev/null
+nightly "nightly with a schema drift fails at verify (exit 1)" 1
+t_contains "drift: the schema difference is named" "$T_OUT" "nickname"
+t_eq "drift: verify failed" false "$(od_out verify passed)"
+t_eq "drift: the report still ran" ok "$(od_outcome report)"
