@@ -50,12 +50,13 @@ t_check "the shipped playbook lints clean" "$DRPLAY" lint "$NIGHTLY"
 pg_sql PG appdb "insert into public.orders (user_id, quantity, unit_price, created_at) select 1, 1, 1, now() from generate_series(1, 50)" >/dev/null
 dbs0=$(od_dbs PG)
 nightly "nightly validation passes" 0
-t_eq "nightly: every step before the drop ran ok" "ok ok ok ok ok ok ok ok" \
-    "$(for s in latest credentials integrity restore live copy verify report; do od_outcome "$s"; done | tr '\n' ' ' | sed 's/ $//')"
+t_eq "nightly: every step ran ok" "ok ok ok ok ok ok ok ok ok" \
+    "$(for s in latest credentials integrity restore live copy verify drop report; do od_outcome "$s"; done | tr '\n' ' ' | sed 's/ $//')"
 t_eq "nightly: restored the newest dump" "$(od_out latest key)" "$(od_out restore key)"
 t_eq "nightly: the restore made a new database (recorded as created by the run)" 1 \
     "$(od_events created | grep -c "\"name\":\"$(od_out restore database)\"")"
-t_check "nightly: ... on the scratch server" grep -qx "$(od_out restore database)" <<<"$(od_dbs PG)"
+t_eq "nightly: ... and dropped it (pg.drop)" "$(od_out restore database)" "$(od_out drop dropped)"
+t_eq "nightly: the scratch server holds no leftover database" "$dbs0" "$(od_dbs PG)"
 t_eq "nightly: verification passed" true "$(od_out verify passed)"
 t_contains "nightly: compared schema, counts and freshness" "$(od_out verify checks)" '"schema","counts","freshness"'
 md=$(ls "$R"/nightly-validation-*.md | head -n1)
@@ -84,3 +85,20 @@ nightly "nightly with a schema drift fails at verify (exit 1)" 1
 t_contains "drift: the schema difference is named" "$T_OUT" "nickname"
 t_eq "drift: verify failed" false "$(od_out verify passed)"
 t_eq "drift: the report still ran" ok "$(od_outcome report)"
+t_eq "drift: the copy was still dropped (always)" ok "$(od_outcome drop)"
+t_eq "drift: no leftover database" "$dbs0" "$(od_dbs PG)"
+
+# pg.drop drops only what this run created
+cat > "$T_TMP/drop_other.yaml" <<YAML
+drplay: 1
+name: drop_other
+resources:
+  scratch: {kind: postgres, dsn: "postgresql://postgres@127.0.0.1:$PG_PORT/scratch", throwaway: true}
+steps:
+  - id: drop
+    action: pg.drop
+    with: {target: scratch, database: appdb}
+YAML
+t_exit "pg.drop of a database this run did not create is refused" 1 "$DRPLAY" run "$T_TMP/drop_other.yaml" --journal-dir "$T_TMP/j_drop"
+t_contains "pg.drop: says why" "$T_OUT" "this run did not create it"
+t_check "pg.drop: appdb still exists" grep -qx appdb <<<"$(od_dbs PG)"

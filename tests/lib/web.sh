@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # tests/lib/web.sh - a small real web application (tests/node/websim.js) for
 # smoke tests and webhooks. Source after common.sh.
-#   web_start NAME [--maintenance-file FILE]
+#   web_start NAME [--maintenance-file FILE] [--flag-url URL --flag-token T [--flag-fail open|closed]]
 #     exports NAME_URL (http://127.0.0.1:PORT), NAME_HOOK_LOG (JSON lines of
 #     received webhook posts), NAME_PID, NAME_PORT; stopped at exit.
 #   web_stop NAME
@@ -11,7 +11,7 @@ web_start() {
 	local name=${1:-} dir extra=()
 	[[ -n $name ]] || die_setup "web_start: missing NAME"
 	shift
-	[[ ${1:-} == --maintenance-file ]] && extra=(--maintenance-file "$2")
+	extra=("$@") # --maintenance-file FILE | --flag-url URL --flag-token T --flag-fail open|closed
 	dir=$(t_tmpdir "web-$name") || die_setup "web $name: cannot create a temp dir"
 	: >"$dir/hooks.jsonl"
 	export "${name}_HOOK_LOG=$dir/hooks.jsonl"

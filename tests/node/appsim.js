@@ -11,6 +11,7 @@
 //   node appsim.js --psql PSQL --dsn DSN --table NAME --fail open|closed
 //                  --flag http:URL[,TOKEN] | redis:HOST:PORT:KEY | file:PATH | pg:TABLE:NAME
 //                  [--interval-ms 20] [--log FILE] [--port-file FILE] [--parent-pid PID]
+//                  [--reconnect]
 // Writes go through one long-running psql (stdin), so a write costs one
 // statement, not a process. With pg:TABLE:NAME the flag is read in the
 // INSERT itself (INSERT ... WHERE NOT enabled), as an application reading a
@@ -37,6 +38,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--log': opts.log = v(); break;
     case '--port-file': opts.portFile = v(); break;
     case '--parent-pid': opts.parentPid = Number(v()); break;
+    case '--reconnect': opts.reconnect = true; break;
     default:
       process.stderr.write(`appsim.js: unknown argument ${a}\n`);
       process.exit(2);
@@ -52,11 +54,21 @@ function log(o) {
   if (logFd !== null) fs.writeSync(logFd, JSON.stringify({ t: new Date().toISOString(), ...o }) + '\n');
 }
 
-const psql = spawn(opts.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=0', opts.dsn], { stdio: ['pipe', 'ignore', 'inherit'] });
-psql.on('exit', (code) => {
-  process.stderr.write(`appsim.js: psql exited ${code}\n`);
-  process.exit(1);
-});
+// With --reconnect a psql that exits (the server restarted, as a
+// point-in-time restore does) is started again after half a second, as an
+// application's connection pool would; otherwise the simulator exits.
+let psql;
+function startPsql() {
+  psql = spawn(opts.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=0', opts.dsn], { stdio: ['pipe', 'ignore', 'inherit'] });
+  psql.stdin.on('error', () => {});
+  psql.on('exit', (code) => {
+    process.stderr.write(`appsim.js: psql exited ${code}\n`);
+    if (!opts.reconnect) process.exit(1);
+    log({ event: 'reconnect' });
+    setTimeout(startPsql, 500);
+  });
+}
+startPsql();
 const ident = (s) => '"' + s.replace(/"/g, '""') + '"';
 psql.stdin.write(`CREATE TABLE IF NOT EXISTS ${ident(opts.table)} (seq int PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT clock_timestamp(), decision text NOT NULL);\n`);
 

@@ -7,6 +7,7 @@
 //   POST /hook       records the JSON body as a line in --hook-log, 200
 //   POST /hook-fail  500
 // Usage: node websim.js --port-file FILE --hook-log FILE [--maintenance-file FILE]
+//                       [--flag-url URL [--flag-token T] [--flag-fail open|closed]]
 'use strict';
 const http = require('http');
 const fs = require('fs');
@@ -15,13 +16,30 @@ const opt = (n, d) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] :
 const portFile = opt('--port-file');
 const hookLog = opt('--hook-log', '/dev/null');
 const maintFile = opt('--maintenance-file', '');
+const flagUrl = opt('--flag-url', '');
+const flagToken = opt('--flag-token', '');
+const flagFail = opt('--flag-fail', 'open');
+// With --flag-url the homepage reads the HTTP maintenance flag (flagserver.js)
+// on every request, as the application's middleware would: on = 503; store
+// unreachable = what --flag-fail says (closed = 503, open = serve).
+async function inMaintenance() {
+	if (maintFile && fs.existsSync(maintFile) && fs.readFileSync(maintFile, 'utf8').includes('on')) return true;
+	if (!flagUrl) return false;
+	try {
+		const r = await fetch(flagUrl, { headers: flagToken ? { Authorization: `Bearer ${flagToken}` } : {}, signal: AbortSignal.timeout(2000) });
+		if (!r.ok) throw new Error(`HTTP ${r.status}`);
+		return (await r.json()).maintenanceMode === true;
+	} catch (e) {
+		return flagFail === 'closed';
+	}
+}
 const server = http.createServer((req, res) => {
 	let body = '';
 	req.on('data', (d) => { body += d; });
-	req.on('end', () => {
+	req.on('end', async () => {
 		const url = new URL(req.url, 'http://x');
 		if (req.method === 'GET' && url.pathname === '/') {
-			if (maintFile && fs.existsSync(maintFile) && fs.readFileSync(maintFile, 'utf8').includes('on')) {
+			if (await inMaintenance()) {
 				res.writeHead(503, { 'Content-Type': 'text/plain' });
 				return res.end('Down for maintenance');
 			}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# tests/integration/drills.sh - the three shipped playbooks end to end against
+# the sandbox (tests/lib/sandbox.sh: PostgreSQL with WAL archiving and a base
+# backup, s3rver behind nginx with the nightly dump, the HTTP flag, the web
+# application and the application simulator writing all the time):
+#   nightly_validation.yaml; database_restore.yaml in VALIDATION with both
+#   sources (production untouched, throwaways removed); live_drill.yaml in
+#   DISASTER (maintenance on and off, T0, the off-site restore and PITR
+#   forward to T0 verified with checksums, every acknowledged write before T0
+#   back, the three-state report); database_restore.yaml in DISASTER by PITR
+#   to a moment before a "bad deploy" (its rows gone, earlier rows kept).
+set -u
+# shellcheck source=../lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=../lib/sandbox.sh
+. "$T_LIB/sandbox.sh"
+require_drplay
+
+sandbox_start --scale 0.02
+PB=$ROOT/playbooks
+R=$T_TMP/reports
+J=$T_TMP/journal
+jout() { # STEP FIELD: an output of a step in the newest journal
+    jq -c --arg s "$1" --arg k "$2" 'select(.event=="step_end" and .step==$s) | .outputs[$k] // empty' \
+        "$(ls -t "$J"/*.jsonl | head -1)" | sed 's/^"\(.*\)"$/\1/'
+}
+joutcome() { jq -r --arg s "$1" 'select(.event=="step_end" and .step==$s) | .outcome' "$(ls -t "$J"/*.jsonl | head -1)"; }
+dbs() { pg_sql PROD postgres "select string_agg(datname, ',' order by datname) from pg_database"; }
+prod_sum() { pg_sql PROD shop "select count(*) || ':' || md5(string_agg(id::text || total::text, ',' order by id)) from public.orders"; }
+run() { "$DRPLAY" run "$PB/$1" --journal-dir "$J" "${SANDBOX_PARAMS[@]}" --param report_dir="$R" "${@:2}"; }
+
+for pb in database_restore nightly_validation live_drill; do
+    t_exit "$pb.yaml lints" 0 "$DRPLAY" lint "$PB/$pb.yaml"
+    t_eq "$pb.yaml lints clean (no diagnostics)" "" "$T_OUT"
+done
+
+# ---- nightly validation ----
+DBS0=$(dbs)
+t_exit "nightly_validation passes" 0 run nightly_validation.yaml --param metrics_file="$R/nightly.prom"
+t_eq "nightly: the restored copy was dropped" "$DBS0" "$(dbs)"
+t_contains "nightly: the metrics textfile says success" "$(cat "$R/nightly.prom")" 'drplay_last_run_success{playbook="nightly_validation",mode="validation"} 1'
+
+# ---- database_restore, VALIDATION, both sources ----
+SUM0=$(prod_sum)
+t_exit "database_restore validation (pitr) passes" 0 run database_restore.yaml
+t_eq "validation pitr: a branch was made and verified" ok "$(joutcome verify_copy)"
+t_eq "validation pitr: the branch was discarded" "$(jout branch name)" "$(jout discard_branch discarded)"
+t_eq "validation pitr: no maintenance" "" "$(joutcome maint_on)"
+t_exit "database_restore validation (offsite) passes" 0 run database_restore.yaml --param source=offsite
+t_eq "validation offsite: the fresh database was dropped" "$(jout copy_from_dump database)" "$(jout drop_copy dropped)"
+t_eq "validation offsite: nothing left on the server" "$DBS0" "$(dbs)"
+t_eq "validation: production's orders untouched" "$SUM0" "$(prod_sum)"
+t_eq "validation: the flag never went on" false "$(sandbox_flag)"
+t_exit "database_restore in disaster mode without a restore point is refused (exit 2)" 2 \
+    run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN"
+t_contains "... naming the missing param" "$T_OUT" "restore_to"
+
+# ---- live drill, DISASTER ----
+sandbox_dump # a fresh dump: the drill restores it, then recovers forward
+sleep 1
+ACKED=$(sandbox_acked)
+t_exit "live_drill passes" 0 run live_drill.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN"
+t_eq "live: verified against the baseline with checksums" '["counts","schema","freshness","checksums"]' "$(jout verify checks)"
+t_eq "live: maintenance is off again" false "$(sandbox_flag)"
+t_eq "live: every write acknowledged before the drill is back" 0 \
+    "$(pg_sql PROD shop "select count(*) from generate_series(1, $ACKED) s where not exists (select 1 from app_writes w where w.seq = s)")"
+MD=$(jout report markdown)
+for s in BASELINE POST-OFFSITE POST-RECOVERY; do
+    t_contains "live: the report shows $s" "$(cat "$MD")" "$s"
+done
+t_contains "live: the report names the safety snapshot" "$(cat "$MD")" "$(jout safety name)"
+t_contains "live: the report names the preserved off-site state" "$(cat "$MD")" "$(jout recover preserved)"
+t_check "live: the application writes again after the drill" \
+    wait_until 20 test "$(sandbox_acked)" -gt "$ACKED"
+t_exit "live: the web application answers again" 0 curl -fsS "$APP_URL/"
+
+# ---- database_restore, DISASTER by PITR: undo a bad deploy ----
+sleep 1.1
+GOOD=$(date -u +%FT%TZ)
+sleep 1.1
+pg_sql PROD shop "update public.orders set total = 0 where id % 2 = 0" >/dev/null # the bad deploy
+BAD=$(prod_sum)
+t_exit "database_restore disaster (pitr) to before the bad deploy passes" 0 \
+    run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param restore_to="$GOOD"
+t_eq "disaster pitr: the bad deploy's change is gone" 0 "$(pg_sql PROD shop "select count(*) from public.orders where total = 0 and id % 2 = 0")"
+t_check "disaster pitr: the state before the restore is preserved" test -n "$(jout recover preserved)"
+t_eq "disaster pitr: maintenance is off" false "$(sandbox_flag)"
+t_not_contains "disaster pitr: orders differ from the damaged state" "$BAD" "$(prod_sum)"
