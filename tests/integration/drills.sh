@@ -82,7 +82,7 @@ sleep 1.1
 pg_sql PROD shop "update public.orders set total = 0 where id % 2 = 0" >/dev/null # the bad deploy
 BAD=$(prod_sum)
 t_exit "database_restore disaster (pitr) to before the bad deploy passes" 0 \
-    run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param restore_to="$GOOD"
+    run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param restore_to="$GOOD" --approve=go
 t_eq "disaster pitr: the bad deploy's change is gone" 0 "$(pg_sql PROD shop "select count(*) from public.orders where total = 0 and id % 2 = 0")"
 t_check "disaster pitr: the state before the restore is preserved" test -n "$(jout recover preserved)"
 t_eq "disaster pitr: maintenance is off" false "$(sandbox_flag)"
