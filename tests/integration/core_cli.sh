@@ -163,6 +163,12 @@ t_check "schema: grammar/playbook.schema.json is what 'drplay schema' prints (ma
 for f in "$ROOT"/playbooks/*.yaml; do
 	t_check "schema: $(basename "$f") validates" node "$T_NODE_DIR/validate-json.js" "$schema" "$f"
 done
+# the README's example playbook is a real one: it lints clean and validates
+awk '/^```yaml$/ { on = 1; next } on && /^```$/ { exit } on' "$ROOT/README.md" >"$work/readme.yaml"
+t_contains "readme: the example playbook was extracted" "$(cat "$work/readme.yaml")" "drplay: 1"
+t_exit "readme: the example playbook lints" 0 "$DRPLAY" lint "$work/readme.yaml"
+t_eq "readme: ... clean (no diagnostics)" "" "$T_OUT"
+t_check "readme: ... and validates against the schema" node "$T_NODE_DIR/validate-json.js" "$schema" "$work/readme.yaml"
 cat >"$work/bad-schema.yaml" <<'EOF'
 drplay: 1
 steps:
