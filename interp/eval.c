@@ -212,6 +212,21 @@ int vtree_static(const struct vtree *v, const struct static_env *env, json_t **o
 	return -1;
 }
 
+int when_static(const struct expr *e, const struct static_env *env, int *truth)
+{
+	struct static_ud su = { env, 0, 0 };
+	struct eval_ctx ctx = { static_resolve, &su, 0 };
+	struct value v;
+	char *err = NULL;
+	if (expr_eval(e, &ctx, &v, &err) != 0) {
+		free(err);
+		return su.unknown ? 0 : -1;
+	}
+	*truth = value_truthy(&v);
+	value_release(&v);
+	return 1;
+}
+
 /* ---- argument queries for flags hooks ---- */
 
 static json_t *argq_value(const struct argq *q, const char *name, int *known, int *absent)

@@ -60,7 +60,10 @@ t_contains "... naming the missing param" "$T_OUT" "restore_to"
 sandbox_dump # a fresh dump: the drill restores it, then recovers forward
 sleep 1
 ACKED=$(sandbox_acked)
-t_exit "live_drill passes" 0 run live_drill.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN"
+DRPLAY_WEBHOOK_URL=$WEB_URL/hook t_exit "live_drill passes" 0 run live_drill.yaml --mode=disaster \
+    --authorize="$DRPLAY_DISASTER_TOKEN" --param notify=true
+t_eq "live: the milestones were posted to the webhook" "maintenance_on verified maintenance_off" \
+    "$(jq -r '.body | fromjson | .milestone' "$WEB_HOOK_LOG" | tr '\n' ' ' | sed 's/ $//')"
 t_eq "live: verified against the baseline with checksums" '["counts","schema","freshness","checksums"]' "$(jout verify checks)"
 t_eq "live: maintenance is off again" false "$(sandbox_flag)"
 t_eq "live: every write acknowledged before the drill is back" 0 \

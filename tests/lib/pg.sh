@@ -290,8 +290,11 @@ pg_kill() {
     pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) || return 0
     [[ -n $pid ]] || return 0
     kids=$(pgrep -P "$pid" 2>/dev/null) || kids=
-    kill -KILL "$pid" 2>/dev/null
-    # orphaned backends exit by themselves when they notice the postmaster died
+    # the whole server at once, as a crash or an OOM kill of the machine does
+    # (a backend busy streaming COPY would otherwise finish its statement
+    # before it noticed that the postmaster died)
+    # shellcheck disable=SC2086
+    kill -KILL "$pid" $kids 2>/dev/null
     for ((i = 0; i < 100; i++)); do
         alive=0
         for k in $pid $kids; do kill -0 "$k" 2>/dev/null && alive=1; done
