@@ -29,7 +29,7 @@ PKGS=(
     clang libclang-rt-14-dev
     postgresql-15 postgresql-contrib pgbackrest
     redis-server nginx-light
-    curl procps util-linux ca-certificates time
+    curl jq procps util-linux ca-certificates time gzip
 )
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
