@@ -9,7 +9,8 @@
 #   DISASTER (maintenance on and off, T0, the off-site restore and PITR
 #   forward to T0 verified with checksums, every acknowledged write before T0
 #   back, the three-state report); database_restore.yaml in DISASTER by PITR
-#   to a moment before a "bad deploy" (its rows gone, earlier rows kept).
+#   to a moment before a "bad deploy" (its rows gone, earlier rows kept), and
+#   from the off-site dump (the writes the dump holds are back).
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -90,3 +91,18 @@ t_eq "disaster pitr: the bad deploy's change is gone" 0 "$(pg_sql PROD shop "sel
 t_check "disaster pitr: the state before the restore is preserved" test -n "$(jout recover preserved)"
 t_eq "disaster pitr: maintenance is off" false "$(sandbox_flag)"
 t_not_contains "disaster pitr: orders differ from the damaged state" "$BAD" "$(prod_sum)"
+
+# ---- database_restore, DISASTER from the off-site dump ----
+DUMPED=$(sandbox_acked) # committed before the dump's snapshot
+acked_set() { pg_sql PROD shop "select count(*) || ':' || md5(string_agg(seq::text, ',' order by seq)) from app_writes where seq between 1 and $DUMPED"; }
+BEFORE_DUMP=$(acked_set)
+sandbox_dump
+sleep 1.1
+NOW=$(date -u +%FT%TZ)
+t_exit "database_restore disaster (offsite) passes" 0 \
+    run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param source=offsite \
+    --param restore_to="$NOW" --approve=go
+t_eq "disaster offsite: restored the newest dump before the restore point" "$(jout dump key)" "$(jout restore_dump key)"
+t_check "disaster offsite: a safety snapshot was taken first" test -n "$(jout safety name)"
+t_eq "disaster offsite: the application writes committed before the dump are all there" "$BEFORE_DUMP" "$(acked_set)"
+t_eq "disaster offsite: maintenance is off" false "$(sandbox_flag)"
