@@ -67,6 +67,8 @@ t_eq "live: the milestones were posted to the webhook" "maintenance_on verified 
     "$(jq -r '.body | fromjson | .milestone' "$WEB_HOOK_LOG" | tr '\n' ' ' | sed 's/ $//')"
 t_eq "live: verified against the baseline with checksums" '["counts","schema","freshness","checksums"]' "$(jout verify checks)"
 t_eq "live: maintenance is off again" false "$(sandbox_flag)"
+t_eq "live: the database froze writes during the window" true "$(jout freeze database | grep -qx shop && echo true)"
+t_eq "live: ... and takes writes again (new sessions are not read-only)" off "$(pg_sql PROD shop "show default_transaction_read_only")"
 t_eq "live: every write acknowledged before the drill is back" 0 \
     "$(pg_sql PROD shop "select count(*) from generate_series(1, $ACKED) s where not exists (select 1 from app_writes w where w.seq = s)")"
 MD=$(jout report markdown)
@@ -106,3 +108,4 @@ t_eq "disaster offsite: restored the newest dump before the restore point" "$(jo
 t_check "disaster offsite: a safety snapshot was taken first" test -n "$(jout safety name)"
 t_eq "disaster offsite: the application writes committed before the dump are all there" "$BEFORE_DUMP" "$(acked_set)"
 t_eq "disaster offsite: maintenance is off" false "$(sandbox_flag)"
+t_eq "disaster offsite: the database takes writes again" off "$(pg_sql PROD shop "show default_transaction_read_only")"
