@@ -22,6 +22,8 @@ struct journal {
 	char *path;
 	int echo;
 	int warned;
+	int lazy;    /* events written but not synced (journal_durable(j, 0)) */
+	int pending; /* a written event awaits fdatasync */
 };
 
 char *journal_default_dir(const char *flag)
@@ -125,7 +127,12 @@ int journal_event(struct journal *j, const char *event, json_t *fields)
 	line[len] = '\n';
 	line[len + 1] = '\0';
 	int rc = 0;
-	if (write_all(j->fd, line, len + 1) != 0 || fdatasync(j->fd) != 0) {
+	int wr = write_all(j->fd, line, len + 1);
+	if (wr == 0 && j->lazy)
+		j->pending = 1;
+	else if (wr == 0)
+		wr = fdatasync(j->fd);
+	if (wr != 0) {
 		rc = -1;
 		if (!j->warned) {
 			fprintf(stderr, "drplay: warning: cannot write the journal '%s': %s; the run goes on, but its record is incomplete\n",
@@ -139,6 +146,21 @@ int journal_event(struct journal *j, const char *event, json_t *fields)
 	}
 	free(line);
 	return rc;
+}
+
+void journal_durable(struct journal *j, int on)
+{
+	if (!j)
+		return;
+	j->lazy = !on;
+	if (on && j->pending) {
+		j->pending = 0;
+		if (fdatasync(j->fd) != 0 && !j->warned) {
+			fprintf(stderr, "drplay: warning: cannot sync the journal '%s': %s; the run goes on, but its record may be incomplete after a crash\n",
+				j->path, strerror(errno));
+			j->warned = 1;
+		}
+	}
 }
 
 void journal_close(struct journal *j)

@@ -1,8 +1,9 @@
 /*
  * journal.h: the append-only run journal. One JSON object per line in
  * <dir>/<run-id>.jsonl, every value masked through the redaction registry,
- * each line written with one write() and fsync'ed so that a crash leaves an
- * accurate record up to the last event. A lock file per playbook keeps two
+ * each line written with one write() (a crash of drplay loses nothing) and,
+ * around every state-changing step, fdatasync'ed (a crash of the machine
+ * leaves an accurate record of everything that changed state). A lock file per playbook keeps two
  * runs of the same playbook from sharing a journal directory at once.
  */
 #ifndef DRPLAY_JOURNAL_H
@@ -23,9 +24,14 @@ struct journal *journal_open(const char *dir, const char *run_id, char **err);
 /* The file's path. */
 const char *journal_path(const struct journal *j);
 /* Appends {"ts": ..., "event": event, ...fields}; fields is stolen (may be
- * NULL). Masks every string. Returns 0, or -1 when the write or fsync failed
+ * NULL). Masks every string. Returns 0, or -1 when the write or sync failed
  * (the run goes on; the failure is reported once on stderr). */
 int journal_event(struct journal *j, const char *event, json_t *fields);
+/* Durability of the events that follow: on (the default) fdatasyncs each
+ * event before journal_event returns, and turning it on syncs the events
+ * written while it was off; off writes them at once but leaves the sync to
+ * the next durable event (the executor turns it off for read-only steps). */
+void journal_durable(struct journal *j, int on);
 /* When set, every event is also printed to stdout as a JSON line (--json). */
 void journal_echo(struct journal *j, int on);
 void journal_close(struct journal *j);

@@ -1003,6 +1003,9 @@ static void exec_step(struct run *r, const struct step *st)
 	const char *kind = flags & A_DESTRUCT ? "destructive" : flags & A_STATE ? "state-changing" : "read-only";
 	run_say(r, "[%zu/%zu] %s: %s%s%s\n", st->index + 1, n, st->id, st->def->name,
 		st->gate ? "  (gate)" : "", flags & A_DESTRUCT ? "  (destructive)" : "");
+	/* read-only steps' events need not reach the disk one by one: the next
+	 * state-changing step (or the run's end) syncs them first */
+	journal_durable(r->journal, !args || (flags & A_STATE));
 	journal_step(r, "step_start", st, json_pack("{s:s,s:b}", "effect", kind, "state_changing", (flags & A_STATE) != 0));
 	if (!args) {
 		ss->outcome = O_FAILED;
@@ -1128,6 +1131,7 @@ static void note_interrupt(struct run *r, const char *where, int during)
 	const char *sig = run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT";
 	run_say(r, "interrupted by %s %s step '%s': stopping; only 'always' steps other than maintenance_off run now\n",
 		sig, during ? "during" : "before", where);
+	journal_durable(r->journal, 1);
 	journal_event(r->journal, "interrupted",
 		      json_pack("{s:s,s:s,s:s}", "signal", sig, during ? "during_step" : "before_step", where,
 				"effect", "maintenance_off steps are skipped; always steps still run"));
@@ -1467,6 +1471,7 @@ int drplay_run(const struct run_opts *o)
 			if (!r.gate_failed)
 				gate_at = st->id;
 			r.gate_failed = 1;
+			journal_durable(r.journal, 1);
 			journal_step(&r, "gate_failed", st, json_pack("{s:s}", "error", ss->error ? ss->error : ""));
 			if (st->gate || st->def->cat == CAT_VERIFY)
 				run_say(&r, "      gate failed: the run stops here; later steps are skipped except 'always' ones, and maintenance is never lifted\n");
@@ -1559,6 +1564,7 @@ int drplay_run(const struct run_opts *o)
 			json_object_set_new(f, "maintenance", json_string(maint));
 		if (kept.len)
 			json_object_set_new(f, "preserved", json_string(sb_str(&kept)));
+		journal_durable(r.journal, 1);
 		journal_event(r.journal, "run_end", f);
 	}
 	run_say(&r, "run %s %s: %d ok, %d failed, %d skipped in %.2fs (exit %d)\n", r.run_id, outcome, ok, failed,

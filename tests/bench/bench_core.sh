@@ -7,7 +7,8 @@
 #                parsing the same YAML with js-yaml (node), i.e. the cost of
 #                reading the file at all. Target: under 200 ms.
 #   run_1k       `drplay run` of 1,000 log/assert steps with the journal on
-#                (one fdatasync per event, ~2,500 events) in a directory on the
+#                (~2,500 events, written one by one; read-only steps are synced
+#                at the next state-changing step or the end) in a directory on the
 #                disk; baseline: a POSIX sh loop printing a line and appending
 #                a JSON line per step. Target: under 100 ms.
 #   run_1k_tmpfs the same with the journal on tmpfs (/dev/shm), where fsync
