@@ -224,7 +224,9 @@ int when_static(const struct expr *e, const struct static_env *env, int *truth)
 	}
 	*truth = value_truthy(&v);
 	value_release(&v);
-	return 1;
+	/* default() swallows an unknown reference (steps.*, a resource built
+	 * from them): the value seen is then not the one the run will see */
+	return su.unknown ? 0 : 1;
 }
 
 /* ---- argument queries for flags hooks ---- */

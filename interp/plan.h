@@ -162,7 +162,7 @@ struct static_env {
  * (message in *err, caller frees). */
 int vtree_static(const struct vtree *v, const struct static_env *env, json_t **out, char **err);
 /* Evaluates a step's `when:` statically. Returns 1 with *truth set when it
- * is known from params, run and literals alone, 0 when it depends on
+ * is known from params, env, run and literals alone, 0 when it depends on
  * something known only while running, -1 when it cannot be evaluated. */
 int when_static(const struct expr *e, const struct static_env *env, int *truth);
 

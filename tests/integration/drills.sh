@@ -91,6 +91,9 @@ t_exit "database_restore disaster (pitr) to before the bad deploy passes" 0 \
     run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param restore_to="$GOOD" --approve=go
 t_eq "disaster pitr: the bad deploy's change is gone" 0 "$(pg_sql PROD shop "select count(*) from public.orders where total = 0 and id % 2 = 0")"
 t_check "disaster pitr: the state before the restore is preserved" test -n "$(jout recover preserved)"
+t_eq "disaster pitr: EXPECTED came from a branch at the restore point" "$GOOD" "$(jout branch at)"
+t_eq "disaster pitr: production verified equal to EXPECTED, with checksums" '["counts","schema","checksums"]' "$(jout verify checks)"
+t_eq "disaster pitr: the freeze was put back after the restore" ok "$(joutcome refreeze)"
 t_eq "disaster pitr: maintenance is off" false "$(sandbox_flag)"
 t_not_contains "disaster pitr: orders differ from the damaged state" "$BAD" "$(prod_sum)"
 
