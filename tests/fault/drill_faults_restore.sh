@@ -30,8 +30,15 @@ descendants() { # PID: every process below PID, "pid comm" lines
         descendants "$c"
     done
 }
+alive() { # PID: running (an ended process its parent has not reaped yet is state Z)
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) && [[ -n $st && $st != Z ]]
+}
 has_child() { descendants "$1" | grep -q " $2\$"; } # PID COMM
 journal_has() { grep -qs "$2" "$(df_journal "$1")"; } # NAME REGEX
+restoring() { # NAME PID: the off-site restore's pg_restore runs (pre-flight runs pg_restore --list too)
+    journal_has "$1" '"event":"step_start".*"step":"restore_offsite"' && has_child "$2" pg_restore
+}
 postmasters() { # data directories of the servers running under the sandbox's PROD dir
     ps -eo args= | sed -n "s|^.*postgres -D \($PROD_DIR[^ ]*\).*|\1|p" | sort
 }
@@ -102,7 +109,7 @@ acked=$(df_acked)
 df_bg killed "$LIVE" "${DF_DISASTER[@]}"
 dpid=$DF_PID
 t_watch_pid "$dpid"
-if wait_until 60 has_child "$dpid" pg_restore; then
+if wait_until 60 restoring killed "$dpid"; then
     pg_kill PROD
     t_pass "killed: PostgreSQL killed while pg_restore ran"
 else
@@ -128,7 +135,7 @@ for sig in INT TERM; do
     dpid=$DF_PID
     t_watch_pid "$dpid"
     if [[ $sig == INT ]]; then
-        wait_until 60 has_child "$dpid" pg_restore
+        wait_until 60 restoring "$name" "$dpid"
     else # the server replaying WAL: started by the restore, not yet out of recovery
         wait_until 60 journal_has "$name" '"event":"database_stopped"' && sleep 0.3
     fi && ok=1 || ok=0
@@ -138,7 +145,7 @@ for sig in INT TERM; do
     t_unwatch_pid "$dpid"
     ((ok)) || t_fail "SIG$sig: setup" "the run never reached the moment to interrupt"
     t_eq "SIG$sig during $step: exit 130" 130 "$rc"
-    left=$(for p in $(awk '{print $1}' <<<"$kids"); do kill -0 "$p" 2>/dev/null && grep "^$p " <<<"$kids"; done)
+    left=$(for p in $(awk '{print $1}' <<<"$kids"); do alive "$p" && grep "^$p " <<<"$kids"; done)
     t_eq "SIG$sig: no child process of drplay is left" "" "$left"
     t_eq "SIG$sig: the journal says where it stopped" "$step" \
         "$(_df_jq "$name" 'select(.event=="interrupted") | .during_step')"
@@ -146,5 +153,11 @@ for sig in INT TERM; do
         "$(df_end "$name" exit_code) $(df_end "$name" interrupted) $(df_end "$name" stopped_at)"
     t_eq "SIG$sig: the signal is named" "SIG$sig" "$(_df_jq "$name" 'select(.event=="interrupted") | .signal')"
     t_eq "SIG$sig: exactly production's own server runs (no stray postgres)" "$PROD_DATA" "$(postmasters)"
+    if [[ $sig == TERM ]]; then # the interrupted recovery is undone, not left half done with the server stopped
+        t_contains "SIGTERM: the restore was undone and the database runs" "$(df_error "$name" recover)" \
+            "the restore was undone: the database is back as it was before and running again"
+        t_eq "SIGTERM: the journal's last database event says started" database_started \
+            "$(_df_jq "$name" 'select(.event|test("^database_")) | .event' | tail -1)"
+    fi
     after_stop "SIG$sig" "$name" "$acked"
 done
