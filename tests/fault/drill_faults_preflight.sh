@@ -11,7 +11,8 @@
 #   - the newest dump corrupt;
 #   - an unknown key id; a read-write key where read-only is expected;
 #   - a restore point outside the PITR window;
-#   - the flag store down, with fail: closed and with fail: open;
+#   - the flag store down, with fail: closed and with fail: open (live_drill
+#     and database_restore: both read the switch before any outage);
 #   - a second run while one holds the lock;
 #   - an approve step with no terminal and no --approve.
 set -u
@@ -119,7 +120,18 @@ for mode in closed open; do
         t_contains "flag store down (fail: open): ... and that writes are NOT gated meanwhile" "$T_OUT" "NOT gated"
     fi
     t_eq "flag store down (fail: $mode): the journal's fail_mode" "$mode" "$(df_out "flag_$mode" flag_readable fail_mode)"
-    df_preflight_held "flag store down (fail: $mode)" "flag_$mode" flag_readable "cannot" "$c0" "$acked"
+    df_preflight_held "flag store down (fail: $mode)" "flag_$mode" flag_readable "cannot be read" "$c0" "$acked"
+    t_contains "flag store down (fail: $mode): the journal's error states the fail mode" "$(df_error "flag_$mode" flag_readable)" "fail: $mode"
+    # database_restore: the same gate, before a person is asked to approve the outage
+    pb=$T_TMP/database_restore_$mode.yaml
+    sed "s/^    fail: open\$/    fail: $mode/" "$DR" >"$pb"
+    grep -q "^    fail: $mode\$" "$pb" || die_setup "cannot make the fail: $mode copy of database_restore.yaml"
+    flag_control SWITCH '{"failCount": 1000000, "failStatus": 503}' >/dev/null
+    df_expect "flag store down (fail: $mode): database_restore stops in pre-flight (exit 4)" 4 "flag_dr_$mode" \
+        "$pb" "${DF_DISASTER[@]}" --param restore_to="$(date -u +%FT%TZ)" --approve=go
+    flag_control SWITCH '{"failCount": 0}' >/dev/null
+    t_eq "flag store down (fail: $mode): database_restore never asked for approval" "" "$(df_outcome "flag_dr_$mode" go)"
+    df_preflight_held "flag store down (fail: $mode), database_restore" "flag_dr_$mode" flag_readable "fail: $mode" "$c0" "$acked"
 done
 
 # ---- 10. a second run while one holds the lock ----
