@@ -40,14 +40,14 @@ restoring() { # NAME PID: the off-site restore's pg_restore runs (pre-flight run
     journal_has "$1" '"event":"step_start".*"step":"restore_offsite"' && has_child "$2" pg_restore
 }
 postmasters() { # data directories of the servers running under the sandbox's PROD dir
-    ps -eo args= | sed -n "s|^.*postgres -D \($PROD_DIR[^ ]*\).*|\1|p" | sort
+    ps -eo args= | sed -n "s|^.*postgres -D \(${PROD_DIR}[^ ]*\).*|\1|p" | sort
 }
 maint_off() { # what a person does once production is back: the one-command switch
     "$DRPLAY" maintenance off "$LIVE" --switch site --mode=disaster --authorize="$DF_AUTH" \
         --journal-dir "$T_TMP/maint-journal" >>"$T_TMP/maint.out" 2>&1
 }
 
-# after_stop LABEL NAME STEP: maintenance stays on, the safety snapshot
+# after_stop LABEL NAME ACKED: maintenance stays on, the safety snapshot
 # brings back the baseline and every acknowledged write, then maintenance
 # goes off again for the next fault
 after_stop() {

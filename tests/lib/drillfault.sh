@@ -65,7 +65,8 @@ df_bg() {
     mkdir -p "$d"
     "$DRPLAY" run "$pb" --journal-dir "$d/journal" "${SANDBOX_PARAMS[@]}" --param report_dir="$d/reports" \
         "$@" >"$d/out" 2>&1 &
-    DF_PID=$!
+    DF_PID=$! # read by the caller
+    export DF_PID
 }
 
 df_journal() { ls -t "$T_TMP/$1/journal"/*.jsonl 2>/dev/null | head -1; }
