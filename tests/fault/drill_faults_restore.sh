@@ -7,7 +7,8 @@
 # run took brings production back to its BASELINE (counts, schema and, for
 # the live drill, content checksums) with every write the application had
 # acknowledged:
-#   - the workdir too small for the parallel restore's local copy;
+#   - the workdir too small for the parallel restore's local copy, and one
+#     that fills up while the copy is downloaded;
 #   - a verification mismatch (a migration after the newest dump);
 #   - PostgreSQL killed while pg_restore runs;
 #   - SIGINT while pg_restore runs, SIGTERM while pitr.restore recovers
@@ -85,6 +86,38 @@ t_contains "small disk: ... and what to do" "$(df_error small restore_offsite)" 
 t_eq "small disk: run_end: exit 1, state changed, stopped at the restore" "1 true restore_offsite" \
     "$(df_end small exit_code) $(df_end small state_changed) $(df_end small stopped_at)"
 after_stop "small disk" small "$acked"
+
+# ... and a workdir with room at the check that fills up during the download
+# (the store answers the dump's GET 3 s late; meanwhile another writer fills
+# the file system)
+mkdir -p "$T_TMP/fillfs"
+mount -t tmpfs -o size=4m drplay-fills "$T_TMP/fillfs" || die_setup "cannot mount a small tmpfs"
+on_exit umount "$T_TMP/fillfs"
+s3_fault_start S3 --delay-ms 3000 --methods GET --match '\.dump$'
+in_step() { journal_has "$1" "\"event\":\"step_start\".*\"step\":\"$2\""; } # NAME STEP
+acked=$(df_acked)
+TMPDIR=$T_TMP/fillfs BACKUP_S3_ENDPOINT=$S3_FAULT_ENDPOINT df_bg fills "$LIVE" "${DF_DISASTER[@]}"
+dpid=$DF_PID
+t_watch_pid "$dpid"
+if wait_until 60 in_step fills restore_offsite; then
+    sleep 0.5 # past the free-space check, waiting for the dump's bytes
+    dd if=/dev/zero of="$T_TMP/fillfs/other-writer" bs=64k status=none 2>/dev/null
+else
+    t_fail "disk fills: setup" "the run never reached the restore"
+fi
+wait "$dpid" && rc=0 || rc=$?
+t_unwatch_pid "$dpid"
+faultproxy_stop S3_FAULT
+t_eq "disk fills: live_drill fails at the restore (exit 1)" 1 "$rc"
+t_eq "disk fills: the journal records the failed restore" failed "$(df_outcome fills restore_offsite)"
+t_check "disk fills: the error names the local copy, the workdir and the cause" \
+    grep -Eq "cannot write the local copy of '[^']*' in workdir '$T_TMP/fillfs/[^']*' after [0-9]+ bytes: No space left on device; the workdir is full: give a larger one, or jobs: 1" \
+    <<<"$(df_error fills restore_offsite)"
+t_eq "disk fills: the partial copy was removed (only the other writer's file is left)" other-writer \
+    "$(find "$T_TMP/fillfs" -type f -printf '%f\n')"
+t_eq "disk fills: run_end: exit 1, stopped at the restore" "1 restore_offsite" \
+    "$(df_end fills exit_code) $(df_end fills stopped_at)"
+after_stop "disk fills" fills "$acked"
 
 # ---- 7. a verification mismatch: a migration after the newest dump ----
 sandbox_dump
