@@ -169,8 +169,8 @@ for sig in INT TERM; do
     t_watch_pid "$dpid"
     if [[ $sig == INT ]]; then
         wait_until 60 restoring "$name" "$dpid"
-    else # the server replaying WAL: started by the restore, not yet out of recovery
-        wait_until 60 journal_has "$name" '"event":"database_stopped"' && sleep 0.3
+    else # production's data directory moved aside, the snapshot being laid down in its place
+        wait_until 60 journal_has "$name" '"event":"log".*the replaced state is kept as'
     fi && ok=1 || ok=0
     kids=$(descendants "$dpid")
     kill -s "$sig" "$dpid"
