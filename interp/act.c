@@ -341,14 +341,22 @@ void act_progress(struct act *a, const char *phase, uint64_t done, uint64_t tota
 
 int act_cancelled(struct act *a)
 {
+	if (a->shielded)
+		return run_signals > a->shield_base;
 	if (run_signals > a->sig_base)
 		return 1;
 	return a->deadline && mono_us() > a->deadline;
 }
 
+void act_shield(struct act *a)
+{
+	a->shielded = 1;
+	a->shield_base = run_signals;
+}
+
 int64_t act_remaining_us(struct act *a)
 {
-	if (!a->deadline)
+	if (!a->deadline || a->shielded)
 		return INT64_MAX;
 	int64_t left = a->deadline - mono_us();
 	return left > 0 ? left : 0;

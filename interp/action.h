@@ -207,6 +207,12 @@ void act_secret(struct act *a, const char *s);
 /* Cancellation: 1 when the run was interrupted (SIGINT/SIGTERM) or the
  * step's timeout passed. Long operations poll this. */
 int act_cancelled(struct act *a);
+/* For an undo that would leave things worse if cut short (a restore putting
+ * back the database it replaced): from now on act_cancelled, and so act_run,
+ * act_wait and act_sleep, ignore the interruption seen so far and the step's
+ * timeout; a further SIGINT/SIGTERM cancels again. The step still ends as
+ * interrupted (or timed out) when that is why it stopped. */
+void act_shield(struct act *a);
 /* Microseconds left before the step's timeout, or INT64_MAX without one. */
 int64_t act_remaining_us(struct act *a);
 /* Sleeps up to us, waking early on cancellation. Returns 0, or -1 when cancelled. */

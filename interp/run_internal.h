@@ -66,6 +66,8 @@ struct act {
 	char *error;
 	int64_t deadline;      /* monotonic microseconds, 0 = none */
 	int sig_base;          /* signals seen before this step started */
+	int shielded;          /* act_shield: cancellation ignores the deadline */
+	int shield_base;       /* ... and the signals seen before the shield */
 	/* progress */
 	char phase[64];
 	uint64_t pdone, ptotal;

@@ -933,6 +933,9 @@ int srv_restore_run(struct srv_restore *rs)
 rollback:;
 	char why[1500];
 	snprintf(why, sizeof(why), "%s", act_error(a) ? act_error(a) : "the restore failed");
+	/* an interruption or the step's timeout must not cut the undo short: that
+	 * would leave the database stopped (a second signal still does) */
+	act_shield(a);
 	if (srv_running(dir)) {
 		char *tool = xstrdup(srv_tool(s, "pg_ctl"));
 		char *argv[] = { tool, "-D", (char *)dir, "-m", "immediate", "-w", "-t", "60", "stop", NULL };

@@ -14,8 +14,10 @@
 #   APP    the application simulator writing public.app_writes every 20 ms
 #          unless the flag is on (fail open), reconnecting after restarts
 #
-#   sandbox_start [--scale S] [--no-app]
-#       S multiplies shop.sql's row counts (1 = about 200 MB; tests use 0.02)
+#   sandbox_start [--scale S] [--no-app] [--flag-token T]
+#       S multiplies shop.sql's row counts (1 = about 200 MB; tests use 0.02);
+#       T: the flag service's read-write token (tests that look for leaks
+#       give it a distinctive value)
 #   Exports what the playbooks read (PROD_DATABASE_URL, PROD_DATA_DIR,
 #   PROD_WAL_ARCHIVE, PROD_BASE_BACKUPS, BACKUP_S3_ENDPOINT, BACKUP_S3_KEY_ID
 #   (read-only), BACKUP_S3_SECRET, SCRATCH_DATABASE_URL, FLAG_URL, FLAG_TOKEN,
@@ -39,11 +41,12 @@
 . "$T_LIB/appsim.sh"
 
 sandbox_start() {
-    local scale=1 app=1
+    local scale=1 app=1 ftok=()
     while (($#)); do
         case $1 in
         --scale) scale=$2; shift ;;
         --no-app) app=0 ;;
+        --flag-token) ftok=(--token "$2"); shift ;;
         *) die_setup "sandbox_start: unknown option '$1'" ;;
         esac
         shift
@@ -66,7 +69,7 @@ sandbox_start() {
         -h "$PROD_HOST" -p "$PROD_PORT" -U postgres >/dev/null 2>&1 || die_setup "sandbox: pg_basebackup failed"
 
     s3_start S3
-    flag_start SWITCH
+    flag_start SWITCH "${ftok[@]}"
     export FLAG_URL=$SWITCH_FLAG_URL FLAG_TOKEN=$SWITCH_TOKEN
     web_start WEB --flag-url "$SWITCH_FLAG_URL" --flag-token "$SWITCH_TOKEN" --flag-fail open
     export APP_URL=$WEB_URL
