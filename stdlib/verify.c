@@ -620,7 +620,9 @@ static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *
 		note(why, "not narrowed further (bisect: false)");
 		return;
 	}
-	struct livetab el, al;
+	/* zeroed: when the first side fails the second is never looked at, and
+	 * both are released below */
+	struct livetab el = { 0 }, al = { 0 };
 	if (!live_table(C, es, key, eentry, &el) || !live_table(C, as, key, eentry, &al)) {
 		note(why, "not narrowed further: %s", es->why ? es->why : as->why ? as->why : "a database cannot be read");
 		pgt_release(&el.t);

@@ -72,14 +72,15 @@ df_preflight_held "unknown key id" badkey credentials "InvalidAccessKeyId" "$c0"
 objs0=$(s3_ls S3 prod/ | sort)
 c0=$(df_flag_changes) acked=$(df_acked)
 BACKUP_S3_KEY_ID=$S3_RW_KEY df_expect "read-write key: database_restore stops in pre-flight (exit 4)" 4 rwkey \
-    "$DR" "${DF_DISASTER[@]}" --param restore_to="$(date -u +%FT%TZ)" --approve=go
+    "$DR" "${DF_DISASTER[@]}" --param source=offsite --param restore_to="$(date -u +%FT%TZ)" --approve=go
 df_preflight_held "read-write key" rwkey credentials "can WRITE" "$c0" "$acked"
 t_eq "read-write key: the store is unchanged (the write probe removed)" "$objs0" "$(s3_ls S3 prod/ | sort)"
 
 # ---- 5. a restore point outside the PITR window ----
 # The off-site store keeps older nightlies than the base backup: one from
-# before it (same bytes, an earlier taken_at), so the dump gate passes and
-# the window gate decides.
+# before it (same bytes, an earlier taken_at). Restoring to a day ago by PITR
+# fails the window gate; the off-site path to the same point does not depend
+# on the PITR window and passes its pre-flight (it stops at the approval).
 old_at=$(date -u -d '-2 days' +%Y%m%dT030000Z)
 old=prod/shop-$old_at.dump
 node -e '
@@ -96,9 +97,16 @@ before=$(date -u -d '-1 day' +%FT%TZ)
 c0=$(df_flag_changes) acked=$(df_acked)
 df_expect "outside the window: database_restore stops in pre-flight (exit 4)" 4 window \
     "$DR" "${DF_DISASTER[@]}" --param restore_to="$before" --approve=go
-t_eq "outside the window: the dump gate passed (an older nightly)" "ok $old" \
-    "$(df_outcome window dump) $(df_out window dump key)"
+t_eq "outside the window: the off-site gates are not the PITR path's (not run)" "" \
+    "$(df_outcome window dump)$(df_outcome window credentials)"
 df_preflight_held "outside the window" window window "before" "$c0" "$acked"
+c0=$(df_flag_changes) acked=$(df_acked)
+df_expect "outside the window: the off-site path to that point passes its pre-flight (stops at 'go', exit 4)" 4 \
+    window_offsite "$DR" "${DF_DISASTER[@]}" --param source=offsite --param restore_to="$before" </dev/null
+t_eq "outside the window: ... with the older nightly" "ok $old" \
+    "$(df_outcome window_offsite dump) $(df_out window_offsite dump key)"
+t_eq "outside the window: ... and no PITR window gate" "" "$(df_outcome window_offsite window)"
+df_preflight_held "outside the window (off-site)" window_offsite go "terminal" "$c0" "$acked"
 
 # ---- 9. the flag store down, fail: closed and fail: open ----
 for mode in closed open; do
@@ -139,7 +147,7 @@ c0=$(df_flag_changes)
 df_bg lock1 "$LIVE" "${DF_DISASTER[@]}" --param settle=6s
 first=$DF_PID
 t_watch_pid "$first"
-in_settle() { grep -qs '"event":"step_start".*"step":"settle"' "$(df_journal lock1)"; }
+in_settle() { grep -qs '"event":"step_start".*"step":"freeze"' "$(df_journal lock1)"; }
 if wait_until 60 in_settle; then
     mkdir -p "$T_TMP/lock2"
     cp -r "$T_TMP/lock1/journal" "$T_TMP/lock2/" # the same journal directory: the same lock
@@ -151,7 +159,7 @@ if wait_until 60 in_settle; then
     t_contains "lock: ... and the holder's pid and run" "$T_OUT" "(pid $first, run $(basename "$(df_journal lock1)" .jsonl))"
     t_eq "lock: the first run is still in its maintenance window" true "$(sandbox_flag)"
 else
-    t_fail "lock: setup" "the first run never reached its settle step"
+    t_fail "lock: setup" "the first run never reached its freeze step"
 fi
 wait "$first" && rc=0 || rc=$?
 t_unwatch_pid "$first"
@@ -168,5 +176,6 @@ df_expect "no terminal, no --approve: database_restore stops at 'go' (exit 4)" 4
     "$DR" "${DF_DISASTER[@]}" --param restore_to="$(date -u +%FT%TZ)" </dev/null
 t_contains "no terminal: the transcript says how to approve" "$T_OUT" "--approve=go"
 df_preflight_held "no terminal" noapprove go "terminal" "$c0" "$acked"
-t_eq "no terminal: the pre-flight gates before it passed" "ok ok ok ok" \
-    "$(for s in credentials dump dump_ok window; do df_outcome noapprove "$s"; done | tr '\n' ' ' | sed 's/ $//')"
+t_eq "no terminal: the pre-flight gates before it passed" "ok ok" \
+    "$(for s in flag_readable window; do df_outcome noapprove "$s"; done | tr '\n' ' ' | sed 's/ $//')"
+t_eq "no terminal: no throwaway copy was made before the approval" "" "$(df_outcome noapprove branch)"

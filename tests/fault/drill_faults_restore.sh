@@ -9,7 +9,7 @@
 # acknowledged:
 #   - the workdir too small for the parallel restore's local copy, and one
 #     that fills up while the copy is downloaded;
-#   - a verification mismatch (a migration after the newest dump);
+#   - a verification mismatch (a writer bypassing the switch and the freeze);
 #   - PostgreSQL killed while pg_restore runs;
 #   - SIGINT while pg_restore runs, SIGTERM while pitr.restore recovers
 #     (exit 130, no child process of drplay left over).
@@ -119,21 +119,45 @@ t_eq "disk fills: run_end: exit 1, stopped at the restore" "1 restore_offsite" \
     "$(df_end fills exit_code) $(df_end fills stopped_at)"
 after_stop "disk fills" fills "$acked"
 
-# ---- 7. a verification mismatch: a migration after the newest dump ----
+# ---- 7. a verification mismatch: a writer that bypasses the maintenance ----
+# switch and the database freeze (a cron job connecting straight to the
+# database with an explicit READ WRITE transaction: the seed's "anything
+# connecting straight to the database") writes while production is being
+# restored from the dump; production no longer equals EXPECTED (the same dump
+# restored on the scratch server before the outage)
+pg_sql PROD shop "create table public.cron_runs (id bigserial primary key, at timestamptz not null default now())" >/dev/null ||
+    die_setup "cannot create public.cron_runs"
 sandbox_dump
-pg_sql PROD shop "alter table public.orders add column coupon text" >/dev/null || die_setup "the migration failed"
 sleep 1.1
 to=$(date -u +%FT%TZ)
 acked=$(df_acked)
-df_expect "mismatch: database_restore from the dump fails verification (exit 1)" 1 mismatch \
-    "$DR" "${DF_DISASTER[@]}" --param source=offsite --param restore_to="$to" --approve=go
+rogue() {
+    while :; do
+        "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PROD_PORT" -U postgres -d shop \
+            -c "begin read write; insert into public.cron_runs default values; commit" >/dev/null 2>&1
+        sleep 0.05
+    done
+}
+df_bg mismatch "$DR" "${DF_DISASTER[@]}" --param source=offsite --param restore_to="$to" --approve=go
+dpid=$DF_PID
+t_watch_pid "$dpid"
+wait_until 120 journal_has mismatch '"event":"step_start".*"step":"restore_dump"' ||
+    t_fail "mismatch: setup" "the restore never started"
+rogue &
+rpid=$!
+wait "$dpid" && rc=0 || rc=$?
+t_unwatch_pid "$dpid"
+kill "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
+T_OUT=$(cat "$T_TMP/mismatch/out")
+t_eq "mismatch: database_restore from the dump fails verification (exit 1)" 1 "$rc"
 t_eq "mismatch: the restore itself succeeded" ok "$(df_outcome mismatch restore_dump)"
 t_eq "mismatch: the journal records the failed verification" failed "$(df_outcome mismatch verify)"
-t_contains "mismatch: ... naming the missing column" "$(df_error mismatch verify)" "coupon"
-t_eq "mismatch: maintenance.off was never run" "" "$(df_outcome mismatch maint_off)"
+t_contains "mismatch: ... naming the table the writer changed" "$(df_error mismatch verify)" "public.cron_runs"
+t_eq "mismatch: unfreeze and maintenance.off were never run" "" "$(df_outcome mismatch unfreeze)$(df_outcome mismatch maint_off)"
 md=$(df_out mismatch report markdown)
 t_check "mismatch: the report was written" test -f "$md"
-t_contains "mismatch: the report names the difference" "$(cat "$md" 2>/dev/null)" "coupon"
+t_contains "mismatch: the report names the difference" "$(cat "$md" 2>/dev/null)" "public.cron_runs"
 after_stop "mismatch" mismatch "$acked"
 
 # ---- 6. PostgreSQL killed while pg_restore runs ----

@@ -114,7 +114,10 @@ df_undo() {
     local name=$1 snap=$2 d=$T_TMP/$1
     mkdir -p "$d"
     "$DRPLAY" run "$ROOT/tests/integration/playbooks/drills/undo.yaml" --journal-dir "$d/journal" \
-        "${DF_DISASTER[@]}" --param snapshot="$snap" >"$d/out" 2>&1
+        "${DF_DISASTER[@]}" --param snapshot="$snap" >"$d/out" 2>&1 || return 1
+    # the snapshot was taken inside the failed run's window: the database write
+    # freeze is part of it; lift it as the person closing the incident would
+    pg_sql PROD postgres "alter database shop reset default_transaction_read_only" >/dev/null
 }
 
 _df_state() { # NAME STEP WHAT: counts | schema | checksums (table -> sha256)
