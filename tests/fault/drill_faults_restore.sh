@@ -40,6 +40,16 @@ journal_has() { grep -qs "$2" "$(df_journal "$1")"; } # NAME REGEX
 restoring() { # NAME PID: the off-site restore's pg_restore runs (pre-flight runs pg_restore --list too)
     journal_has "$1" '"event":"step_start".*"step":"restore_offsite"' && has_child "$2" pg_restore
 }
+# hold_restore PID: stop (SIGSTOP) every pg_restore under drplay PID, so the
+# fault lands while the restore is certainly in progress however fast the
+# small sandbox restores; prints their pids for release
+hold_restore() {
+    local p
+    p=$(descendants "$1" | awk '$2 == "pg_restore" {print $1}')
+    [[ -n $p ]] && kill -STOP $p 2>/dev/null
+    echo $p
+}
+release() { [[ -n $* ]] && kill -CONT "$@" 2>/dev/null; return 0; } # PIDS
 postmasters() { # data directories of the servers running under the sandbox's PROD dir
     ps -eo args= | sed -n "s|^.*postgres -D \(${PROD_DIR}[^ ]*\).*|\1|p" | sort
 }
@@ -167,7 +177,9 @@ df_bg killed "$LIVE" "${DF_DISASTER[@]}"
 dpid=$DF_PID
 t_watch_pid "$dpid"
 if wait_until 60 restoring killed "$dpid"; then
+    held=$(hold_restore "$dpid")
     pg_kill PROD
+    release $held
     t_pass "killed: PostgreSQL killed while pg_restore ran"
 else
     t_fail "killed: setup" "pg_restore never ran"
@@ -196,8 +208,12 @@ for sig in INT TERM; do
     else # production's data directory moved aside, the snapshot being laid down in its place
         wait_until 60 journal_has "$name" '"event":"log".*the replaced state is kept as'
     fi && ok=1 || ok=0
+    held=
+    [[ $sig == INT ]] && held=$(hold_restore "$dpid")
     kids=$(descendants "$dpid")
     kill -s "$sig" "$dpid"
+    sleep 0.2
+    release $held
     wait "$dpid" && rc=0 || rc=$?
     t_unwatch_pid "$dpid"
     ((ok)) || t_fail "SIG$sig: setup" "the run never reached the moment to interrupt"
