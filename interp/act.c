@@ -254,18 +254,6 @@ void act_secret(struct act *a, const char *s)
 	redact_register(s);
 }
 
-static void human_bytes(uint64_t n, char *buf, size_t len)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int i = 0;
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 void act_progress_end(struct act *a)
 {
 	if (a->bar_open) {
@@ -298,9 +286,9 @@ void act_progress(struct act *a, const char *phase, uint64_t done, uint64_t tota
 	if (a->run->json || a->run->quiet)
 		return;
 	char d[32], t[32], r[32];
-	human_bytes(done, d, sizeof(d));
-	human_bytes(total, t, sizeof(t));
-	human_bytes((uint64_t)rate, r, sizeof(r));
+	human_size(done, d, sizeof(d));
+	human_size(total, t, sizeof(t));
+	human_size((uint64_t)rate, r, sizeof(r));
 	if (a->run->tty) {
 		if (!final && now - a->plast < 200000)
 			return;

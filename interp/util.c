@@ -434,6 +434,19 @@ int parse_duration(const char *s, int64_t *out)
 	return 0;
 }
 
+char *human_size(uint64_t n, char *buf, size_t len)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	int i = 0;
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
 char *fmt_duration(int64_t us, char *buf, size_t n)
 {
 	struct strbuf sb = STRBUF_INIT;

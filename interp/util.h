@@ -47,6 +47,9 @@ void sb_release(struct strbuf *sb);
 /* The current contents, "" when empty. */
 const char *sb_str(const struct strbuf *sb);
 
+/* A byte count for people: "512 B", "12.3 MiB" (binary units). Returns buf. */
+char *human_size(uint64_t n, char *buf, size_t len);
+
 /* Times are microseconds since the Unix epoch (UTC); durations microseconds. */
 int64_t now_us(void);          /* wall clock */
 int64_t mono_us(void);         /* monotonic clock, for measuring */

@@ -45,19 +45,6 @@
 
 /* ---- small helpers ---- */
 
-char *human_size(uint64_t n, char *buf, size_t len)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int i = 0;
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-	return buf;
-}
-
 void sigpipe_ignore(struct sigpipe_guard *g)
 {
 	struct sigaction sa;

@@ -119,7 +119,5 @@ void prog_start(struct act *a, struct prog *p, const char *phase, uint64_t total
 void prog_tick(struct act *a, struct prog *p, uint64_t done, uint64_t total);
 void prog_end(struct act *a, struct prog *p, uint64_t done);
 
-/* "12.3 MiB" */
-char *human_size(uint64_t n, char *buf, size_t len);
 
 #endif
