@@ -20,7 +20,10 @@ set -u
 . "$T_LIB/drillfault.sh"
 require_drplay
 
-df_start
+# a sample database ten times the pre-flight suite's: its restore lasts
+# seconds, so a fault aimed at the running pg_restore lands there even on a
+# loaded machine (the pg_restore found is then held with SIGSTOP)
+df_start --scale 0.2
 LIVE=$ROOT/playbooks/live_drill.yaml
 DR=$ROOT/playbooks/database_restore.yaml
 
@@ -101,7 +104,11 @@ after_stop "small disk" small "$acked"
 # (the store answers the dump's GET 3 s late; meanwhile another writer fills
 # the file system)
 mkdir -p "$T_TMP/fillfs"
-mount -t tmpfs -o size=4m drplay-fills "$T_TMP/fillfs" || die_setup "cannot mount a small tmpfs"
+newest=$(s3_ls S3 prod/ | grep '\.dump$' | sort | tail -1)
+s3_get S3 "$newest" "$T_TMP/newest.dump" || die_setup "cannot download the newest dump"
+fill_mb=$(($(stat -c %s "$T_TMP/newest.dump") / 1048576 + 4)) # room for the copy at the check, not after the other writer
+rm -f "$T_TMP/newest.dump"
+mount -t tmpfs -o size=${fill_mb}m drplay-fills "$T_TMP/fillfs" || die_setup "cannot mount a small tmpfs"
 on_exit umount "$T_TMP/fillfs"
 s3_fault_start S3 --delay-ms 3000 --methods GET --match '\.dump$'
 in_step() { journal_has "$1" "\"event\":\"step_start\".*\"step\":\"$2\""; } # NAME STEP
