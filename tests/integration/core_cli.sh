@@ -143,7 +143,7 @@ t_exit "lint: unknown format exits 2" 2 "$DRPLAY" lint --format=xml "$ROOT/playb
 sarif_ok=1
 for f in "$ROOT"/tests/cases/lint/*.bad.yaml; do
 	"$TDRPLAY" lint --format=sarif "$f" >"$work/out.sarif" 2>/dev/null
-	if ! node "$T_NODE_DIR/validate-json.js" /work/shared/schemas/sarif-schema-2.1.0.json "$work/out.sarif" >"$work/sarif.err" 2>&1; then
+	if ! node "$T_NODE_DIR/validate-json.js" "$ROOT/tests/schemas/sarif-schema-2.1.0.json" "$work/out.sarif" >"$work/sarif.err" 2>&1; then
 		sarif_ok=0
 		t_fail "sarif: $(basename "$f") validates against the official SARIF 2.1.0 schema" "$(head -c 600 "$work/sarif.err")"
 	fi
