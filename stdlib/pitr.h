@@ -195,5 +195,11 @@ int srv_has_named(struct srv *s, const char *name);
 int srv_branch_start(struct srv *s, const char *dir, const char *name, char **dsn);
 /* Stops and deletes a branch directory. */
 int srv_branch_discard(struct srv *s, const char *name);
+/* The local and pgbackrest drivers' discard operation: srv_branch_discard
+ * on a fresh srv. Returns ACT_OK or ACT_FAIL (act_fail said why). */
+int srv_discard_op(struct pitr *p, const char *name);
+/* After a failed branch: removes the unfinished branch and fails the step
+ * with the first error plus what was done about it. */
+void srv_branch_abandon(struct srv *s, const char *name);
 
 #endif

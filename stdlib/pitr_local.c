@@ -701,23 +701,10 @@ static int local_branch(struct pitr *p, const char *name, int64_t at_us, char **
 	rc = ACT_OK;
 out:
 	if (rc != ACT_OK && made) {
-		char *m = xstrdup(act_error(a) ? act_error(a) : "the branch failed");
-		srv_branch_discard(&s, name);
-		act_fail(a, "%s; the unfinished branch was removed; the live database was not touched", m);
-		free(m);
+		srv_branch_abandon(&s, name);
 	}
 	free(dest);
 	bbs_release(&all);
-	srv_release(&s);
-	return rc;
-}
-
-static int local_discard(struct pitr *p, const char *name)
-{
-	struct srv s;
-	if (srv_init(p, &s) != 0)
-		return ACT_FAIL;
-	int rc = srv_branch_discard(&s, name) == 0 ? ACT_OK : ACT_FAIL;
 	srv_release(&s);
 	return rc;
 }
@@ -789,5 +776,5 @@ static int local_exists(struct pitr *p, const char *name)
 }
 
 const struct pitr_driver pitr_local_driver = {
-	"local", local_window, local_snapshot, local_restore, local_branch, local_discard, local_list, local_remove, local_exists,
+	"local", local_window, local_snapshot, local_restore, local_branch, srv_discard_op, local_list, local_remove, local_exists,
 };

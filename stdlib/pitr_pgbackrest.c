@@ -413,23 +413,10 @@ static int pgbr_branch(struct pitr *p, const char *name, int64_t at_us, char **d
 	rc = ACT_OK;
 out:
 	if (rc != ACT_OK && made) {
-		char *m = xstrdup(act_error(a) ? act_error(a) : "the branch failed");
-		srv_branch_discard(&s, name);
-		act_fail(a, "%s; the unfinished branch was removed; the live database was not touched", m);
-		free(m);
+		srv_branch_abandon(&s, name);
 	}
 	json_decref(info);
 	free(dest);
-	srv_release(&s);
-	return rc;
-}
-
-static int pgbr_discard(struct pitr *p, const char *name)
-{
-	struct srv s;
-	if (srv_init(p, &s) != 0)
-		return ACT_FAIL;
-	int rc = srv_branch_discard(&s, name) == 0 ? ACT_OK : ACT_FAIL;
 	srv_release(&s);
 	return rc;
 }
@@ -507,5 +494,5 @@ static int pgbr_exists(struct pitr *p, const char *name)
 }
 
 const struct pitr_driver pitr_pgbackrest_driver = {
-	"pgbackrest", pgbr_window, pgbr_snapshot, pgbr_restore, pgbr_branch, pgbr_discard, pgbr_list, pgbr_remove, pgbr_exists,
+	"pgbackrest", pgbr_window, pgbr_snapshot, pgbr_restore, pgbr_branch, srv_discard_op, pgbr_list, pgbr_remove, pgbr_exists,
 };

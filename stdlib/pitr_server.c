@@ -1197,3 +1197,22 @@ int srv_branch_discard(struct srv *s, const char *name)
 	free(path);
 	return rc;
 }
+
+int srv_discard_op(struct pitr *p, const char *name)
+{
+	struct srv s;
+	if (srv_init(p, &s) != 0)
+		return ACT_FAIL;
+	int rc = srv_branch_discard(&s, name) == 0 ? ACT_OK : ACT_FAIL;
+	srv_release(&s);
+	return rc;
+}
+
+void srv_branch_abandon(struct srv *s, const char *name)
+{
+	struct act *a = s->p->a;
+	char *m = xstrdup(act_error(a) ? act_error(a) : "the branch failed");
+	srv_branch_discard(s, name);
+	act_fail(a, "%s; the unfinished branch was removed; the live database was not touched", m);
+	free(m);
+}
