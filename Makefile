@@ -3,14 +3,23 @@
 #   make                 build ./drplay (-Wall -Wextra -Werror)
 #   make SANITIZE=address,undefined   the same, sanitized (objects kept apart)
 #   make check           install what is missing (make deps), build, run every test
+#                        against the release build and again against the sanitized one
 #   make demo            the main job on a local sandbox
 #   make bench           speed against the baseline tools, one line per benchmark
 #   make fuzz            build the libFuzzer targets (clang) into build/fuzz/
+#   make fuzz-long       fuzz every target for minutes (FUZZ_SECONDS, default 300), before a release
 #   make spec            regenerate SPEC.md's action tables and grammar/playbook.schema.json
 #   make deps            install the Debian and npm packages drplay and its tests need
+#   make deps-build      install only what compiling drplay needs
+#
+# The compiler flags come from pkg-config, which `make deps` may be the one to
+# install. So check, demo and bench install first and then build in a sub-make,
+# whose flags are read after the packages are there: their first run on a bare
+# machine works. A plain `make` with packages missing says which, in one line.
 
 CC ?= cc
 PKGS = yaml-0.1 libpq libcurl libcrypto libpcre2-8 jansson expat hiredis zlib
+PKG_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -57,10 +66,19 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
 # make SANITIZE=address,undefined BIN=build/san/drplay TBIN=build/san/drplay-test).
 BIN ?= drplay
 TBIN ?= tests/drplay-test
+# The sanitized pair `make check` builds and runs the suite against a second time.
+SAN_BIN = build/san/drplay
+SAN_TBIN = build/san/drplay-test
 
-.PHONY: all check test demo bench fuzz deps spec clean checksrc
+.PHONY: all check test demo bench fuzz fuzz-long deps deps-build spec clean checksrc build-deps-present
 
 all: $(BIN) $(TBIN)
+
+# One line instead of a compiler error when a build package is missing.
+build-deps-present:
+ifneq ($(PKG_OK),yes)
+	@DRPLAY_PKG_MODULES='$(PKGS)' bash tests/lib/deps.sh --build --check
+endif
 
 ifeq ($(LAZY),1)
 $(BIN): $(OBJ) $(OBJDIR)/interp/lazy.o $(OBJDIR)/lazy_stubs.o
@@ -94,12 +112,12 @@ $(TBIN): $(TOBJ) $(TOBJDIR)/interp/main.o
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 endif
 
-$(OBJDIR)/%.o: %.c $(HDR)
+$(OBJDIR)/%.o: %.c $(HDR) | build-deps-present
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(TOBJDIR)/%.o: %.c $(HDR)
+$(TOBJDIR)/%.o: %.c $(HDR) | build-deps-present
 	@mkdir -p $(dir $@)
 	@echo "  CC      $< (testing)"
 	@$(CC) $(ALL_CFLAGS) -DDRPLAY_TESTING -c -o $@ $<
@@ -115,21 +133,29 @@ units: $(UNIT_BIN)
 deps:
 	@bash tests/lib/deps.sh
 
+deps-build:
+	@bash tests/lib/deps.sh --build
+
 # Banned functions (like curl's checksrc): unbounded or error-hiding C calls.
 checksrc:
 	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets|system|popen)[[:space:]]*\(' \
 		interp/*.c interp/*.h stdlib/*.c stdlib/*.h \
 		|| { echo "checksrc: banned function above (use snprintf/strbuf, strtol, posix_spawn)"; exit 1; }
 
-check: deps checksrc all units fuzz
+# After deps, in a sub-make: its pkg-config flags are read with the packages present.
+check: deps
+	@$(MAKE) --no-print-directory checksrc all units fuzz
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BIN=$(SAN_BIN) TBIN=$(SAN_TBIN) all
 	@bash tests/run.sh
 
 test: check
 
-demo: deps all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@bash tests/demo/demo.sh
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))

@@ -16,23 +16,44 @@
 # with a temporary /usr/sbin/policy-rc.d (only when none exists).  Set
 # DRPLAY_DEPS_START_SERVICES=1 to let the packages start their services.
 #
+# Options:
+#   --build   only what compiling drplay needs (make deps-build): the compiler,
+#             pkg-config and the -dev packages; no servers, no node modules
+#   --check   install nothing: print one line naming what is missing and exit 1
+#             (what a plain `make` says on a machine that lacks the build packages)
 # Env: DRPLAY_DEPS_DRY_RUN=1 only reports what is missing (exit 1 if anything is).
 set -euo pipefail
+
+BUILD_ONLY=0
+CHECK_ONLY=0
+for arg in "$@"; do
+    case $arg in
+    --build) BUILD_ONLY=1 ;;
+    --check) CHECK_ONLY=1 ;;
+    *) printf 'deps: unknown option %s (use --build, --check)\n' "$arg" >&2; exit 2 ;;
+    esac
+done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NODE_DIR=$ROOT/tests/node
 
-PKGS=(
+# What compiling drplay needs (the -dev packages behind the Makefile's PKGS).
+BUILD_PKGS=(
     build-essential pkg-config
     libyaml-dev libpq-dev libcurl4-openssl-dev libssl-dev libpcre2-dev libjansson-dev
     libexpat1-dev libhiredis-dev zlib1g-dev
-    clang libclang-rt-14-dev
-    postgresql-15 postgresql-contrib pgbackrest
-    redis-server nginx-light
-    curl jq procps util-linux ca-certificates time gzip
 )
-command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
-command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+PKGS=("${BUILD_PKGS[@]}")
+if ((!BUILD_ONLY)); then
+    PKGS+=(
+        clang libclang-rt-14-dev
+        postgresql-15 postgresql-contrib pgbackrest
+        redis-server nginx-light
+        curl jq procps util-linux ca-certificates time gzip
+    )
+    command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+    command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+fi
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -45,6 +66,22 @@ missing=()
 for p in "${PKGS[@]}"; do
     [[ -n ${installed[$p]:-} ]] || missing+=("$p")
 done
+
+if ((CHECK_ONLY)); then
+    if ((${#missing[@]})); then
+        printf 'drplay: cannot build, missing Debian packages: %s (`make deps-build` installs them, `make deps` everything the tests need too)\n' \
+            "${missing[*]}" >&2
+        exit 1
+    fi
+    if ! command -v pkg-config >/dev/null 2>&1; then
+        printf 'drplay: cannot build, pkg-config is not on PATH (`make deps-build` installs it)\n' >&2
+        exit 1
+    fi
+    printf 'drplay: cannot build, pkg-config does not find: %s (are the -dev packages of another architecture?)\n' \
+        "$(for m in ${DRPLAY_PKG_MODULES:-}; do
+            pkg-config --exists "$m" 2>/dev/null || printf '%s ' "$m"; done)" >&2
+    exit 1
+fi
 
 if ((${#missing[@]})); then
     say "missing Debian packages: ${missing[*]}"
@@ -77,6 +114,8 @@ if ((${#missing[@]})); then
 else
     say "Debian packages: all present"
 fi
+
+((BUILD_ONLY)) && exit 0
 
 # Node modules for the test helpers (s3rver, ajv, js-yaml)
 if [[ ! -d $NODE_DIR/node_modules || ! -f $NODE_DIR/node_modules/.package-lock.json ||
