@@ -15,7 +15,7 @@ require_drplay
 PB=$ROOT/tests/integration/playbooks/pg
 pg_start PG
 pg_load_fixture PG appdb
-pg_pgbench_init PG big 10
+pg_pgbench_init PG big 40
 J=$(t_tmpdir journal) || die_setup "no temp dir"
 export APP_DSN=${PG_DSN%/postgres}/appdb BIG_DSN=${PG_DSN%/postgres}/big
 run() { "$DRPLAY" run --journal-dir "$J" "$@"; }
@@ -56,7 +56,7 @@ t_eq "no SELECT rights: ... no state was produced" null "$(out capture "o.state 
 pg_psql PG -c "GRANT pg_read_all_data TO $PG_PW_USER" >/dev/null
 
 # --------------------------------------------------- timeouts ---
-t_exit "statement_timeout: a step failure" 4 run "$PB/fault_big.yaml" --param statement_timeout=100ms
+t_exit "statement_timeout: a step failure" 4 run "$PB/fault_big.yaml" --param statement_timeout=100ms --param jobs=1
 t_contains "statement_timeout: ... naming the table and the cause" "$T_OUT" "checksumming table public.pgbench_accounts failed: canceling statement due to statement timeout"
 t_contains "statement_timeout: ... and what to do" "$T_OUT" "raise it, or give the step more time"
 t_not_contains "statement_timeout: ... the next step never ran" "$T_OUT" "after the checksum"
