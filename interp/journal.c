@@ -230,7 +230,7 @@ static char *newest_journal(const char *dir)
 	if (!d)
 		return NULL;
 	char *best = NULL;
-	time_t best_t = 0;
+	struct timespec best_t = {0, 0};
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		size_t n = strlen(e->d_name);
@@ -238,12 +238,16 @@ static char *newest_journal(const char *dir)
 			continue;
 		char *p = xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;
-		if (stat(p, &st) == 0 &&
-		    (!best || st.st_mtime > best_t ||
-		     (st.st_mtime == best_t && strcmp(p, best) > 0))) {
+		/* the file's full-resolution time: two runs in one second differ */
+		int newer = stat(p, &st) == 0 &&
+			    (!best || st.st_mtim.tv_sec > best_t.tv_sec ||
+			     (st.st_mtim.tv_sec == best_t.tv_sec &&
+			      (st.st_mtim.tv_nsec > best_t.tv_nsec ||
+			       (st.st_mtim.tv_nsec == best_t.tv_nsec && strcmp(p, best) > 0))));
+		if (newer) {
 			free(best);
 			best = p;
-			best_t = st.st_mtime;
+			best_t = st.st_mtim;
 		} else {
 			free(p);
 		}
