@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "redact.h"
+#include "relay.h"
+#include "text.h"
 #include "util.h"
 
 extern char **environ;
@@ -172,8 +174,7 @@ void act_out(struct act *a, const char *name, json_t *v)
 
 void act_out_str(struct act *a, const char *name, const char *s)
 {
-	json_t *j = s ? json_string(s) : json_null();
-	act_out(a, name, j ? j : json_string("(not UTF-8)"));
+	act_out(a, name, json_text(s));
 }
 
 void act_out_int(struct act *a, const char *name, int64_t n)
@@ -202,9 +203,13 @@ int act_fail(struct act *a, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *m = xvasprintf(fmt, ap);
+	char *raw = xvasprintf(fmt, ap);
 	va_end(ap);
-	/* One line: trailing whitespace dropped, inner line breaks flattened. */
+	/* Valid UTF-8 (a server's message may not be), so the reason reaches
+	 * the journal, status and every report; one line: trailing whitespace
+	 * dropped, inner line breaks flattened. */
+	char *m = text_utf8(raw, strlen(raw));
+	free(raw);
 	size_t n = strlen(m);
 	while (n && (m[n - 1] == '\n' || m[n - 1] == '\r' || m[n - 1] == ' '))
 		m[--n] = '\0';
@@ -225,17 +230,28 @@ void act_log(struct act *a, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *m = xvasprintf(fmt, ap);
+	char *raw = xvasprintf(fmt, ap);
 	va_end(ap);
+	char *m = text_utf8(raw, strlen(raw));
+	free(raw);
 	size_t n = strlen(m);
 	while (n && (m[n - 1] == '\n' || m[n - 1] == '\r'))
 		m[--n] = '\0';
 	act_progress_end(a);
-	run_say(a->run, "      %s\n", m);
+	/* A message of several lines is several transcript lines, each
+	 * indented under its step (a value in one is escaped by run_say). */
+	for (const char *p = m;;) {
+		size_t len = strcspn(p, "\n");
+		char *line = xstrndup(p, len);
+		run_say(a->run, "      %s\n", line);
+		free(line);
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
 	json_t *f = json_object();
 	json_object_set_new(f, "step", json_string(a->st->id));
-	json_t *js = json_string(m);
-	json_object_set_new(f, "message", js ? js : json_string("(not UTF-8)"));
+	json_object_set_new(f, "message", json_text(m));
 	journal_event(a->run->journal, "log", f);
 	free(m);
 }
@@ -612,37 +628,37 @@ int act_wait(struct act *a, pid_t pid, int *exited, int *status, int *cancelled)
 struct capture {
 	int fd;
 	struct strbuf sb;
-	struct strbuf line; /* pending partial line, for relaying */
+	struct relay relay; /* lines for the transcript, when relaying */
+	struct act *a;
 	int is_err;
 };
 
-static void relay_lines(struct act *a, struct capture *c, int flush)
+static void relay_line(void *ud, const char *line)
 {
-	for (;;) {
-		const char *s = sb_str(&c->line);
-		const char *nl = strchr(s, '\n');
-		if (!nl && !(flush && c->line.len))
-			return;
-		size_t n = nl ? (size_t)(nl - s) : c->line.len;
-		char *l = xstrndup(s, n);
-		act_log(a, "%s%s", c->is_err ? "! " : "", l);
-		free(l);
-		size_t rest = c->line.len - n - (nl ? 1 : 0);
-		memmove(c->line.buf, s + n + (nl ? 1 : 0), rest);
-		c->line.len = rest;
-		c->line.buf[rest] = '\0';
-		if (!nl)
-			return;
-	}
+	struct capture *c = ud;
+	act_log(c->a, "%s%s", c->is_err ? "! " : "", line);
+}
+
+/* The captured bytes as a step output: masked over everything read, then
+ * cut at the cap (a secret at the cut is masked whole), then made UTF-8. */
+static char *captured(const struct capture *c, size_t cap, int *truncated)
+{
+	size_t keep = c->sb.len < cap ? c->sb.len : cap;
+	*truncated = c->sb.truncated || c->sb.len > cap;
+	return redact_utf8(sb_str(&c->sb), c->sb.len, keep);
 }
 
 int act_run(struct act *a, char *const argv[], const struct spawn_opts *o, struct spawn_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	size_t cap = o && o->capture_cap ? o->capture_cap : (1u << 20);
-	struct capture cap_out = { -1, STRBUF_INIT, STRBUF_INIT, 0 }, cap_err = { -1, STRBUF_INIT, STRBUF_INIT, 1 };
-	sb_init(&cap_out.sb, cap);
-	sb_init(&cap_err.sb, cap);
+	struct capture cap_out = { -1, STRBUF_INIT, { STRBUF_INIT, 0, 0, NULL, NULL }, a, 0 };
+	struct capture cap_err = { -1, STRBUF_INIT, { STRBUF_INIT, 0, 0, NULL, NULL }, a, 1 };
+	/* read past the cap by the masking margin: mask first, then cut */
+	sb_init(&cap_out.sb, cap + redact_margin());
+	sb_init(&cap_err.sb, cap + redact_margin());
+	relay_init(&cap_out.relay, relay_line, &cap_out);
+	relay_init(&cap_err.relay, relay_line, &cap_err);
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	int want_out = !o || o->stdout_fd < 0, want_err = !o || o->stderr_fd < 0;
 	if ((want_out && pipe2(po, O_CLOEXEC) != 0) || (want_err && pipe2(pe, O_CLOEXEC) != 0))
@@ -715,10 +731,8 @@ int act_run(struct act *a, char *const argv[], const struct spawn_opts *o, struc
 			ssize_t r = read(pf[i].fd, buf, sizeof(buf));
 			if (r > 0) {
 				sb_add(&cs[i]->sb, buf, (size_t)r);
-				if (relay) {
-					sb_add(&cs[i]->line, buf, (size_t)r);
-					relay_lines(a, cs[i], 0);
-				}
+				if (relay)
+					relay_feed(&cs[i]->relay, buf, (size_t)r);
 			} else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
 				close(cs[i]->fd);
 				cs[i]->fd = -1;
@@ -738,15 +752,13 @@ int act_run(struct act *a, char *const argv[], const struct spawn_opts *o, struc
 	if (cap_err.fd >= 0)
 		close(cap_err.fd);
 	if (relay) {
-		relay_lines(a, &cap_out, 1);
-		relay_lines(a, &cap_err, 1);
+		relay_flush(&cap_out.relay);
+		relay_flush(&cap_err.relay);
 	}
-	sb_release(&cap_out.line);
-	sb_release(&cap_err.line);
-	res->out_truncated = cap_out.sb.truncated;
-	res->err_truncated = cap_err.sb.truncated;
-	res->out = redact_n(sb_str(&cap_out.sb), cap_out.sb.len);
-	res->err = redact_n(sb_str(&cap_err.sb), cap_err.sb.len);
+	relay_release(&cap_out.relay);
+	relay_release(&cap_err.relay);
+	res->out = captured(&cap_out, cap, &res->out_truncated);
+	res->err = captured(&cap_err, cap, &res->err_truncated);
 	sb_release(&cap_out.sb);
 	sb_release(&cap_err.sb);
 	return 0;

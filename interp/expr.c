@@ -24,6 +24,7 @@
 #include <pcre2.h>
 
 #include "diag.h"
+#include "text.h"
 #include "util.h"
 
 #define EXPR_MAX_LEN ((size_t)64 << 10) /* bytes of source in one expression */
@@ -135,35 +136,6 @@ static int is_space(int c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes available), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len;
-	unsigned min;
-	unsigned cp;
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		len = 2, min = 0x80, cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3, min = 0x800, cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4, min = 0x10000, cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Appends at most QUOTE_MAX bytes of s[0..n) to sb for a message: control
  * bytes and invalid UTF-8 as \xNN, "..." when cut. */
 static void sb_quote(struct strbuf *sb, const char *s, size_t n)
@@ -171,7 +143,7 @@ static void sb_quote(struct strbuf *sb, const char *s, size_t n)
 	size_t i = 0, used = 0;
 	while (i < n) {
 		const unsigned char *p = (const unsigned char *)s + i;
-		size_t l = utf8_len(p, n - i);
+		size_t l = utf8_seq_len(p, n - i);
 		if (used + (l ? l : 4) > QUOTE_MAX) {
 			sb_adds(sb, "...");
 			return;
@@ -962,7 +934,7 @@ static void lex(struct parser *P)
 					k = keywords[w].k;
 		} else {
 			struct strbuf m = STRBUF_INIT;
-			size_t l = utf8_len((const unsigned char *)s + i, P->len - i);
+			size_t l = utf8_seq_len((const unsigned char *)s + i, P->len - i);
 			if (c == '{' && P->tmpl)
 				perr(P, i, "unexpected '{' inside '${...}'; a template part cannot hold another one");
 			else
@@ -1000,7 +972,7 @@ static void lex_member(struct parser *P)
 	P->tok.start = i;
 	if (e == i) {
 		struct strbuf m = STRBUF_INIT;
-		size_t l = i < P->len ? utf8_len((const unsigned char *)s + i, P->len - i) : 0;
+		size_t l = i < P->len ? utf8_seq_len((const unsigned char *)s + i, P->len - i) : 0;
 		if (i >= P->len)
 			perr(P, i, "expected a field name after '.', found the end of the expression");
 		else

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "redact.h"
+#include "text.h"
 #include "util.h"
 
 struct journal {
@@ -292,6 +293,11 @@ int journal_status(const char *dir, int as_json)
 		if (!ev) {
 			bad++;
 			continue;
+		}
+		if (!as_json) { /* its values reach the terminal escaped (text.h) */
+			json_t *safe = json_term(ev);
+			json_decref(ev);
+			ev = safe;
 		}
 		const char *type = jstr(ev, "event");
 		if (*jstr(ev, "resource") && *jstr(ev, "state"))

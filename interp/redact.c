@@ -2,20 +2,28 @@
  * redact.c: the secret registry and the mask every sink writes through.
  * Masking collects the byte ranges to hide (registered secrets found by
  * memmem, credential shapes found by PCRE2 patterns), merges them, and
- * copies the text with each range replaced by "***". Patterns are compiled
- * once, with PCRE2's JIT when available.
+ * copies the text with each range replaced by "***". It works on arbitrary
+ * bytes: the patterns are ASCII and compiled without PCRE2_UTF, so text
+ * that is not UTF-8 (a child's output, a server's message) is matched byte
+ * by byte, never decoded. Patterns are compiled once, with PCRE2's JIT when
+ * available. The terminal writers here also escape control characters
+ * (text.h): what reaches the terminal is masked and escaped in one place.
  */
 #include "redact.h"
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "text.h"
 #include "util.h"
 
-#define MIN_SUBSTRING 3
+#define MIN_SUBSTRING REDACT_MIN_LEN
 
 static char **secrets;
 static size_t nsecrets;
@@ -54,8 +62,9 @@ static void compile_patterns(void)
 	for (size_t i = 0; i < ARRAY_SIZE(patterns); i++) {
 		int err;
 		PCRE2_SIZE off;
-		patterns[i].code = pcre2_compile((PCRE2_SPTR)patterns[i].re, PCRE2_ZERO_TERMINATED,
-						 PCRE2_UTF | PCRE2_NO_UTF_CHECK, &err, &off, NULL);
+		/* Byte mode (no PCRE2_UTF): any input is matched safely. */
+		patterns[i].code = pcre2_compile((PCRE2_SPTR)patterns[i].re, PCRE2_ZERO_TERMINATED, 0, &err,
+						 &off, NULL);
 		if (!patterns[i].code) {
 			fprintf(stderr, "drplay: internal error: redaction pattern %zu does not compile\n", i);
 			abort();
@@ -66,17 +75,18 @@ static void compile_patterns(void)
 	patterns_ready = 1;
 }
 
-void redact_register(const char *secret)
+static size_t longest;
+
+static void add_secret(const char *secret, size_t len)
 {
-	if (!secret || !*secret)
+	if (!len)
 		return;
 	for (size_t i = 0; i < nsecrets; i++)
-		if (strcmp(secrets[i], secret) == 0)
+		if (strlen(secrets[i]) == len && memcmp(secrets[i], secret, len) == 0)
 			return;
 	secrets = xrealloc(secrets, (nsecrets + 1) * sizeof(*secrets));
 	/* Keep the longest first so that overlapping secrets mask whole. */
 	size_t at = nsecrets;
-	size_t len = strlen(secret);
 	for (size_t i = 0; i < nsecrets; i++) {
 		if (strlen(secrets[i]) < len) {
 			at = i;
@@ -84,8 +94,37 @@ void redact_register(const char *secret)
 		}
 	}
 	memmove(secrets + at + 1, secrets + at, (nsecrets - at) * sizeof(*secrets));
-	secrets[at] = xstrdup(secret);
+	secrets[at] = xstrndup(secret, len);
 	nsecrets++;
+	if (len > longest)
+		longest = len;
+}
+
+void redact_register(const char *secret)
+{
+	if (!secret || !*secret)
+		return;
+	add_secret(secret, strlen(secret));
+	/* A multi-line secret (a PEM key) reaches sinks a line at a time:
+	 * relayed output and log events are split at line breaks, and lose a
+	 * trailing '\r' (so does a one-line secret that ends in one). */
+	for (const char *p = secret; *p;) {
+		size_t n = strcspn(p, "\n");
+		size_t len = n;
+		if (len && p[len - 1] == '\r')
+			len--;
+		add_secret(p, len);
+		p += n;
+		if (*p)
+			p++;
+	}
+}
+
+size_t redact_margin(void)
+{
+	/* a registered secret, or a credential pattern's longest fixed part
+	 * (an AWS key id, up to 40 bytes, and its 40-byte secret) */
+	return longest > 128 ? longest : 128;
 }
 
 void redact_release(void)
@@ -95,6 +134,7 @@ void redact_release(void)
 	free(secrets);
 	secrets = NULL;
 	nsecrets = 0;
+	longest = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(patterns); i++) {
 		if (patterns[i].md)
 			pcre2_match_data_free(patterns[i].md);
@@ -168,7 +208,9 @@ static const char *find_ranges(const char *s, size_t n, struct ranges *r, int us
 				break;
 			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(pt->md);
 			PCRE2_SIZE ga = ov[2 * pt->group], gb = ov[2 * pt->group + 1];
-			if (ga != PCRE2_UNSET && gb > ga) {
+			if (ov[1] > n || ov[0] > ov[1])
+				break; /* never past the text, whatever the matcher says */
+			if (ga != PCRE2_UNSET && gb > ga && gb <= n) {
 				add_range(r, ga, gb);
 				if (!what)
 					what = pt->what;
@@ -179,21 +221,18 @@ static const char *find_ranges(const char *s, size_t n, struct ranges *r, int us
 	return what;
 }
 
-char *redact_n(const char *s, size_t n)
+static char *mask_cut(const char *s, size_t n, size_t keep)
 {
-	if (!s)
-		return xstrdup("");
 	struct ranges r = { 0 };
-	/* Patterns need valid UTF-8; invalid text is masked by secrets only. */
+	/* Ranges are found in all n bytes; only the first `keep` are copied,
+	 * so a secret that straddles the cut is masked, not halved. */
 	find_ranges(s, n, &r, 1);
-	if (r.n == 0) {
-		free(r.v);
-		return xstrndup(s, n);
-	}
-	qsort(r.v, r.n, sizeof(*r.v), range_cmp);
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb;
+	sb_init(&sb, (size_t)-1);
 	size_t pos = 0;
-	for (size_t i = 0; i < r.n; i++) {
+	if (r.n)
+		qsort(r.v, r.n, sizeof(*r.v), range_cmp);
+	for (size_t i = 0; i < r.n && pos < keep; i++) {
 		size_t a = r.v[i].a, b = r.v[i].b;
 		while (i + 1 < r.n && r.v[i + 1].a <= b) {
 			if (r.v[i + 1].b > b)
@@ -205,13 +244,60 @@ char *redact_n(const char *s, size_t n)
 				continue;
 			a = pos;
 		}
+		if (a >= keep)
+			break;
 		sb_add(&sb, s + pos, a - pos);
 		sb_adds(&sb, "***");
 		pos = b;
 	}
-	sb_add(&sb, s + pos, n - pos);
+	if (pos < keep)
+		sb_add(&sb, s + pos, keep - pos);
 	free(r.v);
 	return sb_detach(&sb);
+}
+
+char *redact_cut(const char *s, size_t n, size_t keep)
+{
+	if (!s)
+		return xstrdup("");
+	if (keep > n)
+		keep = n;
+	if (!memchr(s, '\0', n))
+		return mask_cut(s, n, keep);
+	/* A NUL in a child's output is data, not its end: it becomes U+FFFD
+	 * before masking, so the masked copy (a C string) keeps what follows. */
+	struct strbuf z;
+	sb_init(&z, (size_t)-1);
+	size_t zkeep = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i == keep)
+			zkeep = z.len;
+		if (s[i])
+			sb_addc(&z, s[i]);
+		else
+			sb_adds(&z, "\xef\xbf\xbd");
+	}
+	if (keep == n)
+		zkeep = z.len;
+	char *m = mask_cut(z.buf, z.len, zkeep);
+	explicit_bzero(z.buf, z.len);
+	sb_release(&z);
+	return m;
+}
+
+char *redact_utf8(const char *s, size_t n, size_t keep)
+{
+	char *m = redact_cut(s, n, keep);
+	if (utf8_valid(m, strlen(m)))
+		return m;
+	char *t = text_utf8(m, strlen(m));
+	free_secret(m);
+	return t;
+}
+
+char *redact_n(const char *s, size_t n)
+{
+	return redact_cut(s, n, n);
 }
 
 char *redact(const char *s)
@@ -240,50 +326,202 @@ json_t *redact_json(json_t *v)
 {
 	if (!v)
 		return json_null();
-	switch (json_typeof(v)) {
-	case JSON_STRING: {
-		char *m = redact_n(json_string_value(v), json_string_length(v));
-		json_t *j = json_string(m);
-		free(m);
-		return j ? j : json_string("***");
-	}
-	case JSON_OBJECT: {
-		json_t *o = json_object();
-		const char *k;
-		json_t *x;
-		json_object_foreach(v, k, x)
-		{
-			char *mk = redact(k);
-			json_object_set_new(o, mk, redact_json(x));
-			free(mk);
-		}
-		return o;
-	}
-	case JSON_ARRAY: {
-		json_t *a = json_array();
-		size_t i;
-		json_t *x;
-		json_array_foreach(v, i, x) json_array_append_new(a, redact_json(x));
-		return a;
-	}
-	default:
-		return json_incref(v);
-	}
+	/* a secret that is not UTF-8 may have matched inside a character: the
+	 * masked text is repaired, never dropped (json_map_text) */
+	return json_map_text(v, redact_n);
+}
+
+/* Appends s masked and escaped for the terminal. */
+static void add_term(struct strbuf *sb, const char *s, size_t n, long prec)
+{
+	char *m = redact_n(s, n);
+	size_t len = strlen(m);
+	if (prec >= 0 && (size_t)prec < len)
+		len = (size_t)prec; /* %.Ns cuts after masking, never a secret in half */
+	text_term(sb, m, len);
+	free_secret(m);
 }
 
 void redact_fputs(const char *s, FILE *f)
 {
-	char *m = redact(s);
+	struct strbuf sb;
+	sb_init(&sb, (size_t)-1);
+	add_term(&sb, s, strlen(s), -1);
+	fputs(sb_str(&sb), f);
+	sb_release(&sb);
+}
+
+/* One conversion of a format (after '%'): copies its flags, width,
+ * precision and length into spec (a '*' replaced by its argument), fetches
+ * its argument and appends the converted text. Returns the format position
+ * after it. A hand-written walker because C has no portable way to apply a
+ * function to each %s argument of a va_list. */
+static const char *convert(struct strbuf *out, const char *p, va_list *ap)
+{
+	char spec[64];
+	size_t k = 0;
+	int left = 0;
+	long width = -1, prec = -1;
+	spec[k++] = '%';
+	while (*p && strchr("-+ #0'", *p)) {
+		left |= *p == '-';
+		if (k < 8)
+			spec[k++] = *p;
+		p++;
+	}
+	if (*p == '*') {
+		width = va_arg(*ap, int);
+		if (width < 0) {
+			left = 1;
+			width = -width;
+		}
+		p++;
+	} else if (*p >= '0' && *p <= '9') {
+		width = strtol(p, (char **)&p, 10);
+	}
+	if (*p == '.') {
+		p++;
+		if (*p == '*') {
+			prec = va_arg(*ap, int);
+			p++;
+		} else {
+			prec = strtol(p, (char **)&p, 10);
+		}
+	}
+	if (left && k < 8 && !memchr(spec, '-', k))
+		spec[k++] = '-';
+	if (width >= 0)
+		k += (size_t)snprintf(spec + k, sizeof(spec) - k - 8, "%ld", width);
+	if (prec >= 0)
+		k += (size_t)snprintf(spec + k, sizeof(spec) - k - 8, ".%ld", prec);
+	char len[3] = "";
+	size_t ln = 0;
+	while (*p && strchr("hlzjtL", *p) && ln < 2) {
+		len[ln++] = *p;
+		spec[k++] = *p++;
+	}
+	len[ln] = '\0';
+	char conv = *p ? *p++ : 's';
+	spec[k++] = conv;
+	spec[k] = '\0';
+	char num[512];
+	num[0] = '\0';
+	switch (conv) {
+	case 's':
+	case 'c': {
+		char c;
+		const char *s;
+		if (conv == 'c') {
+			c = (char)va_arg(*ap, int);
+			s = &c;
+		} else {
+			s = va_arg(*ap, const char *);
+			if (!s)
+				s = "(null)";
+		}
+		struct strbuf t;
+		sb_init(&t, (size_t)-1);
+		add_term(&t, s, conv == 'c' ? 1 : strlen(s), conv == 'c' ? -1 : prec);
+		for (long pad = width - (long)t.len; !left && pad > 0; pad--)
+			sb_addc(out, ' ');
+		sb_add(out, t.buf ? t.buf : "", t.len);
+		for (long pad = width - (long)t.len; left && pad > 0; pad--)
+			sb_addc(out, ' ');
+		sb_release(&t);
+		return p;
+	}
+	case 'd':
+	case 'i':
+		if (!strcmp(len, "l"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, long));
+		else if (!strcmp(len, "ll"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, long long));
+		else if (!strcmp(len, "z"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, ssize_t));
+		else if (!strcmp(len, "j"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, intmax_t));
+		else if (!strcmp(len, "t"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, ptrdiff_t));
+		else
+			snprintf(num, sizeof(num), spec, va_arg(*ap, int));
+		break;
+	case 'u':
+	case 'o':
+	case 'x':
+	case 'X':
+		if (!strcmp(len, "l"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, unsigned long));
+		else if (!strcmp(len, "ll"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, unsigned long long));
+		else if (!strcmp(len, "z"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, size_t));
+		else if (!strcmp(len, "j"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, uintmax_t));
+		else if (!strcmp(len, "t"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, ptrdiff_t));
+		else
+			snprintf(num, sizeof(num), spec, va_arg(*ap, unsigned));
+		break;
+	case 'f':
+	case 'F':
+	case 'e':
+	case 'E':
+	case 'g':
+	case 'G':
+	case 'a':
+	case 'A':
+		if (!strcmp(len, "L"))
+			snprintf(num, sizeof(num), spec, va_arg(*ap, long double));
+		else
+			snprintf(num, sizeof(num), spec, va_arg(*ap, double));
+		break;
+	case 'p':
+		snprintf(num, sizeof(num), spec, va_arg(*ap, void *));
+		break;
+	default:
+		/* %n and unknown conversions: formats are literals checked by the
+		 * compiler (PRINTF_LIKE), so this is a programming error */
+		fprintf(stderr, "drplay: internal error: unsupported conversion '%c' in a format\n", conv);
+		abort();
+	}
+	sb_adds(out, num);
+	return p;
+}
+
+void redact_vfprintf(FILE *f, const char *fmt, va_list ap)
+{
+	struct strbuf out;
+	sb_init(&out, (size_t)-1);
+	va_list cp;
+	va_copy(cp, ap);
+	for (const char *p = fmt; *p;) {
+		const char *pct = strchr(p, '%');
+		if (!pct) {
+			sb_adds(&out, p);
+			break;
+		}
+		sb_add(&out, p, (size_t)(pct - p));
+		p = pct + 1;
+		if (*p == '%') {
+			sb_addc(&out, '%');
+			p++;
+			continue;
+		}
+		p = convert(&out, p, &cp);
+	}
+	va_end(cp);
+	/* once more over the whole: a credential can span the format's text
+	 * and an argument ("password=%s") */
+	char *m = redact_n(sb_str(&out), out.len);
 	fputs(m, f);
-	free(m);
+	free_secret(m);
+	sb_release(&out);
 }
 
 void redact_fprintf(FILE *f, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
+	redact_vfprintf(f, fmt, ap);
 	va_end(ap);
-	redact_fputs(s, f);
-	free(s);
 }

@@ -29,6 +29,7 @@
 
 #include "redact.h"
 #include "run_internal.h"
+#include "text.h"
 #include "util.h"
 #include "version.h"
 
@@ -53,11 +54,9 @@ void run_say(struct run *r, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
+	redact_vfprintf(stdout, fmt, ap);
 	va_end(ap);
-	redact_fputs(s, stdout);
 	fflush(stdout);
-	free(s);
 }
 
 static void on_signal(int sig)
@@ -210,7 +209,7 @@ static json_t *step_view(struct run *r, size_t i)
 	json_object_set_new(o, "outcome", json_string(outcome_name(ss->outcome)));
 	json_object_set_new(o, "duration", json_real((double)ss->dur_us / 1e6));
 	if (ss->error)
-		json_object_set_new(o, "error", json_string(ss->error));
+		json_object_set_new(o, "error", json_text(ss->error));
 	return o;
 }
 
@@ -415,7 +414,7 @@ json_t *act_run_record(struct act *a)
 	json_t *o = json_object();
 	json_object_set_new(o, "run", json_string(r->run_id));
 	json_object_set_new(o, "playbook", json_string(pb->name));
-	json_object_set_new(o, "file", json_string(pb->file));
+	json_object_set_new(o, "file", json_text(pb->file));
 	json_object_set_new(o, "mode", json_string(mode_name(r->mode)));
 	json_object_set_new(o, "started_at", json_string(fmt_timestamp(r->started_us, ts, sizeof(ts))));
 	json_object_set_new(o, "started_s", json_real((double)r->started_us / 1e6));
@@ -444,9 +443,9 @@ json_t *act_run_record(struct act *a)
 			json_object_set_new(s, "description", json_string(st->desc));
 		json_object_set_new(s, "outcome", json_string(st == a->st ? "running" : outcome_name(ss->outcome)));
 		if (ss->reason)
-			json_object_set_new(s, "reason", json_string(ss->reason));
+			json_object_set_new(s, "reason", json_text(ss->reason));
 		if (ss->error)
-			json_object_set_new(s, "error", json_string(ss->error));
+			json_object_set_new(s, "error", json_text(ss->error));
 		if (ss->started_us) {
 			json_object_set_new(s, "started_at", json_string(fmt_timestamp(ss->started_us, ts, sizeof(ts))));
 			json_object_set_new(s, "started_s", json_real((double)ss->started_us / 1e6));
@@ -970,7 +969,7 @@ static void skip_step(struct run *r, const struct step *st, const char *reason)
 	ss->outcome = O_SKIPPED;
 	ss->reason = xstrdup(reason);
 	run_say(r, "[%zu/%zu] %s: %s  skipped: %s\n", st->index + 1, r->pb->nsteps, st->id, st->def->name, reason);
-	journal_step(r, "step_skip", st, json_pack("{s:s}", "reason", reason));
+	journal_step(r, "step_skip", st, json_pack("{s:o}", "reason", json_text(reason)));
 }
 
 /* Runs one step with its retries. Sets the step's outcome. */
@@ -994,7 +993,7 @@ static void exec_step(struct run *r, const struct step *st)
 			ss->outcome = O_REFUSED;
 			ss->error = why;
 			run_say(r, "[%zu/%zu] %s: %s\n      REFUSED: %s\n", st->index + 1, n, st->id, st->def->name, why);
-			journal_step(r, "step_end", st, json_pack("{s:s,s:s,s:f}", "outcome", "refused", "error", why,
+			journal_step(r, "step_end", st, json_pack("{s:s,s:o,s:f}", "outcome", "refused", "error", json_text(why),
 							    "duration_s", 0.0));
 			json_decref(args);
 			return;
@@ -1069,7 +1068,7 @@ static void exec_step(struct run *r, const struct step *st)
 			char d[32];
 			run_say(r, "      attempt %d of %d failed: %s; retrying in %s\n", at, attempts, ss->error,
 				fmt_duration(delay, d, sizeof(d)));
-			journal_step(r, "retry", st, json_pack("{s:i,s:s,s:f}", "attempt", at, "error", ss->error,
+			journal_step(r, "retry", st, json_pack("{s:i,s:o,s:f}", "attempt", at, "error", json_text(ss->error),
 							 "delay_s", (double)delay / 1e6));
 			struct act w = { 0 };
 			w.run = r;
@@ -1097,7 +1096,7 @@ static void exec_step(struct run *r, const struct step *st)
 	json_object_set_new(extra, "attempts", json_integer(ss->attempts));
 	json_object_set_new(extra, "state_changing", json_boolean((flags & A_STATE) != 0));
 	if (ss->error)
-		json_object_set_new(extra, "error", json_string(ss->error));
+		json_object_set_new(extra, "error", json_text(ss->error));
 	if (ss->outputs)
 		json_object_set(extra, "outputs", ss->outputs);
 	if (ss->ntargets) {
@@ -1370,7 +1369,7 @@ int drplay_run(const struct run_opts *o)
 		json_t *f = json_object();
 		json_object_set_new(f, "run", json_string(r.run_id));
 		json_object_set_new(f, "playbook", json_string(pb->name));
-		json_object_set_new(f, "file", json_string(pb->file));
+		json_object_set_new(f, "file", json_text(pb->file));
 		json_object_set_new(f, "sha256", json_string(pb->doc->sha256));
 		json_object_set_new(f, "mode", json_string(mode_name(r.mode)));
 		json_object_set(f, "params", r.params);
@@ -1443,7 +1442,7 @@ int drplay_run(const struct run_opts *o)
 				run_say(&r, "[%zu/%zu] %s: %s\n      FAILED: %s\n", i + 1, pb->nsteps, st->id,
 					st->def->name, ss->error);
 				journal_step(&r, "step_end", st,
-					     json_pack("{s:s,s:s,s:f}", "outcome", "failed", "error", ss->error,
+					     json_pack("{s:s,s:o,s:f}", "outcome", "failed", "error", json_text(ss->error),
 						       "duration_s", 0.0));
 			} else {
 				int t = value_truthy(&v);
@@ -1472,7 +1471,7 @@ int drplay_run(const struct run_opts *o)
 				gate_at = st->id;
 			r.gate_failed = 1;
 			journal_durable(r.journal, 1);
-			journal_step(&r, "gate_failed", st, json_pack("{s:s}", "error", ss->error ? ss->error : ""));
+			journal_step(&r, "gate_failed", st, json_pack("{s:o}", "error", json_text(ss->error ? ss->error : "")));
 			if (st->gate || st->def->cat == CAT_VERIFY)
 				run_say(&r, "      gate failed: the run stops here; later steps are skipped except 'always' ones, and maintenance is never lifted\n");
 		} else if (st->cont) {

@@ -11,6 +11,7 @@
 #include <pcre2.h>
 
 #include "family.h"
+#include "text.h"
 
 #define BODY_CAP (1u << 20)
 
@@ -164,8 +165,7 @@ static int do_http_check(struct act *a)
 	act_out_int(a, "status", status);
 	act_out_str(a, "location", redir ? redir : "");
 	act_out(a, "duration_ms", json_real((double)took / 1000.0));
-	json_t *body = json_stringn(sb_str(&x.body), x.body.len);
-	act_out(a, "body", body ? body : json_string("(body is not UTF-8 text)"));
+	act_out(a, "body", json_textn(sb_str(&x.body), x.body.len));
 	act_log(a, "%s %s -> %ld%s%s in %.0f ms", method ? method : "GET", url, status, redir ? " -> " : "",
 		redir ? redir : "", (double)took / 1000.0);
 	json_t *want = act_json(a, "expect_status");

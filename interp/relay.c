@@ -1,0 +1,76 @@
+/*
+ * relay.c: splitting a child's output into masked, UTF-8 lines (relay.h).
+ */
+#include "relay.h"
+
+#include <string.h>
+
+#include "redact.h"
+
+void relay_init(struct relay *rl, void (*emit)(void *ud, const char *line), void *ud)
+{
+	memset(rl, 0, sizeof(*rl));
+	sb_init(&rl->line, (size_t)-1);
+	rl->max = RELAY_LINE_MAX;
+	rl->emit = emit;
+	rl->ud = ud;
+}
+
+/* Emits the pending bytes as one line: only its first `keep` bytes when it
+ * is cut (the masking sees them all). */
+static void emit_line(struct relay *rl, size_t keep, int cut)
+{
+	size_t n = rl->line.len;
+	const char *s = rl->line.buf ? rl->line.buf : "";
+	if (!cut && n && s[n - 1] == '\r')
+		keep = --n;
+	char *text = redact_utf8(s, n, keep);
+	if (cut) {
+		char *t = xasprintf("%s ... (line cut: longer than %zu bytes)", text, rl->max);
+		free_secret(text);
+		text = redact(t); /* the note joined to the text must not make a secret */
+		free_secret(t);
+	}
+	rl->emit(rl->ud, text);
+	free_secret(text);
+}
+
+void relay_feed(struct relay *rl, const char *buf, size_t n)
+{
+	while (n) {
+		const char *nl = memchr(buf, '\n', n);
+		size_t take = nl ? (size_t)(nl - buf) : n;
+		if (!rl->dropping)
+			sb_add(&rl->line, buf, take);
+		if (nl) {
+			if (!rl->dropping)
+				emit_line(rl, rl->line.len, 0);
+			rl->dropping = 0;
+			sb_reset(&rl->line);
+			take++;
+		} else if (!rl->dropping && rl->line.len > rl->max + redact_margin()) {
+			/* a line without end: relay its first max bytes, masked
+			 * over max + margin so no secret is halved by the cut */
+			emit_line(rl, rl->max, 1);
+			sb_reset(&rl->line);
+			rl->dropping = 1;
+		}
+		buf += take;
+		n -= take;
+	}
+}
+
+void relay_flush(struct relay *rl)
+{
+	if (!rl->dropping && rl->line.len)
+		emit_line(rl, rl->line.len, 0);
+	rl->dropping = 0;
+	sb_reset(&rl->line);
+}
+
+void relay_release(struct relay *rl)
+{
+	if (rl->line.buf)
+		explicit_bzero(rl->line.buf, rl->line.alloc);
+	sb_release(&rl->line);
+}
