@@ -228,19 +228,20 @@ const char *act_error(struct act *a)
 
 void act_log(struct act *a, const char *fmt, ...)
 {
-	va_list ap;
+	va_list ap, ap2;
 	va_start(ap, fmt);
+	va_copy(ap2, ap);
 	char *raw = xvasprintf(fmt, ap);
 	va_end(ap);
-	char *m = text_utf8(raw, strlen(raw));
-	free(raw);
-	size_t n = strlen(m);
-	while (n && (m[n - 1] == '\n' || m[n - 1] == '\r'))
-		m[--n] = '\0';
+	/* For the terminal: the values masked and escaped, the format's own
+	 * line breaks kept, each line indented under its step. */
+	char *shown = redact_vformat(fmt, ap2);
+	va_end(ap2);
 	act_progress_end(a);
-	/* A message of several lines is several transcript lines, each
-	 * indented under its step (a value in one is escaped by run_say). */
-	for (const char *p = m;;) {
+	size_t n = strlen(shown);
+	while (n && shown[n - 1] == '\n')
+		shown[--n] = '\0';
+	for (const char *p = shown;;) {
 		size_t len = strcspn(p, "\n");
 		char *line = xstrndup(p, len);
 		run_say(a->run, "      %s\n", line);
@@ -249,6 +250,13 @@ void act_log(struct act *a, const char *fmt, ...)
 			break;
 		p += len + 1;
 	}
+	free_secret(shown);
+	/* For the journal: the message as it is, made valid UTF-8. */
+	char *m = text_utf8(raw, strlen(raw));
+	free(raw);
+	n = strlen(m);
+	while (n && (m[n - 1] == '\n' || m[n - 1] == '\r'))
+		m[--n] = '\0';
 	json_t *f = json_object();
 	json_object_set_new(f, "step", json_string(a->st->id));
 	json_object_set_new(f, "message", json_text(m));

@@ -34,7 +34,7 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	fprintf(stderr, "drplay %s: ", cmd);
-	vfprintf(stderr, fmt, ap);
+	redact_vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	const struct cmd *c = find_cmd(cmd);
 	if (c)
@@ -210,7 +210,7 @@ static int cmd_actions(int argc, char **argv)
 	}
 	const char *name = optind < argc ? argv[optind] : NULL;
 	if (name && !describe_known(name)) {
-		fprintf(stderr, "drplay actions: no action or resource kind '%s'; `drplay actions` lists them\n", name);
+		redact_fprintf(stderr, "drplay actions: no action or resource kind '%s'; `drplay actions` lists them\n", name);
 		return 2;
 	}
 	describe_actions(name, fmt, stdout);
@@ -659,7 +659,7 @@ static int cmd_help(int argc, char **argv)
 	}
 	const struct cmd *c = find_cmd(argv[1]);
 	if (!c) {
-		fprintf(stderr, "drplay help: no command '%s'\n", argv[1]);
+		redact_fprintf(stderr, "drplay help: no command '%s'\n", argv[1]);
 		main_help(stderr);
 		return 2;
 	}
@@ -682,7 +682,7 @@ int main(int argc, char **argv)
 	}
 	const struct cmd *c = find_cmd(argv[1]);
 	if (!c) {
-		fprintf(stderr, "drplay: unknown command '%s'\n", argv[1]);
+		redact_fprintf(stderr, "drplay: unknown command '%s'\n", argv[1]);
 		main_help(stderr);
 		return 2;
 	}

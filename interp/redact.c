@@ -488,7 +488,7 @@ static const char *convert(struct strbuf *out, const char *p, va_list *ap)
 	return p;
 }
 
-void redact_vfprintf(FILE *f, const char *fmt, va_list ap)
+char *redact_vformat(const char *fmt, va_list ap)
 {
 	struct strbuf out;
 	sb_init(&out, (size_t)-1);
@@ -513,9 +513,17 @@ void redact_vfprintf(FILE *f, const char *fmt, va_list ap)
 	/* once more over the whole: a credential can span the format's text
 	 * and an argument ("password=%s") */
 	char *m = redact_n(sb_str(&out), out.len);
+	if (out.buf)
+		explicit_bzero(out.buf, out.len);
+	sb_release(&out);
+	return m;
+}
+
+void redact_vfprintf(FILE *f, const char *fmt, va_list ap)
+{
+	char *m = redact_vformat(fmt, ap);
 	fputs(m, f);
 	free_secret(m);
-	sb_release(&out);
 }
 
 void redact_fprintf(FILE *f, const char *fmt, ...)

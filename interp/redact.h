@@ -53,6 +53,8 @@ void redact_fputs(const char *s, FILE *f);
  * is kept (its line breaks are drplay's), and the whole is masked again. */
 void redact_fprintf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void redact_vfprintf(FILE *f, const char *fmt, va_list ap);
+/* What redact_vfprintf would write, as a new string (caller frees). */
+char *redact_vformat(const char *fmt, va_list ap);
 /* Matches credential-looking text in a literal (lint): returns a short
  * description of what it found ("password in a connection URL") or NULL. */
 const char *redact_find_credential(const char *s);

@@ -530,7 +530,7 @@ static json_t *resolve_params(const struct playbook *pb, const struct run_opts *
 	for (size_t i = 0; i < o->nparams; i++) {
 		const char *eq = strchr(o->params[i], '=');
 		if (!eq) {
-			fprintf(stderr, "drplay: --param '%s' needs the form NAME=VALUE\n", o->params[i]);
+			redact_fprintf(stderr, "drplay: --param '%s' needs the form NAME=VALUE\n", o->params[i]);
 			bad = 1;
 			continue;
 		}
@@ -540,7 +540,7 @@ static json_t *resolve_params(const struct playbook *pb, const struct run_opts *
 			struct strbuf sb = STRBUF_INIT;
 			for (size_t k = 0; k < pb->nparams; k++)
 				sb_addf(&sb, "%s%s", k ? ", " : "", pb->params[k].name);
-			fprintf(stderr, "drplay: unknown param '%s'; %s%s\n", name,
+			redact_fprintf(stderr, "drplay: unknown param '%s'; %s%s\n", name,
 				pb->nparams ? "this playbook declares: " : "this playbook declares no params",
 				sb_str(&sb));
 			sb_release(&sb);
@@ -551,7 +551,7 @@ static json_t *resolve_params(const struct playbook *pb, const struct run_opts *
 		json_t *v = NULL;
 		char *err = NULL;
 		if (parse_param_value(p, eq + 1, &v, &err) != 0) {
-			fprintf(stderr, "drplay: %s\n", err);
+			redact_fprintf(stderr, "drplay: %s\n", err);
 			free(err);
 			bad = 1;
 		} else {
@@ -567,7 +567,7 @@ static json_t *resolve_params(const struct playbook *pb, const struct run_opts *
 		v = json_object_get(params, p->name);
 		if (!v) {
 			if ((p->required & mode) && !o->one_def) {
-				fprintf(stderr, "drplay: param '%s' is required in %s mode: pass --param %s=%s%s%s%s\n",
+				redact_fprintf(stderr, "drplay: param '%s' is required in %s mode: pass --param %s=%s%s%s%s\n",
 					p->name, mode_name(mode), p->name,
 					p->type == T_TIMESTAMP ? "2026-11-29T09:10:00Z" : "VALUE",
 					p->desc ? " (" : "", p->desc ? p->desc : "", p->desc ? ")" : "");
@@ -592,7 +592,7 @@ static json_t *resolve_params(const struct playbook *pb, const struct run_opts *
 					free(t);
 				}
 				char *al = sb_detach(&sb);
-				fprintf(stderr, "drplay: param '%s' is '%s', which is not allowed; allowed values: %s\n",
+				redact_fprintf(stderr, "drplay: param '%s' is '%s', which is not allowed; allowed values: %s\n",
 					p->name, s, al);
 				free(s);
 				free(al);
@@ -620,14 +620,14 @@ static int need_ref(const struct expr_ref *ref, void *ud)
 	if (!ref->name)
 		return 0;
 	if (!strcmp(ref->root, "env") && !getenv(ref->name)) {
-		fprintf(stderr, "%s:%d:%d: error: environment variable %s is not set; set it before running\n",
+		redact_fprintf(stderr, "%s:%d:%d: error: environment variable %s is not set; set it before running\n",
 			ref->loc.file, ref->loc.line, ref->loc.col, ref->name);
 		nc->missing++;
 	}
 	if (!strcmp(ref->root, "secret")) {
 		char *f = xasprintf("%s_FILE", ref->name);
 		if (!getenv(ref->name) && !getenv(f)) {
-			fprintf(stderr, "%s:%d:%d: error: secret %s is not set; set %s, or %s to a file holding it\n",
+			redact_fprintf(stderr, "%s:%d:%d: error: secret %s is not set; set %s, or %s to a file holding it\n",
 				ref->loc.file, ref->loc.line, ref->loc.col, ref->name, ref->name, f);
 			nc->missing++;
 		}
@@ -1166,7 +1166,7 @@ static int one_step(struct playbook *pb, const struct run_opts *o)
 			for (size_t i = 0; i < pb->nresources; i++)
 				if (pb->resources[i].kind && (!ps->kind || !strcmp(ps->kind, pb->resources[i].kind->name)))
 					sb_addf(&sb, "%s%s", sb.len ? ", " : "", pb->resources[i].name);
-			fprintf(stderr, "drplay: playbook '%s' has no resource '%s'%s%s; %s%s\n", pb->name,
+			redact_fprintf(stderr, "drplay: playbook '%s' has no resource '%s'%s%s; %s%s\n", pb->name,
 				json_string_value(val), ps->kind ? " of kind " : "", ps->kind ? ps->kind : "",
 				sb.len ? "it declares: " : "it declares none", sb_str(&sb));
 			sb_release(&sb);
@@ -1226,12 +1226,12 @@ int drplay_run(const struct run_opts *o)
 	if (o->mode) {
 		r.mode = mode_parse(o->mode);
 		if (!r.mode) {
-			fprintf(stderr, "drplay: unknown mode '%s'; use --mode=validation or --mode=disaster\n", o->mode);
+			redact_fprintf(stderr, "drplay: unknown mode '%s'; use --mode=validation or --mode=disaster\n", o->mode);
 			rc = EXIT_INVALID;
 			goto out_pb;
 		}
 		if (!(pb->modes & r.mode)) {
-			fprintf(stderr, "drplay: playbook '%s' does not declare %s mode; it declares: %s%s%s\n", pb->name,
+			redact_fprintf(stderr, "drplay: playbook '%s' does not declare %s mode; it declares: %s%s%s\n", pb->name,
 				o->mode, pb->modes & MODE_VALIDATION ? "validation" : "",
 				pb->modes == MODE_ALL ? ", " : "", pb->modes & MODE_DISASTER ? "disaster" : "");
 			rc = EXIT_INVALID;
@@ -1244,7 +1244,7 @@ int drplay_run(const struct run_opts *o)
 		if (!r.mode && o->one_def && !(o->one_def->flags & A_DESTRUCT))
 			r.mode = MODE_VALIDATION;
 		if (!r.mode) {
-			fprintf(stderr, "drplay: playbook '%s' has no default mode; pass --mode=disaster explicitly\n",
+			redact_fprintf(stderr, "drplay: playbook '%s' has no default mode; pass --mode=disaster explicitly\n",
 				pb->name);
 			rc = EXIT_INVALID;
 			goto out_pb;
@@ -1314,7 +1314,7 @@ int drplay_run(const struct run_opts *o)
 		}
 		if (tmpl_eval(pb->authorize, &ctx, &v, &err) != 0) {
 			char *m = redact(err);
-			fprintf(stderr, "drplay: cannot read the disaster authorization token: %s; nothing ran\n", m);
+			redact_fprintf(stderr, "drplay: cannot read the disaster authorization token: %s; nothing ran\n", m);
 			free(m);
 			free(err);
 			rc = EXIT_REFUSED;
@@ -1341,7 +1341,7 @@ int drplay_run(const struct run_opts *o)
 	int lockfd = -1;
 	char *err = NULL;
 	if (!o->one_def && journal_lock(jdir, pb->name, r.run_id, &lockfd, &err) != 0) {
-		fprintf(stderr, "drplay: %s; nothing ran\n", err);
+		redact_fprintf(stderr, "drplay: %s; nothing ran\n", err);
 		free(err);
 		free(jdir);
 		rc = EXIT_REFUSED;
@@ -1349,7 +1349,7 @@ int drplay_run(const struct run_opts *o)
 	}
 	r.journal = o->no_journal ? NULL : journal_open(jdir, r.run_id, &err);
 	if (!r.journal && !o->no_journal) {
-		fprintf(stderr, "drplay: %s; nothing ran\n", err);
+		redact_fprintf(stderr, "drplay: %s; nothing ran\n", err);
 		free(err);
 		journal_unlock(lockfd);
 		free(jdir);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "family.h"
+#include "redact.h"
 
 /* ---- assert ---- */
 
@@ -109,7 +110,7 @@ static int do_approve(struct act *a)
 		method = "--approve";
 		act_log(a, "approved in advance with --approve=%s by %s", act_step_id(a), who);
 	} else if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
-		fprintf(stderr, "\n  APPROVAL NEEDED for step '%s'%s%s\n  type 'yes' to continue, anything else to stop: ",
+		redact_fprintf(stderr, "\n  APPROVAL NEEDED for step '%s'%s%s\n  type 'yes' to continue, anything else to stop: ",
 			act_step_id(a), msg ? ": " : "", msg ? msg : "");
 		fflush(stderr);
 		char line[256];

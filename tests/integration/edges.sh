@@ -55,3 +55,25 @@ t_eq "bytes: the JSON report keeps the reason" true \
 t_contains "bytes: the Markdown report keeps the reason" "$(cat "$b/report.md")" "reason caf"$'\xef\xbf\xbd'
 t_check "bytes: the JUnit file is well-formed XML" xmllint --noout "$b/report.xml"
 t_contains "bytes: JUnit keeps the reason" "$(cat "$b/report.xml")" "reason caf"$'\xef\xbf\xbd'
+
+# ---- what reaches the terminal: values from the command line ----
+tm=$work/terminal
+esc=$'\e]0;pwned\a'
+forge=$'\nrun 1 succeeded: 9 ok'
+t_exit "terminal: a plan with a param holding control characters" 0 \
+	"$DRPLAY" plan "$PB/terminal.yaml" --param note="a${esc}b${forge}" --journal-dir "$tm/j"
+t_contains "terminal: the plan shows the param escaped" "$T_OUT" 'a\x1b]0;pwned\x07b\nrun 1 succeeded: 9 ok'
+t_eq "terminal: the plan prints no raw control character" 0 "$(printf '%s' "$T_OUT" | raw_controls)"
+t_exit "terminal: a run logging that param" 0 \
+	"$DRPLAY" run "$PB/terminal.yaml" --param note="a${esc}b${forge}" --journal-dir "$tm/j"
+t_contains "terminal: the log line shows it escaped" "$T_OUT" '      note: a\x1b]0;pwned\x07b\nrun 1 succeeded: 9 ok'
+t_eq "terminal: the run prints no raw control character" 0 "$(printf '%s' "$T_OUT" | raw_controls)"
+t_not_contains "terminal: no forged summary line" "$T_OUT" $'\nrun 1 succeeded'
+t_eq "terminal: the journal keeps the value as it was" true \
+	"$(jsevents "$(ls "$tm"/j/*.jsonl)" 'ev.filter(e=>e.event=="log")[0].message.endsWith("\u0007b\nrun 1 succeeded: 9 ok")')"
+t_exit "terminal: a value outside 'allowed'" 2 \
+	"$DRPLAY" run "$PB/terminal.yaml" --param level="high${esc}" --journal-dir "$tm/j"
+t_contains "terminal: ... is quoted escaped" "$T_OUT" "param 'level' is 'high\\x1b]0;pwned\\x07', which is not allowed"
+t_exit "terminal: an unknown param name" 2 \
+	"$DRPLAY" run "$PB/terminal.yaml" --param "x${esc}=1" --journal-dir "$tm/j"
+t_eq "terminal: errors print no raw control character" 0 "$(printf '%s' "$T_OUT" | raw_controls)"
