@@ -32,9 +32,11 @@ enum ptype {
 /* Parameter flags. */
 #define P_REQUIRED  0x01u /* must be given */
 #define P_TARGET    0x02u /* the resource this action changes (T_RESOURCE) */
-#define P_PRINTED   0x04u /* the value is printed or sent (lint: no secrets here) */
+#define P_PRINTED   0x04u /* the value is printed or sent (lint: no secret, nor a
+			   * resource field made from one, here) */
 #define P_SECRET    0x08u /* holds a credential: must come from ${secret.*} */
 #define P_LIVE_REF  0x10u /* (resource field) liveness flows through this reference */
+#define P_URL       0x20u /* a URL: a secret only as the whole value (lint) */
 
 struct param_spec {
 	const char *name;

@@ -96,7 +96,7 @@ static json_t *static_resource(struct static_ud *su, const struct resource_def *
 	}
 	su->depth++;
 	for (size_t i = 0; i < rd->nfields; i++) {
-		struct eval_ctx ctx = { static_resolve, su, 0 };
+		struct eval_ctx ctx = { static_resolve, su, 0, NULL, NULL };
 		json_t *x = NULL;
 		char *e = NULL;
 		int saved = su->unknown;
@@ -201,7 +201,7 @@ int vtree_static(const struct vtree *v, const struct static_env *env, json_t **o
 	if (v->dynamic && v->kind == VT_TMPL)
 		return 0;
 	struct static_ud su = { env, 0, 0 };
-	struct eval_ctx ctx = { static_resolve, &su, 0 };
+	struct eval_ctx ctx = { static_resolve, &su, 0, NULL, NULL };
 	if (vtree_eval(v, &ctx, out, err, NULL) == 0)
 		return 1;
 	if (su.unknown) {
@@ -215,7 +215,7 @@ int vtree_static(const struct vtree *v, const struct static_env *env, json_t **o
 int when_static(const struct expr *e, const struct static_env *env, int *truth)
 {
 	struct static_ud su = { env, 0, 0 };
-	struct eval_ctx ctx = { static_resolve, &su, 0 };
+	struct eval_ctx ctx = { static_resolve, &su, 0, NULL, NULL };
 	struct value v;
 	char *err = NULL;
 	if (expr_eval(e, &ctx, &v, &err) != 0) {

@@ -2220,6 +2220,12 @@ static int json_member(struct ev *E, const struct enode *objn, struct value *obj
 		if (j) {
 			value_from_json(out, j);
 			out->secret = obj->secret;
+			/* resources.NAME.FIELD: the field's own taint, when known */
+			if (objn->k == E_ROOT && objn->name && E->ctx && E->ctx->field_secret) {
+				int fs = E->ctx->field_secret(E->ctx->ud, objn->root, objn->name, name);
+				if (fs >= 0)
+					out->secret = fs;
+			}
 			return 0;
 		}
 		rc = fail(E, "%s has no field %s", path(E, objn, p, sizeof(p)), q(&m, name, strlen(name)));
@@ -2796,6 +2802,41 @@ int tmpl_refs(const struct tmpl *t, int (*fn)(const struct expr_ref *ref, void *
 	return 0;
 }
 
+/* Tells the caller (eval_ctx.secret_text) the texts of a value computed
+ * from a secret: a scalar's text, or every string and number inside JSON. */
+static void note_json(const struct eval_ctx *ctx, json_t *j)
+{
+	if (json_is_string(j)) {
+		ctx->secret_text(ctx->ud, json_string_value(j));
+	} else if (json_is_number(j)) {
+		char *t = json_dumps(j, JSON_ENCODE_ANY);
+		if (t)
+			ctx->secret_text(ctx->ud, t);
+		free(t);
+	} else if (json_is_object(j)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(j, k, x) note_json(ctx, x);
+	} else if (json_is_array(j)) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(j, i, x) note_json(ctx, x);
+	}
+}
+
+static void note_secret(const struct eval_ctx *ctx, const struct value *v)
+{
+	if (!ctx || !ctx->secret_text || v->t == V_BOOL || v->t == V_NULL)
+		return;
+	if (v->t == V_JSON) {
+		note_json(ctx, v->u.j);
+		return;
+	}
+	char *t = value_to_text(v);
+	ctx->secret_text(ctx->ud, t);
+	free_secret(t);
+}
+
 /* Evaluates a template: a literal as its string, exactly one ${expr} as the
  * expression's typed value, anything else as the concatenated text of its
  * parts (secret when any part is). 0 and *out, or -1 and *err (free it). */
@@ -2808,8 +2849,13 @@ int tmpl_eval(const struct tmpl *t, const struct eval_ctx *ctx, struct value *ou
 		set_str(out, xstrdup(t->literal), 0);
 		return 0;
 	}
-	if (t->n == 1 && t->parts[0].e)
-		return expr_eval(t->parts[0].e, ctx, out, err);
+	if (t->n == 1 && t->parts[0].e) {
+		if (expr_eval(t->parts[0].e, ctx, out, err) != 0)
+			return -1;
+		if (out->secret)
+			note_secret(ctx, out);
+		return 0;
+	}
 	struct strbuf sb;
 	struct shared sh;
 	int secret = 0;
@@ -2826,6 +2872,8 @@ int tmpl_eval(const struct tmpl *t, const struct eval_ctx *ctx, struct value *ou
 				goto fail;
 			secret |= v.secret;
 			text = text_of(&v, STR_MAX - (sb.len < STR_MAX ? sb.len : STR_MAX));
+			if (text && v.secret && v.t != V_BOOL && ctx && ctx->secret_text)
+				ctx->secret_text(ctx->ud, text);
 			value_release(&v);
 			if (!text) {
 				if (err)

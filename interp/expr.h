@@ -73,6 +73,15 @@ struct eval_ctx {
 	int (*resolve)(void *ud, const char *root, const char *name, struct value *out, char **err);
 	void *ud;
 	int64_t now_us; /* what now() returns; 0 = the wall clock */
+	/* Optional: called by tmpl_eval with the text of every value computed
+	 * from a secret that it puts into its result (each ${...} part, or the
+	 * whole typed value; booleans excepted), so the caller can register it
+	 * for masking: a derived value is a secret too. */
+	void (*secret_text)(void *ud, const char *text);
+	/* Optional: whether field `field` of root.name (resources.db.dsn) was
+	 * computed from a secret: 1 or 0, or -1 when the resolver does not
+	 * know (the whole object's taint then applies to its fields). */
+	int (*field_secret)(void *ud, const char *root, const char *name, const char *field);
 };
 
 /* Evaluates e. Returns 0 and sets *out (caller releases), or -1 with an error

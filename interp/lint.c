@@ -209,14 +209,97 @@ static void rule_restore(struct linter *L, const struct step *st)
 		   st->id, rd->name, in_mode(L));
 }
 
+/* Where a value's secret comes from, followed through resource fields: a
+ * field made from a secret is a secret (SPEC.md, section 3). */
+struct taint {
+	const struct playbook *pb;
+	int depth;
+	char from[200];  /* "secret.X" or "resources.db.dsn, made from secret.X" */
+};
+
+static int vtree_taint(struct taint *T, const struct vtree *v);
+
+static int taint_ref(const struct expr_ref *r, void *ud)
+{
+	struct taint *T = ud;
+	if (!r->name)
+		return 0;
+	if (!strcmp(r->root, "secret")) {
+		snprintf(T->from, sizeof(T->from), "secret.%s", r->name);
+		return 1;
+	}
+	const struct resource_def *rd = strcmp(r->root, "resources") ? NULL : playbook_resource(T->pb, r->name);
+	if (!rd || T->depth >= 8)
+		return 0;
+	for (size_t f = 0; f < rd->nfields; f++) {
+		const char *fname = rd->fspecs[f]->name;
+		if (r->field && strcmp(r->field, fname) != 0)
+			continue;
+		struct taint sub = { T->pb, T->depth + 1, "" };
+		if (vtree_taint(&sub, rd->fields[f])) {
+			snprintf(T->from, sizeof(T->from), "resources.%s.%s, made from %s", rd->name, fname,
+				 strncmp(sub.from, "secret.", 7) ? "a secret" : sub.from);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* 1 when v is (or contains) a value computed from a secret. */
+static int vtree_taint(struct taint *T, const struct vtree *v)
+{
+	switch (v->kind) {
+	case VT_TMPL:
+		return v->tmpl && tmpl_refs(v->tmpl, taint_ref, T);
+	case VT_EXPR:
+		return v->expr && expr_refs(v->expr, taint_ref, T);
+	case VT_MAP:
+	case VT_SEQ:
+		for (size_t i = 0; i < v->n; i++)
+			if (vtree_taint(T, v->vals[i]))
+				return 1;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* A URL that is one secret as a whole (${secret.NAME}): the URL is then
+ * the credential, as a webhook's is. */
+static int whole_secret(const struct vtree *v)
+{
+	if (v->kind != VT_TMPL || !v->tmpl)
+		return 0;
+	const char *t = tmpl_text(v->tmpl);
+	if (strncmp(t, "${secret.", 9) != 0)
+		return 0;
+	size_t n = 9 + strspn(t + 9, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+	return n > 9 && !strcmp(t + n, "}");
+}
+
 static void rule_secret_printed(struct linter *L, const struct step *st)
 {
 	for (size_t i = 0; i < st->nargs; i++) {
 		const struct arg *a = &st->args[i];
-		if ((a->spec->flags & P_PRINTED) && a->v->secret)
+		if (!(a->spec->flags & (P_PRINTED | P_URL)))
+			continue;
+		struct taint T = { L->pb, 0, "" };
+		if (!vtree_taint(&T, a->v))
+			continue;
+		if (a->spec->flags & P_PRINTED) {
+			if (!strncmp(T.from, "secret.", 7))
+				diag_guard(L->d, "secret-printed", a->v->loc,
+					   "parameter '%s' of %s is printed or sent, and this value contains a secret; pass secrets only through parameters meant for them (such as exec's env)",
+					   a->spec->name, st->def->name);
+			else
+				diag_guard(L->d, "secret-printed", a->v->loc,
+					   "parameter '%s' of %s is printed or sent, and this value contains a secret (%s); pass secrets only through parameters meant for them (such as exec's env)",
+					   a->spec->name, st->def->name, T.from);
+		} else if (!whole_secret(a->v)) {
 			diag_guard(L->d, "secret-printed", a->v->loc,
-				   "parameter '%s' of %s is printed or sent, and this value contains a secret; pass secrets only through parameters meant for them (such as exec's env)",
-				   a->spec->name, st->def->name);
+				   "URL parameter '%s' of %s carries a secret (%s) inside the URL, where the server's logs keep it; take the whole URL from one secret (${secret.NAME}) or send the credential in headers",
+				   a->spec->name, st->def->name, T.from);
+		}
 	}
 }
 

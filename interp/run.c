@@ -223,6 +223,29 @@ static json_t *resource_view(struct resource *res)
 	return o;
 }
 
+/* A value computed from a secret is a secret (eval_ctx.secret_text). */
+static void run_secret_text(void *ud, const char *text)
+{
+	(void)ud;
+	redact_register(text);
+}
+
+/* Whether resources.NAME.FIELD was computed from a secret (known once the
+ * resource is resolved, which evaluation does before reading a field). */
+static int run_field_secret(void *ud, const char *root, const char *name, const char *field)
+{
+	struct run *r = ud;
+	if (strcmp(root, "resources") != 0)
+		return -1;
+	return json_object_get(json_object_get(r->res_taint, name), field) != NULL;
+}
+
+struct eval_ctx run_ctx(struct run *r)
+{
+	struct eval_ctx ctx = { run_resolve, r, 0, run_secret_text, run_field_secret };
+	return ctx;
+}
+
 int run_resolve(void *ud, const char *root, const char *name, struct value *out, char **err)
 {
 	struct run *r = ud;
@@ -324,6 +347,7 @@ int run_resolve(void *ud, const char *root, const char *name, struct value *out,
 		json_t *o = resource_view(res);
 		value_from_json(out, o);
 		json_decref(o);
+		out->secret = json_object_size(json_object_get(r->res_taint, name)) > 0;
 		return 0;
 	}
 	*err = xasprintf("unknown name '%s'", root);
@@ -347,11 +371,12 @@ struct resource *run_resource(struct run *r, size_t i, char **err)
 	struct resource *res = &r->res[i];
 	json_decref(res->fields);
 	res->fields = json_object();
-	struct eval_ctx ctx = { run_resolve, r, 0 };
+	struct eval_ctx ctx = run_ctx(r);
 	for (size_t f = 0; f < rd->nfields; f++) {
 		json_t *v = NULL;
 		char *e = NULL;
-		if (vtree_eval(rd->fields[f], &ctx, &v, &e, NULL) != 0) {
+		int secret = 0;
+		if (vtree_eval(rd->fields[f], &ctx, &v, &e, &secret) != 0) {
 			*err = xasprintf("field '%s': %s", rd->fspecs[f]->name, e);
 			free(e);
 			r->res_state[i] = 0;
@@ -370,6 +395,14 @@ struct resource *run_resource(struct run *r, size_t i, char **err)
 			return NULL;
 		}
 		json_object_set_new(res->fields, rd->fspecs[f]->name, c);
+		if (secret) { /* a field made from a secret is a secret */
+			json_t *t = json_object_get(r->res_taint, rd->name);
+			if (!t) {
+				t = json_object();
+				json_object_set_new(r->res_taint, rd->name, t);
+			}
+			json_object_set_new(t, rd->fspecs[f]->name, json_true());
+		}
 	}
 	for (const struct param_spec *p = rd->kind->fields; p->name; p++) {
 		if (json_object_get(res->fields, p->name))
@@ -393,7 +426,7 @@ int act_expr_truth(struct act *a, const char *name, int *truth, const char **tex
 	}
 	if (text)
 		*text = expr_text(ar->v->expr);
-	struct eval_ctx ctx = { run_resolve, a->run, 0 };
+	struct eval_ctx ctx = run_ctx(a->run);
 	struct value v;
 	char *err = NULL;
 	if (expr_eval(ar->v->expr, &ctx, &v, &err) != 0) {
@@ -757,7 +790,7 @@ static void print_vtree_plan(struct run *r, const struct vtree *v, const char *k
 {
 	json_t *j = NULL;
 	char *err = NULL;
-	struct eval_ctx ctx = { run_resolve, r, 0 };
+	struct eval_ctx ctx = run_ctx(r);
 	char *text = NULL;
 	if (v->kind == VT_EXPR) {
 		text = xstrdup(expr_text(v->expr));
@@ -826,7 +859,7 @@ static void print_plan(struct run *r)
 static json_t *resolve_args(struct run *r, const struct step *st, char **err)
 {
 	json_t *args = json_object();
-	struct eval_ctx ctx = { run_resolve, r, 0 };
+	struct eval_ctx ctx = run_ctx(r);
 	for (const struct param_spec *p = st->def->params; p && p->name; p++) {
 		const struct arg *a = step_arg(st, p->name);
 		json_t *v = NULL;
@@ -1297,6 +1330,7 @@ int drplay_run(const struct run_opts *o)
 		r.res[i].fields = json_object();
 	}
 	r.created = json_object();
+	r.res_taint = json_object();
 	r.json = o->json;
 	r.tty = isatty(STDERR_FILENO);
 	r.approve = o->approve;
@@ -1304,7 +1338,7 @@ int drplay_run(const struct run_opts *o)
 	/* Disaster authorization: compared before anything runs, and the
 	 * expected value is never printed. */
 	if (r.mode == MODE_DISASTER) {
-		struct eval_ctx ctx = { run_resolve, &r, 0 };
+		struct eval_ctx ctx = run_ctx(&r);
 		struct value v;
 		char *err = NULL;
 		if (!o->authorize || !*o->authorize) {
@@ -1431,7 +1465,7 @@ int drplay_run(const struct run_opts *o)
 			continue;
 		}
 		if (st->when) {
-			struct eval_ctx ctx = { run_resolve, &r, 0 };
+			struct eval_ctx ctx = run_ctx(&r);
 			struct value v;
 			char *e = NULL;
 			if (expr_eval(st->when, &ctx, &v, &e) != 0) {
@@ -1603,6 +1637,7 @@ out_run:
 	free(r.res_state);
 	free(r.children);
 	json_decref(r.created);
+	json_decref(r.res_taint);
 out_pb:
 	json_decref(r.params);
 	playbook_free(pb);

@@ -49,6 +49,7 @@ struct run {
 	int *res_state;        /* 0 unresolved, 1 resolving, 2 resolved, -1 failed */
 	char *tmpdir;
 	json_t *created;       /* {"kind": ["name", ...]} made by this run */
+	json_t *res_taint;     /* {"resource": {"field": true}}: fields made from secrets */
 	int state_changed;
 	int stopped;
 	int gate_failed;
@@ -82,6 +83,9 @@ extern volatile sig_atomic_t run_last_signal;
 
 /* The run-time resolver for ${...} and expressions (run.c). */
 int run_resolve(void *ud, const char *root, const char *name, struct value *out, char **err);
+/* The evaluation context of a run: its resolver, and every value computed
+ * from a secret (a template part, a resource field) registered for masking. */
+struct eval_ctx run_ctx(struct run *r);
 /* Coerces a JSON value to a declared type (defaults, allowed values).
  * Returns a new reference, or NULL with *err set. */
 json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err);

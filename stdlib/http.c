@@ -228,7 +228,7 @@ static const struct param_spec http_check_params[] = {
 	{ "headers", T_MAP, 0, NULL, NULL, NULL, "request headers (values may come from secrets)" },
 	{ "method", T_STRING, 0, NULL, "GET", methods, "request method" },
 	{ "timeout", T_DURATION, 0, NULL, "10s", NULL, "the request's time limit" },
-	{ "url", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the URL to request" },
+	{ "url", T_STRING, P_REQUIRED | P_URL, NULL, NULL, NULL, "the URL to request" },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
 };
 static const struct output_spec http_check_outputs[] = {
@@ -298,12 +298,12 @@ static int do_notify(struct act *a)
 }
 
 static const struct param_spec notify_params[] = {
-	{ "fields", T_MAP, 0, NULL, NULL, NULL, "extra fields for the JSON body" },
+	{ "fields", T_MAP, P_PRINTED, NULL, NULL, NULL, "extra fields for the JSON body" },
 	{ "headers", T_MAP, 0, NULL, NULL, NULL, "request headers" },
 	{ "message", T_STRING, P_REQUIRED | P_PRINTED, NULL, NULL, NULL, "the milestone text ('maintenance ON', 'verified')" },
-	{ "milestone", T_STRING, 0, NULL, NULL, NULL, "a short machine-readable name for the milestone" },
+	{ "milestone", T_STRING, P_PRINTED, NULL, NULL, NULL, "a short machine-readable name for the milestone" },
 	{ "timeout", T_DURATION, 0, NULL, "5s", NULL, "how long to try" },
-	{ "url", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the webhook URL (usually ${secret.NAME}: webhook URLs are credentials)" },
+	{ "url", T_STRING, P_REQUIRED | P_URL, NULL, NULL, NULL, "the webhook URL (usually ${secret.NAME}: webhook URLs are credentials)" },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
 };
 static const struct output_spec notify_outputs[] = {

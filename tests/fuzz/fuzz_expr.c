@@ -123,7 +123,7 @@ static void check_value(const struct value *v, int may_be_secret)
 static void eval_twice(int (*fn)(const void *, const struct eval_ctx *, struct value *, char **), const void *x,
 		       int may_be_secret)
 {
-	struct eval_ctx ctx = { resolve, world, INT64_C(1795942800000000) };
+	struct eval_ctx ctx = { resolve, world, INT64_C(1795942800000000), NULL, NULL };
 	for (int i = 0; i < 2; i++) {
 		struct value v;
 		char *err = NULL;

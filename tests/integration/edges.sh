@@ -77,3 +77,16 @@ t_contains "terminal: ... is quoted escaped" "$T_OUT" "param 'level' is 'high\\x
 t_exit "terminal: an unknown param name" 2 \
 	"$DRPLAY" run "$PB/terminal.yaml" --param "x${esc}=1" --journal-dir "$tm/j"
 t_eq "terminal: errors print no raw control character" 0 "$(printf '%s' "$T_OUT" | raw_controls)"
+
+# ---- values computed from secrets are secrets, in the journal too ----
+TDRPLAY=${DRPLAY_TEST_BIN:-$ROOT/tests/drplay-test}
+dv=$work/derived
+t_exit "derived: a run whose children print values computed from secrets" 4 \
+	env API_TOKEN=tok-abc123-very-secret DSN='host=db user=app password=pw-Derived-77' \
+	"$TDRPLAY" run "$ROOT/tests/cases/run/derived_secret.yaml" --journal-dir "$dv/j"
+t_not_contains "derived: the transcript shows none of them" "$T_OUT" "pw-Derived-77"
+jtext=$(cat "$dv"/j/*.jsonl)
+for v in TOK-ABC123-VERY-SECRET pw-Derived-77 chosen-tok-abc123 id-tok-abc123 ID-TOK-ABC123; do
+	t_not_contains "derived: the journal does not hold '$v'" "$jtext" "$v"
+done
+t_contains "derived: ... it holds the masks" "$jtext" '"stdout":"***\n***\n***\n***\n***\n***\n"'

@@ -1217,7 +1217,7 @@ static int odd_resolve(void *ud, const char *root, const char *name, struct valu
 
 static void odd_resolver(void)
 {
-	struct eval_ctx oc = { odd_resolve, NULL, NOW };
+	struct eval_ctx oc = { odd_resolve, NULL, NOW, NULL, NULL };
 	struct value v;
 	char *err = NULL;
 	struct expr *e = expr_parse("params.nullstr + 'x'", L, &D);
