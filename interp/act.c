@@ -515,7 +515,10 @@ static char **final_argv(char *const argv[], const char *run_as)
 	return v;
 }
 
-static char **build_env(char *const *extra)
+/* The child's environment: drplay's, without the variables the playbook
+ * reads as secrets (hidden: run.hidden_env), with `extra` ("NAME=value")
+ * added, replacing inherited ones of the same name. */
+static char **build_env(const json_t *hidden, char *const *extra)
 {
 	size_t n = 0, m = 0;
 	while (environ[n])
@@ -525,8 +528,9 @@ static char **build_env(char *const *extra)
 	char **e = xcalloc(n + m + 1, sizeof(*e));
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
-		/* extra entries replace inherited ones of the same name */
 		size_t nl = strcspn(environ[i], "=");
+		if (json_object_getn(hidden, environ[i], nl))
+			continue;
 		int replaced = 0;
 		for (size_t j = 0; j < m && !replaced; j++)
 			replaced = strncmp(extra[j], environ[i], nl) == 0 && extra[j][nl] == '=';
@@ -568,7 +572,7 @@ static pid_t spawn(struct act *a, char *const argv[], const struct spawn_opts *o
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
 	char **av = final_argv(argv, o ? o->run_as : NULL);
-	char **env = build_env(o ? o->env_extra : NULL);
+	char **env = build_env(a->run->hidden_env, o ? o->env_extra : NULL);
 	pid_t pid;
 	int rc = posix_spawnp(&pid, av[0], &fa, &at, av, env);
 	posix_spawn_file_actions_destroy(&fa);

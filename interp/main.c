@@ -57,6 +57,7 @@ static int run_like(int argc, char **argv, int dry)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "param", required_argument, NULL, 'p' },
 		{ "authorize", required_argument, NULL, 'a' },
+		{ "authorize-file", required_argument, NULL, 'F' },
 		{ "approve", required_argument, NULL, 'A' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "journal-dir", required_argument, NULL, 'j' },
@@ -72,6 +73,7 @@ static int run_like(int argc, char **argv, int dry)
 		case 'm': o.mode = optarg; break;
 		case 'p': o.params[o.nparams++] = optarg; break;
 		case 'a': o.authorize = optarg; break;
+		case 'F': o.authorize_file = optarg; break;
 		case 'A': o.approve[o.napprove++] = optarg; break;
 		case 'n': o.dry_run = 1; break;
 		case 'j': o.journal_dir = optarg; break;
@@ -87,6 +89,8 @@ static int run_like(int argc, char **argv, int dry)
 		if (rc >= 0)
 			break;
 	}
+	if (rc < 0 && o.authorize && o.authorize_file)
+		rc = usage_error(cmd, "give --authorize-file or --authorize, not both");
 	if (rc < 0) {
 		if (optind != argc - 1)
 			rc = usage_error(cmd, optind >= argc ? "which playbook? give one FILE"
@@ -261,7 +265,7 @@ static int cmd_status(int argc, char **argv)
 static int common_opt(const char *cmd, char **argv, int i, int argc, struct run_opts *o, int *rc)
 {
 	const char *a = argv[i];
-	static const char *const with_value[] = { "--mode", "--authorize", "--journal-dir", NULL };
+	static const char *const with_value[] = { "--mode", "--authorize", "--journal-dir", "--authorize-file", NULL };
 	if (!strcmp(a, "--json")) {
 		o->json = 1;
 		return 1;
@@ -287,8 +291,10 @@ static int common_opt(const char *cmd, char **argv, int i, int argc, struct run_
 			o->mode = v;
 		else if (k == 1)
 			o->authorize = v;
-		else
+		else if (k == 2)
 			o->journal_dir = v;
+		else
+			o->authorize_file = v;
 		return used;
 	}
 	return -1;
@@ -605,7 +611,8 @@ static const struct cmd commands[] = {
 	  "Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n" },
 	{ "maintenance", cmd_maintenance,
 	  "drplay maintenance on|off|status FILE --switch NAME [--message TEXT] [--eta TEXT]\n"
-	  "                   [--mode=MODE] [--authorize=TOKEN] [--journal-dir DIR] [--json]",
+	  "                   [--mode=MODE] [--authorize-file FILE | --authorize=TOKEN]\n"
+	  "                   [--journal-dir DIR] [--json]",
 	  "The one-command maintenance switch for people: runs maintenance.on, .off or .status\n"
 	  "on the playbook's resource NAME (kind maintenance) as a one-step run through the\n"
 	  "normal executor (masking, journal for on/off). on/off read the flag back until the\n"
@@ -617,11 +624,13 @@ static const struct cmd commands[] = {
 	  "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
 	  "or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n" },
 	{ "run", cmd_run,
-	  "drplay run FILE [--mode=validation|disaster] [--param NAME=VALUE]... [--authorize=TOKEN]\n"
-	  "                [--approve=STEP_ID]... [--dry-run] [--journal-dir DIR] [--json]",
+	  "drplay run FILE [--mode=validation|disaster] [--param NAME=VALUE]...\n"
+	  "                [--authorize-file FILE | --authorize=TOKEN] [--approve=STEP_ID]...\n"
+	  "                [--dry-run] [--journal-dir DIR] [--json]",
 	  "Loads, checks and plans the playbook for the mode (its default mode, validation, when\n"
 	  "not given), refuses it if any guard fails, then runs its steps, journaling each.\n"
-	  "Disaster mode needs --authorize with the token the playbook names.\n"
+	  "Disaster mode needs the token the playbook names: prefer --authorize-file FILE (a\n"
+	  "file only its owner can read; --authorize=TOKEN shows the token to `ps`).\n"
 	  "Exit: 0 success; 1 a step failed after state had changed (gates held; read the\n"
 	  "report); 2 invalid usage or playbook; 3 refused by a guard, nothing ran; 4 stopped\n"
 	  "before any state-changing step ran (no outage); 130 interrupted.\n" },

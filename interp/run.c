@@ -18,6 +18,7 @@
 #include "run.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pwd.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "redact.h"
@@ -32,6 +34,9 @@
 #include "text.h"
 #include "util.h"
 #include "version.h"
+
+/* The largest file a secret (NAME_FILE, --authorize-file) is read from. */
+#define SECRET_FILE_MAX ((size_t)64 << 10)
 
 volatile sig_atomic_t run_signals;
 volatile sig_atomic_t run_last_signal;
@@ -165,40 +170,130 @@ json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err)
 
 /* ---- the run-time resolver ---- */
 
-static int read_secret(const char *name, struct value *out, char **err)
+/* Reads a file that holds one secret (NAME_FILE, --authorize-file): it
+ * must be a regular file (a FIFO or a device is refused, never waited on),
+ * readable, not empty and at most SECRET_FILE_MAX bytes; one trailing newline
+ * (and a CR before it) is the file's. With `private`, a file that group or
+ * others may read is refused too. Returns 0 and *out (free it with
+ * free_secret), or -1 and *why: what is wrong, to follow the file's name in
+ * a message (caller frees). */
+static int read_secret_file(const char *path, int private, char **out, char **why)
 {
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		*why = xasprintf("cannot be opened: %s", strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		*why = xasprintf("cannot be read: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*why = xasprintf("is %s, not a regular file; point it at a file that holds the secret",
+				 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+				 : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+		close(fd);
+		return -1;
+	}
+	if (private && (st.st_mode & (S_IRGRP | S_IROTH))) {
+		*why = xasprintf("can be read by %s (mode %03o); make it private: chmod 600",
+				 (st.st_mode & S_IROTH) ? "every user" : "its group", (unsigned)(st.st_mode & 0777));
+		close(fd);
+		return -1;
+	}
+	struct strbuf sb;
+	sb_init(&sb, SECRET_FILE_MAX + 1);
+	char buf[4096];
+	ssize_t r;
+	while ((r = read(fd, buf, sizeof(buf))) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*why = xasprintf("cannot be read: %s", strerror(errno));
+			break;
+		}
+		sb_add(&sb, buf, (size_t)r);
+		if (sb.len > SECRET_FILE_MAX) {
+			*why = xasprintf("is larger than %zu KiB; a secret file holds one secret", SECRET_FILE_MAX >> 10);
+			break;
+		}
+	}
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	size_t len = sb.len;
+	if (r == 0 && len && sb.buf[len - 1] == '\n')
+		len--;
+	if (r == 0 && len && sb.buf[len - 1] == '\r')
+		len--;
+	if (r == 0 && (len == 0 || memchr(sb.buf, '\0', len)))
+		*why = xstrdup(len ? "holds a NUL byte; a secret is text" : "is empty");
+	if (r != 0 || len == 0 || memchr(sb.buf, '\0', len)) {
+		if (sb.buf)
+			explicit_bzero(sb.buf, sb.len);
+		sb_release(&sb);
+		return -1;
+	}
+	*out = xstrndup(sb.buf, len);
+	explicit_bzero(sb.buf, sb.len);
+	sb_release(&sb);
+	return 0;
+}
+
+/* The value of secret NAME: the environment variable NAME, else the file
+ * named by NAME_FILE (read_secret_file). A value shorter than REDACT_MIN_LEN
+ * bytes is refused: it cannot be masked safely. Returns 0 and *out
+ * (free_secret it), or -1 and *err naming the variable, never its value;
+ * *unset says that neither variable is set. */
+static int secret_value(const char *name, char **out, char **err, int *unset)
+{
+	*unset = 0;
+	*out = NULL;
 	const char *v = getenv(name);
-	char *file_val = NULL;
-	if (!v) {
+	char *val = NULL;
+	if (v) {
+		val = xstrdup(v);
+	} else {
 		char *fname = xasprintf("%s_FILE", name);
 		const char *path = getenv(fname);
-		if (path) {
-			size_t len;
-			if (read_file(path, 1 << 20, &file_val, &len) != 0) {
-				*err = xasprintf("secret %s: cannot read the file named by %s ('%s'): %s", name, fname,
-						 path, strerror(errno));
-				free(fname);
-				return -1;
-			}
-			/* One trailing newline is the file's, not the secret's. */
-			if (len && file_val[len - 1] == '\n')
-				file_val[--len] = '\0';
-			if (len && file_val[len - 1] == '\r')
-				file_val[--len] = '\0';
-		}
-		free(fname);
-		if (!file_val) {
+		char *why = NULL;
+		if (!path) {
+			*unset = 1;
 			*err = xasprintf("secret %s is not set; set the environment variable %s, or %s_FILE to a file holding it",
 					 name, name, name);
-			return -1;
+		} else if (read_secret_file(path, 0, &val, &why) != 0) {
+			*err = xasprintf("secret %s: the file named by %s ('%s') %s", name, fname, path, why);
+			free(why);
 		}
-		v = file_val;
+		free(fname);
+		if (!val)
+			return -1;
 	}
+	size_t len = strlen(val);
+	if (len < REDACT_MIN_LEN) {
+		*err = len ? xasprintf("secret %s (from %s) is only %zu byte%s long; a secret shorter than %d bytes cannot be masked safely, so the run refuses it: use a longer one",
+				       name, v ? "the environment" : "its _FILE", len, len == 1 ? "" : "s", REDACT_MIN_LEN)
+			   : xasprintf("secret %s is set but empty; give it a value (at least %d bytes)", name,
+				       REDACT_MIN_LEN);
+		free_secret(val);
+		return -1;
+	}
+	*out = val;
+	return 0;
+}
+
+static int read_secret(const char *name, struct value *out, char **err)
+{
+	char *v = NULL;
+	int unset;
+	if (secret_value(name, &v, err, &unset) != 0)
+		return -1;
 	redact_register(v);
 	out->t = V_STR;
 	out->secret = 1;
-	out->u.s = xstrdup(v);
-	free_secret(file_val);
+	out->u.s = v;
 	return 0;
 }
 
@@ -641,9 +736,11 @@ static json_t *resolve_params(const struct playbook *pb, const struct run_opts *
 }
 
 /* Checks that every env and secret the active steps (and the resources they
- * name) need is present, before anything runs. Prints each missing one. */
+ * name) need is present and usable, before anything runs: each secret is
+ * read (its file checked) as the run would read it. Prints each problem. */
 struct need_ctx {
-	int missing;
+	int missing;  /* not set: exit 2 */
+	int refused;  /* set but unusable (a bad file, too short): exit 3 */
 	struct loc loc;
 };
 
@@ -658,13 +755,19 @@ static int need_ref(const struct expr_ref *ref, void *ud)
 		nc->missing++;
 	}
 	if (!strcmp(ref->root, "secret")) {
-		char *f = xasprintf("%s_FILE", ref->name);
-		if (!getenv(ref->name) && !getenv(f)) {
-			redact_fprintf(stderr, "%s:%d:%d: error: secret %s is not set; set %s, or %s to a file holding it\n",
-				ref->loc.file, ref->loc.line, ref->loc.col, ref->name, ref->name, f);
+		char *v = NULL, *err = NULL;
+		int unset;
+		if (secret_value(ref->name, &v, &err, &unset) == 0) {
+			free_secret(v);
+		} else if (unset) {
+			redact_fprintf(stderr, "%s:%d:%d: error: secret %s is not set; set %s, or %s_FILE to a file holding it\n",
+				       ref->loc.file, ref->loc.line, ref->loc.col, ref->name, ref->name, ref->name);
 			nc->missing++;
+		} else {
+			redact_fprintf(stderr, "%s:%d:%d: error: %s\n", ref->loc.file, ref->loc.line, ref->loc.col, err);
+			nc->refused++;
 		}
-		free(f);
+		free(err);
 	}
 	return 0;
 }
@@ -731,7 +834,7 @@ static void need_vtree(const struct vtree *v, struct need_ctx *nc, const struct 
 
 static int check_needs(const struct playbook *pb, unsigned mode, json_t *params)
 {
-	struct need_ctx nc = { 0, { 0 } };
+	struct need_ctx nc = { 0, 0, { 0 } };
 	char *seen = xcalloc(pb->nresources + 1, 1);
 	struct static_env env = { pb, mode, params, 1, NULL, 0 };
 	for (size_t i = 0; i < pb->nsteps; i++) {
@@ -763,7 +866,46 @@ static int check_needs(const struct playbook *pb, unsigned mode, json_t *params)
 		}
 	}
 	free(seen);
-	return nc.missing;
+	if (nc.refused)
+		return EXIT_REFUSED;
+	return nc.missing ? EXIT_INVALID : 0;
+}
+
+/* Children never inherit the variables the playbook reads as secrets (any
+ * mode, any step), nor their _FILE twins, nor what the disaster
+ * authorization reads: a child gets a secret only through `env:`. */
+static void hide_name(json_t *names, const struct expr_ref *ref)
+{
+	json_object_set_new(names, ref->name, json_true());
+	char *f = xasprintf("%s_FILE", ref->name);
+	json_object_set_new(names, f, json_true());
+	free(f);
+}
+
+static int hide_secret_ref(const struct expr_ref *ref, void *ud)
+{
+	if (ref->name && !strcmp(ref->root, "secret"))
+		hide_name(ud, ref);
+	return 0;
+}
+
+static int hide_authorize_ref(const struct expr_ref *ref, void *ud)
+{
+	if (ref->name && (!strcmp(ref->root, "secret") || !strcmp(ref->root, "env")))
+		hide_name(ud, ref);
+	return 0;
+}
+
+static json_t *hidden_env(const struct playbook *pb)
+{
+	json_t *names = json_object();
+	for (size_t i = 0; i < pb->ntmpls; i++)
+		tmpl_refs(pb->tmpls[i], hide_secret_ref, names);
+	for (size_t i = 0; i < pb->nexprs; i++)
+		expr_refs(pb->exprs[i], hide_secret_ref, names);
+	if (pb->authorize)
+		tmpl_refs(pb->authorize, hide_authorize_ref, names);
+	return names;
 }
 
 /* Constant-time comparison, so the token cannot be guessed by timing. */
@@ -1305,10 +1447,12 @@ int drplay_run(const struct run_opts *o)
 		diags_sort(&d);
 		diags_print(&d, DF_TEXT, stderr);
 	}
-	/* Secrets and environment the plan needs. */
-	if (check_needs(pb, r.mode, r.params)) {
-		fprintf(stderr, "drplay: the plan needs the secrets and variables above; nothing ran\n");
-		rc = EXIT_INVALID;
+	/* Secrets and environment the plan needs, each secret read and checked
+	 * as the run will read it. */
+	rc = check_needs(pb, r.mode, r.params);
+	if (rc) {
+		fprintf(stderr, rc == EXIT_REFUSED ? "drplay: refused: the secrets above cannot be used; nothing ran\n"
+				: "drplay: the plan needs the secrets and variables above; nothing ran\n");
 		goto out_pb;
 	}
 	r.started_us = now_us();
@@ -1331,6 +1475,7 @@ int drplay_run(const struct run_opts *o)
 	}
 	r.created = json_object();
 	r.res_taint = json_object();
+	r.hidden_env = hidden_env(pb);
 	r.json = o->json;
 	r.tty = isatty(STDERR_FILENO);
 	r.approve = o->approve;
@@ -1341,8 +1486,21 @@ int drplay_run(const struct run_opts *o)
 		struct eval_ctx ctx = run_ctx(&r);
 		struct value v;
 		char *err = NULL;
-		if (!o->authorize || !*o->authorize) {
-			fprintf(stderr, "drplay: disaster mode needs explicit authorization: pass --authorize=<token> (the token the playbook's modes.disaster.authorize names); nothing ran\n");
+		char *from_file = NULL;
+		const char *given = o->authorize;
+		if (o->authorize_file) {
+			/* the token kept out of argv, so `ps` cannot show it */
+			char *why = NULL;
+			if (read_secret_file(o->authorize_file, 1, &from_file, &why) != 0) {
+				redact_fprintf(stderr, "drplay: --authorize-file '%s' %s; nothing ran\n", o->authorize_file, why);
+				free(why);
+				rc = EXIT_REFUSED;
+				goto out_run;
+			}
+			given = from_file;
+		}
+		if (!given || !*given) {
+			fprintf(stderr, "drplay: disaster mode needs explicit authorization: pass --authorize-file FILE (a private file holding the token the playbook's modes.disaster.authorize names) or --authorize=TOKEN; nothing ran\n");
 			rc = EXIT_REFUSED;
 			goto out_run;
 		}
@@ -1351,19 +1509,22 @@ int drplay_run(const struct run_opts *o)
 			redact_fprintf(stderr, "drplay: cannot read the disaster authorization token: %s; nothing ran\n", m);
 			free(m);
 			free(err);
+			free_secret(from_file);
 			rc = EXIT_REFUSED;
 			goto out_run;
 		}
 		char *expected = value_to_text(&v);
 		value_release(&v);
-		int ok = *expected && token_equal(expected, o->authorize);
+		int ok = *expected && token_equal(expected, given);
 		free_secret(expected);
+		redact_register(given);
+		free_secret(from_file);
 		if (!ok) {
-			fprintf(stderr, "drplay: the --authorize token does not match this playbook's disaster authorization; nothing ran\n");
+			fprintf(stderr, "drplay: the %s token does not match this playbook's disaster authorization; nothing ran\n",
+				o->authorize_file ? "--authorize-file" : "--authorize");
 			rc = EXIT_REFUSED;
 			goto out_run;
 		}
-		redact_register(o->authorize);
 	}
 	if (o->dry_run) {
 		print_plan(&r);
@@ -1638,6 +1799,7 @@ out_run:
 	free(r.children);
 	json_decref(r.created);
 	json_decref(r.res_taint);
+	json_decref(r.hidden_env);
 out_pb:
 	json_decref(r.params);
 	playbook_free(pb);

@@ -16,6 +16,7 @@ struct run_opts {
 	char **params;           /* "NAME=VALUE" */
 	size_t nparams;
 	const char *authorize;   /* --authorize */
+	const char *authorize_file; /* --authorize-file: the token from a private file */
 	char **approve;          /* --approve=STEP_ID */
 	size_t napprove;
 	int dry_run;             /* print the plan, run nothing */

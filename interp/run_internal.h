@@ -50,6 +50,7 @@ struct run {
 	char *tmpdir;
 	json_t *created;       /* {"kind": ["name", ...]} made by this run */
 	json_t *res_taint;     /* {"resource": {"field": true}}: fields made from secrets */
+	json_t *hidden_env;    /* {"NAME": true}: variables no child inherits (secrets) */
 	int state_changed;
 	int stopped;
 	int gate_failed;

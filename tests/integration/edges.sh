@@ -90,3 +90,95 @@ for v in TOK-ABC123-VERY-SECRET pw-Derived-77 chosen-tok-abc123 id-tok-abc123 ID
 	t_not_contains "derived: the journal does not hold '$v'" "$jtext" "$v"
 done
 t_contains "derived: ... it holds the masks" "$jtext" '"stdout":"***\n***\n***\n***\n***\n***\n"'
+
+# ---- whole before first: every secret file checked before the first step ----
+sf=$work/secret_files
+mkdir -p "$sf/dir"
+mkfifo "$sf/fifo"
+: >"$sf/empty"
+printf '\n' >"$sf/newline_only"
+head -c 70000 /dev/zero | tr '\0' k >"$sf/large"
+printf 'abc\n' >"$sf/short"
+printf 'tok-\0-nul\n' >"$sf/nul"
+printf 'smoke-token-1234\n' >"$sf/good"
+secret_file_case() { # NAME PATH WHAT: the run is refused, nothing ran, the message says WHAT
+	local name=$1 path=$2 what=$3
+	rm -f "$sf/first-step-ran"
+	t_exit "secret files: SMOKE_TOKEN_FILE=$name is refused before the first step (exit 3)" 3 \
+		env -u SMOKE_TOKEN SMOKE_TOKEN_FILE="$path" timeout 20 "$DRPLAY" run "$PB/secret_files.yaml" \
+		--param out="$sf" --journal-dir "$sf/j"
+	t_contains "secret files: ... the message names the variable and says it $what" "$T_OUT" "secret SMOKE_TOKEN"
+	t_contains "secret files: ... $what" "$T_OUT" "$what"
+	if [[ -e $sf/first-step-ran ]]; then
+		t_fail "secret files: ... with $name nothing ran" "the first step ran"
+	else
+		t_pass "secret files: ... with $name nothing ran"
+	fi
+}
+secret_file_case /nonexistent /nonexistent "cannot be opened: No such file or directory"
+secret_file_case "a directory" "$sf/dir" "is a directory, not a regular file"
+secret_file_case "a FIFO" "$sf/fifo" "is a FIFO, not a regular file"
+secret_file_case /dev/zero /dev/zero "is a device, not a regular file"
+secret_file_case "an empty file" "$sf/empty" "is empty"
+secret_file_case "a file with only a newline" "$sf/newline_only" "is empty"
+secret_file_case "a file over 64 KiB" "$sf/large" "is larger than 64 KiB"
+secret_file_case "a 3-byte secret" "$sf/short" "is only 3 bytes long"
+secret_file_case "a file with a NUL byte" "$sf/nul" "holds a NUL byte"
+t_not_contains "secret files: the short secret's value is never printed" "$T_OUT" "abc"
+rm -f "$sf/first-step-ran"
+t_exit "secret files: a good secret file runs" 0 \
+	env -u SMOKE_TOKEN SMOKE_TOKEN_FILE="$sf/good" "$DRPLAY" run "$PB/secret_files.yaml" --param out="$sf" --journal-dir "$sf/j"
+
+# ---- children's environment: no secrets but those given by env: ----
+ce=$work/child_env
+mkdir -p "$ce"
+printf 'file-token-value\n' >"$ce/webhook"
+t_exit "child env: a run whose child lists its environment" 0 \
+	env EDGE_DISASTER_TOKEN=disaster-token-1 EDGE_DB_URL=postgresql://u:pw-child-env@db/x EDGE_GIVEN=given-value-1 \
+	EDGE_WEBHOOK_FILE="$ce/webhook" EDGE_UNRELATED=kept \
+	"$DRPLAY" run "$PB/child_env.yaml" --journal-dir "$ce/j"
+names=$T_OUT
+for v in EDGE_DISASTER_TOKEN EDGE_DB_URL EDGE_WEBHOOK_FILE; do
+	t_not_contains "child env: the child does not inherit $v" "$names" "      $v"$'\n'
+done
+t_contains "child env: a secret given through env: reaches it" "$names" $'      GIVEN\n'
+t_contains "child env: other variables are inherited" "$names" $'      EDGE_UNRELATED\n'
+t_contains "child env: ... PATH too" "$names" $'      PATH\n'
+
+# ---- --authorize-file: the token out of argv, from a private file ----
+af=$work/authorize
+mkdir -p "$af"
+printf 'disaster-token-1\n' >"$af/token"
+chmod 600 "$af/token"
+cp "$af/token" "$af/group_readable" && chmod 640 "$af/group_readable"
+cp "$af/token" "$af/world_readable" && chmod 604 "$af/world_readable"
+printf 'wrong-token-9\n' >"$af/wrong" && chmod 600 "$af/wrong"
+aenv=(env EDGE_DISASTER_TOKEN=disaster-token-1 EDGE_DB_URL=postgresql://u:pw@db/x EDGE_GIVEN=given-value-1)
+t_exit "authorize-file: a private file with the token authorizes disaster mode" 0 \
+	"${aenv[@]}" "$DRPLAY" run "$PB/child_env.yaml" --mode=disaster --authorize-file "$af/token" --journal-dir "$af/j"
+t_exit "authorize-file: a group-readable file is refused (exit 3)" 3 \
+	"${aenv[@]}" "$DRPLAY" run "$PB/child_env.yaml" --mode=disaster --authorize-file="$af/group_readable" --journal-dir "$af/j"
+t_contains "authorize-file: ... and says why" "$T_OUT" "can be read by its group (mode 640); make it private: chmod 600"
+t_exit "authorize-file: a world-readable file is refused (exit 3)" 3 \
+	"${aenv[@]}" "$DRPLAY" run "$PB/child_env.yaml" --mode=disaster --authorize-file "$af/world_readable" --journal-dir "$af/j"
+t_contains "authorize-file: ... and says why" "$T_OUT" "can be read by every user (mode 604)"
+t_exit "authorize-file: a wrong token is refused (exit 3)" 3 \
+	"${aenv[@]}" "$DRPLAY" run "$PB/child_env.yaml" --mode=disaster --authorize-file "$af/wrong" --journal-dir "$af/j"
+t_contains "authorize-file: ... without printing either token" "$T_OUT" "the --authorize-file token does not match"
+t_not_contains "authorize-file: ... (no token in the message)" "$T_OUT" "wrong-token-9"
+t_exit "authorize-file: a missing file is refused (exit 3)" 3 \
+	"${aenv[@]}" "$DRPLAY" run "$PB/child_env.yaml" --mode=disaster --authorize-file "$af/none" --journal-dir "$af/j"
+t_exit "authorize-file: with --authorize too it is a usage error" 2 \
+	"${aenv[@]}" "$DRPLAY" run "$PB/child_env.yaml" --mode=disaster --authorize-file "$af/token" \
+	--authorize=disaster-token-1 --journal-dir "$af/j"
+
+# ---- a multi-line secret: every line masked in the journal's log events ----
+ml=$work/multiline
+t_exit "multiline: a child prints a PEM key and lines of it" 0 \
+	env TLS_KEY_FILE="$ROOT/tests/cases/run/data/pem_key.txt" \
+	bash -c 'cd "$1/tests/cases" && "$2" run run/multiline_secret.yaml --journal-dir "$3"' _ "$ROOT" "$DRPLAY" "$ml/j"
+jtext=$(cat "$ml"/j/*.jsonl)
+for v in 'BEGIN PRIVATE KEY' MIIEvQIBADANBgkqhkiG9w0BAQEFAASC vJZfX+4RvXlUN; do
+	t_not_contains "multiline: the journal does not hold '$v'" "$jtext" "$v"
+done
+t_contains "multiline: ... its log events hold the masks" "$jtext" '"message":"parsed: *** and *** in a sentence"'
