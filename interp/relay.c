@@ -16,14 +16,16 @@ void relay_init(struct relay *rl, void (*emit)(void *ud, const char *line), void
 	rl->ud = ud;
 }
 
-/* Emits the pending bytes as one line: only its first `keep` bytes when it
- * is cut (the masking sees them all). */
-static void emit_line(struct relay *rl, size_t keep, int cut)
+/* Emits the pending bytes as one line; one longer than the cap is cut to
+ * its first rl->max bytes, after masking all of them. */
+static void emit_line(struct relay *rl)
 {
 	size_t n = rl->line.len;
 	const char *s = rl->line.buf ? rl->line.buf : "";
-	if (!cut && n && s[n - 1] == '\r')
-		keep = --n;
+	if (n && s[n - 1] == '\r')
+		n--;
+	int cut = n > rl->max;
+	size_t keep = cut ? rl->max : n;
 	char *text = redact_utf8(s, n, keep);
 	if (cut) {
 		char *t = xasprintf("%s ... (line cut: longer than %zu bytes)", text, rl->max);
@@ -44,14 +46,14 @@ void relay_feed(struct relay *rl, const char *buf, size_t n)
 			sb_add(&rl->line, buf, take);
 		if (nl) {
 			if (!rl->dropping)
-				emit_line(rl, rl->line.len, 0);
+				emit_line(rl);
 			rl->dropping = 0;
 			sb_reset(&rl->line);
 			take++;
 		} else if (!rl->dropping && rl->line.len > rl->max + redact_margin()) {
 			/* a line without end: relay its first max bytes, masked
 			 * over max + margin so no secret is halved by the cut */
-			emit_line(rl, rl->max, 1);
+			emit_line(rl);
 			sb_reset(&rl->line);
 			rl->dropping = 1;
 		}
@@ -63,7 +65,7 @@ void relay_feed(struct relay *rl, const char *buf, size_t n)
 void relay_flush(struct relay *rl)
 {
 	if (!rl->dropping && rl->line.len)
-		emit_line(rl, rl->line.len, 0);
+		emit_line(rl);
 	rl->dropping = 0;
 	sb_reset(&rl->line);
 }

@@ -38,6 +38,7 @@
 
 #include "dump.h"
 #include "pg.h"
+#include "text.h"
 #include "version.h"
 
 #define ZBUF (256u * 1024u)
@@ -340,7 +341,7 @@ static void scan_line(struct dstream *d, const char *l, size_t n)
 		sb_addc(&nm, *p);
 	}
 	if (nm.len)
-		json_array_append_new(d->tables, json_string(sb_str(&nm)));
+		json_array_append_new(d->tables, json_text(sb_str(&nm)));
 	sb_release(&nm);
 }
 

@@ -31,6 +31,7 @@
 #include "family.h"
 #include "jsonhttp.h"
 #include "pg.h"
+#include "text.h"
 
 /* Outcome of a driver call. */
 enum { M_OK = 0, M_DOWN = 1, M_REFUSED = 2 };
@@ -872,7 +873,7 @@ static int store_down(struct act *a, struct mctx *m, const struct mdriver *d, co
 	json_object_set_new(f, "state", json_string(fail_open(m) ? "store down: fail open: application serving, writes NOT gated"
 								 : "store down: fail closed: application gated"));
 	json_object_set_new(f, "fail_mode", json_string(fail_mode(m)));
-	json_object_set_new(f, "message", json_string(err));
+	json_object_set_new(f, "message", json_text(err));
 	act_journal(a, "maintenance_store_down", f);
 	const char *then;
 	if (!strcmp(doing, "status"))

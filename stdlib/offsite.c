@@ -24,6 +24,7 @@
 #include "dump.h"
 #include "family.h"
 #include "store.h"
+#include "text.h"
 
 #define DAY_US (86400LL * 1000000)
 
@@ -884,8 +885,8 @@ static int do_whoami(struct act *a)
 		int w = store_probe_write(a, st, wkey, detail, sizeof(detail));
 		if (w < 0)
 			goto out;
-		json_object_set_new(ev, "write_probe", json_pack("{s:s,s:b,s:s}", "key", wkey, "refused", w == 1,
-								  "answer", detail));
+		json_object_set_new(ev, "write_probe", json_pack("{s:s,s:b,s:o}", "key", wkey, "refused", w == 1,
+								  "answer", json_text(detail)));
 		if (w == 0) {
 			/* it was written: remove it at once */
 			int rm = store_remove(a, st, wkey);
@@ -902,8 +903,8 @@ static int do_whoami(struct act *a)
 		int d = store_probe_delete(a, st, dkey, detail, sizeof(detail));
 		if (d < 0)
 			goto out;
-		json_object_set_new(ev, "delete_probe", json_pack("{s:s,s:b,s:s}", "key", dkey, "refused", d == 1,
-								   "answer", detail));
+		json_object_set_new(ev, "delete_probe", json_pack("{s:s,s:b,s:o}", "key", dkey, "refused", d == 1,
+								   "answer", json_text(detail)));
 		if (d == 0) {
 			act_out_bool(a, "can_delete", 1);
 			act_fail(a, "store '%s' (%s): the credentials (%s) can DELETE (%s); expect: read_only wants a key that cannot delete backups: fix the key's policy",

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "pitr.h"
+#include "text.h"
 
 int srv_check_dir_owner(struct srv *s, const char *dir, const char *what);
 
@@ -268,8 +269,8 @@ void srv_journal_state(struct srv *s, int running, const char *message)
 	json_t *f = json_object();
 	json_object_set_new(f, "resource", json_string(s->p->db->name));
 	json_object_set_new(f, "state", json_string(running ? "running" : "STOPPED"));
-	json_object_set_new(f, "data_dir", json_string(s->data_dir));
-	json_object_set_new(f, "message", json_string(message ? message : ""));
+	json_object_set_new(f, "data_dir", json_text(s->data_dir));
+	json_object_set_new(f, "message", json_text(message ? message : ""));
 	act_journal(s->p->a, running ? "database_started" : "database_stopped", f);
 }
 

@@ -182,3 +182,10 @@ for v in 'BEGIN PRIVATE KEY' MIIEvQIBADANBgkqhkiG9w0BAQEFAASC vJZfX+4RvXlUN; do
 	t_not_contains "multiline: the journal does not hold '$v'" "$jtext" "$v"
 done
 t_contains "multiline: ... its log events hold the masks" "$jtext" '"message":"parsed: *** and *** in a sentence"'
+
+# ---- a relayed line over 64 KiB: masked, then cut, with a note ----
+t_exit "long line: a child prints a 64 KiB line with a secret across the cut" 0 \
+	env EDGE_LONG_TOKEN=long-line-secret-42 "$DRPLAY" run "$PB/long_line.yaml" --journal-dir "$work/long/j"
+t_contains "long line: the cut is said, the secret masked before it" "$T_OUT" 'xxxxxx*** ... (line cut: longer than 65536 bytes)'
+t_not_contains "long line: ... no byte of the secret is left" "$T_OUT" "long-l"
+t_contains "long line: the next line is relayed" "$T_OUT" $'      next line\n'
