@@ -8,6 +8,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -667,7 +668,14 @@ int node_number(const struct node *n, double *out)
 	}
 	if (t != S_FLOAT)
 		return -1;
-	*out = strtod(n->str, NULL);
+	/* .inf, .nan and 1e999 are YAML floats but no number drplay can use
+	 * (and strtod reads ".inf" as 0, so the spelling is refused first) */
+	if (strchr(n->str, 'n') || strchr(n->str, 'N'))
+		return -1;
+	double d = strtod(n->str, NULL);
+	if (!isfinite(d))
+		return -1;
+	*out = d;
 	return 0;
 }
 
@@ -728,8 +736,9 @@ json_t *node_to_json(const struct node *n)
 	}
 	case S_FLOAT: {
 		double v = 0;
-		node_number(n, &v);
-		return json_real(v);
+		if (node_number(n, &v) == 0)
+			return json_real(v);
+		return json_stringn(n->str, n->len); /* not finite: checked as text */
 	}
 	default: {
 		json_t *s = json_stringn(n->str, n->len);

@@ -482,9 +482,8 @@ static int parse_param_value(const struct param_def *p, const char *s, json_t **
 		*out = json_integer(v);
 		break;
 	case T_NUMBER: {
-		char *end;
-		double d = strtod(s, &end);
-		if (!*s || *end)
+		double d;
+		if (parse_decimal(s, &d) != 0)
 			goto bad;
 		*out = json_real(d);
 		break;
@@ -499,11 +498,18 @@ static int parse_param_value(const struct param_def *p, const char *s, json_t **
 			goto bad;
 		*out = json_string(fmt_timestamp(v, buf, sizeof(buf)));
 		break;
-	case T_DURATION:
-		if (parse_duration(s, &v) != 0)
+	case T_DURATION: {
+		int rc = parse_duration(s, &v);
+		if (rc == -2) {
+			*err = xasprintf("param '%s' is %s, longer than the longest duration drplay accepts, 36500d (100 years)",
+					 p->name, s);
+			return -1;
+		}
+		if (rc != 0)
 			goto bad;
 		*out = json_string(s);
 		break;
+	}
 	default:
 		*out = json_string(s);
 		if (!*out) {
