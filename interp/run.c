@@ -11,8 +11,10 @@
  *     destructive restore on a live resource with no safety snapshot of it
  *     taken earlier in this run, is refused when it is reached (the static
  *     lint catches these before the run when the target is known);
- *   - SIGINT/SIGTERM end the running step's children, skip to the `always`
- *     steps other than maintenance_off, and exit 130.
+ *   - SIGINT, SIGTERM, SIGHUP and SIGQUIT end the running step's children,
+ *     skip to the `always` steps other than maintenance_off, and exit 130;
+ *     SIGPIPE is ignored during the run: a transcript reader that goes away
+ *     ends the transcript, not the run (the journal stays the record).
  * Everything printed and journaled goes through the redaction registry.
  */
 #include "run.h"
@@ -64,6 +66,20 @@ static void on_signal(int sig)
 {
 	run_signals++;
 	run_last_signal = sig;
+}
+
+/* The signals that end a run the way Ctrl-C does: a terminal or SSH session
+ * that drops (SIGHUP), Ctrl-\ (SIGQUIT), a supervisor's stop (SIGTERM). */
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	case SIGQUIT: return "SIGQUIT";
+	default: return "SIGINT";
+	}
 }
 
 /* ---- typing values against declarations ---- */
@@ -1049,7 +1065,7 @@ static void exec_step(struct run *r, const struct step *st)
 			}
 			free(ss->error);
 			if (interrupted) {
-				ss->error = xasprintf("interrupted by %s%s%s", run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+				ss->error = xasprintf("interrupted by %s%s%s", signal_name(run_last_signal),
 						      a.error ? ": " : "", a.error ? a.error : "");
 				ss->outcome = O_INTERRUPTED;
 			} else if (timed_out) {
@@ -1134,7 +1150,7 @@ static void note_interrupt(struct run *r, const char *where, int during)
 		return;
 	r->interrupted = 1;
 	r->stopped = 1;
-	const char *sig = run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+	const char *sig = signal_name(run_last_signal);
 	run_say(r, "interrupted by %s %s step '%s': stopping; only 'always' steps other than maintenance_off run now\n",
 		sig, during ? "during" : "before", where);
 	journal_durable(r->journal, 1);
@@ -1365,11 +1381,19 @@ int drplay_run(const struct run_opts *o)
 	}
 	if (r.journal)
 		journal_echo(r.journal, o->json);
-	struct sigaction sa = { 0 }, old_int, old_term;
+	struct sigaction sa = { 0 }, old_sig[ARRAY_SIZE(stop_signals)], ign = { 0 }, old_pipe;
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
+	for (size_t k = 0; k < ARRAY_SIZE(stop_signals); k++) {
+		sigaction(stop_signals[k], NULL, &old_sig[k]);
+		/* a run started under nohup asked to outlive its terminal */
+		if (stop_signals[k] == SIGHUP && old_sig[k].sa_handler == SIG_IGN)
+			continue;
+		sigaction(stop_signals[k], &sa, NULL);
+	}
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, &old_pipe);
 	run_signals = 0;
 	{
 		struct passwd *pw = getpwuid(getuid());
@@ -1584,9 +1608,14 @@ int drplay_run(const struct run_opts *o)
 	if (kept.len)
 		run_say(&r, "preserved states (never deleted by a run): %s\n", sb_str(&kept));
 	sb_release(&kept);
+	if (ferror(stdout))
+		fprintf(stderr, "drplay: warning: the transcript could not be written to standard output (was it closed?); the run went on%s%s%s\n",
+			r.journal ? ", and the journal '" : "", r.journal ? journal_path(r.journal) : "",
+			r.journal ? "' is its record" : "");
 	run_kill_children(&r);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	for (size_t k = 0; k < ARRAY_SIZE(stop_signals); k++)
+		sigaction(stop_signals[k], &old_sig[k], NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
 	journal_close(r.journal);
 	journal_unlock(lockfd);
 	free(jdir);
