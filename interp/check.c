@@ -230,6 +230,45 @@ static const char *want_string(struct checker *C, const struct node *n, const ch
 	return arena_strdup(C->pb->arena, n->str);
 }
 
+/* The characters of a playbook name (see PLAYBOOK_NAME_MAX). */
+static int name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+	       c == '-';
+}
+
+static int name_safe(const char *s, size_t n)
+{
+	if (!n || n > PLAYBOOK_NAME_MAX || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(s[i]))
+			return 0;
+	return 1;
+}
+
+/* The safe name nearest to s (n bytes): characters it may not hold are
+ * dropped at the ends (leading dots too) and become '_' inside; "playbook"
+ * when nothing is left. */
+static const char *name_from(struct arena *a, const char *s, size_t n)
+{
+	while (n && (s[0] == '.' || !name_char(s[0]))) {
+		s++;
+		n--;
+	}
+	while (n && !name_char(s[n - 1]))
+		n--;
+	if (n > PLAYBOOK_NAME_MAX)
+		n = PLAYBOOK_NAME_MAX;
+	if (!n)
+		return "playbook";
+	char *o = arena_strndup(a, s, n);
+	for (char *p = o; *p; p++)
+		if (!name_char(*p))
+			*p = '_';
+	return o;
+}
+
 static int want_bool(struct checker *C, const struct node *n, const char *what, int *out)
 {
 	if (!n)
@@ -1376,11 +1415,18 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 	}
 	const struct node *nm = node_get(root, "name");
 	pb->name = want_string(&C, nm, "'name'");
+	if (pb->name && !name_safe(nm->str, nm->len)) {
+		err(&C, "schema-value", nm->loc,
+		    "playbook name '%.80s' is not allowed: it also names the lock file <journal-dir>/NAME.lock, so it may hold only letters, digits, '.', '_' and '-', not start with '.', and have at most %d characters; use a name such as '%s'",
+		    pb->name, PLAYBOOK_NAME_MAX, name_from(pb->arena, nm->str, nm->len));
+		pb->name = name_from(pb->arena, nm->str, nm->len);
+	}
 	if (!pb->name) {
+		/* the file name up to its first dot (leading dots skipped) */
 		const char *base = strrchr(doc->file, '/');
 		base = base ? base + 1 : doc->file;
-		size_t len = strcspn(base, ".");
-		pb->name = arena_strndup(pb->arena, base, len);
+		base += strspn(base, ".");
+		pb->name = name_from(pb->arena, base, strcspn(base, "."));
 	}
 	pb->desc = want_string(&C, node_get(root, "description"), "'description'");
 	check_params(&C, node_get(root, "params"));

@@ -593,6 +593,36 @@ int sha256_file_hex(const char *path, char hex[65])
 	return rc;
 }
 
+int read_fd(int fd, size_t max, char **out, size_t *len)
+{
+	struct strbuf sb;
+	sb_init(&sb, max + 1);
+	char buf[65536];
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			sb_release(&sb);
+			errno = e;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		sb_add(&sb, buf, (size_t)r);
+		if (sb.len > max) {
+			sb_release(&sb);
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	if (len)
+		*len = sb.len;
+	*out = sb_detach(&sb);
+	return 0;
+}
+
 int read_file(const char *path, size_t max, char **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -604,35 +634,11 @@ int read_file(const char *path, size_t max, char **out, size_t *len)
 		errno = EISDIR;
 		return -1;
 	}
-	struct strbuf sb;
-	sb_init(&sb, max + 1);
-	char buf[65536];
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			sb_release(&sb);
-			errno = e;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		sb_add(&sb, buf, (size_t)r);
-		if (sb.len > max) {
-			close(fd);
-			sb_release(&sb);
-			errno = EFBIG;
-			return -1;
-		}
-	}
+	int rc = read_fd(fd, max, out, len);
+	int e = errno;
 	close(fd);
-	if (len)
-		*len = sb.len;
-	*out = sb_detach(&sb);
-	return 0;
+	errno = e;
+	return rc;
 }
 
 int write_all(int fd, const void *buf, size_t n)

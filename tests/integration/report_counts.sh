@@ -13,9 +13,6 @@ PB=$ROOT/tests/integration/playbooks/report/tolerated.yaml
 out=$(t_tmpdir counts) || die_setup "no temp dir"
 J=$out/journal
 jsget() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1]));console.log(eval(process.argv[2]))' "$1" "$2"; }
-jq_like() { # FILE EXPR: evaluates a JS expression over the array of events (ev)
-	node -e 'const fs=require("fs");const ev=fs.readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);console.log(eval(process.argv[2]))' "$1" "$2"
-}
 newest() { ls -t "$@" | head -n1; }
 
 # ---- two tolerated failures, the report last ----
@@ -24,7 +21,7 @@ t_contains "tolerated: the summary line counts both failures" "$T_OUT" \
 	"succeeded: 3 ok, 2 failed (2 tolerated: on_failure: continue), 1 skipped"
 jf=$(newest "$J"/*.jsonl)
 t_eq "tolerated: run_end counts (ok failed tolerated skipped)" "succeeded 3 2 2 1" \
-	"$(jq_like "$jf" '(e=>[e.outcome,e.steps_ok,e.steps_failed,e.steps_tolerated,e.steps_skipped].join(" "))(ev[ev.length-1])')"
+	"$(t_jsonl "$jf" '(e=>[e.outcome,e.steps_ok,e.steps_failed,e.steps_tolerated,e.steps_skipped].join(" "))(ev[ev.length-1])')"
 md=$(newest "$out"/a/*.md)
 t_contains "markdown: says how the run ended, with the counts" "$(cat "$md")" \
 	"| outcome | succeeded (exit 0); steps: 2 ok, 2 failed (2 tolerated: on_failure: continue), 1 skipped |"

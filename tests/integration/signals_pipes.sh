@@ -12,9 +12,6 @@ PB=$ROOT/tests/integration/playbooks
 work=$(t_tmpdir sig) || die_setup "no temp dir"
 J=$work/journal
 
-jq_like() { # FILE EXPR: evaluates a JS expression over the array of events (ev)
-	node -e 'const fs=require("fs");const ev=fs.readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);console.log(eval(process.argv[2]))' "$1" "$2"
-}
 no_proc() { ! pgrep -f "$1" >/dev/null; }
 
 # start_long MARKER [WRAPPER...]: starts interrupt.yaml in the background
@@ -47,7 +44,7 @@ if start_long "$marker" nohup; then
 	t_eq "nohup: SIGTERM still ends it (exit 130)" 130 "$rc"
 	jf=$(ls "$J"/*.jsonl)
 	t_eq "nohup: the journal names SIGTERM, not SIGHUP" "SIGTERM" \
-		"$(jq_like "$jf" '(ev.find(e=>e.event==="interrupted")||{}).signal')"
+		"$(t_jsonl "$jf" '(ev.find(e=>e.event==="interrupted")||{}).signal')"
 	wait_until 3 no_proc "sleep 30 $marker" || pkill -f "sleep 30 $marker"
 else
 	t_fail "nohup: the long step started" "no child process appeared: $(cat "$work/run.out")"
@@ -66,9 +63,9 @@ for json in "" --json; do
 	t_check "$name: the step after the reader left ran" test -f "$work/mark"
 	jf=$(ls "$J"/*.jsonl)
 	t_eq "$name: the journal records every step" "first,pause,talk,mark,closing" \
-		"$(jq_like "$jf" 'ev.filter(e=>e.event==="step_end").map(e=>e.step).join(",")')"
+		"$(t_jsonl "$jf" 'ev.filter(e=>e.event==="step_end").map(e=>e.step).join(",")')"
 	t_eq "$name: the journal ends with run_end, succeeded" "run_end succeeded" \
-		"$(jq_like "$jf" '(e=>e.event+" "+e.outcome)(ev[ev.length-1])')"
+		"$(t_jsonl "$jf" '(e=>e.event+" "+e.outcome)(ev[ev.length-1])')"
 	t_contains "$name: stderr says the transcript is incomplete and where the record is" \
 		"$(cat "$work/pipe.err")" "the journal '$jf' is its record"
 done
