@@ -262,8 +262,9 @@ static char *newest_journal(const char *dir)
 			continue;
 		char *p = xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;
-		/* the file's full-resolution time: two runs in one second differ */
-		int newer = stat(p, &st) == 0 &&
+		/* the file's full-resolution time: two runs in one second differ;
+		 * only regular files (a FIFO would block the read) */
+		int newer = stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
 			    (!best || st.st_mtim.tv_sec > best_t.tv_sec ||
 			     (st.st_mtim.tv_sec == best_t.tv_sec &&
 			      (st.st_mtim.tv_nsec > best_t.tv_nsec ||

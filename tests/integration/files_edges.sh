@@ -125,6 +125,9 @@ if wait_until 10 pgrep -f "sleep 30 $marker"; then
 	t_contains "status: ... and still shows the steps before it" "$T_OUT" "maint_on"
 	t_contains "status: ... and the state they left" "$T_OUT" "maintenance: ON"
 	t_not_contains "status: ... without calling the journal damaged" "$T_OUT" "could not be read"
+	mkfifo "$J/99999999T999999Z-ffffffff.jsonl"
+	t_exit "status: a FIFO among the journals is passed over, not waited on" 0 timeout 10 "$DRPLAY" status --journal-dir "$J"
+	t_contains "status: ... the real journal is read" "$T_OUT" "journal: $jf"
 	t_exit "status --json: torn" 0 "$DRPLAY" status --journal-dir "$J" --json
 	t_eq "status --json: torn_last_line, not running, stopped in" "true false long" \
 		"$(printf '%s' "$T_OUT" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const o=JSON.parse(s);console.log(o.torn_last_line,o.running,o.stopped_in)})')"
