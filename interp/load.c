@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "diag.h"
+#include "text.h"
 #include "util.h"
 
 struct anchor {
@@ -292,39 +293,13 @@ static int budget(struct loader *L, size_t add, struct loc loc)
 }
 
 /* Points at the first byte that is not valid UTF-8, or returns NULL. */
+/* The first byte that does not start a valid UTF-8 sequence, or NULL. */
 static const char *bad_utf8(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *e = p + n;
 	while (p < e) {
-		unsigned c = *p;
-		size_t len;
-		unsigned min;
-		if (c < 0x80) {
-			p++;
-			continue;
-		} else if ((c & 0xE0) == 0xC0) {
-			len = 2;
-			min = 0x80;
-			c &= 0x1F;
-		} else if ((c & 0xF0) == 0xE0) {
-			len = 3;
-			min = 0x800;
-			c &= 0x0F;
-		} else if ((c & 0xF8) == 0xF0) {
-			len = 4;
-			min = 0x10000;
-			c &= 0x07;
-		} else {
-			return (const char *)p;
-		}
-		if ((size_t)(e - p) < len)
-			return (const char *)p;
-		for (size_t i = 1; i < len; i++) {
-			if ((p[i] & 0xC0) != 0x80)
-				return (const char *)p;
-			c = (c << 6) | (p[i] & 0x3F);
-		}
-		if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		size_t len = utf8_seq_len(p, (size_t)(e - p));
+		if (!len)
 			return (const char *)p;
 		p += len;
 	}
