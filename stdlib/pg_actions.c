@@ -206,6 +206,9 @@ static void unit_failure(struct act *a, const struct pgsnap *s, const struct uni
 			 section_verb(sec), table, e);
 	else if (strstr(e, "permission denied"))
 		act_fail(a, "%s table %s failed: %s; grant role %s SELECT on it", section_verb(sec), table, e, s->user);
+	else if (strstr(e, "row-level security"))
+		act_fail(a, "%s table %s failed: %s; row-level security would hide rows from role %s, so nothing was read: read as a role that bypasses it (BYPASSRLS or a superuser)",
+			 section_verb(sec), table, e, s->user);
 	else
 		act_fail(a, "%s table %s failed: %s", section_verb(sec), table, e);
 }
@@ -218,6 +221,33 @@ static json_t *reuse_entry(json_t *ranges_from, const char *key)
 	if (!json_is_object(ck))
 		ck = ranges_from;
 	return json_object_get(ck, key);
+}
+
+struct relsize {
+	int64_t oid, bytes;
+};
+
+static int cmp_relsize(const void *x, const void *y)
+{
+	const struct relsize *a = x, *b = y;
+	return a->oid < b->oid ? -1 : a->oid > b->oid;
+}
+
+/* The sum of the sizes of distinct relations, the largest figure of each
+ * (sorts rs). */
+static int64_t distinct_bytes(struct relsize *rs, size_t n)
+{
+	qsort(rs, n, sizeof(*rs), cmp_relsize);
+	int64_t sum = 0, best = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i && rs[i].oid != rs[i - 1].oid) {
+			sum += best;
+			best = 0;
+		}
+		if (rs[i].bytes > best)
+			best = rs[i].bytes;
+	}
+	return sum + best;
 }
 
 /* Captures the sections asked for into a new state; NULL after act_fail. */
@@ -245,10 +275,10 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	/* -- which tables -- */
 	if (cs->counts) {
 		if (cs->counts_all) {
-			if (pgt_list(a, s.c, cs->schemas, "rp", 1, &ct, &nct) != 0)
+			if (pgt_list(a, s.c, cs->schemas, "rpm", 1, &ct, &nct) != 0)
 				goto out;
 		} else {
-			if (resolve_list(a, s.c, dblabel, cs->counts_list, "rpm", "pg.counts", &ct, &nct, missing) != 0)
+			if (resolve_list(a, s.c, dblabel, cs->counts_list, "rpmf", "pg.counts", &ct, &nct, missing) != 0)
 				goto out;
 			size_t base = nct;
 			for (size_t i = 0; i < base; i++) {
@@ -289,9 +319,9 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	}
 	if (cs->checksums) {
 		if (cs->checksums_all) {
-			if (pgt_list(a, s.c, cs->schemas, "rp", 0, &kt, &nkt) != 0)
+			if (pgt_list(a, s.c, cs->schemas, "rpm", 0, &kt, &nkt) != 0)
 				goto out;
-		} else if (resolve_list(a, s.c, dblabel, cs->checksums_list, "rpm", "pg.checksum", &kt, &nkt, missing) != 0) {
+		} else if (resolve_list(a, s.c, dblabel, cs->checksums_list, "rpmf", "pg.checksum", &kt, &nkt, missing) != 0) {
 			goto out;
 		}
 	}
@@ -343,7 +373,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			}
 			tasks[ntasks].sec = S_COUNT;
 			tasks[ntasks].idx = i;
-			if (ct[i].relkind != 'p') {
+			if (ct[i].relkind != 'p' && !ct[i].unpopulated) {
 				/* one count(*) per table: the server may answer it with a
 				 * parallel (index-only) scan, faster than block ranges */
 				struct unit x;
@@ -383,18 +413,33 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		plans = xcalloc(nkt, sizeof(*plans));
 		tasks = xrealloc(tasks, (ntasks + nkt) * sizeof(*tasks));
 		for (size_t i = 0; i < nkt; i++) {
+			tasks[ntasks].sec = S_CHECK;
+			tasks[ntasks].idx = i;
+			if (kt[i].unpopulated) { /* nothing to read: the state says so */
+				ntasks++;
+				continue;
+			}
 			if (pgt_details(a, s.c, &kt[i]) != 0)
 				goto out;
 			if (ckplan_make(a, &s, &kt[i], reuse_entry(cs->ranges_from, kt[i].key), cs->ranges, &plans[i]) != 0)
 				goto out;
-			tasks[ntasks].sec = S_CHECK;
-			tasks[ntasks].idx = i;
 			ckplan_units(&s, &kt[i], &plans[i], ntasks, cs->jobs, &u, &nu, &au);
 			ntasks++;
 		}
 	}
 
 	/* -- read -- */
+	/* a relation both counted and checksummed is read in full once: its
+	 * count does not add to the bytes progress measures */
+	for (size_t i = 0; i < nu; i++) {
+		if (tasks[u[i].task].sec != S_COUNT)
+			continue;
+		int64_t oid = ct[tasks[u[i].task].idx].oid;
+		for (size_t k = 0; k < nkt && u[i].bytes; k++)
+			for (size_t l = 0; l < kt[k].nleaves; l++)
+				if (kt[k].leaves[l].oid == oid)
+					u[i].bytes = 0;
+	}
 	if (nu)
 		qsort(u, nu, sizeof(*u), cmp_unit_bytes);
 	size_t failed = 0;
@@ -446,7 +491,8 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_t *counts = json_object();
 		json_t *parts = json_object();
 		for (size_t i = 0; i < nct; i++) {
-			json_object_set_new(counts, ct[i].key, json_integer(cnt[i]));
+			/* an unpopulated materialized view has no rows to count */
+			json_object_set_new(counts, ct[i].key, ct[i].unpopulated ? json_null() : json_integer(cnt[i]));
 			if (ct[i].parent_key)
 				json_object_set_new(parts, ct[i].key, json_string(ct[i].parent_key));
 		}
@@ -484,15 +530,28 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		for (size_t t = 0; t < ntasks; t++) {
 			if (tasks[t].sec != S_CHECK)
 				continue;
-			json_t *e = ckplan_entry(&kt[tasks[t].idx], &plans[tasks[t].idx], u, nu, t);
+			const struct pgtab *tb = &kt[tasks[t].idx];
+			json_t *e = tb->unpopulated ? json_pack("{s:n,s:n,s:[],s:b}", "rows", "sha256", "key", "populated", 0)
+						    : ckplan_entry(tb, &plans[tasks[t].idx], u, nu, t);
 			json_object_set_new(ck, kt[tasks[t].idx].key, e);
 		}
 		json_object_set_new(state, "checksums", ck);
 	}
 	{
-		int64_t bytes = 0;
+		/* each relation once, whichever sections read it: the figure
+		 * pg.counts, pg.checksum and pg.capture report alike */
+		struct relsize *rs = xcalloc(nu + 1, sizeof(*rs));
+		size_t nrs = 0;
 		for (size_t i = 0; i < nu; i++)
-			bytes += u[i].bytes;
+			if (tasks[u[i].task].sec == S_COUNT)
+				rs[nrs++] = (struct relsize){ ct[tasks[u[i].task].idx].oid, u[i].bytes };
+		for (size_t i = 0; i < nkt; i++)
+			for (size_t l = 0; l < kt[i].nleaves; l++) {
+				rs = xrealloc(rs, (nrs + 1) * sizeof(*rs));
+				rs[nrs++] = (struct relsize){ kt[i].leaves[l].oid, kt[i].leaves[l].bytes };
+			}
+		int64_t bytes = distinct_bytes(rs, nrs);
+		free(rs);
 		double secs = (double)(mono_us() - t0) / 1e6;
 		json_t *ev = json_object();
 		json_object_set_new(ev, "database", json_string(s.database));
@@ -505,7 +564,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_object_set_new(ev, "heap_bytes", json_integer(bytes));
 		json_object_set_new(ev, "seconds", json_real(secs));
 		act_journal(a, "pg_read", ev);
-		act_log(a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, schema %s (%.1f MiB of tables, %zu statements, %.2fs)",
+		act_log(a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, schema %s (%.2f MiB of table heap, %zu statements, %.2fs)",
 			s.database, s.captured_at, nct, nkt, nft, cs->schema ? "yes" : "no", (double)bytes / 1048576.0, nu,
 			secs);
 	}

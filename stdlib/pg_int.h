@@ -32,6 +32,7 @@ struct pgtab {
 	char *qname;         /* quote_ident(schema).quote_ident(name) */
 	char relkind;        /* r, p, v, m, f */
 	char *parent_key;    /* partitions: the direct parent's key, else NULL */
+	int unpopulated;     /* a materialized view created WITH NO DATA (not readable) */
 	/* pgt_details: */
 	int detailed;
 	char **cols;         /* quoted column names in column order */
@@ -101,7 +102,11 @@ struct pgsnap {
 int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s);
 /* Ends it (ROLLBACK; nothing was written). Safe to call twice or after a failure. */
 void pgsnap_end(struct pgsnap *s);
-/* Takes ACCESS SHARE locks on the tables (one statement). 0 or -1 after act_fail. */
+/* Takes ACCESS SHARE locks on what will be read, so that nothing is
+ * rewritten underneath: LOCK TABLE for tables, and for materialized views
+ * (which LOCK TABLE refuses) the lock the parser takes on a relation it
+ * plans a read of. Foreign tables are not locked (their data is the remote
+ * server's). 0 or -1 after act_fail. */
 int pgsnap_lock(struct act *a, struct pgsnap *s, struct pgtab *const *t, size_t n);
 
 /* ---- the worker pool (pg_checksum.c) ---- */
@@ -206,9 +211,6 @@ char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int64_t *objects
 
 /* First line of a libpq error message, without "ERROR:  " (static buffer per thread). */
 const char *pg_first_line(const char *msg);
-/* The text of a result's error: primary message, plus detail/hint when
- * present. New string. */
-char *pg_result_error(const PGresult *res, PGconn *c);
 /* A PostgreSQL text[] literal ({"a","b"}) of a JSON list of strings (new string). */
 char *pg_text_array(json_t *list);
 /* Converts a JSON list of strings / a single string into a NULL-terminated

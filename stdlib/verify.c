@@ -109,6 +109,14 @@ static void compare_counts(struct cmp *C, json_t *E, json_t *A)
 			verdict(C, "counts", keys[i], "extra", NULL, json_incref(x), "table not in the expected state");
 			continue;
 		}
+		if (json_is_null(e) || json_is_null(x)) { /* an unpopulated materialized view */
+			int both = json_is_null(e) && json_is_null(x);
+			verdict(C, "counts", keys[i], both ? "ok" : "mismatch", json_incref(e), json_incref(x),
+				both ? "not populated on either side"
+				     : json_is_null(x) ? "the materialized view is not populated in the actual database"
+						       : "the materialized view is not populated in the expected database");
+			continue;
+		}
 		int64_t ev = json_integer_value(e), av = json_integer_value(x);
 		int ok;
 		if (!C->tol.counts || ev == 0)
@@ -744,6 +752,21 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 		}
 		if (!e) {
 			verdict(C, "checksums", keys[i], "extra", NULL, json_incref(asha), "table not in the expected state");
+			continue;
+		}
+		int eunpop = json_is_false(json_object_get(e, "populated"));
+		int aunpop = json_is_false(json_object_get(x, "populated"));
+		if (eunpop || aunpop) {
+			char d[200];
+			if (eunpop && aunpop)
+				snprintf(d, sizeof(d), "not populated on either side");
+			else
+				snprintf(d, sizeof(d), "the materialized view is not populated in the %s database (%lld rows in the %s)",
+					 aunpop ? "actual" : "expected",
+					 (long long)json_integer_value(json_object_get(aunpop ? e : x, "rows")),
+					 aunpop ? "expected" : "actual");
+			verdict(C, "checksums", keys[i], eunpop && aunpop ? "ok" : "mismatch", json_incref(esha),
+				json_incref(asha), d);
 			continue;
 		}
 		int64_t erows = json_integer_value(json_object_get(e, "rows"));

@@ -43,7 +43,7 @@ for p in 2024_01 2024_02 2024_03 default; do
 	t_eq "counts: ... and mapped to its parent" app.measurements "$(out counts "o['partitions']['app.measurements_$p']")"
 done
 t_eq "counts: a partitioned table counts all its partitions" 400 "$(out counts "o['counts']['app.measurements']")"
-t_eq "counts: total counts each row once" "$(sql appdb "select (select count(*) from orders)+(select count(*) from users)+(select count(*) from app.order_items)+(select count(*) from events_nopk)+(select count(*) from app.measurements)+(select count(*) from app.documents)+(select count(*) from app.\"MixedCase\")+(select count(*) from \"naïve_tbl\")+(select count(*) from audit.user_log)")" \
+t_eq "counts: total counts each row once" "$(sql appdb "select (select count(*) from orders)+(select count(*) from users)+(select count(*) from app.order_items)+(select count(*) from events_nopk)+(select count(*) from app.measurements)+(select count(*) from app.documents)+(select count(*) from app.\"MixedCase\")+(select count(*) from \"naïve_tbl\")+(select count(*) from audit.user_log)+(select count(*) from audit.daily_order_counts_mv)")" \
 	"$(out counts "o['total']")"
 t_eq "counts: listed names, quoted, mixed-case and non-ASCII, resolve (partitions added)" \
 	'["app.MixedCase","app.measurements","app.measurements_2024_01","app.measurements_2024_02","app.measurements_2024_03","app.measurements_default","public.naïve_tbl","public.orders"]' \
@@ -84,7 +84,7 @@ t_eq "freshness: max_age is the oldest of the tables" true \
 	"$(out freshness "/^[0-9]+d/.test(o.max_age)")"
 
 t_eq "checksum: the same with 1 and 4 connections" "$(out ck1 "o['checksums']")" "$(out ck4 "o['checksums']")"
-t_eq "checksum: every table (partitions under their parent)" 9 "$(out ck1 "Object.keys(o.checksums).length")"
+t_eq "checksum: every table (partitions under their parent) and materialized view" 10 "$(out ck1 "Object.keys(o.checksums).length")"
 t_eq "checksum: a table without primary key has no key" "[]" "$(out ck1 "o['checksums']['public.events_nopk']['key']")"
 t_eq "checksum: ranges add up to the rows" 2000 "$(out ck1 "o.checksums['public.orders'].ranges.reduce((s, r) => s + r.rows, 0)")"
 t_eq "checksum: at most 64 ranges per table" true "$(out ck1 "Object.values(o.checksums).every(v => (v.ranges || []).length <= 64)")"
