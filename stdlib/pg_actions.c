@@ -26,6 +26,8 @@ struct capspec {
 	int counts, counts_all;
 	json_t *counts_list;
 	int schema;
+	int privileges;      /* the schema text includes owners and privileges */
+	int sequences;       /* record sequence positions (pg.capture) */
 	json_t *freshness; /* table -> column */
 	int checksums, checksums_all;
 	json_t *checksums_list;
@@ -35,7 +37,7 @@ struct capspec {
 	int record_missing;  /* pg.capture: a listed table that does not exist is recorded, not fatal */
 };
 
-enum section { S_COUNT, S_FRESH, S_CHECK };
+enum section { S_COUNT, S_FRESH, S_CHECK, S_SEQ };
 
 struct task {
 	enum section sec;
@@ -190,7 +192,8 @@ static int cmp_unit_bytes(const void *x, const void *y)
 
 static const char *section_verb(enum section s)
 {
-	return s == S_COUNT ? "counting rows of" : s == S_FRESH ? "reading the freshness of" : "checksumming";
+	return s == S_COUNT ? "counting rows of" : s == S_FRESH ? "reading the freshness of" :
+	       s == S_SEQ ? "reading the column a sequence feeds in" : "checksumming";
 }
 
 /* The failure of a unit as a step error naming the table and the cause. */
@@ -270,6 +273,9 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	int64_t objects = 0;
 	json_t *state = NULL;
 	json_t *missing = cs->record_missing ? json_array() : NULL;
+	struct pgseq *sq = NULL;
+	struct pgseqfeed *sf = NULL;
+	size_t nsq = 0, nsf = 0;
 	int ok = 0;
 
 	/* -- which tables -- */
@@ -326,9 +332,12 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		}
 	}
 
+	if (cs->sequences && pgseq_read(a, &s, cs->schemas, &sq, &nsq, &sf, &nsf) != 0)
+		goto out;
+
 	/* -- lock what will be read, then read the schema in the same snapshot -- */
 	{
-		size_t nl = nct + nft + nkt;
+		size_t nl = nct + nft + nkt + nsf;
 		struct pgtab **lk = xcalloc(nl + 1, sizeof(*lk));
 		size_t k = 0;
 		for (size_t i = 0; i < nct; i++)
@@ -337,13 +346,15 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			lk[k++] = &ft[i].t;
 		for (size_t i = 0; i < nkt; i++)
 			lk[k++] = &kt[i];
+		for (size_t i = 0; i < nsf; i++)
+			lk[k++] = &sf[i].t;
 		int rc = pgsnap_lock(a, &s, lk, k);
 		free(lk);
 		if (rc != 0)
 			goto out;
 	}
 	if (cs->schema) {
-		schema_text = pg_schema_text(a, s.c, cs->schemas, &objects);
+		schema_text = pg_schema_text(a, s.c, cs->schemas, cs->privileges, &objects);
 		if (!schema_text)
 			goto out;
 	}
@@ -428,6 +439,21 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		}
 	}
 
+	for (size_t i = 0; i < nsf; i++) {
+		if (!sq[sf[i].seq].next)
+			continue; /* exhausted: nextval fails whatever the column holds */
+		struct unit x;
+		memset(&x, 0, sizeof(x));
+		x.kind = U_SCALAR;
+		x.task = ntasks;
+		x.sql = pgseq_feed_sql(&sq[sf[i].seq], &sf[i]);
+		push_unit(&u, &nu, &au, &x);
+		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
+		tasks[ntasks].sec = S_SEQ;
+		tasks[ntasks].idx = i;
+		ntasks++;
+	}
+
 	/* -- read -- */
 	/* a relation both counted and checksummed is read in full once: its
 	 * count does not add to the bytes progress measures */
@@ -448,7 +474,8 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		goto out;
 	if (rc > 0) {
 		const struct task *tk = &tasks[u[failed].task];
-		const char *key = tk->sec == S_COUNT ? ct[tk->idx].key : tk->sec == S_FRESH ? ft[tk->idx].t.key : kt[tk->idx].key;
+		const char *key = tk->sec == S_COUNT ? ct[tk->idx].key : tk->sec == S_FRESH ? ft[tk->idx].t.key :
+				  tk->sec == S_SEQ ? sf[tk->idx].t.key : kt[tk->idx].key;
 		unit_failure(a, &s, &u[failed], key, tk->sec);
 		goto out;
 	}
@@ -525,6 +552,18 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		}
 		json_object_set_new(state, "freshness", fr);
 	}
+	if (cs->sequences) {
+		for (size_t i = 0; i < nu; i++) {
+			const struct task *tk = &tasks[u[i].task];
+			if (tk->sec != S_SEQ)
+				continue;
+			struct pgseqfeed *f = &sf[tk->idx];
+			f->checked = 1;
+			f->edge = u[i].v1 ? xstrdup(u[i].v1) : NULL;
+			f->behind = u[i].v2 && !strcmp(u[i].v2, "true");
+		}
+		json_object_set_new(state, "sequences", pgseq_section(a, sq, nsq, sf, nsf));
+	}
 	if (cs->checksums) {
 		json_t *ck = json_object();
 		for (size_t t = 0; t < ntasks; t++) {
@@ -560,13 +599,14 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_object_set_new(ev, "checksummed", json_integer((json_int_t)nkt));
 		json_object_set_new(ev, "freshness", json_integer((json_int_t)nft));
 		json_object_set_new(ev, "schema", json_boolean(cs->schema));
+		json_object_set_new(ev, "sequences", json_integer((json_int_t)nsq));
 		json_object_set_new(ev, "statements", json_integer((json_int_t)nu));
 		json_object_set_new(ev, "heap_bytes", json_integer(bytes));
 		json_object_set_new(ev, "seconds", json_real(secs));
 		act_journal(a, "pg_read", ev);
-		act_log(a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, schema %s (%.2f MiB of table heap, %zu statements, %.2fs)",
-			s.database, s.captured_at, nct, nkt, nft, cs->schema ? "yes" : "no", (double)bytes / 1048576.0, nu,
-			secs);
+		act_log(a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, %zu sequences, schema %s (%.2f MiB of table heap, %zu statements, %.2fs)",
+			s.database, s.captured_at, nct, nkt, nft, nsq, cs->schema ? "yes" : "no", (double)bytes / 1048576.0,
+			nu, secs);
 	}
 	ok = 1;
 out:
@@ -587,6 +627,8 @@ out:
 	free(ft);
 	free(schema_text);
 	free(dblabel);
+	pgseq_free(sq, nsq);
+	pgseq_feeds_free(sf, nsf);
 	json_decref(missing);
 	if (!ok) {
 		json_decref(state);
@@ -657,6 +699,7 @@ static int do_schema(struct act *a)
 	if (spec_common(a, &cs) != ACT_OK)
 		return ACT_FAIL;
 	cs.schema = 1;
+	cs.privileges = act_bool(a, "privileges", 0);
 	struct resource *r = act_resource(a, "db");
 	json_t *st = r ? capture(a, r, &cs) : NULL;
 	if (!st)
@@ -767,6 +810,8 @@ static int do_capture(struct act *a)
 		return ACT_FAIL;
 	}
 	cs.schema = act_bool(a, "schema", 1);
+	cs.privileges = act_bool(a, "privileges", 0);
+	cs.sequences = act_bool(a, "sequences", 1);
 	cs.freshness = act_json(a, "freshness");
 	if (cs.freshness && (!json_is_object(cs.freshness) || !json_object_size(cs.freshness))) {
 		spec_release(&cs);
@@ -1570,6 +1615,9 @@ static int do_unfreeze(struct act *a)
 #define SCHEMAS_PARAM \
 	{ "schemas", T_LIST, 0, NULL, NULL, NULL, "limit to these schemas (default: every non-system schema)" }
 #define STATE_OUTPUT(what) { "state", T_MAP, "a state (SPEC.md, 'The state format') holding " what ", for verify.compare" }
+#define PRIVILEGES_PARAM                                                                                      \
+	{ "privileges", T_BOOL, 0, NULL, "false", NULL,                                                       \
+	  "the schema text also holds owners and access privileges (for disaster verification: a restore that keeps them)" }
 #define RANGES_PARAMS                                                                                          \
 	{ "ranges", T_INT, 0, NULL, "64", NULL,                                                               \
 	  "key ranges per table for locating differences (0 = whole tables only, else 4 to 1024)" },          \
@@ -1583,9 +1631,12 @@ static const struct param_spec capture_params[] = {
 	{ "freshness", T_MAP, 0, NULL, NULL, NULL, "table: timestamp column, e.g. {orders: created_at}" },
 	JOBS_PARAM,
 	{ "name", T_STRING, 0, NULL, NULL, NULL, "the state's name (default: the step id)" },
+	PRIVILEGES_PARAM,
 	RANGES_PARAMS,
 	{ "schema", T_BOOL, 0, NULL, "true", NULL, "record the schema fingerprint and text" },
 	SCHEMAS_PARAM,
+	{ "sequences", T_BOOL, 0, NULL, "true", NULL,
+	  "record each sequence's position and whether it is ahead of the columns it feeds" },
 	END_PARAMS,
 };
 static const struct output_spec capture_outputs[] = {
@@ -1705,6 +1756,7 @@ static const struct action_def query_def = {
 
 static const struct param_spec schema_params[] = {
 	DB_PARAM,
+	PRIVILEGES_PARAM,
 	SCHEMAS_PARAM,
 	END_PARAMS,
 };

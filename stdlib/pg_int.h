@@ -199,13 +199,55 @@ int pg_canonical_settings(struct act *a, PGconn *c, int local);
 int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct acc *out, json_t **keys,
 		 size_t max_keys, char **err);
 
+/* ---- sequence positions (pg_sequences.c) ---- */
+
+struct pgseq {
+	int64_t oid;
+	char *key, *qname;         /* "schema.name", quoted */
+	int64_t inc, min, max, cache;
+	int cycle;
+	int read;                  /* the position was read */
+	char *last;                /* last_value as text */
+	int64_t last_v;
+	int is_called;
+	char *next;                /* what nextval returns next; NULL when exhausted */
+};
+
+/* A column a sequence feeds (owned by, identity, or a nextval default). */
+struct pgseqfeed {
+	size_t seq;                /* index in the pgseq array */
+	struct pgtab t;            /* its table: oid, key, qname, relkind */
+	char *column;              /* "schema.table.column" */
+	char *colq;                /* quoted column name */
+	/* results */
+	int checked;
+	char *edge;                /* the column's max (min when descending); NULL when empty */
+	int behind;                /* edge reaches next: nextval would return a taken value */
+};
+
+/* Lists the sequences of the schemas (NULL = every non-system one) and the
+ * columns they feed, and reads their positions. New arrays (free with
+ * pgseq_free / pgseq_feeds_free). 0, or -1 after act_fail. */
+int pgseq_read(struct act *a, struct pgsnap *s, json_t *schemas, struct pgseq **out, size_t *n,
+	       struct pgseqfeed **feeds, size_t *nfeeds);
+/* The statement (a U_SCALAR unit) that reads a fed column's extreme and
+ * whether it reaches the sequence's next value. New string; only for a
+ * sequence with a next value. */
+char *pgseq_feed_sql(const struct pgseq *q, const struct pgseqfeed *f);
+/* The state's `sequences` section (new reference); logs a warning for
+ * each sequence behind a column it feeds. */
+json_t *pgseq_section(struct act *a, const struct pgseq *q, size_t n, const struct pgseqfeed *f, size_t nf);
+void pgseq_free(struct pgseq *q, size_t n);
+void pgseq_feeds_free(struct pgseqfeed *f, size_t n);
+
 /* ---- the canonical schema (pg_schema.c) ---- */
 
 /* The canonical schema text (SPEC.md, 'The canonical schema text') of the schemas listed (NULL = all
- * non-system ones), read on c inside the current transaction. Returns a
- * new string (lines joined with '\n', no trailing newline) and sets
- * *objects to its number of lines, or NULL after act_fail. */
-char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int64_t *objects);
+ * non-system ones), read on c inside the current transaction; with
+ * privileges, owners and access privileges too. Returns a new string
+ * (lines joined with '\n', no trailing newline) and sets *objects to its
+ * number of lines, or NULL after act_fail. */
+char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int privileges, int64_t *objects);
 
 /* ---- small helpers ---- */
 

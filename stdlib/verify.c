@@ -23,7 +23,15 @@ struct tol {
 	double min_ratio, max_ratio;
 	int fresh;
 	int64_t max_age_us;
+	int seqs;            /* a sequences tolerance was given */
+	int64_t max_behind;  /* steps the actual position may lag; -1 = any */
 };
+
+/* How far WAL replay may move a sequence ahead: nextval logs 32 values
+ * beyond the ones it hands out (SEQ_LOG_VALS in PostgreSQL's sequence.c),
+ * plus the values a session caches, and a point-in-time restore comes back
+ * at the last value logged. */
+#define SEQ_LOG_VALS 32
 
 struct cmp {
 	struct act *a;
@@ -36,6 +44,8 @@ struct cmp {
 };
 
 /* ---- helpers ---- */
+
+static char *cell(json_t *v, size_t max);
 
 static int table_wanted(const struct cmp *C, const char *key)
 {
@@ -188,6 +198,101 @@ static void compare_freshness(struct cmp *C, json_t *E, json_t *A)
 		verdict(C, "freshness", keys[i], ok ? "ok" : "mismatch", json_incref(en), json_incref(an), d);
 	}
 	free(keys);
+}
+
+/* ---- sequences ---- */
+
+static int64_t int_field(json_t *o, const char *k, int *ok)
+{
+	json_t *v = json_object_get(o, k);
+	*ok = json_is_integer(v);
+	return *ok ? json_integer_value(v) : 0;
+}
+
+/* Positions: equal, or the actual one ahead by no more than WAL replay can
+ * move it; a tolerance lets a copy lag a live database that moved on. */
+static void compare_sequences(struct cmp *C, json_t *E, json_t *A)
+{
+	size_t n;
+	const char **keys = key_union(E, A, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!table_wanted(C, keys[i]))
+			continue;
+		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
+		json_t *en = json_object_get(e, "next"), *an = json_object_get(x, "next");
+		if (!x) {
+			verdict(C, "sequences", keys[i], "missing", json_incref(en), NULL, "sequence missing in the actual state");
+			continue;
+		}
+		if (!e) {
+			verdict(C, "sequences", keys[i], "extra", NULL, json_incref(an), "sequence not in the expected state");
+			continue;
+		}
+		int ok1, ok2, ok3, ok4;
+		int64_t ev = int_field(e, "next", &ok1), av = int_field(x, "next", &ok2);
+		int64_t inc = int_field(e, "increment", &ok3), cache = int_field(e, "cache", &ok4);
+		char d[300];
+		int ok;
+		if (json_equal(json_object_get(e, "last_value"), json_object_get(x, "last_value")) &&
+		    json_equal(json_object_get(e, "is_called"), json_object_get(x, "is_called"))) {
+			ok = 1;
+			snprintf(d, sizeof(d), "equal");
+		} else if (!ok1 || !ok2 || !ok3 || inc == 0 || ((__int128)av - ev) % inc != 0) {
+			ok = 0;
+			snprintf(d, sizeof(d), "%s", !ok1 || !ok2 ? "one of them is exhausted (no next value)"
+							      : "the positions are not a whole number of increments apart");
+		} else {
+			__int128 steps = ((__int128)av - ev) / inc; /* > 0: the actual one is ahead */
+			int64_t lead = SEQ_LOG_VALS + (ok4 && cache > 0 ? cache : 1);
+			if (C->tol.seqs)
+				ok = C->tol.max_behind < 0 || steps >= -(__int128)C->tol.max_behind;
+			else
+				ok = steps >= 0 && steps <= lead;
+			long long k = (long long)(steps < 0 ? -steps : steps);
+			if (steps > 0 && !C->tol.seqs && ok)
+				snprintf(d, sizeof(d), "the actual sequence is %lld value%s ahead, within the %lld that WAL replay may skip",
+					 k, k == 1 ? "" : "s", (long long)lead);
+			else if (C->tol.seqs)
+				snprintf(d, sizeof(d), "the actual sequence is %lld value%s %s (max_behind %s)", k, k == 1 ? "" : "s",
+					 steps < 0 ? "behind" : "ahead", C->tol.max_behind < 0 ? "any" : "given");
+			else
+				snprintf(d, sizeof(d), "the actual sequence is %lld value%s %s", k, k == 1 ? "" : "s",
+					 steps < 0 ? "behind: values the expected database handed out would be handed out again" : "ahead");
+		}
+		verdict(C, "sequences", keys[i], ok ? "ok" : "mismatch", json_incref(en), json_incref(an), d);
+	}
+	free(keys);
+}
+
+/* A sequence behind a column it feeds, in one state: whatever the other
+ * state says, the next insert that takes a value from it fails. */
+static void sequences_behind(struct cmp *C, json_t *S, const char *side)
+{
+	const char *k;
+	json_t *e;
+	json_object_foreach(S, k, e)
+	{
+		if (!table_wanted(C, k))
+			continue;
+		size_t i;
+		json_t *f;
+		json_array_foreach(json_object_get(e, "feeds"), i, f)
+		{
+			if (!json_is_true(json_object_get(f, "behind")))
+				continue;
+			json_t *edge = json_object_get(f, "max") ? json_object_get(f, "max") : json_object_get(f, "min");
+			char *ev = cell(edge, 60), *nv = cell(json_object_get(e, "next"), 40);
+			char d[600];
+			snprintf(d, sizeof(d), "in the %s database sequence %s would return %s next, but column %s already holds %s: the next insert that takes a value from it fails with a duplicate key; setval it past the column's %s",
+				 side, k, nv, json_string_value(json_object_get(f, "column")), ev,
+				 json_object_get(f, "max") ? "maximum" : "minimum");
+			json_t *v = verdict(C, "sequences", k, "behind", json_incref(json_object_get(e, "next")), json_incref(edge), d);
+			json_object_set(v, "column", json_object_get(f, "column"));
+			json_object_set_new(v, "side", json_string(side));
+			free(ev);
+			free(nv);
+		}
+	}
 }
 
 /* ---- schema ---- */
@@ -914,7 +1019,7 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 
 /* ---- the action ---- */
 
-static const char *const all_checks[] = { "schema", "counts", "freshness", "checksums", NULL };
+static const char *const all_checks[] = { "schema", "counts", "freshness", "sequences", "checksums", NULL };
 
 static int parse_tolerances(struct act *a, json_t *t, struct tol *tol)
 {
@@ -949,10 +1054,18 @@ static int parse_tolerances(struct act *a, json_t *t, struct tol *tol)
 				return act_fail(a, "tolerances.freshness must be {max_age: DURATION}, e.g. {max_age: 26h}"), -1;
 			tol->fresh = 1;
 			tol->max_age_us = us;
+		} else if (!strcmp(k, "sequences")) {
+			json_t *mb = json_object_get(v, "max_behind");
+			if (!json_is_object(v) || !mb || json_object_size(v) != 1 ||
+			    !((json_is_integer(mb) && json_integer_value(mb) >= 0) ||
+			      (json_is_string(mb) && !strcmp(json_string_value(mb), "any"))))
+				return act_fail(a, "tolerances.sequences must be {max_behind: N} (values a position may lag, N >= 0) or {max_behind: any}"), -1;
+			tol->seqs = 1;
+			tol->max_behind = json_is_integer(mb) ? json_integer_value(mb) : -1;
 		} else if (!strcmp(k, "schema") || !strcmp(k, "checksums")) {
 			return act_fail(a, "tolerances.%s: %s is always compared exactly", k, k), -1;
 		} else {
-			return act_fail(a, "tolerances has unknown key '%s'; use counts or freshness", k), -1;
+			return act_fail(a, "tolerances has unknown key '%s'; use counts, freshness or sequences", k), -1;
 		}
 	}
 	return 0;
@@ -992,8 +1105,8 @@ static int do_compare(struct act *a)
 	C.a = a;
 	/* `counts:` and `freshness:` given directly are the same tolerances */
 	json_t *tol = json_deep_copy(act_json(a, "tolerances"));
-	static const char *const direct[] = { "counts", "freshness" };
-	for (int k = 0; k < 2; k++) {
+	static const char *const direct[] = { "counts", "freshness", "sequences" };
+	for (int k = 0; k < 3; k++) {
 		json_t *v = act_json(a, direct[k]);
 		if (!v)
 			continue;
@@ -1067,8 +1180,20 @@ static int do_compare(struct act *a)
 			compare_freshness(&C, ES, AS);
 		else if (!strcmp(ck, "schema"))
 			compare_schema(&C, ES, AS, &diff);
+		else if (!strcmp(ck, "sequences"))
+			compare_sequences(&C, ES, AS);
 		else
 			compare_checksums(&C, ES, AS, &es, &as);
+	}
+	/* a sequence behind a column it feeds is a difference whatever the
+	 * other state says (also when only one state records sequences) */
+	{
+		int listed = 0;
+		json_array_foreach(list, i, c) listed |= !strcmp(json_string_value(c), "sequences");
+		if (listed || !checks)
+			for (int side = 0; side < 2; side++)
+				if (json_is_object(json_object_get(side ? A : E, "sequences")))
+					sequences_behind(&C, json_object_get(side ? A : E, "sequences"), side ? "actual" : "expected");
 	}
 	side_close(&es);
 	side_close(&as);
@@ -1083,7 +1208,8 @@ static int do_compare(struct act *a)
 		     *x = cell(json_object_get(v, "actual"), 22);
 		const char *vd = json_string_value(json_object_get(v, "verdict"));
 		sb_addf(&sum, "%-10s %-40s %-22s %-22s %s\n", json_string_value(json_object_get(v, "check")), t, e, x,
-			strcmp(vd, "ok") ? (!strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" : "EXTRA")
+			strcmp(vd, "ok") ? (!strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" :
+					    !strcmp(vd, "behind") ? "BEHIND" : "EXTRA")
 					 : "ok");
 		free(t);
 		free(e);
@@ -1107,6 +1233,11 @@ static int do_compare(struct act *a)
 	{
 		if (!strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
 			continue;
+		if (!strcmp(json_string_value(json_object_get(v, "verdict")), "behind")) {
+			act_log(a, "  behind sequences %s: %s", json_string_value(json_object_get(v, "table")),
+				json_string_value(json_object_get(v, "detail")));
+			continue;
+		}
 		char *e = cell(json_object_get(v, "expected"), 80), *x = cell(json_object_get(v, "actual"), 80);
 		act_log(a, "  %s %s %s: expected %s, actual %s; %s", json_string_value(json_object_get(v, "verdict")),
 			json_string_value(json_object_get(v, "check")),
@@ -1152,9 +1283,14 @@ static int do_compare(struct act *a)
 				sb_addf(&m, "; and %d more (see the verdicts output)", C.ndiff - 10);
 				break;
 			}
-			char *e = cell(json_object_get(v, "expected"), 70), *x = cell(json_object_get(v, "actual"), 70);
 			const char *t = json_string_value(json_object_get(v, "table"));
 			const char *d = json_string_value(json_object_get(v, "detail"));
+			if (!strcmp(json_string_value(json_object_get(v, "verdict")), "behind")) {
+				sb_addf(&m, "%s sequences behind %s: %s", shown ? ";" : ":", t ? t : "-", d ? d : "");
+				shown++;
+				continue;
+			}
+			char *e = cell(json_object_get(v, "expected"), 70), *x = cell(json_object_get(v, "actual"), 70);
 			sb_addf(&m, "%s %s %s%s%s: expected %s, actual %s%s%s", shown ? ";" : ":",
 				json_string_value(json_object_get(v, "check")), json_string_value(json_object_get(v, "verdict")),
 				t ? " " : "", t ? t : "", e, x, d ? "; " : "", d ? d : "");
@@ -1172,7 +1308,7 @@ static int do_compare(struct act *a)
 	return rc;
 }
 
-static const char *const check_names[] = { "schema", "counts", "freshness", "checksums", NULL };
+static const char *const check_names[] = { "schema", "counts", "freshness", "sequences", "checksums", NULL };
 
 static const struct param_spec compare_params[] = {
 	{ "actual", T_ANY, P_REQUIRED, NULL, NULL, NULL, "the state to check, e.g. ${steps.after.state}" },
@@ -1186,9 +1322,11 @@ static const struct param_spec compare_params[] = {
 	  "where to read the expected side live when narrowing (default: the state's resource)" },
 	{ "freshness", T_MAP, 0, NULL, NULL, NULL, "the freshness tolerance, same as tolerances.freshness, e.g. {max_age: 26h}" },
 	{ "max_queries", T_INT, 0, NULL, "64", NULL, "live queries allowed for narrowing differences" },
+	{ "sequences", T_MAP, 0, NULL, NULL, NULL,
+	  "the sequences tolerance, same as tolerances.sequences, e.g. {max_behind: any} against a live database that moved on" },
 	{ "tables", T_LIST, 0, NULL, NULL, NULL, "compare only these tables (default: all in the states)" },
 	{ "tolerances", T_MAP, 0, NULL, NULL, NULL,
-	  "e.g. {counts: {min_ratio: 0.99}, freshness: {max_age: 26h}} (default: exact)" },
+	  "e.g. {counts: {min_ratio: 0.99}, freshness: {max_age: 26h}, sequences: {max_behind: any}} (default: exact)" },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
 };
 static const struct output_spec compare_outputs[] = {

@@ -95,7 +95,7 @@ for t in public.orders public.events_nopk app.documents app.measurements public.
 	t_eq "checksum: $key equals an independent implementation" "$ref" "$(out ck4 "o['checksums']['$key']['sha256']")"
 done
 
-t_eq "capture: a state with every section" '["captured_at","checksums","counts","database","drplay_state","freshness","name","partitions","resource","schema","server","server_version"]' \
+t_eq "capture: a state with every section" '["captured_at","checksums","counts","database","drplay_state","freshness","name","partitions","resource","schema","sequences","server","server_version"]' \
 	"$(out capture "Object.keys(o.state).sort()")"
 t_eq "capture: its name, resource, database and server" "baseline app appdb 127.0.0.1:$PG_PORT" \
 	"$(out capture "['name', 'resource', 'database', 'server'].map(k => o.state[k]).join(' ')")"
