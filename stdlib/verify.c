@@ -101,6 +101,25 @@ static const char **key_union(json_t *x, json_t *y, size_t *n)
 	return k;
 }
 
+/* When a key is in one state only: a `missing` or `extra` verdict (the
+ * figure shown is ev or xv) and 1; else 0. */
+static int one_sided(struct cmp *C, const char *check, const char *key, json_t *e, json_t *x, json_t *ev, json_t *xv,
+		     const char *what)
+{
+	char d[64];
+	if (!x) {
+		snprintf(d, sizeof(d), "%s missing in the actual state", what);
+		verdict(C, check, key, "missing", json_incref(ev), NULL, d);
+		return 1;
+	}
+	if (!e) {
+		snprintf(d, sizeof(d), "%s not in the expected state", what);
+		verdict(C, check, key, "extra", NULL, json_incref(xv), d);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- counts ---- */
 
 static void compare_counts(struct cmp *C, json_t *E, json_t *A)
@@ -111,14 +130,8 @@ static void compare_counts(struct cmp *C, json_t *E, json_t *A)
 		if (!table_wanted(C, keys[i]))
 			continue;
 		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
-		if (!x) {
-			verdict(C, "counts", keys[i], "missing", json_incref(e), NULL, "table missing in the actual state");
+		if (one_sided(C, "counts", keys[i], e, x, e, x, "table"))
 			continue;
-		}
-		if (!e) {
-			verdict(C, "counts", keys[i], "extra", NULL, json_incref(x), "table not in the expected state");
-			continue;
-		}
 		if (json_is_null(e) || json_is_null(x)) { /* an unpopulated materialized view */
 			int both = json_is_null(e) && json_is_null(x);
 			verdict(C, "counts", keys[i], both ? "ok" : "mismatch", json_incref(e), json_incref(x),
@@ -156,14 +169,8 @@ static void compare_freshness(struct cmp *C, json_t *E, json_t *A)
 			continue;
 		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
 		json_t *en = json_object_get(e, "newest"), *an = json_object_get(x, "newest");
-		if (!x) {
-			verdict(C, "freshness", keys[i], "missing", json_incref(en), NULL, "table missing in the actual state");
+		if (one_sided(C, "freshness", keys[i], e, x, en, an, "table"))
 			continue;
-		}
-		if (!e) {
-			verdict(C, "freshness", keys[i], "extra", NULL, json_incref(an), "table not in the expected state");
-			continue;
-		}
 		const char *ec = json_string_value(json_object_get(e, "column"));
 		const char *ac = json_string_value(json_object_get(x, "column"));
 		if (ec && ac && strcmp(ec, ac) != 0) {
@@ -220,14 +227,8 @@ static void compare_sequences(struct cmp *C, json_t *E, json_t *A)
 			continue;
 		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
 		json_t *en = json_object_get(e, "next"), *an = json_object_get(x, "next");
-		if (!x) {
-			verdict(C, "sequences", keys[i], "missing", json_incref(en), NULL, "sequence missing in the actual state");
+		if (one_sided(C, "sequences", keys[i], e, x, en, an, "sequence"))
 			continue;
-		}
-		if (!e) {
-			verdict(C, "sequences", keys[i], "extra", NULL, json_incref(an), "sequence not in the expected state");
-			continue;
-		}
 		int ok1, ok2, ok3, ok4;
 		int64_t ev = int_field(e, "next", &ok1), av = int_field(x, "next", &ok2);
 		int64_t inc = int_field(e, "increment", &ok3), cache = int_field(e, "cache", &ok4);
@@ -851,14 +852,8 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 			continue;
 		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
 		json_t *esha = json_object_get(e, "sha256"), *asha = json_object_get(x, "sha256");
-		if (!x) {
-			verdict(C, "checksums", keys[i], "missing", json_incref(esha), NULL, "table missing in the actual state");
+		if (one_sided(C, "checksums", keys[i], e, x, esha, asha, "table"))
 			continue;
-		}
-		if (!e) {
-			verdict(C, "checksums", keys[i], "extra", NULL, json_incref(asha), "table not in the expected state");
-			continue;
-		}
 		int eunpop = json_is_false(json_object_get(e, "populated"));
 		int aunpop = json_is_false(json_object_get(x, "populated"));
 		if (eunpop || aunpop) {
