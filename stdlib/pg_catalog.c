@@ -96,9 +96,14 @@ void pgt_release(struct pgtab *t)
 	free(t->cols);
 	free(t->coltypes);
 	free(t->collist);
-	for (size_t i = 0; i < t->npk; i++)
+	for (size_t i = 0; i < t->npk; i++) {
 		free(t->pk[i]);
+		free(t->pkq[i]);
+		free(t->pktypes[i]);
+	}
 	free(t->pk);
+	free(t->pkq);
+	free(t->pktypes);
 	free(t->pk1q);
 	free(t->pk1_type);
 	free(t->pkrow);
@@ -444,9 +449,13 @@ int pgt_details(struct act *a, PGconn *c, struct pgtab *t)
 	int np = PQntuples(res);
 	t->npk = (size_t)np;
 	t->pk = xcalloc((size_t)np + 1, sizeof(char *));
+	t->pkq = xcalloc((size_t)np + 1, sizeof(char *));
+	t->pktypes = xcalloc((size_t)np + 1, sizeof(char *));
 	struct strbuf row = STRBUF_INIT;
 	for (int i = 0; i < np; i++) {
 		t->pk[i] = xstrdup(PQgetvalue(res, i, 0));
+		t->pkq[i] = xstrdup(PQgetvalue(res, i, 1));
+		t->pktypes[i] = xstrdup(PQgetvalue(res, i, 2));
 		sb_addf(&row, "%s%s", i ? ", " : "", PQgetvalue(res, i, 1));
 	}
 	if (np) {

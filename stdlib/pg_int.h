@@ -40,6 +40,8 @@ struct pgtab {
 	size_t ncols;
 	char *collist;       /* the quoted names joined with ", " */
 	char **pk;           /* primary key columns (raw names) in key order */
+	char **pkq;          /* ... quoted */
+	char **pktypes;      /* ... their types, for casts (format_type without typmod) */
 	size_t npk;
 	char *pk1q;          /* quoted first key column */
 	char *pk1_type;      /* its type, for casts (format_type without typmod) */

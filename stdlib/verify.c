@@ -510,20 +510,79 @@ static int live_table(struct cmp *C, struct side *s, const char *key, json_t *en
 	return 1;
 }
 
-static char *range_where(PGconn *c, const struct pgtab *t, const char *lo, const char *hi)
+/* A bound of a key range is a prefix of the key, as a JSON array of the
+ * key columns' values as text (NULL: unbounded). A row is in [lo, hi) when
+ * the first len(lo) columns of its key compare >= lo and the first len(hi)
+ * compare < hi, as rows of SQL values do; the ranges of a state bound only
+ * the first key column, the narrowing goes on over the whole key. */
+static json_t *bound1(const char *v)
+{
+	return v ? json_pack("[s]", v) : NULL;
+}
+
+static void bound_sql(struct strbuf *sb, PGconn *c, const struct pgtab *t, json_t *b, const char *op)
+{
+	size_t n = json_array_size(b);
+	if (n > t->npk)
+		n = t->npk;
+	for (size_t k = 0; k < n; k++)
+		sb_addf(sb, "%s%s", k ? ", " : n > 1 ? "(" : "", t->pkq[k]);
+	sb_addf(sb, "%s %s ", n > 1 ? ")" : "", op);
+	for (size_t k = 0; k < n; k++) {
+		char *l = pg_literal(c, json_string_value(json_array_get(b, k)));
+		sb_addf(sb, "%s%s::%s", k ? ", " : n > 1 ? "(" : "", l, t->pktypes[k]);
+		free(l);
+	}
+	if (n > 1)
+		sb_addc(sb, ')');
+}
+
+static char *range_where(PGconn *c, const struct pgtab *t, json_t *lo, json_t *hi)
 {
 	struct strbuf sb = STRBUF_INIT;
 	if (lo) {
-		char *l = pg_literal(c, lo);
-		sb_addf(&sb, " WHERE %s >= %s::%s", t->pk1q, l, t->pk1_type);
-		free(l);
+		sb_adds(&sb, " WHERE ");
+		bound_sql(&sb, c, t, lo, ">=");
 	}
 	if (hi) {
-		char *h = pg_literal(c, hi);
-		sb_addf(&sb, "%s %s < %s::%s", lo ? " AND" : " WHERE", t->pk1q, h, t->pk1_type);
-		free(h);
+		sb_adds(&sb, lo ? " AND " : " WHERE ");
+		bound_sql(&sb, c, t, hi, "<");
 	}
 	return sb_detach(&sb);
+}
+
+/* A bound as text: one value as it is, several as a row literal, quoted as
+ * PostgreSQL prints a record ("(7,\"a b\")"); width > 1 writes a one-value
+ * bound as a row too, so that bounds of one range read alike. */
+static void bound_text(struct strbuf *sb, json_t *b, size_t width, const char *unbounded)
+{
+	size_t n = json_array_size(b);
+	if (!b) {
+		sb_adds(sb, unbounded);
+		return;
+	}
+	if (n == 1 && width <= 1) {
+		sb_adds(sb, json_string_value(json_array_get(b, 0)));
+		return;
+	}
+	sb_addc(sb, '(');
+	for (size_t k = 0; k < n; k++) {
+		const char *v = json_string_value(json_array_get(b, k));
+		if (k)
+			sb_addc(sb, ',');
+		if (*v && !strpbrk(v, "(),\"\\ \t\n")) {
+			sb_adds(sb, v);
+			continue;
+		}
+		sb_addc(sb, '"');
+		for (; *v; v++) {
+			if (*v == '"' || *v == '\\')
+				sb_addc(sb, *v);
+			sb_addc(sb, *v);
+		}
+		sb_addc(sb, '"');
+	}
+	sb_addc(sb, ')');
 }
 
 static const char *only_kw(const struct pgtab *t)
@@ -532,8 +591,8 @@ static const char *only_kw(const struct pgtab *t)
 }
 
 /* Live sum of a key range on one side. 0, or -1 (side disabled). */
-static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, const char *lo, const char *hi,
-		    struct acc *out, json_t **keys)
+static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, json_t *lo, json_t *hi, struct acc *out,
+		    json_t **keys)
 {
 	char *w = range_where(s->c, t, lo, hi);
 	char *sql = keys ? xasprintf("COPY (SELECT %s%s%s FROM %s%s%s) TO STDOUT", t->pkrow, t->ncols ? ", " : "",
@@ -553,7 +612,9 @@ static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, const 
 	return 0;
 }
 
-static int live_text(struct cmp *C, struct side *s, const char *sql, char **out)
+/* The first row of a query as a JSON array of texts (*out NULL when there
+ * is no row or a value is NULL). 0, or -1 (side disabled). */
+static int live_row(struct cmp *C, struct side *s, const char *sql, json_t **out)
 {
 	*out = NULL;
 	C->queries++;
@@ -562,8 +623,19 @@ static int live_text(struct cmp *C, struct side *s, const char *sql, char **out)
 		side_disable(s, xasprintf("a query in the %s database failed", s->label));
 		return -1;
 	}
-	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-		*out = xstrdup(PQgetvalue(res, 0, 0));
+	if (PQntuples(res) > 0) {
+		json_t *row = json_array();
+		for (int k = 0; k < PQnfields(res) && row; k++) {
+			json_t *v = PQgetisnull(res, 0, k) ? NULL : json_string(PQgetvalue(res, 0, k));
+			if (!v) {
+				json_decref(row);
+				row = NULL;
+				break;
+			}
+			json_array_append_new(row, v);
+		}
+		*out = row;
+	}
 	PQclear(res);
 	return 0;
 }
@@ -571,16 +643,16 @@ static int live_text(struct cmp *C, struct side *s, const char *sql, char **out)
 /* ---- checksums: ranges ---- */
 
 struct rng {
-	char *lo, *hi; /* NULL = unbounded */
+	json_t *lo, *hi; /* bounds (see bound1); NULL = unbounded */
 	struct acc e, x;
-	int final;     /* cannot be narrowed further */
-	json_t *keys;  /* changed/missing/extra, when listed */
+	int final;       /* cannot be narrowed further */
+	json_t *keys;    /* changed/missing/extra, when listed */
 };
 
 static void rng_free(struct rng *r)
 {
-	free(r->lo);
-	free(r->hi);
+	json_decref(r->lo);
+	json_decref(r->hi);
 	json_decref(r->keys);
 }
 
@@ -598,17 +670,51 @@ static int str_eq(const char *x, const char *y)
 	return (!x && !y) || (x && y && !strcmp(x, y));
 }
 
-static void range_text(const struct rng *r, char *buf, size_t n)
+/* A one-value bound equal to a state's bound text (NULL = unbounded). */
+static int bound_is(json_t *b, const char *v)
 {
-	snprintf(buf, n, "[%s, %s)", r->lo ? r->lo : "-inf", r->hi ? r->hi : "+inf");
+	return b ? json_array_size(b) == 1 && str_eq(json_string_value(json_array_get(b, 0)), v) : !v;
 }
 
-/* Splits the range's key space at a point. 1 with *mid set, 0 when it cannot be split. */
+/* How many key columns the bounds of a range name. */
+static size_t range_width(const struct rng *r)
+{
+	size_t w = json_array_size(r->lo);
+	return json_array_size(r->hi) > w ? json_array_size(r->hi) : w;
+}
+
+/* The key columns a range names, as text: "id", "(playlist_id, track_id)". */
+static void range_key(struct strbuf *sb, json_t *key, size_t width)
+{
+	if (width <= 1) {
+		sb_adds(sb, json_string_value(json_array_get(key, 0)));
+		return;
+	}
+	for (size_t k = 0; k < width && k < json_array_size(key); k++)
+		sb_addf(sb, "%s%s", k ? ", " : "(", json_string_value(json_array_get(key, k)));
+	sb_addc(sb, ')');
+}
+
+static void range_text(struct strbuf *sb, const struct rng *r)
+{
+	size_t w = range_width(r);
+	sb_addc(sb, '[');
+	bound_text(sb, r->lo, w, "-inf");
+	sb_adds(sb, ", ");
+	bound_text(sb, r->hi, w, "+inf");
+	sb_addc(sb, ')');
+}
+
+/* Splits the range's key space at a point: for an integer first key
+ * column spanning at least two values, their middle; otherwise the median
+ * key (all key columns) of the side with more rows, so that ranges within
+ * one value of the first column (a tenant, a playlist) narrow on the
+ * columns after it. 1 with *mid set (a bound), 0 when it cannot be split. */
 static int split_point(struct cmp *C, struct side *es, struct side *as, const struct pgtab *et,
-		       const struct pgtab *at, struct rng *r, char **mid)
+		       const struct pgtab *at, struct rng *r, json_t **mid)
 {
 	*mid = NULL;
-	if (et->pk1_int) {
+	if (et->pk1_int && json_array_size(r->lo) <= 1 && json_array_size(r->hi) <= 1) {
 		/* replace open ends by the data's own bounds */
 		for (int end = 0; end < 2; end++) {
 			if (end == 0 ? r->lo != NULL : r->hi != NULL)
@@ -625,59 +731,71 @@ static int split_point(struct cmp *C, struct side *es, struct side *as, const st
 				char *sql = xasprintf("SELECT %s(%s)::text FROM %s%s%s", end == 0 ? "min" : "max", tb[k]->pk1q,
 						      only_kw(tb[k]), tb[k]->qname, w);
 				free(w);
-				char *v = NULL;
-				int rc = live_text(C, sd[k], sql, &v);
+				json_t *v = NULL;
+				int rc = live_row(C, sd[k], sql, &v);
 				free(sql);
 				if (rc != 0)
 					return 0;
 				int64_t x;
-				if (v && parse_int64(v, &x) == 0 && (!have || (end == 0 ? x < best : x > best))) {
+				if (v && parse_int64(json_string_value(json_array_get(v, 0)), &x) == 0 &&
+				    (!have || (end == 0 ? x < best : x > best))) {
 					best = x;
 					have = 1;
 				}
-				free(v);
+				json_decref(v);
 			}
 			if (!have)
 				return 0;
 			char buf[32];
 			if (end == 0) {
 				snprintf(buf, sizeof(buf), "%lld", (long long)best);
-				r->lo = xstrdup(buf);
+				r->lo = bound1(buf);
 			} else {
 				if (best == INT64_MAX)
 					return 0;
 				snprintf(buf, sizeof(buf), "%lld", (long long)best + 1);
-				r->hi = xstrdup(buf);
+				r->hi = bound1(buf);
 			}
 		}
 		int64_t lo, hi;
-		if (parse_int64(r->lo, &lo) != 0 || parse_int64(r->hi, &hi) != 0)
+		if (parse_int64(json_string_value(json_array_get(r->lo, 0)), &lo) != 0 ||
+		    parse_int64(json_string_value(json_array_get(r->hi, 0)), &hi) != 0)
 			return 0;
-		if ((__int128)hi - lo < 2)
-			return 0;
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)(lo + (int64_t)(((__int128)hi - lo) / 2)));
-		*mid = xstrdup(buf);
-		return 1;
+		if ((__int128)hi - lo >= 2) {
+			char buf[32];
+			snprintf(buf, sizeof(buf), "%lld", (long long)(lo + (int64_t)(((__int128)hi - lo) / 2)));
+			*mid = bound1(buf);
+			return 1;
+		}
+		if (et->npk == 1)
+			return 0; /* one key value: one row */
 	}
-	/* other key types: the median key of the side with more rows */
+	/* the median key of the side with more rows */
 	int use_e = r->e.rows >= r->x.rows;
 	struct side *sd = use_e ? es : as;
 	const struct pgtab *tb = use_e ? et : at;
 	int64_t n = use_e ? r->e.rows : r->x.rows;
 	if (n < 2)
 		return 0;
+	struct strbuf cols = STRBUF_INIT, order = STRBUF_INIT;
+	for (size_t k = 0; k < tb->npk; k++) {
+		sb_addf(&cols, "%s%s::text", k ? ", " : "", tb->pkq[k]);
+		sb_addf(&order, "%s%s", k ? ", " : "", tb->pkq[k]);
+	}
 	char *w = range_where(sd->c, tb, r->lo, r->hi);
-	char *sql = xasprintf("SELECT %s::text FROM %s%s%s ORDER BY %s OFFSET %lld LIMIT 1", tb->pk1q, only_kw(tb),
-			      tb->qname, w, tb->pk1q, (long long)(n / 2));
+	char *sql = xasprintf("SELECT %s FROM %s%s%s ORDER BY %s OFFSET %lld LIMIT 1", sb_str(&cols), only_kw(tb),
+			      tb->qname, w, sb_str(&order), (long long)(n / 2));
 	free(w);
-	char *v = NULL;
-	int rc = live_text(C, sd, sql, &v);
+	sb_release(&cols);
+	sb_release(&order);
+	json_t *v = NULL;
+	int rc = live_row(C, sd, sql, &v);
 	free(sql);
-	if (rc != 0 || !v)
-		return 0;
-	if (r->lo && !strcmp(v, r->lo)) {
-		free(v);
+	/* OFFSET n/2 >= 1 puts the median above the range's first row, so
+	 * [lo, mid) and [mid, hi) are both smaller; equal to lo only when the
+	 * side no longer holds what was counted */
+	if (rc != 0 || !v || (r->lo && json_equal(v, r->lo))) {
+		json_decref(v);
 		return 0;
 	}
 	*mid = v;
@@ -788,18 +906,22 @@ static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *
 			note(why, "not narrowed further: max_queries (%lld) reached", (long long)C->max_queries);
 			break;
 		}
-		char *mid = NULL;
+		json_t *mid = NULL;
 		if (!split_point(C, es, as, &el.t, &al.t, r, &mid)) {
 			r->final = 1;
 			if (!es->ok || !as->ok) {
 				note(why, "not narrowed further: %s", es->ok ? as->why : es->why);
 				break;
 			}
+			struct strbuf rt = STRBUF_INIT;
+			range_text(&rt, r);
+			note(why, "range %s could not be split further", sb_str(&rt));
+			sb_release(&rt);
 			continue;
 		}
 		struct acc le, lx;
 		if (live_sum(C, es, &el.t, r->lo, mid, &le, NULL) != 0 || live_sum(C, as, &al.t, r->lo, mid, &lx, NULL) != 0) {
-			free(mid);
+			json_decref(mid);
 			note(why, "not narrowed further: %s", es->why ? es->why : as->why);
 			break;
 		}
@@ -810,11 +932,11 @@ static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *
 		/* both halves are strictly smaller key spaces ([lo, mid), [mid, hi)
 		 * with lo < mid < hi), so this ends */
 		struct rng halves[2] = {
-			{ r->lo ? xstrdup(r->lo) : NULL, xstrdup(mid), le, lx, 0, NULL },
-			{ xstrdup(mid), r->hi ? xstrdup(r->hi) : NULL, re, rx, 0, NULL },
+			{ json_incref(r->lo), json_incref(mid), le, lx, 0, NULL },
+			{ json_incref(mid), json_incref(r->hi), re, rx, 0, NULL },
 		};
 		int diff[2] = { ldiff, rdiff };
-		free(mid);
+		json_decref(mid);
 		/* replace r by its differing halves */
 		int placed = 0;
 		for (int h = 0; h < 2; h++) {
@@ -886,6 +1008,7 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 		json_t *ranges_out = json_array();
 		if (!json_array_size(key)) {
 			sb_adds(&det, "; the table has no primary key, so no key ranges can be named");
+			note(&why, "not narrowed: the table has no primary key");
 		} else {
 			/* ranges from the states */
 			struct rng *rs = NULL;
@@ -907,7 +1030,7 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 					const char *hi = json_string_value(json_object_get(ra, "hi"));
 					int dup = 0;
 					for (size_t q = 0; q < nr && !dup; q++)
-						dup = str_eq(rs[q].lo, lo) && str_eq(rs[q].hi, hi);
+						dup = bound_is(rs[q].lo, lo) && bound_is(rs[q].hi, hi);
 					if (dup)
 						continue;
 					struct acc sa, sb2;
@@ -920,8 +1043,8 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 									 str_eq(json_string_value(json_object_get(r, "hi")), hi))
 						acc_from_range(r, &sb2);
 					rs = xrealloc(rs, (nr + 1) * sizeof(*rs));
-					rs[nr].lo = lo ? xstrdup(lo) : NULL;
-					rs[nr].hi = hi ? xstrdup(hi) : NULL;
+					rs[nr].lo = bound1(lo);
+					rs[nr].hi = bound1(hi);
 					rs[nr].e = sa;
 					rs[nr].x = sb2;
 					rs[nr].final = 0;
@@ -955,15 +1078,20 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 			}
 			if (nr)
 				narrow(C, keys[i], e, es, as, &rs, &nr, &why);
-			const char *k0 = json_string_value(json_array_get(key, 0));
 			int64_t listed = 0;
 			for (size_t q = 0; q < nr; q++) {
-				char rt[600];
-				range_text(&rs[q], rt, sizeof(rt));
+				size_t width = range_width(&rs[q]);
+				struct strbuf kt = STRBUF_INIT, rt = STRBUF_INIT, lo = STRBUF_INIT, hi = STRBUF_INIT;
+				range_key(&kt, key, width);
+				range_text(&rt, &rs[q]);
+				bound_text(&lo, rs[q].lo, width, "");
+				bound_text(&hi, rs[q].hi, width, "");
 				json_t *ro = json_object();
-				json_object_set_new(ro, "key", json_string(k0));
-				json_object_set_new(ro, "lo", rs[q].lo ? json_string(rs[q].lo) : json_null());
-				json_object_set_new(ro, "hi", rs[q].hi ? json_string(rs[q].hi) : json_null());
+				json_object_set_new(ro, "key", json_string(sb_str(&kt)));
+				json_object_set_new(ro, "lo", rs[q].lo ? json_string(sb_str(&lo)) : json_null());
+				json_object_set_new(ro, "hi", rs[q].hi ? json_string(sb_str(&hi)) : json_null());
+				sb_release(&lo);
+				sb_release(&hi);
 				json_object_set_new(ro, "expected_rows", json_integer(rs[q].e.rows));
 				json_object_set_new(ro, "actual_rows", json_integer(rs[q].x.rows));
 				if (rs[q].keys) {
@@ -971,8 +1099,9 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 				}
 				json_array_append_new(ranges_out, ro);
 				if (listed++ < 5) {
-					sb_addf(&det, "%s %s %s: %lld row%s expected, %lld actual", q ? ";" : ":", k0, rt,
-						(long long)rs[q].e.rows, rs[q].e.rows == 1 ? "" : "s", (long long)rs[q].x.rows);
+					sb_addf(&det, "%s %s %s: %lld row%s expected, %lld actual", q ? ";" : ":", sb_str(&kt),
+						sb_str(&rt), (long long)rs[q].e.rows, rs[q].e.rows == 1 ? "" : "s",
+						(long long)rs[q].x.rows);
 					if (rs[q].keys) {
 						static const char *const kinds[] = { "changed", "missing", "extra" };
 						for (int kk = 0; kk < 3; kk++) {
@@ -994,6 +1123,8 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 						}
 					}
 				}
+				sb_release(&kt);
+				sb_release(&rt);
 				rng_free(&rs[q]);
 			}
 			if (nr > 5)
@@ -1002,10 +1133,13 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 			if (why.len)
 				sb_addf(&det, " (%s)", sb_str(&why));
 		}
+		/* why the narrowing stopped before naming every differing key */
 		json_t *v = verdict(C, "checksums", keys[i], "mismatch", json_incref(esha), json_incref(asha), sb_str(&det));
 		json_object_set_new(v, "expected_rows", json_integer(erows));
 		json_object_set_new(v, "actual_rows", json_integer(arows));
 		json_object_set_new(v, "ranges", ranges_out);
+		if (why.len)
+			json_object_set_new(v, "stopped", json_string(sb_str(&why)));
 		sb_release(&det);
 		sb_release(&why);
 	}
