@@ -313,6 +313,12 @@ static void scan_line(struct dstream *d, const char *l, size_t n)
 		d->line_skip = 2;
 		return;
 	}
+	static const char cv[] = "CREATE VIEW ", cmv[] = "CREATE MATERIALIZED VIEW ";
+	if ((n > sizeof(cv) - 1 && !strncmp(l, cv, sizeof(cv) - 1)) ||
+	    (n > sizeof(cmv) - 1 && !strncmp(l, cmv, sizeof(cmv) - 1))) {
+		d->views++;
+		return;
+	}
 	const char *p = NULL;
 	if (n > sizeof(ct) - 1 && !strncmp(l, ct, sizeof(ct) - 1))
 		p = l + sizeof(ct) - 1;

@@ -1207,19 +1207,59 @@ static int is_state(json_t *s)
 				     json_object_get(s, "checksums"));
 }
 
+/* A window of at most max bytes of s from byte `from` (moved back to the
+ * start of a UTF-8 character), with "..." where it was cut. New string. */
+static char *window(const char *s, size_t from, size_t max)
+{
+	size_t len = strlen(s);
+	if (len <= max)
+		return xstrdup(s);
+	if (max < 10)
+		max = 10;
+	if (from > len)
+		from = len;
+	while (from > 0 && ((unsigned char)s[from] & 0xC0) == 0x80)
+		from--;
+	size_t room = max - (from ? 3 : 0);
+	size_t n = len - from;
+	if (n > room) {
+		n = room - 3;
+		while (n > 0 && ((unsigned char)s[from + n] & 0xC0) == 0x80)
+			n--;
+	}
+	return xasprintf("%s%.*s%s", from ? "..." : "", (int)n, s + from, from + n < len ? "..." : "");
+}
+
 static char *cell(json_t *v, size_t max)
 {
 	char *s = json_is_null(v) || !v ? xstrdup("-") : json_is_string(v) ? xstrdup(json_string_value(v))
 									 : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	if (!s)
 		s = xstrdup("?");
-	if (strlen(s) > max) {
-		s[max - 3] = '.';
-		s[max - 2] = '.';
-		s[max - 1] = '.';
-		s[max] = '\0';
+	char *w = window(s, 0, max);
+	free(s);
+	return w;
+}
+
+/* The expected and actual figures of a verdict, each at most max bytes:
+ * two texts too long to show whole are cut around their first differing
+ * character, so that what differs is on the screen (two long schema lines
+ * that differ near their end would otherwise look the same). */
+static void cells(json_t *v, size_t max, char **e, char **x)
+{
+	json_t *ev = json_object_get(v, "expected"), *xv = json_object_get(v, "actual");
+	const char *es = json_string_value(ev), *xs = json_string_value(xv);
+	if (!es || !xs || (strlen(es) <= max && strlen(xs) <= max)) {
+		*e = cell(ev, max);
+		*x = cell(xv, max);
+		return;
 	}
-	return s;
+	size_t d = 0;
+	while (es[d] && es[d] == xs[d])
+		d++;
+	size_t from = d > max / 3 ? d - max / 3 : 0;
+	*e = window(es, from, max);
+	*x = window(xs, from, max);
 }
 
 static int do_compare(struct act *a)
@@ -1333,8 +1373,8 @@ static int do_compare(struct act *a)
 	json_t *v;
 	json_array_foreach(C.verdicts, i, v)
 	{
-		char *t = cell(json_object_get(v, "table"), 40), *e = cell(json_object_get(v, "expected"), 22),
-		     *x = cell(json_object_get(v, "actual"), 22);
+		char *t = cell(json_object_get(v, "table"), 40), *e, *x;
+		cells(v, 22, &e, &x);
 		const char *vd = json_string_value(json_object_get(v, "verdict"));
 		sb_addf(&sum, "%-10s %-40s %-22s %-22s %s\n", json_string_value(json_object_get(v, "check")), t, e, x,
 			strcmp(vd, "ok") ? (!strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" :
@@ -1367,7 +1407,8 @@ static int do_compare(struct act *a)
 				json_string_value(json_object_get(v, "detail")));
 			continue;
 		}
-		char *e = cell(json_object_get(v, "expected"), 80), *x = cell(json_object_get(v, "actual"), 80);
+		char *e, *x;
+		cells(v, 80, &e, &x);
 		act_log(a, "  %s %s %s: expected %s, actual %s; %s", json_string_value(json_object_get(v, "verdict")),
 			json_string_value(json_object_get(v, "check")),
 			json_is_string(json_object_get(v, "table")) ? json_string_value(json_object_get(v, "table")) : "-", e,
@@ -1419,7 +1460,8 @@ static int do_compare(struct act *a)
 				shown++;
 				continue;
 			}
-			char *e = cell(json_object_get(v, "expected"), 70), *x = cell(json_object_get(v, "actual"), 70);
+			char *e, *x;
+			cells(v, 70, &e, &x);
 			sb_addf(&m, "%s %s %s%s%s: expected %s, actual %s%s%s", shown ? ";" : ":",
 				json_string_value(json_object_get(v, "check")), json_string_value(json_object_get(v, "verdict")),
 				t ? " " : "", t ? t : "", e, x, d ? "; " : "", d ? d : "");
