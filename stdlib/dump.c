@@ -1225,6 +1225,7 @@ static int do_create(struct act *a)
 	c.errfd = c.pfd[0] = c.pfd[1] = -1;
 	c.pid = -1;
 	int ret = ACT_FAIL;
+	act_unchanged(a); /* until the store is written to */
 	c.db = act_resource(a, "database");
 	if (!c.db)
 		goto out;
@@ -1253,6 +1254,7 @@ static int do_create(struct act *a)
 	c.key = store_key(c.st, rel);
 	free(rel);
 	c.mkey = dump_manifest_key(c.key);
+	act_changing(a);
 	c.w = store_writer_new(a, c.st, c.key);
 	if (!c.w)
 		goto out;
@@ -1393,6 +1395,7 @@ static char *opt_arg(const char *fmt, const char *v)
 static int restore_spawn(struct restore *r, enum dump_fmt fmt, const char *file)
 {
 	struct act *a = r->a;
+	act_changing(a); /* the tool writes into the target from here on */
 	char *argv[20];
 	char *owned[4] = { NULL, NULL, NULL, NULL };
 	int k = 0;
@@ -1596,9 +1599,13 @@ static int create_database(struct act *a, struct resource *t, const char *name)
 	snprintf(what, sizeof(what), "creating database '%s'", name);
 	res = pg_exec(a, c, what, sql);
 	free(sql);
-	if (!res)
+	if (!res) {
+		if (PQstatus(c) != CONNECTION_OK)
+			act_changing(a); /* the connection broke: it may exist */
 		return -1;
+	}
 	PQclear(res);
+	act_changing(a);
 	act_created(a, "database", name);
 	return 0;
 }
@@ -1653,6 +1660,7 @@ static int tool_failed(struct restore *r, int exited, int status)
 static int restore_run(struct restore *r)
 {
 	struct act *a = r->a;
+	act_unchanged(a); /* until a database is created or pg_restore starts */
 	r->st = store_open(a, act_resource(a, "store"));
 	if (!r->st)
 		return ACT_FAIL;

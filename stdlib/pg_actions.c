@@ -1367,6 +1367,7 @@ static int db_frozen(struct act *a, PGconn *c)
 
 static int do_freeze(struct act *a)
 {
+	act_unchanged(a); /* until the ALTER DATABASE below has run */
 	struct resource *r = act_resource(a, "db");
 	if (!r)
 		return ACT_FAIL;
@@ -1387,6 +1388,8 @@ static int do_freeze(struct act *a)
 	PGresult *res = PQexec(c, sql);
 	free(sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		if (PQstatus(c) != CONNECTION_OK)
+			act_changing(a); /* the connection broke: the ALTER may have run */
 		char *m = pg_result_error(res, c);
 		act_fail(a, "cannot freeze database %s on %s: %s; the role must own the database or be a superuser; nothing was changed",
 			 db, pg_where(r), m);
@@ -1397,6 +1400,7 @@ static int do_freeze(struct act *a)
 		return ACT_FAIL;
 	}
 	PQclear(res);
+	act_changing(a);
 	res = pg_exec(a, c, "reading the time", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
 	char frozen_at[48] = "";
 	if (res) {
