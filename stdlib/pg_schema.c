@@ -164,7 +164,7 @@ static const char *const queries[] = {
 
 	/* rules (not the _RETURN rule of a view), with their enabled state */
 	"SELECT 'rule', " QN("n", "c.relname") " || '.' || quote_ident(r.rulename), "
-	"btrim(regexp_replace(pg_get_ruledef(r.oid, true), '\\s+', ' ', 'g')) || " ENABLED("r.ev_enabled") " "
+	"rtrim(btrim(regexp_replace(pg_get_ruledef(r.oid, true), '\\s+', ' ', 'g')), ';') || " ENABLED("r.ev_enabled") " "
 	"FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE r.rulename <> '_RETURN' AND " USER_NSP("n.nspname") " AND " NOT_EXT("pg_class", "c.oid"),
 
