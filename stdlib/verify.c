@@ -778,12 +778,14 @@ static int split_point(struct cmp *C, struct side *es, struct side *as, const st
 	if (n < 2)
 		return 0;
 	struct strbuf cols = STRBUF_INIT, order = STRBUF_INIT;
+	/* ORDER BY names the table's columns through its alias: bare, they
+	 * would name the text output columns and sort as text */
 	for (size_t k = 0; k < tb->npk; k++) {
 		sb_addf(&cols, "%s%s::text", k ? ", " : "", tb->pkq[k]);
-		sb_addf(&order, "%s%s", k ? ", " : "", tb->pkq[k]);
+		sb_addf(&order, "%s_k.%s", k ? ", " : "", tb->pkq[k]);
 	}
 	char *w = range_where(sd->c, tb, r->lo, r->hi);
-	char *sql = xasprintf("SELECT %s FROM %s%s%s ORDER BY %s OFFSET %lld LIMIT 1", sb_str(&cols), only_kw(tb),
+	char *sql = xasprintf("SELECT %s FROM %s%s AS _k%s ORDER BY %s OFFSET %lld LIMIT 1", sb_str(&cols), only_kw(tb),
 			      tb->qname, w, sb_str(&order), (long long)(n / 2));
 	free(w);
 	sb_release(&cols);
