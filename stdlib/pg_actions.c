@@ -37,7 +37,7 @@ struct capspec {
 	int record_missing;  /* pg.capture: a listed table that does not exist is recorded, not fatal */
 };
 
-enum section { S_COUNT, S_FRESH, S_CHECK, S_SEQ };
+enum section { S_COUNT, S_FRESH, S_CHECK, S_SEQ, S_SCHEMA };
 
 struct task {
 	enum section sec;
@@ -182,18 +182,18 @@ static void push_unit(struct unit **u, size_t *n, size_t *alloc, const struct un
 	(*u)[(*n)++] = *x;
 }
 
-static int cmp_unit_bytes(const void *x, const void *y)
+static int cmp_unit_cost(const void *x, const void *y)
 {
 	const struct unit *a = x, *b = y;
-	if (a->bytes != b->bytes)
-		return a->bytes > b->bytes ? -1 : 1;
+	int64_t ca = a->cost > a->bytes ? a->cost : a->bytes, cb = b->cost > b->bytes ? b->cost : b->bytes;
+	if (ca != cb)
+		return ca > cb ? -1 : 1;
 	return a->task < b->task ? -1 : a->task > b->task;
 }
 
 static const char *section_verb(enum section s)
 {
-	return s == S_COUNT ? "counting rows of" : s == S_FRESH ? "reading the freshness of" :
-	       s == S_SEQ ? "reading the column a sequence feeds in" : "checksumming";
+	return s == S_COUNT ? "counting rows of" : s == S_FRESH ? "reading the freshness of" : "checksumming";
 }
 
 /* The failure of a unit as a step error naming the table and the cause. */
@@ -332,7 +332,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		}
 	}
 
-	if (cs->sequences && pgseq_read(a, &s, cs->schemas, &sq, &nsq, &sf, &nsf) != 0)
+	if (cs->sequences && pgseq_list(a, &s, cs->schemas, &sq, &nsq, &sf, &nsf) != 0)
 		goto out;
 
 	/* -- lock what will be read, then read the schema in the same snapshot -- */
@@ -353,9 +353,15 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		if (rc != 0)
 			goto out;
 	}
+	size_t schema_task = 0;
 	if (cs->schema) {
-		schema_text = pg_schema_text(a, s.c, cs->schemas, cs->privileges, &objects);
-		if (!schema_text)
+		/* one catalog query per unit, in parallel with the rest */
+		schema_task = ntasks;
+		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
+		tasks[ntasks].sec = S_SCHEMA;
+		tasks[ntasks].idx = 0;
+		ntasks++;
+		if (pg_schema_units(a, s.c, cs->schemas, cs->privileges, schema_task, &u, &nu, &au) != 0)
 			goto out;
 	}
 
@@ -439,19 +445,14 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		}
 	}
 
-	for (size_t i = 0; i < nsf; i++) {
-		if (!sq[sf[i].seq].next)
-			continue; /* exhausted: nextval fails whatever the column holds */
-		struct unit x;
-		memset(&x, 0, sizeof(x));
-		x.kind = U_SCALAR;
-		x.task = ntasks;
-		x.sql = pgseq_feed_sql(&sq[sf[i].seq], &sf[i]);
-		push_unit(&u, &nu, &au, &x);
+	size_t seq_task = 0;
+	if (cs->sequences) {
+		seq_task = ntasks;
 		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
 		tasks[ntasks].sec = S_SEQ;
-		tasks[ntasks].idx = i;
+		tasks[ntasks].idx = 0;
 		ntasks++;
+		pgseq_units(sq, nsq, sf, nsf, seq_task, &u, &nu, &au);
 	}
 
 	/* -- read -- */
@@ -467,15 +468,22 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 					u[i].bytes = 0;
 	}
 	if (nu)
-		qsort(u, nu, sizeof(*u), cmp_unit_bytes);
+		qsort(u, nu, sizeof(*u), cmp_unit_cost);
 	size_t failed = 0;
 	int rc = pool_run(a, &s, u, nu, cs->jobs, nkt ? "checksum" : nct ? "count" : "read", &failed);
 	if (rc < 0)
 		goto out;
+	if (rc > 0 && (tasks[u[failed].task].sec == S_SCHEMA || tasks[u[failed].task].sec == S_SEQ)) {
+		const struct unit *f = &u[failed];
+		act_fail(a, "%s of database %s failed: %s%s",
+			 tasks[f->task].sec == S_SEQ ? "reading the sequences (positions, the columns they feed)" : "reading the schema",
+			 s.database, f->error ? f->error : "unknown error",
+			 f->lost ? "; the connection was lost: the server may have crashed or restarted; nothing was captured" : "");
+		goto out;
+	}
 	if (rc > 0) {
 		const struct task *tk = &tasks[u[failed].task];
-		const char *key = tk->sec == S_COUNT ? ct[tk->idx].key : tk->sec == S_FRESH ? ft[tk->idx].t.key :
-				  tk->sec == S_SEQ ? sf[tk->idx].t.key : kt[tk->idx].key;
+		const char *key = tk->sec == S_COUNT ? ct[tk->idx].key : tk->sec == S_FRESH ? ft[tk->idx].t.key : kt[tk->idx].key;
 		unit_failure(a, &s, &u[failed], key, tk->sec);
 		goto out;
 	}
@@ -528,6 +536,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_object_set_new(state, "partitions", parts);
 	}
 	if (cs->schema) {
+		schema_text = pg_schema_collect(u, nu, schema_task, &objects);
 		char hex[65];
 		sha256_hex(schema_text, strlen(schema_text), hex);
 		json_t *sc = json_object();
@@ -553,15 +562,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_object_set_new(state, "freshness", fr);
 	}
 	if (cs->sequences) {
-		for (size_t i = 0; i < nu; i++) {
-			const struct task *tk = &tasks[u[i].task];
-			if (tk->sec != S_SEQ)
-				continue;
-			struct pgseqfeed *f = &sf[tk->idx];
-			f->checked = 1;
-			f->edge = u[i].v1 ? xstrdup(u[i].v1) : NULL;
-			f->behind = u[i].v2 && !strcmp(u[i].v2, "true");
-		}
+		pgseq_collect(sq, nsq, sf, nsf, u, nu, seq_task);
 		json_object_set_new(state, "sequences", pgseq_section(a, sq, nsq, sf, nsf));
 	}
 	if (cs->checksums) {

@@ -273,6 +273,7 @@ void unit_release(struct unit *u)
 	free(u->v2);
 	free(u->acc);
 	free(u->error);
+	PQclear(u->res);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -389,6 +390,21 @@ static void run_unit(struct pool *pl, PGconn *c, struct unit *u, EVP_MD_CTX *ctx
 	PGresult *res;
 	if (!PQsendQuery(c, u->sql)) {
 		set_error(u, c, NULL);
+		return;
+	}
+	if (u->kind == U_ROWS) {
+		while ((res = PQgetResult(c))) {
+			ExecStatusType st = PQresultStatus(res);
+			if (st == PGRES_TUPLES_OK && !u->error && !u->res) {
+				u->res = res;
+				continue;
+			}
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !u->error)
+				set_result_error(u, c, res);
+			PQclear(res);
+		}
+		if (PQstatus(c) != CONNECTION_OK && !u->error)
+			set_error(u, c, NULL);
 		return;
 	}
 	if (u->kind == U_SCALAR) {

@@ -130,17 +130,19 @@ int acc_parse(struct acc *x, const char *hex);
 /* The table digest of SPEC.md, 'Content checksums', as 64 hex digits. */
 void acc_digest(const struct acc *x, char hex[65]);
 
-enum unit_kind { U_SCALAR, U_HASH };
+enum unit_kind { U_SCALAR, U_HASH, U_ROWS };
 
 /* One statement for a worker. U_SCALAR: a query returning one row, whose
- * first two columns are kept as text. U_HASH: a COPY ... TO STDOUT whose
- * rows are hashed; when nb > 0 each line starts with a range number
- * (0..nb-1) and a tab, which are not part of the row. */
+ * first two columns are kept as text. U_ROWS: statements whose first row
+ * set is kept whole (res). U_HASH: a COPY ... TO STDOUT whose rows are
+ * hashed; when nb > 0 each line starts with a range number (0..nb-1) and a
+ * tab, which are not part of the row. */
 struct unit {
 	enum unit_kind kind;
 	size_t task;      /* the caller's index (a table) */
 	char *sql;        /* owned */
 	int64_t bytes;    /* heap bytes it reads, for progress */
+	int64_t cost;     /* for scheduling, longest first: bytes, or what a catalog read weighs as much as */
 	int nb;           /* U_HASH: number of ranges (0 = no range column) */
 	int keycol;       /* U_HASH with nb > 0: >= 0 when the client finds the
 			   * range itself from this (integer) column of the row,
@@ -149,6 +151,7 @@ struct unit {
 	int64_t lo0, width;
 	/* results */
 	char *v1, *v2;    /* U_SCALAR: values (NULL = SQL NULL) */
+	PGresult *res;    /* U_ROWS: the first row set */
 	struct acc *acc;  /* U_HASH: max(nb, 1) sums */
 	int64_t rows;
 	char *error;      /* first line of the server's or libpq's message */
@@ -228,14 +231,17 @@ struct pgseqfeed {
 };
 
 /* Lists the sequences of the schemas (NULL = every non-system one) and the
- * columns they feed, and reads their positions. New arrays (free with
- * pgseq_free / pgseq_feeds_free). 0, or -1 after act_fail. */
-int pgseq_read(struct act *a, struct pgsnap *s, json_t *schemas, struct pgseq **out, size_t *n,
+ * columns they feed. New arrays (free with pgseq_free / pgseq_feeds_free).
+ * 0, or -1 after act_fail. */
+int pgseq_list(struct act *a, struct pgsnap *s, json_t *schemas, struct pgseq **out, size_t *n,
 	       struct pgseqfeed **feeds, size_t *nfeeds);
-/* The statement (a U_SCALAR unit) that reads a fed column's extreme and
- * whether it reaches the sequence's next value. New string; only for a
- * sequence with a next value. */
-char *pgseq_feed_sql(const struct pgseq *q, const struct pgseqfeed *f);
+/* Appends the U_ROWS units (tagged task) that read the positions and the
+ * fed columns' extremes, in batches. */
+void pgseq_units(const struct pgseq *q, size_t nq, const struct pgseqfeed *f, size_t nf, size_t task,
+		 struct unit **u, size_t *n, size_t *alloc);
+/* Once they ran: fills positions, next values, extremes and `behind`. */
+void pgseq_collect(struct pgseq *q, size_t nq, struct pgseqfeed *f, size_t nf, const struct unit *u, size_t n,
+		   size_t task);
 /* The state's `sequences` section (new reference); logs a warning for
  * each sequence behind a column it feeds. */
 json_t *pgseq_section(struct act *a, const struct pgseq *q, size_t n, const struct pgseqfeed *f, size_t nf);
@@ -244,12 +250,16 @@ void pgseq_feeds_free(struct pgseqfeed *f, size_t n);
 
 /* ---- the canonical schema (pg_schema.c) ---- */
 
-/* The canonical schema text (SPEC.md, 'The canonical schema text') of the schemas listed (NULL = all
- * non-system ones), read on c inside the current transaction; with
- * privileges, owners and access privileges too. Returns a new string
- * (lines joined with '\n', no trailing newline) and sets *objects to its
- * number of lines, or NULL after act_fail. */
-char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int privileges, int64_t *objects);
+/* The canonical schema text (SPEC.md, 'The canonical schema text') is read
+ * by the worker pool, in the snapshot, one catalog query per unit:
+ * pg_schema_units appends the U_ROWS units reading the schemas listed (NULL
+ * = all non-system ones; with privileges, owners and access privileges
+ * too), tagged with task; 0, or -1 after act_fail. Once they ran,
+ * pg_schema_collect returns the text (a new string: lines sorted, joined
+ * with '\n', no trailing newline) and its number of lines in *objects. */
+int pg_schema_units(struct act *a, PGconn *c, json_t *schemas, int privileges, size_t task, struct unit **u,
+		    size_t *n, size_t *alloc);
+char *pg_schema_collect(const struct unit *u, size_t n, size_t task, int64_t *objects);
 
 /* ---- small helpers ---- */
 

@@ -114,7 +114,10 @@ static const char *const queries[] = {
 	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND " USER_NSP("n.nspname") " AND " NOT_EXT("pg_class", "c.oid"),
 
-	/* columns: #rank among live columns, so dropped ones shift nothing */
+	/* columns: #rank among live columns, so dropped ones shift nothing; a
+	 * default cannot refer to a column, so it is deparsed without the
+	 * table's context (which costs a catalog lookup per column), a
+	 * generated expression with it */
 	"SELECT 'column', x.qn, '#' || x.rank || ' ' || x.def FROM (SELECT " QN("n", "c.relname") " || '.' || quote_ident(a.attname) AS qn, "
 	"row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) AS rank, "
 	"format_type(a.atttypid, a.atttypmod) "
@@ -123,7 +126,7 @@ static const char *const queries[] = {
 	"  JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) ELSE '' END "
 	"|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END "
 	"|| CASE WHEN a.attgenerated = 's' THEN ' generated always as (' || pg_get_expr(d.adbin, d.adrelid) || ') stored' "
-	"  WHEN d.adbin IS NOT NULL THEN ' default ' || pg_get_expr(d.adbin, d.adrelid) ELSE '' END "
+	"  WHEN d.adbin IS NOT NULL THEN ' default ' || pg_get_expr(d.adbin, 0) ELSE '' END "
 	"|| CASE a.attidentity WHEN 'a' THEN ' identity always' WHEN 'd' THEN ' identity by default' ELSE '' END AS def "
 	"FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
 	"JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
@@ -133,17 +136,25 @@ static const char *const queries[] = {
 	/* table constraints; a foreign key whose enforcement triggers were
 	 * disabled (ALTER TABLE ... DISABLE TRIGGER ALL) says so */
 	"SELECT 'constraint', " QN("n", "c.relname") " || '.' || quote_ident(co.conname), pg_get_constraintdef(co.oid, true) "
-	"|| coalesce('; internal triggers ' || (SELECT string_agg(DISTINCT CASE tg.tgenabled WHEN 'D' THEN 'disabled' "
-	"  WHEN 'R' THEN 'enable replica' ELSE 'enable always' END, ', ') FROM pg_trigger tg "
-	"  WHERE tg.tgconstraint = co.oid AND tg.tgisinternal AND tg.tgenabled <> 'O'), '') "
+	"|| coalesce('; internal triggers ' || it.states, '') "
+	"|| CASE WHEN co.contype IN ('p', 'u', 'x') AND (SELECT ix.indisreplident FROM pg_index ix WHERE ix.indexrelid = co.conindid) "
+	"  THEN '; replica identity' ELSE '' END "
 	"FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+	"LEFT JOIN (SELECT tg.tgconstraint, string_agg(DISTINCT CASE tg.tgenabled WHEN 'D' THEN 'disabled' "
+	"  WHEN 'R' THEN 'enable replica' ELSE 'enable always' END, ', ') AS states FROM pg_trigger tg "
+	"  WHERE tg.tgisinternal AND tg.tgenabled <> 'O' GROUP BY tg.tgconstraint) it ON it.tgconstraint = co.oid "
 	"WHERE " USER_NSP("n.nspname") " AND " NOT_EXT("pg_class", "c.oid"),
 
-	/* indexes */
+	/* indexes; the index of a primary key, unique or exclusion constraint
+	 * is described by its constraint's line (the same name, columns,
+	 * method and options: what a dump recreates it from), which saves a
+	 * pg_get_indexdef per table */
 	"SELECT 'index', " QN("n", "ic.relname") ", pg_get_indexdef(i.indexrelid) "
 	"|| CASE WHEN i.indisreplident THEN '; replica identity' ELSE '' END "
 	"FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid "
-	"JOIN pg_namespace n ON n.oid = ic.relnamespace WHERE " USER_NSP("n.nspname") " AND " NOT_EXT("pg_class", "c.oid"),
+	"JOIN pg_namespace n ON n.oid = ic.relnamespace WHERE " USER_NSP("n.nspname") " AND " NOT_EXT("pg_class", "c.oid")
+	" AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid "
+	"AND k.contype IN ('p', 'u', 'x'))",
 
 	/* sequences (definition, not position: the state's `sequences` section holds that) */
 	"SELECT 'sequence', " QN("n", "c.relname") ", format_type(s.seqtypid, NULL) || ' start ' || s.seqstart "
@@ -357,34 +368,79 @@ static int cmp_str(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int privileges, int64_t *objects)
+/* What a catalog query weighs when the worker pool orders its statements,
+ * longest first, as if it read that many bytes of a table: the queries that
+ * deparse an expression per object (pg_get_indexdef, pg_get_expr,
+ * pg_get_constraintdef, pg_get_functiondef) take longest. */
+static int64_t query_cost(const char *sql)
 {
-	*objects = 0;
-	PGresult *res = pg_exec(a, c, "reading the schema", "SELECT current_setting('search_path')");
-	if (!res)
-		return NULL;
-	char *saved = xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	res = pg_exec(a, c, "reading the schema",
-		      "SELECT set_config('search_path', '', true), set_config('DateStyle', 'ISO, YMD', true)");
-	if (!res) {
-		free(saved);
-		return NULL;
-	}
-	PQclear(res);
-	char *arr = schemas && json_array_size(schemas) ? pg_text_array(schemas) : NULL;
-	const char *vals[1] = { arr };
-	char **lines = NULL;
-	size_t n = 0, alloc = 0;
-	int failed = 0;
-	size_t nq = ARRAY_SIZE(queries) + (privileges ? ARRAY_SIZE(privilege_queries) : 0);
-	for (size_t q = 0; q < nq && !failed; q++) {
-		const char *sql = q < ARRAY_SIZE(queries) ? queries[q] : privilege_queries[q - ARRAY_SIZE(queries)];
-		res = pg_execp(a, c, "reading the schema", sql, 1, vals);
-		if (!res) {
-			failed = 1;
+	static const char *const heavy[] = { "SELECT 'column'", "SELECT 'index'", "SELECT 'constraint'",
+					     "SELECT CASE p.prokind" };
+	for (size_t i = 0; i < ARRAY_SIZE(heavy); i++)
+		if (!strncmp(sql, heavy[i], strlen(heavy[i])))
+			return (int64_t)256 << 20;
+	return (int64_t)64 << 20;
+}
+
+/* sql with every "$1" replaced by lit. New string. */
+static char *bind1(const char *sql, const char *lit)
+{
+	struct strbuf sb = STRBUF_INIT;
+	for (const char *p = sql; *p;) {
+		const char *d = strstr(p, "$1");
+		if (!d) {
+			sb_adds(&sb, p);
 			break;
 		}
+		sb_addf(&sb, "%.*s%s", (int)(d - p), p, lit);
+		p = d + 2;
+	}
+	return sb_detach(&sb);
+}
+
+int pg_schema_units(struct act *a, PGconn *c, json_t *schemas, int privileges, size_t task, struct unit **u,
+		    size_t *n, size_t *alloc)
+{
+	/* each statement runs with an empty search_path, so that every name
+	 * comes out schema-qualified, then puts the transaction's back */
+	PGresult *res = pg_exec(a, c, "reading the schema", "SELECT current_setting('search_path')");
+	if (!res)
+		return -1;
+	char *saved = pg_literal(c, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	char *arr = schemas && json_array_size(schemas) ? pg_text_array(schemas) : NULL;
+	char *lit = arr ? pg_literal(c, arr) : xstrdup("NULL");
+	free(arr);
+	size_t nq = ARRAY_SIZE(queries) + (privileges ? ARRAY_SIZE(privilege_queries) : 0);
+	for (size_t q = 0; q < nq; q++) {
+		const char *sql = q < ARRAY_SIZE(queries) ? queries[q] : privilege_queries[q - ARRAY_SIZE(queries)];
+		char *bound = bind1(sql, lit);
+		if (*n == *alloc) {
+			*alloc = *alloc ? *alloc * 2 : 16;
+			*u = xrealloc(*u, *alloc * sizeof(**u));
+		}
+		struct unit *x = &(*u)[(*n)++];
+		memset(x, 0, sizeof(*x));
+		x->kind = U_ROWS;
+		x->task = task;
+		x->cost = query_cost(sql);
+		x->sql = xasprintf("SET LOCAL search_path = ''; %s; SELECT set_config('search_path', %s, true)", bound, saved);
+		free(bound);
+	}
+	free(lit);
+	free(saved);
+	return 0;
+}
+
+char *pg_schema_collect(const struct unit *u, size_t n, size_t task, int64_t *objects)
+{
+	*objects = 0;
+	char **lines = NULL;
+	size_t nl = 0, alloc = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (u[k].task != task || u[k].kind != U_ROWS || !u[k].res)
+			continue;
+		PGresult *res = u[k].res;
 		for (int i = 0; i < PQntuples(res); i++) {
 			struct strbuf sb = STRBUF_INIT;
 			add_escaped(&sb, PQgetvalue(res, i, 0));
@@ -392,35 +448,18 @@ char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int privileges, 
 			add_escaped(&sb, PQgetvalue(res, i, 1));
 			sb_addc(&sb, '\t');
 			add_escaped(&sb, PQgetvalue(res, i, 2));
-			if (n == alloc) {
+			if (nl == alloc) {
 				alloc = alloc ? alloc * 2 : 256;
 				lines = xrealloc(lines, alloc * sizeof(*lines));
 			}
-			lines[n++] = sb_detach(&sb);
+			lines[nl++] = sb_detach(&sb);
 		}
-		PQclear(res);
 	}
-	free(arr);
-	/* back to the search_path of the session for what follows in this transaction */
-	if (!failed) {
-		const char *sv[1] = { saved };
-		res = pg_execp(a, c, "reading the schema", "SELECT set_config('search_path', $1, true)", 1, sv);
-		if (!res)
-			failed = 1;
-		PQclear(res);
-	}
-	free(saved);
-	if (failed) {
-		for (size_t i = 0; i < n; i++)
-			free(lines[i]);
-		free(lines);
-		return NULL;
-	}
-	qsort(lines, n, sizeof(*lines), cmp_str);
+	qsort(lines, nl, sizeof(*lines), cmp_str);
 	struct strbuf out = STRBUF_INIT;
 	sb_init(&out, (size_t)1 << 30);
 	int64_t k = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < nl; i++) {
 		if (i && !strcmp(lines[i], lines[i - 1]))
 			continue;
 		if (k)
@@ -428,7 +467,7 @@ char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int privileges, 
 		sb_adds(&out, lines[i]);
 		k++;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < nl; i++)
 		free(lines[i]);
 	free(lines);
 	*objects = k;

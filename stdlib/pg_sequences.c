@@ -77,7 +77,7 @@ static char *next_value(const struct pgseq *q)
 	return xasprintf("%lld", (long long)v);
 }
 
-int pgseq_read(struct act *a, struct pgsnap *s, json_t *schemas, struct pgseq **out, size_t *n,
+int pgseq_list(struct act *a, struct pgsnap *s, json_t *schemas, struct pgseq **out, size_t *n,
 	       struct pgseqfeed **feeds, size_t *nfeeds)
 {
 	*out = NULL;
@@ -127,41 +127,106 @@ int pgseq_read(struct act *a, struct pgsnap *s, json_t *schemas, struct pgseq **
 	*n = nq;
 	*feeds = f;
 	*nfeeds = nf;
-	/* the positions, a few hundred sequences per statement */
-	for (size_t from = 0; from < nq; from += 500) {
-		struct strbuf sb = STRBUF_INIT;
-		size_t to = from + 500 < nq ? from + 500 : nq;
-		for (size_t i = from; i < to; i++)
-			sb_addf(&sb, "%sSELECT %zu, last_value, is_called FROM %s", i > from ? " UNION ALL " : "", i,
-				q[i].qname);
-		res = pg_exec(a, s->c, "reading sequence positions", sb_str(&sb));
-		sb_release(&sb);
-		if (!res)
-			return -1;
-		for (int i = 0; i < PQntuples(res); i++) {
-			int64_t k = -1;
-			parse_int64(PQgetvalue(res, i, 0), &k);
-			if (k < (int64_t)from || k >= (int64_t)to)
-				continue;
-			struct pgseq *x = &q[k];
-			x->last = xstrdup(PQgetvalue(res, i, 1));
-			parse_int64(x->last, &x->last_v);
-			x->is_called = PQgetvalue(res, i, 2)[0] == 't';
-			x->read = 1;
-			x->next = next_value(x);
-		}
-		PQclear(res);
-	}
 	return 0;
 }
 
-char *pgseq_feed_sql(const struct pgseq *q, const struct pgseqfeed *f)
+static struct unit *new_unit(struct unit **u, size_t *n, size_t *alloc, size_t task)
 {
-	/* the extreme nextval moves towards, and whether it already reaches
-	 * the next value (compared as numeric: any integer column type) */
-	int up = q->inc > 0;
-	return xasprintf("SELECT m::text, (m %s %s::numeric)::text FROM (SELECT %s(%s) AS m FROM %s) AS x", up ? ">=" : "<=",
-			 q->next, up ? "max" : "min", f->colq, f->t.qname);
+	if (*n == *alloc) {
+		*alloc = *alloc ? *alloc * 2 : 16;
+		*u = xrealloc(*u, *alloc * sizeof(**u));
+	}
+	struct unit *x = &(*u)[(*n)++];
+	memset(x, 0, sizeof(*x));
+	x->kind = U_ROWS;
+	x->task = task;
+	return x;
+}
+
+/* Statements of a few hundred parts each: one round trip per batch, and
+ * batches spread over the pool's connections. */
+#define POS_BATCH 250
+#define FEED_BATCH 100
+
+void pgseq_units(const struct pgseq *q, size_t nq, const struct pgseqfeed *f, size_t nf, size_t task,
+		 struct unit **u, size_t *n, size_t *alloc)
+{
+	/* positions: (index, last_value, is_called), as pg_dump reads them */
+	for (size_t from = 0; from < nq; from += POS_BATCH) {
+		struct strbuf sb = STRBUF_INIT;
+		size_t to = from + POS_BATCH < nq ? from + POS_BATCH : nq;
+		for (size_t i = from; i < to; i++)
+			sb_addf(&sb, "%sSELECT %zu, last_value, is_called FROM %s", i > from ? " UNION ALL " : "", i,
+				q[i].qname);
+		struct unit *x = new_unit(u, n, alloc, task);
+		x->sql = sb_detach(&sb);
+		x->cost = (int64_t)(to - from) << 16;
+	}
+	/* the extreme of each column fed, the one nextval moves towards:
+	 * (index, max or min) */
+	for (size_t from = 0; from < nf; from += FEED_BATCH) {
+		struct strbuf sb = STRBUF_INIT;
+		size_t to = from + FEED_BATCH < nf ? from + FEED_BATCH : nf;
+		for (size_t i = from; i < to; i++)
+			sb_addf(&sb, "%sSELECT %zu, (SELECT %s(%s) FROM %s)::text", i > from ? " UNION ALL " : "", i,
+				q[f[i].seq].inc > 0 ? "max" : "min", f[i].colq, f[i].t.qname);
+		struct unit *x = new_unit(u, n, alloc, task);
+		x->sql = sb_detach(&sb);
+		x->cost = (int64_t)(to - from) << 16;
+	}
+}
+
+/* -1, 0, 1 as a decimal integer text compares with v; a text that is not
+ * an int64 (a numeric column with a fraction) compares as a long double. */
+static int cmp_num(const char *text, int64_t v)
+{
+	int64_t x;
+	if (parse_int64(text, &x) == 0)
+		return x < v ? -1 : x > v;
+	long double d = strtold(text, NULL);
+	return d < (long double)v ? -1 : d > (long double)v;
+}
+
+void pgseq_collect(struct pgseq *q, size_t nq, struct pgseqfeed *f, size_t nf, const struct unit *u, size_t n,
+		   size_t task)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (u[k].task != task || u[k].kind != U_ROWS || !u[k].res)
+			continue;
+		PGresult *res = u[k].res;
+		int positions = PQnfields(res) == 3;
+		for (int r = 0; r < PQntuples(res); r++) {
+			int64_t i = -1;
+			parse_int64(PQgetvalue(res, r, 0), &i);
+			if (positions && i >= 0 && (size_t)i < nq) {
+				struct pgseq *x = &q[i];
+				free(x->last);
+				x->last = xstrdup(PQgetvalue(res, r, 1));
+				parse_int64(x->last, &x->last_v);
+				x->is_called = PQgetvalue(res, r, 2)[0] == 't';
+				x->read = 1;
+			} else if (!positions && i >= 0 && (size_t)i < nf) {
+				f[i].checked = 1;
+				free(f[i].edge);
+				f[i].edge = PQgetisnull(res, r, 1) ? NULL : xstrdup(PQgetvalue(res, r, 1));
+			}
+		}
+	}
+	for (size_t i = 0; i < nq; i++) {
+		free(q[i].next);
+		q[i].next = q[i].read ? next_value(&q[i]) : NULL;
+	}
+	/* behind: the value nextval returns next is already taken (at or
+	 * below a column's maximum; at or above its minimum when descending) */
+	for (size_t i = 0; i < nf; i++) {
+		const struct pgseq *x = &q[f[i].seq];
+		int64_t nv;
+		f[i].behind = 0;
+		if (!f[i].checked || !f[i].edge || !x->next || parse_int64(x->next, &nv) != 0)
+			continue;
+		int c = cmp_num(f[i].edge, nv);
+		f[i].behind = x->inc > 0 ? c >= 0 : c <= 0;
+	}
 }
 
 json_t *pgseq_section(struct act *a, const struct pgseq *q, size_t n, const struct pgseqfeed *f, size_t nf)
