@@ -222,10 +222,9 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 		snprintf(sql, sizeof(sql), "SET default_transaction_read_only = off");
 	PGresult *res = PQexec(c, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		char m[512];
-		snprintf(m, sizeof(m), "%s", PQresultErrorMessage(res));
-		m[strcspn(m, "\n")] = '\0';
+		char *m = pg_result_error(res, c);
 		act_fail(a, "postgres resource '%s' at %s: cannot set up the session (%s): %s", r->name, ph->where, sql, m);
+		free(m);
 		PQclear(res);
 		PQfinish(c);
 		return NULL;
