@@ -60,7 +60,9 @@ TOBJDIR = build/$(VARIANT)-testing
 TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(TOBJDIR)/stdlib/testing.o)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+# Unit test binaries: build/unit/ for the release build, build/unit-san/ for the sanitized one.
+UNITDIR = $(if $(SANITIZE),build/unit-san,build/unit)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(UNITDIR)/%)
 
 # Where the binaries go (a sanitized build for the tests can go elsewhere:
 # make SANITIZE=address,undefined BIN=build/san/drplay TBIN=build/san/drplay-test).
@@ -122,8 +124,8 @@ $(TOBJDIR)/%.o: %.c $(HDR) | build-deps-present
 	@echo "  CC      $< (testing)"
 	@$(CC) $(ALL_CFLAGS) -DDRPLAY_TESTING -c -o $@ $<
 
-build/unit/%: tests/unit/%.c $(TOBJ) tests/unit/unit.h
-	@mkdir -p build/unit
+$(UNITDIR)/%: tests/unit/%.c $(TOBJ) tests/unit/unit.h
+	@mkdir -p $(UNITDIR)
 	@echo "  LINK    $@"
 	@$(CC) $(ALL_CFLAGS) -DDRPLAY_TESTING $(LDFLAGS) -o $@ $< $(TOBJ) $(LIBS)
 
@@ -142,11 +144,13 @@ checksrc:
 		interp/*.c interp/*.h stdlib/*.c stdlib/*.h \
 		|| { echo "checksrc: banned function above (use snprintf/strbuf, strtol, posix_spawn)"; exit 1; }
 
-# After deps, in a sub-make: its pkg-config flags are read with the packages present.
+# After deps, in a sub-make: its pkg-config flags are read with the packages
+# present. The suite runs against the release build and again against the
+# ASan+UBSan build (tests/run.sh --sanitized), so a memory error anywhere fails.
 check: deps
 	@$(MAKE) --no-print-directory checksrc all units fuzz
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined BIN=$(SAN_BIN) TBIN=$(SAN_TBIN) all
-	@bash tests/run.sh
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BIN=$(SAN_BIN) TBIN=$(SAN_TBIN) all units
+	@bash tests/run.sh --sanitized
 
 test: check
 
@@ -165,6 +169,12 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -DDRPLAY_TESTING -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		$(PKG_CFLAGS) -Iinterp -Istdlib -o $@ $< $(FUZZ_SRC) $(LIBS)
+
+# Minutes per target, for before a release; crash inputs land in build/ and
+# belong, once fixed, in tests/fuzz/corpus/<target>/ as regression cases.
+FUZZ_SECONDS ?= 300
+fuzz-long: fuzz
+	@DRPLAY_FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run_fuzz.sh
 
 spec: drplay
 	@bash tests/lib/gen_spec.sh

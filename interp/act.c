@@ -71,7 +71,7 @@ static int64_t dur_of(json_t *v, int64_t def)
 {
 	int64_t us;
 	if (json_is_integer(v))
-		return json_integer_value(v) * 1000000;
+		return duration_from_secs(json_integer_value(v), &us) == 0 ? us : def;
 	if (json_is_string(v) && parse_duration(json_string_value(v), &us) == 0)
 		return us;
 	return def;

@@ -207,8 +207,15 @@ int act_preapproved(struct act *a);
  * {"run", "playbook", "file", "mode", "started_at", "started_s", "now", "now_s",
  *  "objectives": {"rto_s", "rpo_s"} (when declared),
  *  "steps": [{"id", "action", "category", "effect", "gate", "always",
- *             "description", "outcome", "reason", "error", "started_at", "started_s",
- *             "duration_s", "outputs"}]}  (steps not reached: outcome "pending") */
+ *             "description", "outcome", "tolerated" (a failure on_failure:
+ *             continue let the run go past), "reason", "error", "started_at",
+ *             "started_s", "duration_s", "outputs"}]  (steps not reached:
+ *             outcome "pending"; the calling step: "running"),
+ *  "outcome", "exit_code": how the run ends if no later step changes it (the
+ *             run_end values), "final": no later step is still to run,
+ *  "stopped_at": the first failure not tolerated,
+ *  "counts": {"ok", "failed" (tolerated ones included), "tolerated",
+ *             "skipped", "to_run"} (the calling step not counted)} */
 json_t *act_run_record(struct act *a);
 
 /* Registers a secret discovered at run time so that it is masked everywhere. */

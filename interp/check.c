@@ -9,6 +9,7 @@
 #include "plan.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,14 @@ struct checker {
 	/* While checking a step: its index (references must point earlier). */
 	long cur_step;
 	int in_resource;
+	/* Candidate comparisons "did you mean" may still make: a file with
+	 * 50,000 misspelled step references must not cost 50,000 x 50,000 edit
+	 * distances. Past the budget, messages carry no suggestion. */
+	size_t suggest_budget;
 };
+
+/* Enough for every suggestion of any real playbook, about 0.1 s at most. */
+#define SUGGEST_BUDGET 1000000
 
 const char *mode_name(unsigned m)
 {
@@ -92,29 +100,44 @@ static size_t edit_distance(const char *a, const char *b)
 	return d[la][lb];
 }
 
-/* " (did you mean 'x'?)" for the closest candidate, or "". Static buffer. */
-static const char *suggest(const char *got, const char *const *cands, size_t n)
+/* " (did you mean 'x'?)" for the closest candidate, or "". Static buffer.
+ * The candidates are the strings at offset off of n records of stride bytes
+ * (so a list of structs needs no copy). Each candidate costs one unit of C's
+ * budget; when too little is left, "". */
+static const char *suggest_strided(struct checker *C, const char *got, const void *recs, size_t n,
+				   size_t stride, size_t off)
 {
 	static char buf[160];
 	const char *best = NULL;
 	size_t bd = 99;
+	buf[0] = '\0';
+	if (C->suggest_budget < n)
+		return buf;
+	C->suggest_budget -= n;
 	for (size_t i = 0; i < n; i++) {
-		if (!cands[i])
+		const char *cand = *(const char *const *)((const char *)recs + i * stride + off);
+		if (!cand)
 			continue;
-		size_t dd = edit_distance(got, cands[i]);
+		size_t dd = edit_distance(got, cand);
 		if (dd < bd) {
 			bd = dd;
-			best = cands[i];
+			best = cand;
 		}
 	}
 	size_t len = strlen(got);
-	if (best && bd <= (len < 4 ? 1 : len / 3 + 1)) {
+	if (best && bd <= (len < 4 ? 1 : len / 3 + 1))
 		snprintf(buf, sizeof(buf), " (did you mean '%s'?)", best);
-		return buf;
-	}
-	buf[0] = '\0';
 	return buf;
 }
+
+static const char *suggest(struct checker *C, const char *got, const char *const *cands, size_t n)
+{
+	return suggest_strided(C, got, cands, n, sizeof(*cands), 0);
+}
+
+/* suggest() over a field of an array of structs: SUGGEST_IN(C, got, pb->steps, pb->nsteps, id). */
+#define SUGGEST_IN(C, got, arr, n, field) \
+	suggest_strided((C), (got), (arr), (n), sizeof(*(arr)), offsetof(__typeof__(*(arr)), field))
 
 static int is_scalar_str(const struct node *n)
 {
@@ -192,7 +215,7 @@ static void known_keys(struct checker *C, const struct node *map, const char *co
 			ok = !strcmp(k->str, keys[j]);
 		if (!ok)
 			err(C, "schema-unknown-key", k->loc, "unknown key '%s' in %s%s", k->str, what,
-			    suggest(k->str, keys, nk));
+			    suggest(C, k->str, keys, nk));
 	}
 }
 
@@ -205,6 +228,45 @@ static const char *want_string(struct checker *C, const struct node *n, const ch
 		return NULL;
 	}
 	return arena_strdup(C->pb->arena, n->str);
+}
+
+/* The characters of a playbook name (see PLAYBOOK_NAME_MAX). */
+static int name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+	       c == '-';
+}
+
+static int name_safe(const char *s, size_t n)
+{
+	if (!n || n > PLAYBOOK_NAME_MAX || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(s[i]))
+			return 0;
+	return 1;
+}
+
+/* The safe name nearest to s (n bytes): characters it may not hold are
+ * dropped at the ends (leading dots too) and become '_' inside; "playbook"
+ * when nothing is left. */
+static const char *name_from(struct arena *a, const char *s, size_t n)
+{
+	while (n && (s[0] == '.' || !name_char(s[0]))) {
+		s++;
+		n--;
+	}
+	while (n && !name_char(s[n - 1]))
+		n--;
+	if (n > PLAYBOOK_NAME_MAX)
+		n = PLAYBOOK_NAME_MAX;
+	if (!n)
+		return "playbook";
+	char *o = arena_strndup(a, s, n);
+	for (char *p = o; *p; p++)
+		if (!name_char(*p))
+			*p = '_';
+	return o;
 }
 
 static int want_bool(struct checker *C, const struct node *n, const char *what, int *out)
@@ -224,12 +286,19 @@ static int want_duration(struct checker *C, const struct node *n, const char *wh
 	if (!n)
 		return 0;
 	int64_t v;
-	if (n->kind == N_SCALAR && node_int(n, &v) == 0 && v >= 0) {
-		*out = v * 1000000;
+	int rc = -1;
+	if (n->kind == N_SCALAR && node_int(n, &v) == 0 && v >= 0)
+		rc = duration_from_secs(v, out);
+	else if (n->kind == N_SCALAR)
+		rc = parse_duration(n->str, out);
+	if (rc == 0)
 		return 0;
+	if (rc == -2) {
+		err(C, "schema-value", n->loc,
+		    "%s '%s' is longer than the longest duration drplay accepts, 36500d (100 years)", what,
+		    n->str);
+		return -1;
 	}
-	if (n->kind == N_SCALAR && parse_duration(n->str, out) == 0)
-		return 0;
 	err(C, "schema-value", n->loc,
 	    "%s must be a duration such as 90s, 15m or 24h, not '%s'", what,
 	    n->kind == N_SCALAR ? n->str : node_kind_name(n));
@@ -275,13 +344,9 @@ static int check_ref(const struct expr_ref *r, void *ud)
 		if (!r->name)
 			return 0;
 		if (!playbook_param(pb, r->name)) {
-			const char **names = xcalloc(pb->nparams + 1, sizeof(*names));
-			for (size_t i = 0; i < pb->nparams; i++)
-				names[i] = pb->params[i].name;
 			err(C, "undeclared-param", r->loc,
 			    "reference to undeclared param '%s'%s; declare it under 'params:'", r->name,
-			    suggest(r->name, names, pb->nparams));
-			free(names);
+			    SUGGEST_IN(C, r->name, pb->params, pb->nparams, name));
 		}
 		return 0;
 	}
@@ -289,7 +354,7 @@ static int check_ref(const struct expr_ref *r, void *ud)
 		if (r->name && !in_list(r->name, run_fields))
 			err(C, "unknown-reference", r->loc,
 			    "unknown run field '%s'%s; run has id, mode, started_at, playbook and file",
-			    r->name, suggest(r->name, run_fields, ARRAY_SIZE(run_fields) - 1));
+			    r->name, suggest(C, r->name, run_fields, ARRAY_SIZE(run_fields) - 1));
 		return 0;
 	}
 	if (!strcmp(r->root, "resources")) {
@@ -315,12 +380,8 @@ static int check_ref(const struct expr_ref *r, void *ud)
 		long idx = playbook_step_index(pb, r->name);
 		if (idx < 0) {
 			if (!C->in_resource || pb->nsteps) {
-				const char **ids = xcalloc(pb->nsteps + 1, sizeof(*ids));
-				for (size_t i = 0; i < pb->nsteps; i++)
-					ids[i] = pb->steps[i].id;
 				err(C, "step-order", r->loc, "reference to unknown step '%s'%s", r->name,
-				    suggest(r->name, ids, pb->nsteps));
-				free(ids);
+				    SUGGEST_IN(C, r->name, pb->steps, pb->nsteps, id));
 			}
 			return 0;
 		}
@@ -348,7 +409,7 @@ static int check_ref(const struct expr_ref *r, void *ud)
 				names[n] = NULL;
 				err(C, "unknown-output", r->loc,
 				    "action %s (step '%s') has no output '%s'%s; its outputs are listed by `drplay actions %s`",
-				    src->def->name, r->name, r->field, suggest(r->field, names, n),
+				    src->def->name, r->name, r->field, suggest(C, r->field, names, n),
 				    src->def->name);
 			}
 		}
@@ -446,7 +507,7 @@ static const char *ptype_name(enum ptype t)
 	case T_INT: return "an integer";
 	case T_NUMBER: return "a number";
 	case T_BOOL: return "true or false";
-	case T_DURATION: return "a duration (90s, 15m, 24h)";
+	case T_DURATION: return "a duration (90s, 15m, 24h; at most 36500d)";
 	case T_TIMESTAMP: return "an RFC 3339 UTC timestamp (2026-11-29T09:10:00Z)";
 	case T_LIST: return "a list";
 	case T_MAP: return "a mapping";
@@ -463,6 +524,7 @@ const char *type_mismatch(enum ptype t, json_t *j);
 const char *type_mismatch(enum ptype t, json_t *j)
 {
 	int64_t x;
+	double d;
 	switch (t) {
 	case T_STRING:
 	case T_RESOURCE:
@@ -479,12 +541,8 @@ const char *type_mismatch(enum ptype t, json_t *j)
 	case T_NUMBER:
 		if (json_is_number(j))
 			return NULL;
-		if (json_is_string(j)) {
-			char *end;
-			strtod(json_string_value(j), &end);
-			if (*json_string_value(j) && !*end)
-				return NULL;
-		}
+		if (json_is_string(j) && parse_decimal(json_string_value(j), &d) == 0)
+			return NULL;
 		break;
 	case T_BOOL:
 		if (json_is_boolean(j))
@@ -494,7 +552,7 @@ const char *type_mismatch(enum ptype t, json_t *j)
 			return NULL;
 		break;
 	case T_DURATION:
-		if (json_is_integer(j) && json_integer_value(j) >= 0)
+		if (json_is_integer(j) && duration_from_secs(json_integer_value(j), &x) == 0)
 			return NULL;
 		if (json_is_string(j) && parse_duration(json_string_value(j), &x) == 0)
 			return NULL;
@@ -631,12 +689,8 @@ static void check_resource_ref(struct checker *C, const struct param_spec *ps, c
 	const char *name = json_string_value(v->lit);
 	const struct resource_def *rd = playbook_resource(C->pb, name);
 	if (!rd) {
-		const char **names = xcalloc(C->pb->nresources + 1, sizeof(*names));
-		for (size_t i = 0; i < C->pb->nresources; i++)
-			names[i] = C->pb->resources[i].name;
 		err(C, "unknown-resource", v->loc, "%s '%s' names undeclared resource '%s'%s; declare it under 'resources:'",
-		    owner, ps->name, name, suggest(name, names, C->pb->nresources));
-		free(names);
+		    owner, ps->name, name, SUGGEST_IN(C, name, C->pb->resources, C->pb->nresources, name));
 		return;
 	}
 	if (ps->kind && rd->kind && !kind_in(ps->kind, rd->kind->name))
@@ -818,7 +872,7 @@ static void check_params(struct checker *C, const struct node *n)
 				err(C, "schema-value", t->loc,
 				    "param type '%s' is unknown; use string, int, bool, timestamp, duration or number%s",
 				    t->kind == N_SCALAR ? t->str : "?",
-				    t->kind == N_SCALAR ? suggest(t->str, param_types, 6) : "");
+				    t->kind == N_SCALAR ? suggest(C, t->str, param_types, 6) : "");
 			} else {
 				p->type = param_type_parse(t->str);
 			}
@@ -947,7 +1001,7 @@ static void check_resources(struct checker *C, const struct node *n)
 			for (size_t j = 0; j < nk; j++)
 				sb_addf(&sb, "%s%s", j ? ", " : "", names[j]);
 			err(C, "unknown-kind", kn->loc, "unknown resource kind '%s'%s; %s%s", kn->str,
-			    suggest(kn->str, names, nk), nk ? "known kinds: " : "no resource kinds are registered",
+			    suggest(C, kn->str, names, nk), nk ? "known kinds: " : "no resource kinds are registered",
 			    sb_str(&sb));
 			sb_release(&sb);
 			free(names);
@@ -992,7 +1046,7 @@ static void check_resources(struct checker *C, const struct node *n)
 					names[nn++] = res_keys_base[b];
 				names[nn] = NULL;
 				err(C, "schema-unknown-key", fk->loc, "unknown field '%s' for a resource of kind %s%s",
-				    fk->str, r->kind->name, suggest(fk->str, names, nn));
+				    fk->str, r->kind->name, suggest(C, fk->str, names, nn));
 				continue;
 			}
 			struct vtree *fv = compile(C, v->vals[j], 0);
@@ -1123,7 +1177,7 @@ static void check_step(struct checker *C, const struct node *s, struct step *st)
 			for (size_t j = 0; j < na; j++)
 				names[j] = all[j]->name;
 			err(C, "unknown-action", an->loc, "unknown action '%s'%s; `drplay actions` lists them",
-			    an->str, suggest(an->str, names, na));
+			    an->str, suggest(C, an->str, names, na));
 			free(names);
 		}
 	}
@@ -1283,7 +1337,7 @@ static void check_step(struct checker *C, const struct node *s, struct step *st)
 				names[nn++] = p->name;
 			names[nn] = NULL;
 			err(C, "unknown-param", k->loc, "action %s has no parameter '%s'%s", st->def->name, k->str,
-			    suggest(k->str, names, nn));
+			    suggest(C, k->str, names, nn));
 			continue;
 		}
 		struct arg *a = &st->args[st->nargs++];
@@ -1327,7 +1381,7 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 	pb->doc = doc;
 	pb->arena = arena_new();
 	pb->file = doc->file;
-	struct checker C = { pb, d, -1, 0 };
+	struct checker C = { pb, d, -1, 0, SUGGEST_BUDGET };
 	const struct node *root = doc->root;
 	if (!root) {
 		if (d->nerr == 0) {
@@ -1361,11 +1415,18 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 	}
 	const struct node *nm = node_get(root, "name");
 	pb->name = want_string(&C, nm, "'name'");
+	if (pb->name && !name_safe(nm->str, nm->len)) {
+		err(&C, "schema-value", nm->loc,
+		    "playbook name '%.80s' is not allowed: it also names the lock file <journal-dir>/NAME.lock, so it may hold only letters, digits, '.', '_' and '-', not start with '.', and have at most %d characters; use a name such as '%s'",
+		    pb->name, PLAYBOOK_NAME_MAX, name_from(pb->arena, nm->str, nm->len));
+		pb->name = name_from(pb->arena, nm->str, nm->len);
+	}
 	if (!pb->name) {
+		/* the file name up to its first dot (leading dots skipped) */
 		const char *base = strrchr(doc->file, '/');
 		base = base ? base + 1 : doc->file;
-		size_t len = strcspn(base, ".");
-		pb->name = arena_strndup(pb->arena, base, len);
+		base += strspn(base, ".");
+		pb->name = name_from(pb->arena, base, strcspn(base, "."));
 	}
 	pb->desc = want_string(&C, node_get(root, "description"), "'description'");
 	check_params(&C, node_get(root, "params"));

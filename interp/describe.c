@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "action.h"
+#include "plan.h"
 #include "util.h"
 #include "version.h"
 
@@ -523,7 +524,10 @@ void describe_schema(FILE *f)
 	/* the document */
 	json_t *props = jobj();
 	jset(props, "drplay", jdesc(jset(jobj(), "const", json_integer(1)), "format version"));
-	jset(props, "name", jtype("string"));
+	json_t *pname = jtype("string");
+	jset(pname, "pattern", jstr("^[A-Za-z0-9_-][A-Za-z0-9._-]*$"));
+	jset(pname, "maxLength", json_integer(PLAYBOOK_NAME_MAX));
+	jset(props, "name", jdesc(pname, "the playbook's name; also names its lock file <journal-dir>/NAME.lock"));
 	jset(props, "description", jtype("string"));
 	jset(props, "modes", modes);
 	json_t *params = jtype("object");

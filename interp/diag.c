@@ -144,18 +144,46 @@ static const struct doc *find_doc(const struct diags *d, const char *file)
 	return NULL;
 }
 
-/* Prints the source line of loc and a caret under its column. */
-static void print_caret(const struct doc *doc, struct loc loc, FILE *f)
+/* Where each line of a document starts, built once per document and
+ * printing pass, so that printing N diagnostics reads the file once instead
+ * of once per diagnostic (lint stays linear in the number of findings). */
+struct line_index {
+	const struct doc *doc;
+	size_t *start; /* start[i] = offset of line i+1 */
+	size_t n;
+};
+
+static void line_index_build(struct line_index *li, const struct doc *doc)
 {
-	if (!doc || !doc->src || loc.line < 1)
+	li->doc = doc;
+	li->n = 0;
+	li->start = NULL;
+	if (!doc || !doc->src)
 		return;
+	size_t alloc = 64;
+	li->start = xmalloc(alloc * sizeof(*li->start));
+	li->start[li->n++] = 0;
 	const char *p = doc->src, *end = doc->src + doc->srclen;
-	for (int l = 1; l < loc.line && p < end; l++) {
+	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
-			return;
+			break;
 		p = nl + 1;
+		if (li->n == alloc) {
+			alloc *= 2;
+			li->start = xrealloc(li->start, alloc * sizeof(*li->start));
+		}
+		li->start[li->n++] = (size_t)(p - doc->src);
 	}
+}
+
+/* Prints the source line of loc and a caret under its column. */
+static void print_caret(const struct line_index *li, struct loc loc, FILE *f)
+{
+	const struct doc *doc = li->doc;
+	if (!doc || !doc->src || loc.line < 1 || (size_t)loc.line > li->n)
+		return;
+	const char *p = doc->src + li->start[loc.line - 1], *end = doc->src + doc->srclen;
 	if (p >= end)
 		return;
 	const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -175,10 +203,61 @@ static void print_caret(const struct doc *doc, struct loc loc, FILE *f)
 	free(line);
 }
 
+/* How many diagnostics of one file are printed; the rest are counted. A
+ * 2 MB file can hold 200,000 findings, and nobody reads past the first
+ * screens of one file: the count tells how much is left. */
+#define DIAG_PRINT_MAX_PER_FILE 1000
+
+/* Decides, in order, which diagnostics are printed: at most
+ * DIAG_PRINT_MAX_PER_FILE of each file (the list is sorted by file). Returns
+ * the number left out; *shown (d->n flags, caller frees) says which. */
+static size_t diag_select(const struct diags *d, unsigned char **shown)
+{
+	unsigned char *s = xmalloc(d->n ? d->n : 1);
+	size_t omitted = 0, in_file = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		if (i == 0 || cmp_str(d->v[i].loc.file, d->v[i - 1].loc.file) != 0)
+			in_file = 0;
+		s[i] = in_file++ < DIAG_PRINT_MAX_PER_FILE;
+		omitted += !s[i];
+	}
+	*shown = s;
+	return omitted;
+}
+
+/* Counts the errors and warnings left out of file's listing, from index i. */
+static void omitted_counts(const struct diags *d, const unsigned char *shown, size_t i,
+			   size_t *nerr, size_t *nwarn, size_t *next)
+{
+	*nerr = *nwarn = 0;
+	const char *file = d->v[i].loc.file;
+	for (; i < d->n && cmp_str(d->v[i].loc.file, file) == 0; i++) {
+		if (shown[i])
+			continue;
+		*nerr += d->v[i].sev == SEV_ERROR;
+		*nwarn += d->v[i].sev == SEV_WARNING;
+	}
+	*next = i;
+}
+
 static void print_text(const struct diags *d, FILE *f)
 {
-	for (size_t i = 0; i < d->n; i++) {
+	unsigned char *shown;
+	diag_select(d, &shown);
+	struct line_index li = {0};
+	for (size_t i = 0; i < d->n;) {
 		const struct diag *g = &d->v[i];
+		if (!shown[i]) {
+			size_t ne, nw, next;
+			omitted_counts(d, shown, i, &ne, &nw, &next);
+			if (g->loc.file)
+				redact_fprintf(f, "%s: ", g->loc.file);
+			fprintf(f, "note: %zu more error%s and %zu more warning%s not shown "
+				   "(the first %d of this file are above; fix them first)\n",
+				ne, ne == 1 ? "" : "s", nw, nw == 1 ? "" : "s", DIAG_PRINT_MAX_PER_FILE);
+			i = next;
+			continue;
+		}
 		if (g->loc.file && g->loc.line > 0)
 			redact_fprintf(f, "%s:%d:%d: ", g->loc.file, g->loc.line, g->loc.col);
 		else if (g->loc.file)
@@ -186,8 +265,16 @@ static void print_text(const struct diags *d, FILE *f)
 		fprintf(f, "%s: [%s] ", sev_name(g->sev), g->rule);
 		redact_fputs(g->msg, f);
 		fputc('\n', f);
-		print_caret(find_doc(d, g->loc.file), g->loc, f);
+		const struct doc *doc = find_doc(d, g->loc.file);
+		if (doc != li.doc) {
+			free(li.start);
+			line_index_build(&li, doc);
+		}
+		print_caret(&li, g->loc, f);
+		i++;
 	}
+	free(li.start);
+	free(shown);
 }
 
 static json_t *masked_string(const char *s)
@@ -202,9 +289,13 @@ static json_t *masked_string(const char *s)
 
 static void print_json(const struct diags *d, FILE *f)
 {
+	unsigned char *shown;
+	size_t omitted = diag_select(d, &shown);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < d->n; i++) {
 		const struct diag *g = &d->v[i];
+		if (!shown[i])
+			continue;
 		json_t *o = json_object();
 		if (g->loc.file)
 			json_object_set_new(o, "file", masked_string(g->loc.file));
@@ -221,9 +312,11 @@ static void print_json(const struct diags *d, FILE *f)
 	json_object_set_new(root, "diagnostics", arr);
 	json_object_set_new(root, "errors", json_integer(d->nerr));
 	json_object_set_new(root, "warnings", json_integer(d->nwarn));
+	json_object_set_new(root, "omitted", json_integer((json_int_t)omitted));
 	json_dumpf(root, f, JSON_INDENT(2));
 	fputc('\n', f);
 	json_decref(root);
+	free(shown);
 }
 
 /* A relative path as a URI reference: percent-encodes what is not allowed. */
@@ -262,9 +355,13 @@ static void print_sarif(const struct diags *d, FILE *f)
 				    json_string("https://drplay.dev/spec#lint-rules"));
 		json_array_append_new(rules, o);
 	}
+	unsigned char *shown;
+	size_t omitted = diag_select(d, &shown);
 	json_t *results = json_array();
 	for (size_t i = 0; i < d->n; i++) {
 		const struct diag *g = &d->v[i];
+		if (!shown[i])
+			continue;
 		json_t *o = json_object();
 		json_object_set_new(o, "ruleId", json_string(g->rule));
 		for (size_t k = 0; k < lint_rules_count; k++)
@@ -307,6 +404,17 @@ static void print_sarif(const struct diags *d, FILE *f)
 	json_object_set_new(run, "tool", tool);
 	json_object_set_new(run, "columnKind", json_string("unicodeCodePoints"));
 	json_object_set_new(run, "results", results);
+	free(shown);
+	if (omitted) {
+		/* Results beyond the per-file cap: said once, as a notification. */
+		char *text = xasprintf("%zu more results not listed (at most %d per file)", omitted,
+				       DIAG_PRINT_MAX_PER_FILE);
+		json_t *note = json_pack("{s:s, s:{s:s}}", "level", "note", "message", "text", text);
+		free(text);
+		json_t *inv = json_pack("{s:b, s:[o]}", "executionSuccessful", 1,
+					"toolExecutionNotifications", note);
+		json_object_set_new(run, "invocations", json_pack("[o]", inv));
+	}
 	json_t *runs = json_array();
 	json_array_append_new(runs, run);
 	json_t *root = json_object();

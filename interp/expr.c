@@ -775,7 +775,7 @@ static enum tok_kind lex_number(struct parser *P)
 		int rc = parse_duration(text, &us);
 		free(text);
 		if (rc != 0) {
-			bad_word(P, start, "duration", "it is too long; the longest is about 292000 years");
+			bad_word(P, start, "duration", "it is too long; the longest is 36500d (100 years)");
 			return T_ERR;
 		}
 		P->tok.us = us;
@@ -1817,45 +1817,6 @@ static int to_dur(const struct value *v, int64_t *us)
 	return -1;
 }
 
-/* Strict decimal number (surrounding whitespace allowed). */
-static int parse_number(const char *s, double *out)
-{
-	while (is_space((unsigned char)*s))
-		s++;
-	const char *p = s;
-	if (*p == '-' || *p == '+')
-		p++;
-	if (!is_digit((unsigned char)*p))
-		return -1;
-	while (is_digit((unsigned char)*p))
-		p++;
-	if (*p == '.') {
-		p++;
-		while (is_digit((unsigned char)*p))
-			p++;
-	}
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '-' || *p == '+')
-			p++;
-		if (!is_digit((unsigned char)*p))
-			return -1;
-		while (is_digit((unsigned char)*p))
-			p++;
-	}
-	const char *end = p;
-	while (is_space((unsigned char)*p))
-		p++;
-	if (*p)
-		return -1;
-	char *text = xstrndup(s, (size_t)(end - s));
-	double d = strtod(text, NULL);
-	free(text);
-	if (!isfinite(d))
-		return -1;
-	*out = d;
-	return 0;
-}
 
 /* Equality: same types compare by value; a string against a timestamp or a
  * duration is read as one; a number against a duration counts seconds;
@@ -2477,7 +2438,7 @@ static int call(struct ev *E, struct enode *n, struct value *out)
 		else if (a[0].t == V_BOOL)
 			d = a[0].u.b;
 		else if (a[0].t == V_STR)
-			ok = parse_number(a[0].u.s, &d) == 0;
+			ok = parse_decimal(a[0].u.s, &d) == 0;
 		else if (a[0].t == V_DUR || a[0].t == V_TIME)
 			d = (double)a[0].u.us / 1e6;
 		else

@@ -1,12 +1,16 @@
 /*
  * journal.c: the append-only JSON-lines run journal, its lock, and `drplay
- * status`, which reads the newest journal back. See journal.h.
+ * status`, which reads the newest journal back: a last line cut off by a
+ * crash or a full disk is reported as such, and a journal without an end is
+ * told apart as a run still running (its process is alive and holds that
+ * journal open) or one that was killed. See journal.h.
  */
 #include "journal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,10 +186,30 @@ int journal_lock(const char *dir, const char *playbook, const char *run_id, int 
 		*err = xasprintf("cannot create journal directory '%s': %s", dir, strerror(errno));
 		return -1;
 	}
+	/* the checker allows no '/' and no leading '.' in a playbook name: the
+	 * lock is a file directly in the journal directory, never outside it */
+	if (!*playbook || *playbook == '.' || strchr(playbook, '/')) {
+		*err = xasprintf("playbook name '%s' cannot name a lock file in '%s'; rename the playbook (letters, digits, '.', '_', '-')",
+				 playbook, dir);
+		return -1;
+	}
 	char *path = xasprintf("%s/%s.lock", dir, playbook);
-	int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	/* never through a symbolic link (a planted one would make a root run
+	 * truncate its target), never a FIFO or device (O_NONBLOCK: no wait) */
+	int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0640);
 	if (f < 0) {
-		*err = xasprintf("cannot open lock file '%s': %s", path, strerror(errno));
+		*err = errno == ELOOP
+			       ? xasprintf("lock file '%s' is a symbolic link, which drplay never follows; remove it if you did not put it there",
+					   path)
+			       : xasprintf("cannot open lock file '%s': %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	struct stat st = { 0 };
+	if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		*err = xasprintf("lock file '%s' is not a plain file of its own (%s); remove it if you did not put it there",
+				 path, S_ISREG(st.st_mode) ? "it has other hard links" : "not a regular file");
+		close(f);
 		free(path);
 		return -1;
 	}
@@ -238,8 +262,9 @@ static char *newest_journal(const char *dir)
 			continue;
 		char *p = xasprintf("%s/%s", dir, e->d_name);
 		struct stat st;
-		/* the file's full-resolution time: two runs in one second differ */
-		int newer = stat(p, &st) == 0 &&
+		/* the file's full-resolution time: two runs in one second differ;
+		 * only regular files (a FIFO would block the read) */
+		int newer = stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
 			    (!best || st.st_mtim.tv_sec > best_t.tv_sec ||
 			     (st.st_mtim.tv_sec == best_t.tv_sec &&
 			      (st.st_mtim.tv_nsec > best_t.tv_nsec ||
@@ -260,6 +285,70 @@ static const char *jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "";
+}
+
+/* Whether process pid holds the file `path` open (so it is the run that
+ * writes it, not a later process that reused the pid): 1 yes, 0 no, -1 when
+ * its open files cannot be read (another user's process, no /proc). */
+static int holds_open(long pid, const char *path)
+{
+	struct stat want, got;
+	if (stat(path, &want) != 0)
+		return -1;
+	char fds[64];
+	snprintf(fds, sizeof(fds), "/proc/%ld/fd", pid);
+	DIR *d = opendir(fds);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	int found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *p = xasprintf("%s/%s", fds, e->d_name);
+		found = stat(p, &got) == 0 && got.st_dev == want.st_dev && got.st_ino == want.st_ino;
+		free(p);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Whether the run that wrote the journal `path` (started as run_start) is
+ * still running: 1 yes, 0 no (its process is gone: killed, or the machine
+ * went down), -1 when it cannot be told. *pid is the process looked at. The
+ * pid comes from the playbook's lock when the lock names this run, else
+ * from run_start. */
+static int run_running(const char *dir, const char *path, json_t *start, long *pid)
+{
+	*pid = (long)json_integer_value(json_object_get(start, "pid"));
+	int lock_names_it = 0;
+	const char *pb = jstr(start, "playbook");
+	if (*pb && *pb != '.' && !strchr(pb, '/')) {
+		char *lp = xasprintf("%s/%s.lock", dir, pb);
+		int fd = open(lp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		free(lp);
+		char buf[256];
+		ssize_t n = fd >= 0 ? pread(fd, buf, sizeof(buf) - 1, 0) : -1;
+		if (fd >= 0)
+			close(fd);
+		long lpid;
+		char run[128];
+		if (n > 0) {
+			buf[n] = '\0';
+			if (sscanf(buf, "pid %ld, run %127s", &lpid, run) == 2 && !strcmp(run, jstr(start, "run"))) {
+				lock_names_it = 1;
+				*pid = lpid;
+			}
+		}
+	}
+	if (*pid <= 0)
+		return -1;
+	if (kill((pid_t)*pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	int h = holds_open(*pid, path);
+	if (h >= 0)
+		return h;
+	return lock_names_it ? 1 : -1;
 }
 
 int journal_status(const char *dir, int as_json)
@@ -283,12 +372,15 @@ int journal_status(const char *dir, int as_json)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	int bad = 0;
+	int bad = 0, last_bad = 0;
 	const char *running = NULL;
 	json_t *last_start = NULL;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		json_error_t je;
-		json_t *ev = json_loads(line, 0, &je);
+		/* a line cut off by a crash or a full disk (perhaps NUL-padded)
+		 * does not parse; only the last one may be so */
+		json_t *ev = json_loadb(line, (size_t)n, 0, &je);
+		last_bad = !ev;
 		if (!ev) {
 			bad++;
 			continue;
@@ -325,6 +417,11 @@ int journal_status(const char *dir, int as_json)
 	free(line);
 	fclose(f);
 	(void)running;
+	/* the last line torn: what a crash or a full disk leaves */
+	int torn = last_bad;
+	bad -= torn;
+	long pid = 0;
+	int alive = end || !start ? 0 : run_running(dir, path, start, &pid);
 
 	/* What state the run left. */
 	const char *maint = NULL, *maint_step = NULL;
@@ -366,8 +463,14 @@ int journal_status(const char *dir, int as_json)
 		json_object_set(o, "end", end ? end : json_null());
 		json_object_set(o, "steps", steps);
 		json_object_set_new(o, "finished", json_boolean(end != NULL));
+		if (!end && start) {
+			json_object_set_new(o, "running", alive < 0 ? json_null() : json_boolean(alive));
+			json_object_set_new(o, "pid", json_integer(pid));
+		}
 		if (!end && last_start)
-			json_object_set_new(o, "stopped_in", json_string(jstr(last_start, "step")));
+			json_object_set_new(o, alive > 0 ? "running_step" : "stopped_in", json_string(jstr(last_start, "step")));
+		json_object_set_new(o, "torn_last_line", json_boolean(torn && alive <= 0));
+		json_object_set_new(o, "unreadable_lines", json_integer(bad));
 		json_object_set_new(o, "maintenance", maint ? json_string(maint) : json_null());
 		json_object_set(o, "snapshots", snaps);
 		json_object_set(o, "failed_gates", open_gates);
@@ -384,11 +487,21 @@ int journal_status(const char *dir, int as_json)
 		if (end)
 			printf("ended %s: %s (exit %lld)\n", jstr(end, "ts"), jstr(end, "outcome"),
 			       (long long)json_integer_value(json_object_get(end, "exit_code")));
-		else if (last_start)
-			printf("the run did not finish: the journal stops during step '%s' (%s); it was killed or is still running\n",
+		else if (alive > 0 && last_start)
+			printf("the run is still running (pid %ld holds this journal open): now in step '%s' (%s)\n", pid,
 			       jstr(last_start, "step"), jstr(last_start, "action"));
+		else if (alive > 0)
+			printf("the run is still running (pid %ld holds this journal open)\n", pid);
+		else if (last_start)
+			printf("the run did not finish: the journal stops during step '%s' (%s); %s\n",
+			       jstr(last_start, "step"), jstr(last_start, "action"),
+			       alive == 0 ? "its process is gone (killed, or the machine went down): check what that step left"
+					  : "it was killed or is still running");
 		else
-			printf("the run did not finish: the journal has no end event\n");
+			printf("the run did not finish: the journal has no end event%s\n",
+			       alive == 0 ? "; its process is gone (killed, or the machine went down)" : "");
+		if (torn && alive <= 0)
+			printf("the journal's last line is incomplete (cut off while it was written: a crash or a full disk); the events before it are shown\n");
 		printf("steps:\n");
 		json_array_foreach(steps, i, ev)
 		{
@@ -435,7 +548,8 @@ int journal_status(const char *dir, int as_json)
 			putchar('\n');
 		}
 		if (bad)
-			printf("warning: %d journal line(s) could not be read\n", bad);
+			printf("warning: %d journal line(s) before the last could not be read; the journal was altered or damaged\n",
+			       bad);
 	}
 	json_decref(start);
 	json_decref(end);

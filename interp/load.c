@@ -3,13 +3,20 @@
  * libyaml's marks as file:line:col on every node. Hostile input stays bounded:
  * the file size, nesting depth and total node count (aliases counted by their
  * expanded size, which stops "billion laughs" documents) are capped, and
- * every problem becomes one diagnostic naming the place and the fix.
+ * every problem becomes one diagnostic naming the place and the fix. Only a
+ * regular file (or standard input, named "-") is read: a FIFO or a device
+ * would block or never end. A UTF-8 byte-order mark at the start is skipped
+ * (YAML 1.2 allows it).
  */
 #include "node.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "diag.h"
@@ -492,9 +499,13 @@ struct doc *doc_load_buf(const char *name, const char *buf, size_t len, struct d
 	struct doc *doc = xcalloc(1, sizeof(*doc));
 	doc->file = xstrdup(name);
 	doc->arena = arena_new();
+	sha256_hex(buf, len, doc->sha256); /* of the bytes as given, mark included */
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3)) {
+		buf += 3;
+		len -= 3;
+	}
 	doc->src = xstrndup(buf, len);
 	doc->srclen = len;
-	sha256_hex(buf, len, doc->sha256);
 	if (d)
 		diags_add_source(d, doc);
 	struct diags local;
@@ -521,17 +532,56 @@ struct doc *doc_load_buf(const char *name, const char *buf, size_t len, struct d
 	return doc;
 }
 
+/* What a file that is not a regular file is, for the error. */
+static const char *file_type_name(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO (named pipe)";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
 struct doc *doc_load(const char *path, struct diags *d)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	if (read_file(path, LOAD_MAX_BYTES, &buf, &len) != 0) {
-		int e = errno;
+	int from_stdin = !strcmp(path, "-");
+	const char *name = from_stdin ? DOC_STDIN_NAME : path;
+	const char *what = NULL;
+	int e = 0;
+	/* O_NONBLOCK: opening a FIFO with no writer must not wait; the file
+	 * type is checked before anything is read */
+	int fd = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		e = errno;
+	} else if (!from_stdin && !S_ISREG(st.st_mode)) {
+		what = file_type_name(st.st_mode);
+	} else {
+		if (!from_stdin)
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+		if (read_fd(fd, LOAD_MAX_BYTES, &buf, &len) != 0)
+			e = errno;
+	}
+	if (fd >= 0 && !from_stdin)
+		close(fd);
+	if (e || what) {
 		struct doc *doc = xcalloc(1, sizeof(*doc));
-		doc->file = xstrdup(path);
+		doc->file = xstrdup(name);
 		doc->arena = arena_new();
 		struct loc l = { doc->file, 0, 0 };
-		if (e == EFBIG)
+		if (what)
+			diag_add(d, SEV_ERROR, "io", l,
+				 "'%s' is %s, not a playbook file; give a regular file, or - to read the playbook from standard input",
+				 path, what);
+		else if (e == EFBIG)
 			diag_add(d, SEV_ERROR, "yaml-limit",
 				 l, "file is over the %u MiB limit for a playbook; split it", LOAD_MAX_BYTES >> 20);
 		else
@@ -539,7 +589,7 @@ struct doc *doc_load(const char *path, struct diags *d)
 				 strerror(e));
 		return doc;
 	}
-	struct doc *doc = doc_load_buf(path, buf, len, d);
+	struct doc *doc = doc_load_buf(name, buf, len, d);
 	free(buf);
 	return doc;
 }
@@ -667,7 +717,14 @@ int node_number(const struct node *n, double *out)
 	}
 	if (t != S_FLOAT)
 		return -1;
-	*out = strtod(n->str, NULL);
+	/* .inf, .nan and 1e999 are YAML floats but no number drplay can use
+	 * (and strtod reads ".inf" as 0, so the spelling is refused first) */
+	if (strchr(n->str, 'n') || strchr(n->str, 'N'))
+		return -1;
+	double d = strtod(n->str, NULL);
+	if (!isfinite(d))
+		return -1;
+	*out = d;
 	return 0;
 }
 
@@ -728,8 +785,9 @@ json_t *node_to_json(const struct node *n)
 	}
 	case S_FLOAT: {
 		double v = 0;
-		node_number(n, &v);
-		return json_real(v);
+		if (node_number(n, &v) == 0)
+			return json_real(v);
+		return json_stringn(n->str, n->len); /* not finite: checked as text */
 	}
 	default: {
 		json_t *s = json_stringn(n->str, n->len);

@@ -601,7 +601,8 @@ static const struct cmd commands[] = {
 	{ "lint", cmd_lint, "drplay lint FILE... [--format=text|json|sarif]",
 	  "Checks playbooks against the format and the safety rules, for every declared mode.\n"
 	  "Text lines are FILE:LINE:COL: error|warning: [rule-id] message, with the source\n"
-	  "line and a caret. SARIF 2.1.0 is for code-review annotations.\n"
+	  "line and a caret. SARIF 2.1.0 is for code-review annotations. FILE - reads standard\n"
+	  "input; a FIFO, device or directory is refused at once.\n"
 	  "Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n" },
 	{ "maintenance", cmd_maintenance,
 	  "drplay maintenance on|off|status FILE --switch NAME [--message TEXT] [--eta TEXT]\n"
@@ -621,7 +622,8 @@ static const struct cmd commands[] = {
 	  "                [--approve=STEP_ID]... [--dry-run] [--journal-dir DIR] [--json]",
 	  "Loads, checks and plans the playbook for the mode (its default mode, validation, when\n"
 	  "not given), refuses it if any guard fails, then runs its steps, journaling each.\n"
-	  "Disaster mode needs --authorize with the token the playbook names.\n"
+	  "Disaster mode needs --authorize with the token the playbook names. FILE - reads the\n"
+	  "playbook from standard input.\n"
 	  "Exit: 0 success; 1 a step failed after state had changed (gates held; read the\n"
 	  "report); 2 invalid usage or playbook; 3 refused by a guard, nothing ran; 4 stopped\n"
 	  "before any state-changing step ran (no outage); 130 interrupted.\n" },
@@ -630,7 +632,8 @@ static const struct cmd commands[] = {
 	  "grammar/playbook.schema.json is what editors (yaml-language-server) use.\n" },
 	{ "status", cmd_status, "drplay status [--journal-dir DIR] [--json]",
 	  "Shows the last run from its journal: steps with outcomes and timings, failed gates,\n"
-	  "and the state it left (maintenance, preserved snapshots).\n" },
+	  "and the state it left (maintenance, preserved snapshots); for a run without an end,\n"
+	  "whether it is still running or was killed.\n" },
 	{ "version", cmd_version, "drplay --version", "Prints the version.\n" },
 };
 

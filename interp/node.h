@@ -54,7 +54,12 @@ struct diags;
 #define LOAD_MAX_DEPTH 64             /* nesting of maps/sequences */
 #define LOAD_MAX_NODES 2000000        /* nodes including alias expansion */
 
-/* Loads and parses a YAML file into a doc. Errors (I/O, syntax, tabs,
+/* What diagnostics and the journal call the playbook read from standard
+ * input (the path "-"). */
+#define DOC_STDIN_NAME "<stdin>"
+
+/* Loads and parses a YAML file into a doc ("-" reads standard input; a
+ * path that is not a regular file is refused at once). Errors (I/O, syntax, tabs,
  * invalid UTF-8, duplicate keys, depth/size/alias budgets, more than one
  * document) are added to d with their location. Returns the doc (caller frees
  * with doc_free) even on error, with root NULL if nothing usable was read. */

@@ -95,6 +95,11 @@ struct step {
 	const char *desc;
 };
 
+/* A playbook's name also names its lock file, <journal-dir>/NAME.lock: only
+ * letters, digits, '.', '_' and '-', not first '.', at most this long (the
+ * checker and the JSON Schema's pattern say the same). */
+#define PLAYBOOK_NAME_MAX 128
+
 struct playbook {
 	struct doc *doc;
 	struct arena *arena;

@@ -11,8 +11,10 @@
  *     destructive restore on a live resource with no safety snapshot of it
  *     taken earlier in this run, is refused when it is reached (the static
  *     lint catches these before the run when the target is known);
- *   - SIGINT/SIGTERM end the running step's children, skip to the `always`
- *     steps other than maintenance_off, and exit 130.
+ *   - SIGINT, SIGTERM, SIGHUP and SIGQUIT end the running step's children,
+ *     skip to the `always` steps other than maintenance_off, and exit 130;
+ *     SIGPIPE is ignored during the run: a transcript reader that goes away
+ *     ends the transcript, not the run (the journal stays the record).
  * Everything printed and journaled goes through the redaction registry.
  */
 #include "run.h"
@@ -64,6 +66,20 @@ static void on_signal(int sig)
 {
 	run_signals++;
 	run_last_signal = sig;
+}
+
+/* The signals that end a run the way Ctrl-C does: a terminal or SSH session
+ * that drops (SIGHUP), Ctrl-\ (SIGQUIT), a supervisor's stop (SIGTERM). */
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	case SIGQUIT: return "SIGQUIT";
+	default: return "SIGINT";
+	}
 }
 
 /* ---- typing values against declarations ---- */
@@ -407,6 +423,60 @@ int act_expr_truth(struct act *a, const char *name, int *truth, const char **tex
 	return 0;
 }
 
+/* The run's counts and outcome so far, the step now running (if any) left
+ * out: what run_end records and what a report says. `failed` counts every
+ * failed, refused or interrupted step, `tolerated` those of them that
+ * on_failure: continue let the run go past. */
+struct tally {
+	int ok, failed, tolerated, skipped, refused;
+	const char *failed_step; /* the first failure not tolerated */
+	int rc;
+	const char *outcome;
+};
+
+static void run_tally(const struct run *r, const struct step *running, struct tally *t)
+{
+	const struct playbook *pb = r->pb;
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		if (st == running)
+			continue;
+		switch (r->ss[i].outcome) {
+		case O_OK: t->ok++; break;
+		case O_SKIPPED: t->skipped++; break;
+		case O_REFUSED:
+			t->refused++;
+			/* fallthrough */
+		case O_FAILED:
+		case O_INTERRUPTED:
+			t->failed++;
+			if (st->cont && !st->gate && r->ss[i].outcome == O_FAILED)
+				t->tolerated++;
+			else if (!t->failed_step)
+				t->failed_step = st->id;
+			break;
+		default: break;
+		}
+	}
+	if (r->interrupted || run_signals) {
+		t->rc = EXIT_INTERRUPTED;
+		t->outcome = "interrupted";
+	} else if (t->failed == t->tolerated) {
+		t->rc = EXIT_OK;
+		t->outcome = "succeeded";
+	} else if (t->refused && !r->state_changed) {
+		t->rc = EXIT_REFUSED;
+		t->outcome = "refused";
+	} else if (r->state_changed) {
+		t->rc = EXIT_STEP_FAILED;
+		t->outcome = "failed";
+	} else {
+		t->rc = EXIT_NO_OUTAGE;
+		t->outcome = "aborted before any change";
+	}
+}
+
 json_t *act_run_record(struct act *a)
 {
 	struct run *r = a->run;
@@ -443,6 +513,8 @@ json_t *act_run_record(struct act *a)
 		if (st->desc)
 			json_object_set_new(s, "description", json_string(st->desc));
 		json_object_set_new(s, "outcome", json_string(st == a->st ? "running" : outcome_name(ss->outcome)));
+		if (st != a->st && ss->outcome == O_FAILED && st->cont && !st->gate)
+			json_object_set_new(s, "tolerated", json_true());
 		if (ss->reason)
 			json_object_set_new(s, "reason", json_string(ss->reason));
 		if (ss->error)
@@ -458,6 +530,28 @@ json_t *act_run_record(struct act *a)
 		json_array_append_new(steps, s);
 	}
 	json_object_set_new(o, "steps", steps);
+	/* how the run ends, as far as this step can know: the outcome run_end
+	 * will record unless a later step still to run changes it */
+	struct tally t;
+	run_tally(r, a->st, &t);
+	int to_run = 0;
+	for (size_t i = a->st->index + 1; i < pb->nsteps; i++) {
+		if (r->ss[i].outcome != O_PENDING)
+			continue;
+		/* a later step out of this mode, or not `always` after the run
+		 * stopped, will be skipped: count it so already */
+		if ((pb->steps[i].modes & r->mode) && (!r->stopped || pb->steps[i].always))
+			to_run++;
+		else
+			t.skipped++;
+	}
+	json_object_set_new(o, "outcome", json_string(t.outcome));
+	json_object_set_new(o, "exit_code", json_integer(t.rc));
+	json_object_set_new(o, "final", json_boolean(to_run == 0));
+	if (t.failed_step)
+		json_object_set_new(o, "stopped_at", json_string(t.failed_step));
+	json_object_set_new(o, "counts", json_pack("{s:i,s:i,s:i,s:i,s:i}", "ok", t.ok, "failed", t.failed,
+						   "tolerated", t.tolerated, "skipped", t.skipped, "to_run", to_run));
 	return o;
 }
 
@@ -482,9 +576,8 @@ static int parse_param_value(const struct param_def *p, const char *s, json_t **
 		*out = json_integer(v);
 		break;
 	case T_NUMBER: {
-		char *end;
-		double d = strtod(s, &end);
-		if (!*s || *end)
+		double d;
+		if (parse_decimal(s, &d) != 0)
 			goto bad;
 		*out = json_real(d);
 		break;
@@ -499,11 +592,18 @@ static int parse_param_value(const struct param_def *p, const char *s, json_t **
 			goto bad;
 		*out = json_string(fmt_timestamp(v, buf, sizeof(buf)));
 		break;
-	case T_DURATION:
-		if (parse_duration(s, &v) != 0)
+	case T_DURATION: {
+		int rc = parse_duration(s, &v);
+		if (rc == -2) {
+			*err = xasprintf("param '%s' is %s, longer than the longest duration drplay accepts, 36500d (100 years)",
+					 p->name, s);
+			return -1;
+		}
+		if (rc != 0)
 			goto bad;
 		*out = json_string(s);
 		break;
+	}
 	default:
 		*out = json_string(s);
 		if (!*out) {
@@ -1045,7 +1145,7 @@ static void exec_step(struct run *r, const struct step *st)
 			}
 			free(ss->error);
 			if (interrupted) {
-				ss->error = xasprintf("interrupted by %s%s%s", run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+				ss->error = xasprintf("interrupted by %s%s%s", signal_name(run_last_signal),
 						      a.error ? ": " : "", a.error ? a.error : "");
 				ss->outcome = O_INTERRUPTED;
 			} else if (timed_out) {
@@ -1138,7 +1238,7 @@ static void note_interrupt(struct run *r, const char *where, int during)
 		return;
 	r->interrupted = 1;
 	r->stopped = 1;
-	const char *sig = run_last_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+	const char *sig = signal_name(run_last_signal);
 	run_say(r, "interrupted by %s %s step '%s': stopping; only 'always' steps other than maintenance_off run now\n",
 		sig, during ? "during" : "before", where);
 	journal_durable(r->journal, 1);
@@ -1369,11 +1469,19 @@ int drplay_run(const struct run_opts *o)
 	}
 	if (r.journal)
 		journal_echo(r.journal, o->json);
-	struct sigaction sa = { 0 }, old_int, old_term;
+	struct sigaction sa = { 0 }, old_sig[ARRAY_SIZE(stop_signals)], ign = { 0 }, old_pipe;
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
+	for (size_t k = 0; k < ARRAY_SIZE(stop_signals); k++) {
+		sigaction(stop_signals[k], NULL, &old_sig[k]);
+		/* a run started under nohup asked to outlive its terminal */
+		if (stop_signals[k] == SIGHUP && old_sig[k].sa_handler == SIG_IGN)
+			continue;
+		sigaction(stop_signals[k], &sa, NULL);
+	}
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, &old_pipe);
 	run_signals = 0;
 	{
 		struct passwd *pw = getpwuid(getuid());
@@ -1495,43 +1603,10 @@ int drplay_run(const struct run_opts *o)
 		}
 	}
 	/* The outcome. */
-	int failed = 0, ok = 0, skipped = 0, refused = 0;
-	const char *failed_step = NULL;
-	for (size_t i = 0; i < pb->nsteps; i++) {
-		switch (r.ss[i].outcome) {
-		case O_OK: ok++; break;
-		case O_SKIPPED: skipped++; break;
-		case O_REFUSED:
-			refused++;
-			/* fallthrough */
-		case O_FAILED:
-		case O_INTERRUPTED:
-			if (!(pb->steps[i].cont && !pb->steps[i].gate && r.ss[i].outcome == O_FAILED)) {
-				failed++;
-				if (!failed_step)
-					failed_step = pb->steps[i].id;
-			}
-			break;
-		default: break;
-		}
-	}
-	const char *outcome;
-	if (r.interrupted || run_signals) {
-		rc = EXIT_INTERRUPTED;
-		outcome = "interrupted";
-	} else if (!failed) {
-		rc = EXIT_OK;
-		outcome = "succeeded";
-	} else if (refused && !r.state_changed) {
-		rc = EXIT_REFUSED;
-		outcome = "refused";
-	} else if (r.state_changed) {
-		rc = EXIT_STEP_FAILED;
-		outcome = "failed";
-	} else {
-		rc = EXIT_NO_OUTAGE;
-		outcome = "aborted before any change";
-	}
+	struct tally t;
+	run_tally(&r, NULL, &t);
+	rc = t.rc;
+	const char *failed_step = t.failed_step;
 	double secs = (double)(mono_us() - r.started_mono) / 1e6;
 	/* What state the run leaves: maintenance and preserved states. */
 	const char *maint = NULL, *maint_step = NULL;
@@ -1560,14 +1635,15 @@ int drplay_run(const struct run_opts *o)
 	}
 	{
 		json_t *f = json_object();
-		json_object_set_new(f, "outcome", json_string(outcome));
+		json_object_set_new(f, "outcome", json_string(t.outcome));
 		json_object_set_new(f, "exit_code", json_integer(rc));
 		json_object_set_new(f, "duration_s", json_real(secs));
 		json_object_set_new(f, "state_changed", json_boolean(r.state_changed));
 		json_object_set_new(f, "interrupted", json_boolean(r.interrupted));
-		json_object_set_new(f, "steps_ok", json_integer(ok));
-		json_object_set_new(f, "steps_failed", json_integer(failed));
-		json_object_set_new(f, "steps_skipped", json_integer(skipped));
+		json_object_set_new(f, "steps_ok", json_integer(t.ok));
+		json_object_set_new(f, "steps_failed", json_integer(t.failed));
+		json_object_set_new(f, "steps_tolerated", json_integer(t.tolerated));
+		json_object_set_new(f, "steps_skipped", json_integer(t.skipped));
 		if (failed_step)
 			json_object_set_new(f, "stopped_at", json_string(stopped_at ? stopped_at : failed_step));
 		if (maint)
@@ -1577,8 +1653,11 @@ int drplay_run(const struct run_opts *o)
 		journal_durable(r.journal, 1);
 		journal_event(r.journal, "run_end", f);
 	}
-	run_say(&r, "run %s %s: %d ok, %d failed, %d skipped in %.2fs (exit %d)\n", r.run_id, outcome, ok, failed,
-		skipped, secs, rc);
+	char tol[64] = "";
+	if (t.tolerated)
+		snprintf(tol, sizeof(tol), " (%d tolerated: on_failure: continue)", t.tolerated);
+	run_say(&r, "run %s %s: %d ok, %d failed%s, %d skipped in %.2fs (exit %d)\n", r.run_id, t.outcome, t.ok,
+		t.failed, tol, t.skipped, secs, rc);
 	if (rc == EXIT_NO_OUTAGE) {
 		int unchanged = 0; /* the step that stopped the run is state-changing but changed nothing */
 		for (size_t i = 0; i < pb->nsteps; i++)
@@ -1594,9 +1673,14 @@ int drplay_run(const struct run_opts *o)
 	if (kept.len)
 		run_say(&r, "preserved states (never deleted by a run): %s\n", sb_str(&kept));
 	sb_release(&kept);
+	if (ferror(stdout))
+		fprintf(stderr, "drplay: warning: the transcript could not be written to standard output (was it closed?); the run went on%s%s%s\n",
+			r.journal ? ", and the journal '" : "", r.journal ? journal_path(r.journal) : "",
+			r.journal ? "' is its record" : "");
 	run_kill_children(&r);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	for (size_t k = 0; k < ARRAY_SIZE(stop_signals); k++)
+		sigaction(stop_signals[k], &old_sig[k], NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
 	journal_close(r.journal);
 	journal_unlock(lockfd);
 	free(jdir);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -386,7 +387,6 @@ int parse_duration(const char *s, int64_t *out)
 	while (*p) {
 		if (*p < '0' || *p > '9')
 			return -1;
-		double v = 0;
 		const char *start = p;
 		while (*p >= '0' && *p <= '9')
 			p++;
@@ -400,10 +400,10 @@ int parse_duration(const char *s, int64_t *out)
 		char num[64];
 		size_t nl = (size_t)(p - start);
 		if (nl >= sizeof(num))
-			return -1;
+			return -2; /* 63 digits of anything is too long */
 		memcpy(num, start, nl);
 		num[nl] = '\0';
-		v = strtod(num, NULL);
+		double v = strtod(num, NULL);
 		int64_t unit;
 		if (p[0] == 'm' && p[1] == 's') {
 			unit = 1000;
@@ -425,12 +425,59 @@ int parse_duration(const char *s, int64_t *out)
 		} else {
 			return -1;
 		}
-		if (v * (double)unit > 9.2e18)
-			return -1;
-		total += (int64_t)(v * (double)unit + 0.5);
+		double part = v * (double)unit;
+		/* Each part, and then the sum, stays within the maximum: both are
+		 * far below INT64_MAX, so the addition cannot wrap. */
+		if (!(part <= (double)DURATION_MAX_US))
+			return -2;
+		total += (int64_t)(part + 0.5);
+		if (total > DURATION_MAX_US)
+			return -2;
 		parts++;
 	}
 	*out = total;
+	return 0;
+}
+
+int duration_from_secs(int64_t secs, int64_t *out)
+{
+	if (secs < 0 || secs > DURATION_MAX_US / 1000000)
+		return -2;
+	*out = secs * 1000000;
+	return 0;
+}
+
+static const char *skip_digits(const char *p)
+{
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+int parse_decimal(const char *s, double *out)
+{
+	s += strspn(s, " \t\r\n");
+	const char *p = s + (*s == '-' || *s == '+');
+	if (*p < '0' || *p > '9')
+		return -1;
+	p = skip_digits(p);
+	if (*p == '.')
+		p = skip_digits(p + 1);
+	if (*p == 'e' || *p == 'E') {
+		p += 1 + (p[1] == '-' || p[1] == '+');
+		if (*p < '0' || *p > '9')
+			return -1;
+		p = skip_digits(p);
+	}
+	const char *end = p;
+	if (p[strspn(p, " \t\r\n")])
+		return -1;
+	char *text = xstrndup(s, (size_t)(end - s));
+	double d = strtod(text, NULL);
+	free(text);
+	if (!isfinite(d))
+		return -1;
+	*out = d;
 	return 0;
 }
 
@@ -546,6 +593,36 @@ int sha256_file_hex(const char *path, char hex[65])
 	return rc;
 }
 
+int read_fd(int fd, size_t max, char **out, size_t *len)
+{
+	struct strbuf sb;
+	sb_init(&sb, max + 1);
+	char buf[65536];
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			sb_release(&sb);
+			errno = e;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		sb_add(&sb, buf, (size_t)r);
+		if (sb.len > max) {
+			sb_release(&sb);
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	if (len)
+		*len = sb.len;
+	*out = sb_detach(&sb);
+	return 0;
+}
+
 int read_file(const char *path, size_t max, char **out, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -557,35 +634,11 @@ int read_file(const char *path, size_t max, char **out, size_t *len)
 		errno = EISDIR;
 		return -1;
 	}
-	struct strbuf sb;
-	sb_init(&sb, max + 1);
-	char buf[65536];
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			close(fd);
-			sb_release(&sb);
-			errno = e;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		sb_add(&sb, buf, (size_t)r);
-		if (sb.len > max) {
-			close(fd);
-			sb_release(&sb);
-			errno = EFBIG;
-			return -1;
-		}
-	}
+	int rc = read_fd(fd, max, out, len);
+	int e = errno;
 	close(fd);
-	if (len)
-		*len = sb.len;
-	*out = sb_detach(&sb);
-	return 0;
+	errno = e;
+	return rc;
 }
 
 int write_all(int fd, const void *buf, size_t n)

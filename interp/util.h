@@ -60,9 +60,21 @@ int parse_timestamp(const char *s, int64_t *out);
 char *fmt_timestamp(int64_t us, char *buf, size_t n);
 /* Compact UTC form for names and run ids: "20261129T060000Z". */
 char *fmt_timestamp_compact(int64_t us, char *buf, size_t n);
+/* The longest duration drplay accepts anywhere (a timeout, a delay, an age,
+ * a param): 36500d, 100 years. Longer than any real timeout or retention,
+ * and short enough that a clock reading or a timestamp plus a duration can
+ * never overflow int64 microseconds. */
+#define DURATION_MAX_US (36500LL * 86400 * 1000000)
 /* Parses a duration: "90s", "15m", "24h", "7d", "250ms", "1h30m", or a bare
- * number of seconds. Returns 0 and sets *out, or -1 on bad syntax. */
+ * number of seconds. Returns 0 and sets *out, -1 on bad syntax, -2 when it is
+ * longer than DURATION_MAX_US (each part and their sum are checked, so no
+ * spelling overflows). */
 int parse_duration(const char *s, int64_t *out);
+/* Whole seconds as a duration: 0, or -2 when negative or over the maximum. */
+int duration_from_secs(int64_t secs, int64_t *out);
+/* Strict decimal number ("-1.5e3"; surrounding whitespace allowed; no hex,
+ * inf or nan): 0 and *out, or -1 when s is not one or is not finite. */
+int parse_decimal(const char *s, double *out);
 /* Formats a duration the way it is written ("1h30m", "90s", "250ms"). */
 char *fmt_duration(int64_t us, char *buf, size_t n);
 /* Strict integer parsing (whole string, base 10); 0 on success, -1 otherwise. */
@@ -76,6 +88,8 @@ int sha256_file_hex(const char *path, char hex[65]);
 /* Reads a whole file up to max bytes. Returns 0 and a NUL-terminated buffer
  * (caller frees), -1 with errno set (EFBIG when larger than max). */
 int read_file(const char *path, size_t max, char **out, size_t *len);
+/* The same from an open descriptor, read to its end (the caller closes it). */
+int read_fd(int fd, size_t max, char **out, size_t *len);
 
 /* Writes all of buf to fd, retrying on EINTR/short writes. 0 or -1. */
 int write_all(int fd, const void *buf, size_t n);

@@ -165,7 +165,6 @@ struct measures {
 	const char *rto_basis, *rpo_basis;
 	double restore_start_s, verified_s;
 	int verify_failures;
-	int failed;
 	json_t *snapshots;              /* names */
 	json_t *preserved;              /* names */
 	json_t *restores;               /* restore steps that ran: {step, action, outputs} */
@@ -196,8 +195,6 @@ static void measure(struct act *a, json_t *rec, struct measures *m)
 		const char *cat = jstr(s, "category"), *outc = jstr(s, "outcome");
 		json_t *outs = json_object_get(s, "outputs");
 		int ok = !strcmp(outc, "ok");
-		if (!strcmp(outc, "failed") || !strcmp(outc, "refused") || !strcmp(outc, "interrupted"))
-			m->failed = 1;
 		if (ok && !strcmp(cat, "maintenance_on") && !m->maint_on_s) {
 			m->maint_on_s = step_end_s(s);
 			m->maint_on_step = jstr(s, "id");
@@ -289,6 +286,56 @@ static const char *objective_mark(double measured, json_t *objectives, const cha
 	if (isnan(measured))
 		return "not measured";
 	return measured <= *target ? "met" : "MISSED";
+}
+
+/* ---- how the run ended (the run record's outcome, exit code and counts) ---- */
+
+static int run_succeeded(json_t *rec)
+{
+	return !strcmp(jstr(rec, "outcome"), "succeeded");
+}
+
+static int count_of(json_t *rec, const char *k)
+{
+	return (int)json_integer_value(json_object_get(json_object_get(rec, "counts"), k));
+}
+
+/* "3 ok, 2 failed (2 tolerated: on_failure: continue), 1 skipped", as the
+ * transcript's summary line counts them. */
+static void counts_text(struct strbuf *sb, json_t *rec)
+{
+	sb_addf(sb, "%d ok, %d failed", count_of(rec, "ok"), count_of(rec, "failed"));
+	if (count_of(rec, "tolerated"))
+		sb_addf(sb, " (%d tolerated: on_failure: continue)", count_of(rec, "tolerated"));
+	sb_addf(sb, ", %d skipped", count_of(rec, "skipped"));
+	if (count_of(rec, "to_run"))
+		sb_addf(sb, ", %d still to run", count_of(rec, "to_run"));
+}
+
+/* The Markdown outcome: how the run ended (or stands, when steps after the
+ * report are still to run), its exit code, where it stopped, the counts. */
+static void md_outcome(struct strbuf *sb, json_t *rec)
+{
+	int final = json_is_true(json_object_get(rec, "final"));
+	sb_adds(sb, "| outcome | ");
+	if (run_succeeded(rec)) {
+		sb_adds(sb, final ? "succeeded" : "succeeded so far");
+	} else {
+		sb_adds(sb, "**");
+		for (const char *p = jstr(rec, "outcome"); *p; p++)
+			sb_addc(sb, (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p));
+		sb_adds(sb, final ? "**" : "** so far");
+	}
+	sb_addf(sb, " (exit %lld)", (long long)json_integer_value(json_object_get(rec, "exit_code")));
+	if (*jstr(rec, "stopped_at"))
+		sb_addf(sb, ", stopped at step `%s`", jstr(rec, "stopped_at"));
+	sb_adds(sb, "; steps: ");
+	counts_text(sb, rec);
+	if (!final)
+		sb_adds(sb, "; the steps after this report may change the outcome");
+	else if (!run_succeeded(rec))
+		sb_adds(sb, " (see the steps below)");
+	sb_adds(sb, " |\n");
 }
 
 /* States: a mapping label -> state, or a list of states labelled by name. */
@@ -428,7 +475,7 @@ static char *markdown(json_t *rec, json_t *states, struct measures *m, struct ac
 		jstr(rec, "playbook"), jstr(rec, "file"), jstr(rec, "mode"), jstr(rec, "run"),
 		jstr(rec, "started_at"), jstr(rec, "now"));
 	sb_adds(&sb, "## Summary\n\n| | |\n|---|---|\n");
-	sb_addf(&sb, "| outcome | %s |\n", m->failed ? "**FAILED** (see the steps below)" : "all steps so far succeeded");
+	md_outcome(&sb, rec);
 	json_t *restored = act_json(a, "restored");
 	if (restored) {
 		const char *k;
@@ -552,8 +599,9 @@ static char *markdown(json_t *rec, json_t *states, struct measures *m, struct ac
 		char d[32] = "";
 		if (json_is_number(json_object_get(s, "duration_s")))
 			snprintf(d, sizeof(d), "%.2fs", jnum(s, "duration_s", 0));
-		sb_addf(&sb, "| %zu | `%s` | %s | %s | %s | %s | ", i + 1, jstr(s, "id"), jstr(s, "action"),
-			jstr(s, "outcome"), jstr(s, "started_at"), d);
+		sb_addf(&sb, "| %zu | `%s` | %s | %s%s | %s | %s | ", i + 1, jstr(s, "id"), jstr(s, "action"),
+			jstr(s, "outcome"), json_is_true(json_object_get(s, "tolerated")) ? " (tolerated)" : "",
+			jstr(s, "started_at"), d);
 		md_cell(&sb, *jstr(s, "error") ? jstr(s, "error") : jstr(s, "reason"));
 		sb_adds(&sb, " |\n");
 	}
@@ -580,6 +628,18 @@ static char *junit(json_t *rec)
 	xml_text(&sb, jstr(rec, "playbook"));
 	sb_addf(&sb, " (%s)\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\">\n",
 		jstr(rec, "mode"), n, failures, skipped, total, jstr(rec, "started_at"));
+	/* how the run ended, which test cases alone do not say */
+	struct strbuf ct = STRBUF_INIT;
+	counts_text(&ct, rec);
+	sb_adds(&sb, "    <properties>\n      <property name=\"outcome\" value=\"");
+	xml_text(&sb, jstr(rec, "outcome"));
+	sb_addf(&sb, "\"/>\n      <property name=\"exit_code\" value=\"%lld\"/>\n"
+		     "      <property name=\"final\" value=\"%s\"/>\n      <property name=\"steps\" value=\"",
+		(long long)json_integer_value(json_object_get(rec, "exit_code")),
+		json_is_true(json_object_get(rec, "final")) ? "true" : "false");
+	xml_text(&sb, sb_str(&ct));
+	sb_adds(&sb, "\"/>\n    </properties>\n");
+	sb_release(&ct);
 	json_array_foreach(json_object_get(rec, "steps"), i, s)
 	{
 		const char *o = jstr(s, "outcome");
@@ -597,9 +657,11 @@ static char *junit(json_t *rec)
 			xml_text(&sb, *jstr(s, "reason") ? jstr(s, "reason") : "not reached");
 			sb_adds(&sb, "\"/>\n    </testcase>\n");
 		} else {
-			sb_addf(&sb, ">\n      <failure type=\"%s\" message=\"", o);
+			/* a tolerated failure is still a failure, marked as such */
+			const char *tol = json_is_true(json_object_get(s, "tolerated")) ? "tolerated (on_failure: continue): " : "";
+			sb_addf(&sb, ">\n      <failure type=\"%s\" message=\"%s", *tol ? "tolerated" : o, tol);
 			xml_text(&sb, jstr(s, "error"));
-			sb_adds(&sb, "\">");
+			sb_addf(&sb, "\">%s", tol);
 			xml_text(&sb, jstr(s, "error"));
 			sb_adds(&sb, "</failure>\n    </testcase>\n");
 		}
@@ -635,7 +697,8 @@ static char *prometheus(json_t *rec, struct measures *m, const char *path)
 	sb_adds(&lb, "\"");
 	const char *l = sb_str(&lb);
 	double now = jnum(rec, "now_s", 0);
-	double last_ok = m->failed ? previous_success(path, l) : now;
+	int succeeded = run_succeeded(rec);
+	double last_ok = succeeded ? now : previous_success(path, l);
 	struct strbuf sb = STRBUF_INIT;
 	sb_adds(&sb, "# HELP drplay_last_run_timestamp_seconds When the last run of the playbook wrote its report.\n"
 		     "# TYPE drplay_last_run_timestamp_seconds gauge\n");
@@ -646,7 +709,15 @@ static char *prometheus(json_t *rec, struct measures *m, const char *path)
 		sb_addf(&sb, "drplay_last_success_timestamp_seconds{%s} %.3f\n", l, last_ok);
 	sb_adds(&sb, "# HELP drplay_last_run_success Whether the last run succeeded (1) or failed (0).\n"
 		     "# TYPE drplay_last_run_success gauge\n");
-	sb_addf(&sb, "drplay_last_run_success{%s} %d\n", l, m->failed ? 0 : 1);
+	sb_addf(&sb, "drplay_last_run_success{%s} %d\n", l, succeeded);
+	sb_adds(&sb, "# HELP drplay_steps Steps of the last run by outcome (failed includes tolerated failures).\n"
+		     "# TYPE drplay_steps gauge\n");
+	static const char *const outcomes[] = { "ok", "failed", "skipped" };
+	for (size_t k = 0; k < ARRAY_SIZE(outcomes); k++)
+		sb_addf(&sb, "drplay_steps{%s,outcome=\"%s\"} %d\n", l, outcomes[k], count_of(rec, outcomes[k]));
+	sb_adds(&sb, "# HELP drplay_steps_tolerated Failed steps of the last run that on_failure: continue let it go past.\n"
+		     "# TYPE drplay_steps_tolerated gauge\n");
+	sb_addf(&sb, "drplay_steps_tolerated{%s} %d\n", l, count_of(rec, "tolerated"));
 	sb_adds(&sb, "# HELP drplay_rto_seconds Measured recovery time of the last run.\n# TYPE drplay_rto_seconds gauge\n");
 	if (!isnan(m->rto_s))
 		sb_addf(&sb, "drplay_rto_seconds{%s} %.3f\n", l, m->rto_s);
@@ -705,7 +776,12 @@ static int do_report(struct act *a)
 			json_t *o = json_object();
 			json_object_set_new(o, "drplay_report", json_integer(1));
 			json_t *sum = json_object();
-			json_object_set_new(sum, "outcome", json_string(m.failed ? "failed" : "succeeded"));
+			json_object_set_new(sum, "outcome", json_string(jstr(rec, "outcome")));
+			json_object_set(sum, "exit_code", json_object_get(rec, "exit_code"));
+			json_object_set(sum, "final", json_object_get(rec, "final"));
+			if (*jstr(rec, "stopped_at"))
+				json_object_set(sum, "stopped_at", json_object_get(rec, "stopped_at"));
+			json_object_set(sum, "steps", json_object_get(rec, "counts"));
 			json_object_set_new(sum, "rto_s", isnan(m.rto_s) ? json_null() : json_real(m.rto_s));
 			json_object_set_new(sum, "rto_basis", m.rto_basis ? json_string(m.rto_basis) : json_null());
 			json_object_set_new(sum, "rpo_s", isnan(m.rpo_s) ? json_null() : json_real(m.rpo_s));

@@ -6,6 +6,10 @@
 #   lint_10k     `drplay lint` of a generated 10,000-step playbook; baseline:
 #                parsing the same YAML with js-yaml (node), i.e. the cost of
 #                reading the file at all. Target: under 200 ms.
+#   lint_50k_errors `drplay lint` of a generated playbook with 50,000 errors of
+#                four kinds (tests/lib/bigplaybooks.sh); baseline: js-yaml
+#                parsing the same file. Target: under 1 s (lint is linear in
+#                its findings and prints at most 1,000 per file).
 #   run_1k       `drplay run` of 1,000 log/assert steps with the journal on
 #                (~2,500 events, written one by one; read-only steps are synced
 #                at the next state-changing step or the end) in a directory on the
@@ -16,6 +20,7 @@
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/lib.sh"
+. "$T_LIB/bigplaybooks.sh"
 require_drplay
 work=$(t_tmpdir bench) || die_setup "no temp dir"
 # Debian's /usr/bin/psql is a Perl wrapper; measure the real binary.
@@ -57,6 +62,15 @@ pb=$work/big.yaml
 v=$(bench_best 5 "$DRPLAY" lint "$pb")
 b=$(bench_best 5 node -e 'require(process.argv[1]).load(require("fs").readFileSync(process.argv[2],"utf8"))' "$T_NODE_DIR/node_modules/js-yaml" "$pb")
 bench_report lint_10k "$(awk -v x="$v" 'BEGIN{print x*1000}')" ms "$(awk -v x="$b" 'BEGIN{print x*1000}')" 200 value
+
+# lint of a file with 50,000 errors (lint exits 1: that is the expected outcome)
+lint_with_errors() { "$DRPLAY" lint "$1" >/dev/null 2>&1; [ $? -eq 1 ]; }
+pb=$work/errors.yaml
+gen_mixed_errors 50000 "$pb"
+lint_with_errors "$pb" || { echo "bench_core: the 50k-error playbook did not lint with errors" >&2; exit 1; }
+v=$(bench_best 5 lint_with_errors "$pb")
+b=$(bench_best 5 node -e 'require(process.argv[1]).load(require("fs").readFileSync(process.argv[2],"utf8"))' "$T_NODE_DIR/node_modules/js-yaml" "$pb")
+bench_report lint_50k_errors "$(awk -v x="$v" 'BEGIN{print x*1000}')" ms "$(awk -v x="$b" 'BEGIN{print x*1000}')" 1000 value
 
 # run of 1,000 steps with the journal
 pb=$work/run1k.yaml

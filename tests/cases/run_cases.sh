@@ -55,7 +55,11 @@ while IFS= read -r f; do
 	extra=()
 	case "$cmd" in run*|plan*) extra=(--journal-dir "$tmp/journal") ;; esac
 	# shellcheck disable=SC2086
-	(cd "$CASES" && env -i PATH="$PATH" HOME="$tmp" LANG=C.UTF-8 "${envs[@]}" \
+	# the sanitizers' settings pass through, so a report lands in the run's log
+	san=()
+	[ -n "${ASAN_OPTIONS:-}" ] && san+=("ASAN_OPTIONS=$ASAN_OPTIONS")
+	[ -n "${UBSAN_OPTIONS:-}" ] && san+=("UBSAN_OPTIONS=$UBSAN_OPTIONS")
+	(cd "$CASES" && env -i PATH="$PATH" HOME="$tmp" LANG=C.UTF-8 "${san[@]}" "${envs[@]}" \
 		timeout 60 "$bin" $cmd "${extra[@]}" "$rel" $args </dev/null >"$tmp/out" 2>&1)
 	rc=$?
 	normalize <"$tmp/out" >"$tmp/norm"

@@ -7,10 +7,14 @@
  * Besides crashes, leaks and UB, it aborts when an invariant breaks: a
  * failed parse adds exactly one "expr-syntax" diagnostic inside the input,
  * a successful one adds none, an evaluation error has a message, and a
- * result is secret only when the input mentions secret.
+ * result is secret only when the input mentions secret. The input is also
+ * read as a duration and a number on its own: a duration that parses lies
+ * in [0, DURATION_MAX_US] and whole seconds survive a round trip through
+ * fmt_duration; a number that parses is finite.
  *
  *   make fuzz && build/fuzz/fuzz_expr tests/fuzz/corpus/expr -max_total_time=120
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +154,23 @@ static int eval_tmpl(const void *t, const struct eval_ctx *ctx, struct value *v,
 	return tmpl_eval(t, ctx, v, err);
 }
 
+/* The scalar parsers never return what they cannot represent. */
+static void check_scalars(const char *s)
+{
+	int64_t us, back;
+	if (parse_duration(s, &us) == 0) {
+		if (us < 0 || us > DURATION_MAX_US)
+			abort();
+		char buf[64];
+		if (us % 1000000 == 0 &&
+		    (parse_duration(fmt_duration(us, buf, sizeof(buf)), &back) != 0 || back != us))
+			abort();
+	}
+	double d;
+	if (parse_decimal(s, &d) == 0 && !isfinite(d))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -159,6 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setup();
 	char *s = xstrndup((const char *)data, size);
 	size_t len = strlen(s);
+	check_scalars(s);
 	int may_be_secret = strstr(s, "secret") != NULL;
 	struct loc loc = { "fuzz.yml", 1, 1 };
 	struct refcheck rc = { len };

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # tests/fuzz/run_fuzz.sh: a short fuzzing pass of every libFuzzer target (built
 # by `make fuzz` into build/fuzz/) over its seed corpus, as part of
-# `make check`. Longer runs: build/fuzz/fuzz_load -max_total_time=600 CORPUS.
+# `make check` (20 s a target). `make fuzz-long` runs the same for
+# FUZZ_SECONDS (default 300) a target, before a release. A crash input, once
+# fixed, is kept in tests/fuzz/corpus/<target>/ (named regress_*) so every
+# later pass replays it first.
 # Each target is one test: it passes when no crash, leak, timeout or
 # sanitizer report occurred in the time given.
 set -u

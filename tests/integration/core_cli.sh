@@ -21,10 +21,12 @@ jq_like() { # FILE EXPR: evaluates a JS expression over the array of events (ev)
 
 no_proc() { ! pgrep -f "$1" >/dev/null; }
 
-# ---- SIGINT / SIGTERM during a step ----
-for sig in INT TERM; do
+# ---- SIGINT / SIGTERM / SIGHUP / SIGQUIT during a step ----
+nsig=0
+for sig in INT TERM HUP QUIT; do
 	rm -rf "$J"
-	marker="0.000$$$((${#sig}))"  # sleep adds its arguments: a unique, harmless number
+	nsig=$((nsig + 1))
+	marker="0.000$$${nsig}0"  # sleep adds its arguments: a unique, harmless number
 	"$TDRPLAY" run "$PB/interrupt.yaml" --journal-dir "$J" --param marker="$marker" >"$work/int.out" 2>&1 &
 	pid=$!
 	t_watch_pid $pid
@@ -54,6 +56,9 @@ for sig in INT TERM; do
 		"$(jq_like "$jf" 'ev.find(e=>e.step==="maint_off"&&(e.event==="step_end"||e.event==="step_skip")).event')"
 	t_eq "SIG$sig: run_end exit code" "130" "$(jq_like "$jf" 'ev.find(e=>e.event==="run_end").exit_code')"
 	t_contains "SIG$sig: transcript says maintenance stays on" "$(cat "$work/int.out")" "maintenance is ON"
+	t_contains "SIG$sig: transcript names the signal" "$(cat "$work/int.out")" "interrupted by SIG$sig during step 'long'"
+	t_eq "SIG$sig: the journal ends with run_end" "run_end interrupted" \
+		"$(jq_like "$jf" '(e=>e.event+" "+e.outcome)(ev[ev.length-1])')"
 done
 
 # ---- the lock ----

@@ -32,6 +32,8 @@
 #   t_unwatch_pid PID   forget it (stopped on purpose)
 #   stop_pid PID [TIMEOUT_S] [SIGNAL]   signal, poll until gone, SIGKILL after timeout
 #   log_tail FILE [N]   last N lines of a log on stderr, indented
+#   t_jsonl FILE EXPR   prints a JavaScript expression evaluated (node) over the
+#                       JSON lines of FILE, an array `ev` (a journal's events)
 #   require_node / require_node_modules   die_setup with a hint when missing
 #
 # Scripts use `set -u`; the helpers also work under `set -e`.  Servers are
@@ -375,6 +377,11 @@ log_tail() {
     else
         printf '  (no log file %s)\n' "$f" >&2
     fi
+}
+
+# t_jsonl FILE EXPR: EXPR over the array `ev` of FILE's JSON lines, printed
+t_jsonl() {
+    node -e 'const fs=require("fs");const ev=fs.readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);console.log(eval(process.argv[2]))' "$1" "$2"
 }
 
 # _t_check_name NAME: variable prefixes must be shell identifiers

@@ -320,7 +320,10 @@ static void arithmetic_time(void)
 	CHECK_STR(ev("1h + '30m'"), "1h30m");
 	CHECK(has(ev("1h + 'soon'"), "cannot apply '+' to a duration and a string"));
 	CHECK(has(ev("9999-12-31T00:00:00Z + 2d"), "ERR: timestamp out of range"));
-	CHECK(has(ev("100000d * 100000"), "ERR: the result of"));
+	CHECK(has(ev("36500d * 100000"), "ERR: the result of"));
+	/* a literal past the longest duration is a syntax error, not a wrap */
+	CHECK(has(ev("100000d * 2"), "the longest is 36500d"));
+	CHECK(has(ev("duration('5555555555555s5555555555555s')"), "ERR:"));
 }
 
 static void comparisons(void)
