@@ -1652,7 +1652,7 @@ static const struct output_spec capture_outputs[] = {
 };
 static const struct action_def capture_def = {
 	"pg.capture", do_capture, 0, CAT_OTHER, capture_params, capture_outputs,
-	"Records a named state of a database at one moment: row counts, schema fingerprint, freshness and content checksums, all read in one snapshot (server time recorded).",
+	"Records a named state of a database at one moment: row counts, schema fingerprint, freshness, sequence positions (and whether each is ahead of the columns it feeds) and content checksums, all read in one snapshot (server time recorded).",
 	NULL, NULL,
 };
 
@@ -1774,7 +1774,7 @@ static const struct output_spec schema_outputs[] = {
 };
 static const struct action_def schema_def = {
 	"pg.schema", do_schema, 0, CAT_OTHER, schema_params, schema_outputs,
-	"A canonical fingerprint of the schema (schemas, tables, columns, constraints, indexes, sequences, views, functions, triggers, extensions, types): its SHA-256 and the text.",
+	"A canonical fingerprint of everything a restore brings back that changes how the database behaves (tables, columns, constraints, indexes, sequences, views, functions, triggers and their enabled state, rules, policies, comments, the database's encoding and locale, ...; owners and privileges with privileges: true): its SHA-256 and the text.",
 	NULL, NULL,
 };
 
