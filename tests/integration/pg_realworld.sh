@@ -14,7 +14,8 @@
 # composite keys with a low-cardinality first column are named by their full
 # key; materialized views can be named and read; foreign tables are read only
 # when named; row-level security never yields a partial read; server errors
-# carry DETAIL; long differing schema lines show where they differ.
+# carry DETAIL; long differing schema lines show where they differ; the size
+# figures of pg.counts, pg.checksum and pg.capture agree.
 set -u
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -76,6 +77,9 @@ t_eq "round trip: ... and the sequences, each ahead of the columns it feeds" \
 	"$(out expected "Object.keys(o.state.sequences).filter(k => k.startsWith('music.') || k === 'saas.account_id_seq').sort()")"
 t_eq "round trip: ... the shared sequence feeds saas.accounts.id (a nextval default)" '[{"column":"saas.accounts.id","max":2000,"behind":false}]' \
 	"$(out expected "o.state.sequences['saas.account_id_seq'].feeds")"
+t_eq "sizes: pg.capture with counts and checksums counts each relation's heap once" \
+	"$(pg_sql PG src "select sum(pg_relation_size(c.oid)) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast' and (c.relkind = 'r' or c.relispopulated)")" \
+	"$(out expected "ev.find(x => x.event === 'pg_read' && x.step === 'expected').heap_bytes")"
 t_eq "round trip: ... both materialized views counted (one not populated)" "25 null" \
 	"$(out expected "o.state.counts['music.genre_stats_mv'] + ' ' + o.state.counts['music.playlist_sizes_mv']")"
 
@@ -217,6 +221,10 @@ pg_sql PG fdw "CREATE EXTENSION file_fdw; CREATE SERVER files FOREIGN DATA WRAPP
 A_DSN=$BASE/fdw t_exit "foreign tables: counts and checksums of all never read them" 0 run "$PB/rw_all.yaml"
 t_eq "foreign tables: ... not in counts or checksums" "[]" \
 	"$(out counts "Object.keys(o.counts).concat(Object.keys(ev.filter(x => x.step === 'checksum' && x.event === 'step_end')[0].outputs.checksums)).filter(k => k.startsWith('public.ext_'))")"
+heap() { out "$1" "ev.find(x => x.event === 'pg_read' && x.step === '$1').heap_bytes"; }
+t_eq "sizes: pg.counts and pg.checksum of all report the same table heap (each relation once)" "$(heap counts)" "$(heap checksum)"
+t_eq "sizes: ... of every relation read" "$(pg_sql PG fdw "select sum(pg_relation_size(c.oid)) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'm') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast' and (c.relkind = 'r' or c.relispopulated)")" \
+	"$(heap checksum)"
 A_DSN=$BASE/fdw t_exit "foreign tables: read when named" 0 run "$PB/rw_named.yaml" --param table=public.ext_rows
 t_eq "foreign tables: ... its rows counted and checksummed" "3 3" \
 	"$(out capture "o.state.counts['public.ext_rows'] + ' ' + o.state.checksums['public.ext_rows'].rows")"
