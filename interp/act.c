@@ -221,6 +221,16 @@ int act_fail(struct act *a, const char *fmt, ...)
 	return ACT_FAIL;
 }
 
+void act_unchanged(struct act *a)
+{
+	a->unchanged = 1;
+}
+
+void act_changing(struct act *a)
+{
+	a->unchanged = 0;
+}
+
 const char *act_error(struct act *a)
 {
 	return a->error;

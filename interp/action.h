@@ -175,6 +175,16 @@ void act_out_dur(struct act *a, const char *name, int64_t us);
  * last call wins. */
 int act_fail(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
+/* What changed. A step whose action's flags say it changes state counts as
+ * a change from the moment it starts, unless the action says otherwise:
+ * one that checks things before it changes anything calls act_unchanged
+ * first and act_changing right before its first change. If it fails in
+ * between, the step ends "failed, nothing changed" and does not count as a
+ * change for the run's exit code (exit 4 when nothing else changed; SPEC.md,
+ * 'Exit codes'). Read-only steps never count. */
+void act_unchanged(struct act *a);
+void act_changing(struct act *a);
+
 /* The message of the last act_fail of this attempt, or NULL: lets an action
  * add context to what a helper (pg_connect, pg_exec) reported. */
 const char *act_error(struct act *a);

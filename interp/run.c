@@ -1281,12 +1281,11 @@ static void exec_step(struct run *r, const struct step *st)
 	 * state-changing step (or the run's end) syncs them first */
 	journal_durable(r->journal, !args || (flags & A_STATE));
 	journal_step(r, "step_start", st, json_pack("{s:s,s:b}", "effect", kind, "state_changing", (flags & A_STATE) != 0));
+	int changed = 0;
 	if (!args) {
 		ss->outcome = O_FAILED;
 		ss->error = err;
 	} else {
-		if (flags & A_STATE)
-			r->state_changed = 1;
 		int attempts = st->retries + 1;
 		for (int at = 1; at <= attempts; at++) {
 			struct act a = { 0 };
@@ -1302,6 +1301,9 @@ static void exec_step(struct run *r, const struct step *st)
 			ss->attempts = at;
 			int rc = st->def->run(&a);
 			act_progress_end(&a);
+			/* a failed attempt that said it changed nothing changed nothing */
+			if ((flags & A_STATE) && !((rc != ACT_OK || a.error) && a.unchanged))
+				changed = 1;
 			int timed_out = a.deadline && mono_us() > a.deadline;
 			int interrupted = run_signals > a.sig_base;
 			if (rc == ACT_OK && !a.error) {
@@ -1357,19 +1359,27 @@ static void exec_step(struct run *r, const struct step *st)
 			}
 		}
 	}
+	if (flags & A_STATE) {
+		if (changed)
+			r->state_changed = 1;
+		else if (ss->outcome != O_OK)
+			ss->nothing_changed = 1;
+	}
 	ss->dur_us = mono_us() - t0;
 	char secs[32];
 	snprintf(secs, sizeof(secs), "%.2fs", (double)ss->dur_us / 1e6);
 	if (ss->outcome == O_OK)
 		run_say(r, "      ok (%s)\n", secs);
 	else
-		run_say(r, "      %s (%s): %s\n", ss->outcome == O_INTERRUPTED ? "INTERRUPTED" : "FAILED", secs,
-			ss->error);
+		run_say(r, "      %s (%s%s): %s\n", ss->outcome == O_INTERRUPTED ? "INTERRUPTED" : "FAILED", secs,
+			ss->nothing_changed ? ", nothing changed" : "", ss->error);
 	json_t *extra = json_object();
 	json_object_set_new(extra, "outcome", json_string(outcome_name(ss->outcome)));
 	json_object_set_new(extra, "duration_s", json_real((double)ss->dur_us / 1e6));
 	json_object_set_new(extra, "attempts", json_integer(ss->attempts));
 	json_object_set_new(extra, "state_changing", json_boolean((flags & A_STATE) != 0));
+	if (ss->nothing_changed)
+		json_object_set_new(extra, "changed", json_false());
 	if (ss->error)
 		json_object_set_new(extra, "error", json_text(ss->error));
 	if (ss->outputs)
@@ -1842,9 +1852,15 @@ int drplay_run(const struct run_opts *o)
 		snprintf(tol, sizeof(tol), " (%d tolerated: on_failure: continue)", t.tolerated);
 	run_say(&r, "run %s %s: %d ok, %d failed%s, %d skipped in %.2fs (exit %d)\n", r.run_id, t.outcome, t.ok,
 		t.failed, tol, t.skipped, secs, rc);
-	if (rc == EXIT_NO_OUTAGE)
-		run_say(&r, "nothing changed: the run stopped at step '%s' before any state-changing step (no outage)\n",
+	if (rc == EXIT_NO_OUTAGE) {
+		int unchanged = 0; /* the step that stopped the run is state-changing but changed nothing */
+		for (size_t i = 0; i < pb->nsteps; i++)
+			if (failed_step && !strcmp(pb->steps[i].id, failed_step))
+				unchanged = r.ss[i].nothing_changed;
+		run_say(&r, unchanged ? "nothing changed: the run stopped at step '%s', which failed before it changed anything (no outage)\n"
+				      : "nothing changed: the run stopped at step '%s' before any state-changing step (no outage)\n",
 			failed_step);
+	}
 	if (maint)
 		run_say(&r, "maintenance is %s (step '%s')%s\n", maint, maint_step,
 			!strcmp(maint, "ON") && rc ? "; it stays on until a verified restore: lift it by hand only then" : "");

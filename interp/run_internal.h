@@ -30,6 +30,7 @@ struct step_state {
 	unsigned flags;       /* effective flags when it ran */
 	size_t targets[16];   /* resources it touched (indices) */
 	size_t ntargets;
+	int nothing_changed;  /* a state-changing step that failed before changing anything */
 };
 
 struct run {
@@ -70,6 +71,7 @@ struct act {
 	int sig_base;          /* signals seen before this step started */
 	int shielded;          /* act_shield: cancellation ignores the deadline */
 	int shield_base;       /* ... and the signals seen before the shield */
+	int unchanged;         /* act_unchanged: nothing changed yet */
 	/* progress */
 	char phase[64];
 	uint64_t pdone, ptotal;

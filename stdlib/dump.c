@@ -314,6 +314,12 @@ static void scan_line(struct dstream *d, const char *l, size_t n)
 		d->line_skip = 2;
 		return;
 	}
+	static const char cv[] = "CREATE VIEW ", cmv[] = "CREATE MATERIALIZED VIEW ";
+	if ((n > sizeof(cv) - 1 && !strncmp(l, cv, sizeof(cv) - 1)) ||
+	    (n > sizeof(cmv) - 1 && !strncmp(l, cmv, sizeof(cmv) - 1))) {
+		d->views++;
+		return;
+	}
 	const char *p = NULL;
 	if (n > sizeof(ct) - 1 && !strncmp(l, ct, sizeof(ct) - 1))
 		p = l + sizeof(ct) - 1;
@@ -933,6 +939,7 @@ struct snap {
 	char server_version[64];
 	long server_version_num;
 	char dbname[128];
+	json_t *locale;   /* the database's encoding and locale (pg_database), for the manifest */
 };
 
 /* Opens the source's snapshot: 0 with an exported id, 1 without one (time
@@ -977,6 +984,17 @@ static int open_snapshot(struct act *a, struct resource *db, struct snap *sn)
 	snprintf(sn->server_version, sizeof(sn->server_version), "%.*s", (int)strcspn(sv, " "), sv);
 	sn->server_version_num = strtol(PQgetvalue(r, 0, 3), NULL, 10);
 	snprintf(sn->dbname, sizeof(sn->dbname), "%s", PQgetvalue(r, 0, 4));
+	PQclear(r);
+	/* what CREATE DATABASE needs to make a copy that sorts and compares
+	 * text the same way (columns that do not exist on a version are null) */
+	r = pg_exec(a, sn->conn, "reading the database's locale",
+		    "SELECT json_build_object('encoding', pg_encoding_to_char(d.encoding), 'lc_collate', d.datcollate, "
+		    "'lc_ctype', d.datctype, 'locale_provider', j ->> 'datlocprovider', "
+		    "'locale', coalesce(j ->> 'daticulocale', j ->> 'datlocale'), 'icu_rules', j ->> 'daticurules')::text "
+		    "FROM pg_database d CROSS JOIN LATERAL to_jsonb(d) AS j WHERE d.datname = current_database()");
+	if (!r)
+		return -1;
+	sn->locale = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
 	PQclear(r);
 	return exported ? 0 : 1;
 }
@@ -1074,6 +1092,7 @@ static void create_release(struct create *c)
 	free(c->pr.buf[1]);
 	if (c->sn.conn)
 		PQfinish(c->sn.conn);
+	json_decref(c->sn.locale);
 	if (c->w)
 		store_writer_abort(c->a, c->w);
 	store_writer_free(c->w);
@@ -1220,6 +1239,7 @@ static int do_create(struct act *a)
 	c.errfd = c.pfd[0] = c.pfd[1] = -1;
 	c.pid = -1;
 	int ret = ACT_FAIL;
+	act_unchanged(a); /* until the store is written to */
 	c.db = act_resource(a, "database");
 	if (!c.db)
 		goto out;
@@ -1248,6 +1268,7 @@ static int do_create(struct act *a)
 	c.key = store_key(c.st, rel);
 	free(rel);
 	c.mkey = dump_manifest_key(c.key);
+	act_changing(a);
 	c.w = store_writer_new(a, c.st, c.key);
 	if (!c.w)
 		goto out;
@@ -1285,6 +1306,8 @@ static int do_create(struct act *a)
 	json_object_set_new(m, "source", json_string(pg_where(c.db)));
 	json_object_set_new(m, "server_version", json_string(c.sn.server_version));
 	json_object_set_new(m, "server_version_num", json_integer(c.sn.server_version_num));
+	if (c.sn.locale)
+		json_object_set(m, "locale", c.sn.locale);
 	json_object_set_new(m, "pg_dump_version", json_string(c.pgdump_ver));
 	json_object_set_new(m, "snapshot_time", json_string(ts));
 	json_object_set_new(m, "snapshot_exported", json_boolean(c.snap_rc == 0));
@@ -1388,6 +1411,7 @@ static char *opt_arg(const char *fmt, const char *v)
 static int restore_spawn(struct restore *r, enum dump_fmt fmt, const char *file)
 {
 	struct act *a = r->a;
+	act_changing(a); /* the tool writes into the target from here on */
 	char *argv[20];
 	char *owned[4] = { NULL, NULL, NULL, NULL };
 	int k = 0;
@@ -1567,7 +1591,40 @@ static void restore_release(struct restore *r)
 		free_secret(r->pwenv);
 }
 
-static int create_database(struct act *a, struct resource *t, const char *name)
+/* The clauses of CREATE DATABASE that give the new database the dumped
+ * one's encoding and locale (a manifest's "locale"), so that the copy sorts
+ * and compares text as the original did: what pg_restore --create does.
+ * "" without a manifest. New string. */
+static char *locale_clauses(PGconn *c, json_t *loc)
+{
+	struct strbuf sb = STRBUF_INIT;
+	static const char *const keys[][2] = { { "encoding", "ENCODING" }, { "lc_collate", "LC_COLLATE" },
+					       { "lc_ctype", "LC_CTYPE" } };
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const char *v = json_string_value(json_object_get(loc, keys[i][0]));
+		if (v && *v) {
+			char *l = pg_literal(c, v);
+			sb_addf(&sb, " %s %s", keys[i][1], l);
+			free(l);
+		}
+	}
+	const char *prov = json_string_value(json_object_get(loc, "locale_provider"));
+	const char *icu = json_string_value(json_object_get(loc, "locale"));
+	if (prov && !strcmp(prov, "i") && icu && *icu) {
+		char *l = pg_literal(c, icu);
+		sb_addf(&sb, " LOCALE_PROVIDER icu ICU_LOCALE %s", l);
+		free(l);
+		const char *rules = json_string_value(json_object_get(loc, "icu_rules"));
+		if (rules && *rules) {
+			l = pg_literal(c, rules);
+			sb_addf(&sb, " ICU_RULES %s", l);
+			free(l);
+		}
+	}
+	return sb_detach(&sb);
+}
+
+static int create_database(struct act *a, struct resource *t, const char *name, json_t *locale)
 {
 	PGconn *c = pg_connect(a, t);
 	if (!c)
@@ -1585,15 +1642,21 @@ static int create_database(struct act *a, struct resource *t, const char *name)
 		return -1;
 	}
 	char *id = pg_ident(c, name);
-	char *sql = xasprintf("CREATE DATABASE %s TEMPLATE template0", id);
+	char *lc = locale_clauses(c, locale);
+	char *sql = xasprintf("CREATE DATABASE %s TEMPLATE template0%s", id, lc);
 	free(id);
+	free(lc);
 	char what[200];
 	snprintf(what, sizeof(what), "creating database '%s'", name);
 	res = pg_exec(a, c, what, sql);
 	free(sql);
-	if (!res)
+	if (!res) {
+		if (PQstatus(c) != CONNECTION_OK)
+			act_changing(a); /* the connection broke: it may exist */
 		return -1;
+	}
 	PQclear(res);
+	act_changing(a);
 	act_created(a, "database", name);
 	return 0;
 }
@@ -1648,6 +1711,7 @@ static int tool_failed(struct restore *r, int exited, int status)
 static int restore_run(struct restore *r)
 {
 	struct act *a = r->a;
+	act_unchanged(a); /* until a database is created or pg_restore starts */
 	r->st = store_open(a, act_resource(a, "store"));
 	if (!r->st)
 		return ACT_FAIL;
@@ -1739,7 +1803,7 @@ static int restore_run(struct restore *r)
 		}
 		if (strlen(r->dbname) > 63)
 			return act_fail(a, "database name '%s' is longer than 63 bytes", r->dbname);
-		if (create_database(a, r->target, r->dbname) != 0)
+		if (create_database(a, r->target, r->dbname, json_object_get(r->manifest, "locale")) != 0)
 			return ACT_FAIL;
 	} else {
 		r->dbname = xstrdup(want && *want ? want : pg_dbname(r->target));

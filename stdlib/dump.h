@@ -40,7 +40,7 @@ struct dstream {
 	 * set out/out_ud (start the consumer); 0 or -1 (it said why) */
 	int (*on_format)(void *ud, struct dstream *d);
 	void *fmt_ud;
-	int scan_tables;        /* plain SQL: collect CREATE TABLE names */
+	int scan_tables;        /* plain SQL: collect CREATE TABLE names, count views */
 	/* state */
 	EVP_MD_CTX *md;
 	uint64_t raw;           /* bytes fed (what the store holds) */
@@ -57,6 +57,7 @@ struct dstream {
 	struct strbuf line;     /* table scan: the current line's start */
 	int line_skip;
 	json_t *tables;         /* ["schema.table", ...] from CREATE TABLE */
+	int64_t views;          /* CREATE VIEW and CREATE MATERIALIZED VIEW statements */
 };
 
 void dstream_init(struct dstream *d);

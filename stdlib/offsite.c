@@ -468,6 +468,13 @@ static const char *toc_rest(const char *l)
 	return p;
 }
 
+/* 1 when the rest of a listing line (after the ids) is a table's own
+ * entry: not its data, and not the TABLE ATTACH entry of a partition. */
+static int toc_is_table(const char *r)
+{
+	return r && !strncmp(r, "TABLE ", 6) && strncmp(r, "TABLE DATA ", 11) != 0 && strncmp(r, "TABLE ATTACH ", 13) != 0;
+}
+
 /* 1 when the expected table (schema.name or name) is a TABLE entry. */
 static int toc_has_table(const char *toc, const char *want)
 {
@@ -478,7 +485,7 @@ static int toc_has_table(const char *toc, const char *want)
 		char *line = xstrndup(l, len);
 		const char *r = toc_rest(line);
 		int hit = 0;
-		if (r && !strncmp(r, "TABLE ", 6) && strncmp(r, "TABLE DATA ", 11) != 0) {
+		if (toc_is_table(r)) {
 			const char *sch = r + 6;
 			const char *sp = strchr(sch, ' ');
 			if (sp) {
@@ -568,7 +575,7 @@ static int do_check(struct act *a)
 		goto out;
 	c.ds.on_format = check_on_format;
 	c.ds.fmt_ud = &c;
-	c.ds.scan_tables = expect != NULL;
+	c.ds.scan_tables = 1; /* plain SQL: the tables and views are counted from the text */
 	/* Likely a custom archive (manifest, suffix): start pg_restore --list
 	 * now, so that its start-up overlaps the download instead of following
 	 * the first bytes. */
@@ -638,7 +645,7 @@ static int do_check(struct act *a)
 	if (c.ds.gzip)
 		json_array_append_new(checked, json_string("gzip"));
 	json_array_append_new(checked, json_string("format"));
-	int64_t toc_entries = -1, ntables = 0;
+	int64_t toc_entries = -1, ntables = 0, nviews = 0;
 	if (c.ds.fmt == DUMP_CUSTOM) {
 		if (cancelled) {
 			act_fail(a, "the check of '%s' was cancelled", c.key);
@@ -660,8 +667,11 @@ static int do_check(struct act *a)
 			if (*l >= '0' && *l <= '9') {
 				toc_entries++;
 				const char *r = toc_rest(l);
-				if (r && !strncmp(r, "TABLE ", 6) && strncmp(r, "TABLE DATA ", 11) != 0)
+				if (toc_is_table(r))
 					ntables++;
+				else if (r && (!strncmp(r, "VIEW ", 5) || (!strncmp(r, "MATERIALIZED VIEW ", 18) &&
+									  strncmp(r, "MATERIALIZED VIEW DATA ", 23) != 0)))
+					nviews++;
 			}
 			if (!nl)
 				break;
@@ -670,6 +680,7 @@ static int do_check(struct act *a)
 		json_array_append_new(checked, json_string("toc"));
 	} else {
 		ntables = (int64_t)json_array_size(c.ds.tables);
+		nviews = c.ds.views;
 	}
 	if (expect) {
 		size_t i;
@@ -708,7 +719,8 @@ static int do_check(struct act *a)
 		sb_release(&sb);
 	}
 	if (toc_entries >= 0)
-		act_log(a, "table of contents: %lld entries, %lld tables", (long long)toc_entries, (long long)ntables);
+		act_log(a, "table of contents: %lld entries, %lld tables, %lld views", (long long)toc_entries, (long long)ntables,
+			(long long)nviews);
 	act_out_str(a, "key", c.key);
 	act_out_int(a, "size", (int64_t)c.ds.raw);
 	act_out_str(a, "sha256", sha);
@@ -718,6 +730,7 @@ static int do_check(struct act *a)
 	act_out(a, "checked", json_incref(checked));
 	act_out_int(a, "toc_entries", toc_entries >= 0 ? toc_entries : 0);
 	act_out_int(a, "tables", ntables);
+	act_out_int(a, "views", nviews);
 	act_out(a, "missing_tables", json_incref(missing));
 	const char *snap = manifest ? json_string_value(json_object_get(manifest, "snapshot_time")) : NULL;
 	int64_t st_us;
@@ -995,7 +1008,8 @@ static const struct output_spec check_outputs[] = {
 	{ "checked", T_LIST,
 	  "what was proven, in order: readable, size, sha256 (against the manifest), gzip, format, toc, expect_tables" },
 	{ "toc_entries", T_INT, "entries in a custom archive's table of contents" },
-	{ "tables", T_INT, "tables in the dump" },
+	{ "tables", T_INT, "tables in the dump (partitions included; views, materialized views and sequences not)" },
+	{ "views", T_INT, "views and materialized views in the dump" },
 	{ "missing_tables", T_LIST, "expected tables the dump lacks" },
 	{ "taken_at", T_TIMESTAMP, "the manifest's snapshot time (null without a manifest)" },
 	{ "age", T_DURATION, "how long ago that is (null without a manifest)" },

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "family.h"
-#include "pg.h"
+#include "pg_int.h"
 
 #define PG_MAX_CACHED 8
 
@@ -222,10 +222,9 @@ static PGconn *open_conn(struct act *a, struct resource *r, const char *dbname)
 		snprintf(sql, sizeof(sql), "SET default_transaction_read_only = off");
 	PGresult *res = PQexec(c, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		char m[512];
-		snprintf(m, sizeof(m), "%s", PQresultErrorMessage(res));
-		m[strcspn(m, "\n")] = '\0';
+		char *m = pg_result_error(res, c);
 		act_fail(a, "postgres resource '%s' at %s: cannot set up the session (%s): %s", r->name, ph->where, sql, m);
+		free(m);
 		PQclear(res);
 		PQfinish(c);
 		return NULL;
@@ -386,6 +385,30 @@ static void note_error(const char *state, const char *msg)
 	last_msg[strcspn(last_msg, "\n")] = '\0';
 }
 
+char *pg_result_error(const PGresult *res, PGconn *c)
+{
+	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (!m) {
+		const char *t = res ? PQresultErrorMessage(res) : NULL;
+		if (!t || !*t)
+			t = c ? PQerrorMessage(c) : "unknown error";
+		const char *l = pg_first_line(t);
+		return xstrdup(*l ? l : "unknown error");
+	}
+	/* the DETAIL line is often the only part that says why (a relation
+	 * kind an operation does not support, the row that broke a
+	 * constraint); the HINT says what to do */
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, m);
+	if (detail && *detail)
+		sb_addf(&sb, "; detail: %s", detail);
+	if (hint && *hint)
+		sb_addf(&sb, "; hint: %s", hint);
+	return sb_detach(&sb);
+}
+
 /* Waits for the result of a sent query, cancelling it on interruption. */
 static PGresult *wait_result(struct act *a, PGconn *c, const char *what)
 {
@@ -428,13 +451,14 @@ static PGresult *wait_result(struct act *a, PGconn *c, const char *what)
 	ExecStatusType st = PQresultStatus(last);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		const char *m = PQresultErrorField(last, PG_DIAG_MESSAGE_PRIMARY);
-		const char *hint = PQresultErrorField(last, PG_DIAG_MESSAGE_HINT);
 		note_error(PQresultErrorField(last, PG_DIAG_SQLSTATE), m ? m : PQerrorMessage(c));
-		if (cancelled)
+		if (cancelled) {
 			act_fail(a, "%s: cancelled (interrupted or timed out)", what);
-		else
-			act_fail(a, "%s: %s%s%s", what, m ? m : PQerrorMessage(c), hint ? "; hint: " : "",
-				 hint ? hint : "");
+		} else {
+			char *e = pg_result_error(last, c);
+			act_fail(a, "%s: %s", what, e);
+			free(e);
+		}
 		PQclear(last);
 		return NULL;
 	}

@@ -59,6 +59,11 @@ PGresult *pg_exec(struct act *a, PGconn *c, const char *what, const char *sql);
  * statement only; with values NULL, several statements separated by ';' run. */
 PGresult *pg_execp(struct act *a, PGconn *c, const char *what, const char *sql, int nparams,
 		   const char *const *values);
+/* The text of a failed result for messages: the server's primary message,
+ * then its DETAIL and HINT when present ("msg; detail: ...; hint: ..."), or
+ * libpq's first line when there is no server message. Every pg action words
+ * server errors through this. New string. */
+char *pg_result_error(const PGresult *res, PGconn *c);
 /* The primary message of the last statement that failed in pg_exec /
  * pg_execp (main thread), and its SQLSTATE in *sqlstate when not NULL
  * ("08006" when the connection failed). Static buffers, "" when none. */

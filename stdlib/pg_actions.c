@@ -26,6 +26,8 @@ struct capspec {
 	int counts, counts_all;
 	json_t *counts_list;
 	int schema;
+	int privileges;      /* the schema text includes owners and privileges */
+	int sequences;       /* record sequence positions (pg.capture) */
 	json_t *freshness; /* table -> column */
 	int checksums, checksums_all;
 	json_t *checksums_list;
@@ -35,7 +37,7 @@ struct capspec {
 	int record_missing;  /* pg.capture: a listed table that does not exist is recorded, not fatal */
 };
 
-enum section { S_COUNT, S_FRESH, S_CHECK };
+enum section { S_COUNT, S_FRESH, S_CHECK, S_SEQ, S_SCHEMA };
 
 struct task {
 	enum section sec;
@@ -180,11 +182,12 @@ static void push_unit(struct unit **u, size_t *n, size_t *alloc, const struct un
 	(*u)[(*n)++] = *x;
 }
 
-static int cmp_unit_bytes(const void *x, const void *y)
+static int cmp_unit_cost(const void *x, const void *y)
 {
 	const struct unit *a = x, *b = y;
-	if (a->bytes != b->bytes)
-		return a->bytes > b->bytes ? -1 : 1;
+	int64_t ca = a->cost > a->bytes ? a->cost : a->bytes, cb = b->cost > b->bytes ? b->cost : b->bytes;
+	if (ca != cb)
+		return ca > cb ? -1 : 1;
 	return a->task < b->task ? -1 : a->task > b->task;
 }
 
@@ -206,6 +209,9 @@ static void unit_failure(struct act *a, const struct pgsnap *s, const struct uni
 			 section_verb(sec), table, e);
 	else if (strstr(e, "permission denied"))
 		act_fail(a, "%s table %s failed: %s; grant role %s SELECT on it", section_verb(sec), table, e, s->user);
+	else if (strstr(e, "row-level security"))
+		act_fail(a, "%s table %s failed: %s; row-level security would hide rows from role %s, so nothing was read: read as a role that bypasses it (BYPASSRLS or a superuser)",
+			 section_verb(sec), table, e, s->user);
 	else
 		act_fail(a, "%s table %s failed: %s", section_verb(sec), table, e);
 }
@@ -218,6 +224,33 @@ static json_t *reuse_entry(json_t *ranges_from, const char *key)
 	if (!json_is_object(ck))
 		ck = ranges_from;
 	return json_object_get(ck, key);
+}
+
+struct relsize {
+	int64_t oid, bytes;
+};
+
+static int cmp_relsize(const void *x, const void *y)
+{
+	const struct relsize *a = x, *b = y;
+	return a->oid < b->oid ? -1 : a->oid > b->oid;
+}
+
+/* The sum of the sizes of distinct relations, the largest figure of each
+ * (sorts rs). */
+static int64_t distinct_bytes(struct relsize *rs, size_t n)
+{
+	qsort(rs, n, sizeof(*rs), cmp_relsize);
+	int64_t sum = 0, best = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i && rs[i].oid != rs[i - 1].oid) {
+			sum += best;
+			best = 0;
+		}
+		if (rs[i].bytes > best)
+			best = rs[i].bytes;
+	}
+	return sum + best;
 }
 
 /* Captures the sections asked for into a new state; NULL after act_fail. */
@@ -240,15 +273,18 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	int64_t objects = 0;
 	json_t *state = NULL;
 	json_t *missing = cs->record_missing ? json_array() : NULL;
+	struct pgseq *sq = NULL;
+	struct pgseqfeed *sf = NULL;
+	size_t nsq = 0, nsf = 0;
 	int ok = 0;
 
 	/* -- which tables -- */
 	if (cs->counts) {
 		if (cs->counts_all) {
-			if (pgt_list(a, s.c, cs->schemas, "rp", 1, &ct, &nct) != 0)
+			if (pgt_list(a, s.c, cs->schemas, "rpm", 1, &ct, &nct) != 0)
 				goto out;
 		} else {
-			if (resolve_list(a, s.c, dblabel, cs->counts_list, "rpm", "pg.counts", &ct, &nct, missing) != 0)
+			if (resolve_list(a, s.c, dblabel, cs->counts_list, "rpmf", "pg.counts", &ct, &nct, missing) != 0)
 				goto out;
 			size_t base = nct;
 			for (size_t i = 0; i < base; i++) {
@@ -289,16 +325,19 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	}
 	if (cs->checksums) {
 		if (cs->checksums_all) {
-			if (pgt_list(a, s.c, cs->schemas, "rp", 0, &kt, &nkt) != 0)
+			if (pgt_list(a, s.c, cs->schemas, "rpm", 0, &kt, &nkt) != 0)
 				goto out;
-		} else if (resolve_list(a, s.c, dblabel, cs->checksums_list, "rpm", "pg.checksum", &kt, &nkt, missing) != 0) {
+		} else if (resolve_list(a, s.c, dblabel, cs->checksums_list, "rpmf", "pg.checksum", &kt, &nkt, missing) != 0) {
 			goto out;
 		}
 	}
 
+	if (cs->sequences && pgseq_list(a, &s, cs->schemas, &sq, &nsq, &sf, &nsf) != 0)
+		goto out;
+
 	/* -- lock what will be read, then read the schema in the same snapshot -- */
 	{
-		size_t nl = nct + nft + nkt;
+		size_t nl = nct + nft + nkt + nsf;
 		struct pgtab **lk = xcalloc(nl + 1, sizeof(*lk));
 		size_t k = 0;
 		for (size_t i = 0; i < nct; i++)
@@ -307,14 +346,22 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			lk[k++] = &ft[i].t;
 		for (size_t i = 0; i < nkt; i++)
 			lk[k++] = &kt[i];
+		for (size_t i = 0; i < nsf; i++)
+			lk[k++] = &sf[i].t;
 		int rc = pgsnap_lock(a, &s, lk, k);
 		free(lk);
 		if (rc != 0)
 			goto out;
 	}
+	size_t schema_task = 0;
 	if (cs->schema) {
-		schema_text = pg_schema_text(a, s.c, cs->schemas, &objects);
-		if (!schema_text)
+		/* one catalog query per unit, in parallel with the rest */
+		schema_task = ntasks;
+		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
+		tasks[ntasks].sec = S_SCHEMA;
+		tasks[ntasks].idx = 0;
+		ntasks++;
+		if (pg_schema_units(a, s.c, cs->schemas, cs->privileges, schema_task, &u, &nu, &au) != 0)
 			goto out;
 	}
 
@@ -343,7 +390,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			}
 			tasks[ntasks].sec = S_COUNT;
 			tasks[ntasks].idx = i;
-			if (ct[i].relkind != 'p') {
+			if (ct[i].relkind != 'p' && !ct[i].unpopulated) {
 				/* one count(*) per table: the server may answer it with a
 				 * parallel (index-only) scan, faster than block ranges */
 				struct unit x;
@@ -383,24 +430,57 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		plans = xcalloc(nkt, sizeof(*plans));
 		tasks = xrealloc(tasks, (ntasks + nkt) * sizeof(*tasks));
 		for (size_t i = 0; i < nkt; i++) {
+			tasks[ntasks].sec = S_CHECK;
+			tasks[ntasks].idx = i;
+			if (kt[i].unpopulated) { /* nothing to read: the state says so */
+				ntasks++;
+				continue;
+			}
 			if (pgt_details(a, s.c, &kt[i]) != 0)
 				goto out;
 			if (ckplan_make(a, &s, &kt[i], reuse_entry(cs->ranges_from, kt[i].key), cs->ranges, &plans[i]) != 0)
 				goto out;
-			tasks[ntasks].sec = S_CHECK;
-			tasks[ntasks].idx = i;
 			ckplan_units(&s, &kt[i], &plans[i], ntasks, cs->jobs, &u, &nu, &au);
 			ntasks++;
 		}
 	}
 
+	size_t seq_task = 0;
+	if (cs->sequences) {
+		seq_task = ntasks;
+		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
+		tasks[ntasks].sec = S_SEQ;
+		tasks[ntasks].idx = 0;
+		ntasks++;
+		pgseq_units(sq, nsq, sf, nsf, seq_task, &u, &nu, &au);
+	}
+
 	/* -- read -- */
+	/* a relation both counted and checksummed is read in full once: its
+	 * count does not add to the bytes progress measures */
+	for (size_t i = 0; i < nu; i++) {
+		if (tasks[u[i].task].sec != S_COUNT)
+			continue;
+		int64_t oid = ct[tasks[u[i].task].idx].oid;
+		for (size_t k = 0; k < nkt && u[i].bytes; k++)
+			for (size_t l = 0; l < kt[k].nleaves; l++)
+				if (kt[k].leaves[l].oid == oid)
+					u[i].bytes = 0;
+	}
 	if (nu)
-		qsort(u, nu, sizeof(*u), cmp_unit_bytes);
+		qsort(u, nu, sizeof(*u), cmp_unit_cost);
 	size_t failed = 0;
 	int rc = pool_run(a, &s, u, nu, cs->jobs, nkt ? "checksum" : nct ? "count" : "read", &failed);
 	if (rc < 0)
 		goto out;
+	if (rc > 0 && (tasks[u[failed].task].sec == S_SCHEMA || tasks[u[failed].task].sec == S_SEQ)) {
+		const struct unit *f = &u[failed];
+		act_fail(a, "%s of database %s failed: %s%s",
+			 tasks[f->task].sec == S_SEQ ? "reading the sequences (positions, the columns they feed)" : "reading the schema",
+			 s.database, f->error ? f->error : "unknown error",
+			 f->lost ? "; the connection was lost: the server may have crashed or restarted; nothing was captured" : "");
+		goto out;
+	}
 	if (rc > 0) {
 		const struct task *tk = &tasks[u[failed].task];
 		const char *key = tk->sec == S_COUNT ? ct[tk->idx].key : tk->sec == S_FRESH ? ft[tk->idx].t.key : kt[tk->idx].key;
@@ -446,7 +526,8 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_t *counts = json_object();
 		json_t *parts = json_object();
 		for (size_t i = 0; i < nct; i++) {
-			json_object_set_new(counts, ct[i].key, json_integer(cnt[i]));
+			/* an unpopulated materialized view has no rows to count */
+			json_object_set_new(counts, ct[i].key, ct[i].unpopulated ? json_null() : json_integer(cnt[i]));
 			if (ct[i].parent_key)
 				json_object_set_new(parts, ct[i].key, json_string(ct[i].parent_key));
 		}
@@ -455,6 +536,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_object_set_new(state, "partitions", parts);
 	}
 	if (cs->schema) {
+		schema_text = pg_schema_collect(u, nu, schema_task, &objects);
 		char hex[65];
 		sha256_hex(schema_text, strlen(schema_text), hex);
 		json_t *sc = json_object();
@@ -479,20 +561,37 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		}
 		json_object_set_new(state, "freshness", fr);
 	}
+	if (cs->sequences) {
+		pgseq_collect(sq, nsq, sf, nsf, u, nu, seq_task);
+		json_object_set_new(state, "sequences", pgseq_section(a, sq, nsq, sf, nsf));
+	}
 	if (cs->checksums) {
 		json_t *ck = json_object();
 		for (size_t t = 0; t < ntasks; t++) {
 			if (tasks[t].sec != S_CHECK)
 				continue;
-			json_t *e = ckplan_entry(&kt[tasks[t].idx], &plans[tasks[t].idx], u, nu, t);
+			const struct pgtab *tb = &kt[tasks[t].idx];
+			json_t *e = tb->unpopulated ? json_pack("{s:n,s:n,s:[],s:b}", "rows", "sha256", "key", "populated", 0)
+						    : ckplan_entry(tb, &plans[tasks[t].idx], u, nu, t);
 			json_object_set_new(ck, kt[tasks[t].idx].key, e);
 		}
 		json_object_set_new(state, "checksums", ck);
 	}
 	{
-		int64_t bytes = 0;
+		/* each relation once, whichever sections read it: the figure
+		 * pg.counts, pg.checksum and pg.capture report alike */
+		struct relsize *rs = xcalloc(nu + 1, sizeof(*rs));
+		size_t nrs = 0;
 		for (size_t i = 0; i < nu; i++)
-			bytes += u[i].bytes;
+			if (tasks[u[i].task].sec == S_COUNT)
+				rs[nrs++] = (struct relsize){ ct[tasks[u[i].task].idx].oid, u[i].bytes };
+		for (size_t i = 0; i < nkt; i++)
+			for (size_t l = 0; l < kt[i].nleaves; l++) {
+				rs = xrealloc(rs, (nrs + 1) * sizeof(*rs));
+				rs[nrs++] = (struct relsize){ kt[i].leaves[l].oid, kt[i].leaves[l].bytes };
+			}
+		int64_t bytes = distinct_bytes(rs, nrs);
+		free(rs);
 		double secs = (double)(mono_us() - t0) / 1e6;
 		json_t *ev = json_object();
 		json_object_set_new(ev, "database", json_string(s.database));
@@ -501,13 +600,14 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_object_set_new(ev, "checksummed", json_integer((json_int_t)nkt));
 		json_object_set_new(ev, "freshness", json_integer((json_int_t)nft));
 		json_object_set_new(ev, "schema", json_boolean(cs->schema));
+		json_object_set_new(ev, "sequences", json_integer((json_int_t)nsq));
 		json_object_set_new(ev, "statements", json_integer((json_int_t)nu));
 		json_object_set_new(ev, "heap_bytes", json_integer(bytes));
 		json_object_set_new(ev, "seconds", json_real(secs));
 		act_journal(a, "pg_read", ev);
-		act_log(a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, schema %s (%.1f MiB of tables, %zu statements, %.2fs)",
-			s.database, s.captured_at, nct, nkt, nft, cs->schema ? "yes" : "no", (double)bytes / 1048576.0, nu,
-			secs);
+		act_log(a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, %zu sequences, schema %s (%.2f MiB of table heap, %zu statements, %.2fs)",
+			s.database, s.captured_at, nct, nkt, nft, nsq, cs->schema ? "yes" : "no", (double)bytes / 1048576.0,
+			nu, secs);
 	}
 	ok = 1;
 out:
@@ -528,6 +628,8 @@ out:
 	free(ft);
 	free(schema_text);
 	free(dblabel);
+	pgseq_free(sq, nsq);
+	pgseq_feeds_free(sf, nsf);
 	json_decref(missing);
 	if (!ok) {
 		json_decref(state);
@@ -598,6 +700,7 @@ static int do_schema(struct act *a)
 	if (spec_common(a, &cs) != ACT_OK)
 		return ACT_FAIL;
 	cs.schema = 1;
+	cs.privileges = act_bool(a, "privileges", 0);
 	struct resource *r = act_resource(a, "db");
 	json_t *st = r ? capture(a, r, &cs) : NULL;
 	if (!st)
@@ -708,6 +811,8 @@ static int do_capture(struct act *a)
 		return ACT_FAIL;
 	}
 	cs.schema = act_bool(a, "schema", 1);
+	cs.privileges = act_bool(a, "privileges", 0);
+	cs.sequences = act_bool(a, "sequences", 1);
 	cs.freshness = act_json(a, "freshness");
 	if (cs.freshness && (!json_is_object(cs.freshness) || !json_object_size(cs.freshness))) {
 		spec_release(&cs);
@@ -1263,6 +1368,7 @@ static int db_frozen(struct act *a, PGconn *c)
 
 static int do_freeze(struct act *a)
 {
+	act_unchanged(a); /* until the ALTER DATABASE below has run */
 	struct resource *r = act_resource(a, "db");
 	if (!r)
 		return ACT_FAIL;
@@ -1283,6 +1389,8 @@ static int do_freeze(struct act *a)
 	PGresult *res = PQexec(c, sql);
 	free(sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		if (PQstatus(c) != CONNECTION_OK)
+			act_changing(a); /* the connection broke: the ALTER may have run */
 		char *m = pg_result_error(res, c);
 		act_fail(a, "cannot freeze database %s on %s: %s; the role must own the database or be a superuser; nothing was changed",
 			 db, pg_where(r), m);
@@ -1293,6 +1401,7 @@ static int do_freeze(struct act *a)
 		return ACT_FAIL;
 	}
 	PQclear(res);
+	act_changing(a);
 	res = pg_exec(a, c, "reading the time", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
 	char frozen_at[48] = "";
 	if (res) {
@@ -1511,6 +1620,9 @@ static int do_unfreeze(struct act *a)
 #define SCHEMAS_PARAM \
 	{ "schemas", T_LIST, 0, NULL, NULL, NULL, "limit to these schemas (default: every non-system schema)" }
 #define STATE_OUTPUT(what) { "state", T_MAP, "a state (SPEC.md, 'The state format') holding " what ", for verify.compare" }
+#define PRIVILEGES_PARAM                                                                                      \
+	{ "privileges", T_BOOL, 0, NULL, "false", NULL,                                                       \
+	  "the schema text also holds owners and access privileges (for disaster verification: a restore that keeps them)" }
 #define RANGES_PARAMS                                                                                          \
 	{ "ranges", T_INT, 0, NULL, "64", NULL,                                                               \
 	  "key ranges per table for locating differences (0 = whole tables only, else 4 to 1024)" },          \
@@ -1524,9 +1636,12 @@ static const struct param_spec capture_params[] = {
 	{ "freshness", T_MAP, 0, NULL, NULL, NULL, "table: timestamp column, e.g. {orders: created_at}" },
 	JOBS_PARAM,
 	{ "name", T_STRING, 0, NULL, NULL, NULL, "the state's name (default: the step id)" },
+	PRIVILEGES_PARAM,
 	RANGES_PARAMS,
 	{ "schema", T_BOOL, 0, NULL, "true", NULL, "record the schema fingerprint and text" },
 	SCHEMAS_PARAM,
+	{ "sequences", T_BOOL, 0, NULL, "true", NULL,
+	  "record each sequence's position and whether it is ahead of the columns it feeds" },
 	END_PARAMS,
 };
 static const struct output_spec capture_outputs[] = {
@@ -1537,7 +1652,7 @@ static const struct output_spec capture_outputs[] = {
 };
 static const struct action_def capture_def = {
 	"pg.capture", do_capture, 0, CAT_OTHER, capture_params, capture_outputs,
-	"Records a named state of a database at one moment: row counts, schema fingerprint, freshness and content checksums, all read in one snapshot (server time recorded).",
+	"Records a named state of a database at one moment: row counts, schema fingerprint, freshness, sequence positions (and whether each is ahead of the columns it feeds) and content checksums, all read in one snapshot (server time recorded).",
 	NULL, NULL,
 };
 
@@ -1646,6 +1761,7 @@ static const struct action_def query_def = {
 
 static const struct param_spec schema_params[] = {
 	DB_PARAM,
+	PRIVILEGES_PARAM,
 	SCHEMAS_PARAM,
 	END_PARAMS,
 };
@@ -1658,7 +1774,7 @@ static const struct output_spec schema_outputs[] = {
 };
 static const struct action_def schema_def = {
 	"pg.schema", do_schema, 0, CAT_OTHER, schema_params, schema_outputs,
-	"A canonical fingerprint of the schema (schemas, tables, columns, constraints, indexes, sequences, views, functions, triggers, extensions, types): its SHA-256 and the text.",
+	"A canonical fingerprint of everything a restore brings back that changes how the database behaves (tables, columns, constraints, indexes, sequences, views, functions, triggers and their enabled state, rules, policies, comments, the database's encoding and locale, ...; owners and privileges with privileges: true): its SHA-256 and the text.",
 	NULL, NULL,
 };
 

@@ -35,19 +35,6 @@ const char *pg_first_line(const char *msg)
 	return buf;
 }
 
-char *pg_result_error(const PGresult *res, PGconn *c)
-{
-	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	if (!m) {
-		const char *t = res ? PQresultErrorMessage(res) : NULL;
-		if (!t || !*t)
-			t = c ? PQerrorMessage(c) : "unknown error";
-		return xstrdup(pg_first_line(t));
-	}
-	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-	return hint ? xasprintf("%s (hint: %s)", m, hint) : xstrdup(m);
-}
-
 const char **json_strings(json_t *v, size_t *n)
 {
 	*n = 0;
@@ -109,9 +96,14 @@ void pgt_release(struct pgtab *t)
 	free(t->cols);
 	free(t->coltypes);
 	free(t->collist);
-	for (size_t i = 0; i < t->npk; i++)
+	for (size_t i = 0; i < t->npk; i++) {
 		free(t->pk[i]);
+		free(t->pkq[i]);
+		free(t->pktypes[i]);
+	}
 	free(t->pk);
+	free(t->pkq);
+	free(t->pktypes);
 	free(t->pk1q);
 	free(t->pk1_type);
 	free(t->pkrow);
@@ -149,7 +141,8 @@ long pgt_find(const struct pgtab *arr, size_t n, const char *key)
 	"c.oid::int8, n.nspname, c.relname, c.relkind::text, "                                                  \
 	"quote_ident(n.nspname) || '.' || quote_ident(c.relname), "                                            \
 	"(SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent " \
-	"JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition LIMIT 1)"
+	"JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition LIMIT 1), " \
+	"c.relispopulated"
 
 static void fill_rel(struct pgtab *t, PGresult *res, int row)
 {
@@ -163,6 +156,7 @@ static void fill_rel(struct pgtab *t, PGresult *res, int row)
 	t->relkind = PQgetvalue(res, row, 3)[0];
 	t->qname = xstrdup(PQgetvalue(res, row, 4));
 	t->parent_key = PQgetisnull(res, row, 5) ? NULL : xstrdup(PQgetvalue(res, row, 5));
+	t->unpopulated = PQgetvalue(res, row, 6)[0] == 'f';
 }
 
 /* Splits a written name into up to two identifiers. Quoted parts keep
@@ -242,7 +236,7 @@ static const char *find_sql =
 	"WHERE c.relname = $2 AND ($1::text IS NULL OR n.nspname = $1) "
 	"AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND "
 	"(n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)') "
-	"ORDER BY 7 NULLS LAST, 2";
+	"ORDER BY 8 NULLS LAST, 2";
 
 /* One lookup: 1 found, 0 not found, 2 ambiguous (message in amb), -1 failed. */
 static int find_one(struct act *a, PGconn *c, const char *schema, const char *rel, struct pgtab *t, char *amb,
@@ -257,7 +251,7 @@ static int find_one(struct act *a, PGconn *c, const char *schema, const char *re
 		PQclear(res);
 		return 0;
 	}
-	if (!schema && n > 1 && PQgetisnull(res, 0, 6)) {
+	if (!schema && n > 1 && PQgetisnull(res, 0, 7)) {
 		snprintf(amb, amblen, "%s.%s and %s.%s", PQgetvalue(res, 0, 1), rel, PQgetvalue(res, 1, 1), rel);
 		PQclear(res);
 		return 2;
@@ -455,9 +449,13 @@ int pgt_details(struct act *a, PGconn *c, struct pgtab *t)
 	int np = PQntuples(res);
 	t->npk = (size_t)np;
 	t->pk = xcalloc((size_t)np + 1, sizeof(char *));
+	t->pkq = xcalloc((size_t)np + 1, sizeof(char *));
+	t->pktypes = xcalloc((size_t)np + 1, sizeof(char *));
 	struct strbuf row = STRBUF_INIT;
 	for (int i = 0; i < np; i++) {
 		t->pk[i] = xstrdup(PQgetvalue(res, i, 0));
+		t->pkq[i] = xstrdup(PQgetvalue(res, i, 1));
+		t->pktypes[i] = xstrdup(PQgetvalue(res, i, 2));
 		sb_addf(&row, "%s%s", i ? ", " : "", PQgetvalue(res, i, 1));
 	}
 	if (np) {

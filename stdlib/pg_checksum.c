@@ -131,11 +131,15 @@ void acc_digest(const struct acc *x, char hex[65])
 
 int pg_canonical_settings(struct act *a, PGconn *c, int local)
 {
+	/* row_security = off, as pg_dump sets it: a role that row-level
+	 * security would filter gets an error instead of a silently partial
+	 * count or checksum (superusers, BYPASSRLS roles and owners of tables
+	 * without FORCE read everything either way) */
 	const char *l = local ? "LOCAL " : "";
 	char *sql = xasprintf("SET %sDateStyle = 'ISO, YMD'; SET %sIntervalStyle = 'postgres'; "
 			      "SET %sTimeZone = 'UTC'; SET %sextra_float_digits = 1; SET %sbytea_output = 'hex'; "
-			      "SET %slc_monetary = 'C'; SET %sclient_encoding = 'UTF8'",
-			      l, l, l, l, l, l, l);
+			      "SET %slc_monetary = 'C'; SET %sclient_encoding = 'UTF8'; SET %srow_security = off",
+			      l, l, l, l, l, l, l, l);
 	PGresult *res = pg_exec(a, c, "setting the session's output format", sql);
 	free(sql);
 	if (!res)
@@ -219,36 +223,45 @@ int pgsnap_lock(struct act *a, struct pgsnap *s, struct pgtab *const *t, size_t 
 {
 	if (!n)
 		return 0;
-	struct strbuf sb = STRBUF_INIT;
-	sb_adds(&sb, "LOCK TABLE ");
-	size_t k = 0;
+	struct strbuf lk = STRBUF_INIT, mv = STRBUF_INIT;
+	size_t k = 0, m = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (t[i]->relkind != 'r' && t[i]->relkind != 'p' && t[i]->relkind != 'm' && t[i]->relkind != 'f')
-			continue; /* views cannot be locked this way */
-		sb_addf(&sb, "%s%s", k++ ? ", " : "", t[i]->qname);
+		if (t[i]->relkind == 'r' || t[i]->relkind == 'p')
+			sb_addf(&lk, "%s%s", k++ ? ", " : "LOCK TABLE ", t[i]->qname);
+		else if (t[i]->relkind == 'm')
+			/* EXPLAIN plans without reading: an unpopulated view
+			 * is fine, and the lock lasts to the transaction's end */
+			sb_addf(&mv, "%sSELECT 1 FROM %s", m++ ? " UNION ALL " : "EXPLAIN ", t[i]->qname);
 	}
-	sb_adds(&sb, " IN ACCESS SHARE MODE");
-	if (!k) {
-		sb_release(&sb);
-		return 0;
-	}
-	PGresult *res = PQexec(s->c, sb_str(&sb));
-	sb_release(&sb);
-	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+	if (k)
+		sb_adds(&lk, " IN ACCESS SHARE MODE");
+	int rc = 0;
+	for (int pass = 0; pass < 2 && rc == 0; pass++) {
+		struct strbuf *sb = pass ? &mv : &lk;
+		if (!sb->len)
+			continue;
+		PGresult *res = PQexec(s->c, sb_str(sb));
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+			PQclear(res);
+			continue;
+		}
+		char *msg = pg_result_error(res, s->c);
+		const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		int denied = code && !strcmp(code, "42501");
 		PQclear(res);
-		return 0;
+		if (denied)
+			act_fail(a, "cannot read from database %s as role %s: %s; grant the role SELECT on the tables to verify (or read them as a role that has it)",
+				 s->database, s->user, msg);
+		else
+			act_fail(a, "cannot lock the %s to read in database %s: %s", pass ? "materialized views" : "tables",
+				 s->database, msg);
+		free(msg);
+		rc = -1;
 	}
-	char *m = pg_result_error(res, s->c);
-	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	int denied = st && !strcmp(st, "42501");
-	PQclear(res);
-	if (denied)
-		act_fail(a, "cannot read from database %s as role %s: %s; grant the role SELECT on the tables to verify (or read them as a role that has it)",
-			 s->database, s->user, m);
-	else
-		act_fail(a, "cannot lock the tables to read in database %s: %s", s->database, m);
-	free(m);
-	return -1;
+	sb_release(&lk);
+	sb_release(&mv);
+	return rc;
 }
 
 /* ---- the pool ---- */
@@ -260,6 +273,7 @@ void unit_release(struct unit *u)
 	free(u->v2);
 	free(u->acc);
 	free(u->error);
+	PQclear(u->res);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -376,6 +390,21 @@ static void run_unit(struct pool *pl, PGconn *c, struct unit *u, EVP_MD_CTX *ctx
 	PGresult *res;
 	if (!PQsendQuery(c, u->sql)) {
 		set_error(u, c, NULL);
+		return;
+	}
+	if (u->kind == U_ROWS) {
+		while ((res = PQgetResult(c))) {
+			ExecStatusType st = PQresultStatus(res);
+			if (st == PGRES_TUPLES_OK && !u->error && !u->res) {
+				u->res = res;
+				continue;
+			}
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && !u->error)
+				set_result_error(u, c, res);
+			PQclear(res);
+		}
+		if (PQstatus(c) != CONNECTION_OK && !u->error)
+			set_error(u, c, NULL);
 		return;
 	}
 	if (u->kind == U_SCALAR) {

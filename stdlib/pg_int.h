@@ -32,6 +32,7 @@ struct pgtab {
 	char *qname;         /* quote_ident(schema).quote_ident(name) */
 	char relkind;        /* r, p, v, m, f */
 	char *parent_key;    /* partitions: the direct parent's key, else NULL */
+	int unpopulated;     /* a materialized view created WITH NO DATA (not readable) */
 	/* pgt_details: */
 	int detailed;
 	char **cols;         /* quoted column names in column order */
@@ -39,6 +40,8 @@ struct pgtab {
 	size_t ncols;
 	char *collist;       /* the quoted names joined with ", " */
 	char **pk;           /* primary key columns (raw names) in key order */
+	char **pkq;          /* ... quoted */
+	char **pktypes;      /* ... their types, for casts (format_type without typmod) */
 	size_t npk;
 	char *pk1q;          /* quoted first key column */
 	char *pk1_type;      /* its type, for casts (format_type without typmod) */
@@ -101,7 +104,11 @@ struct pgsnap {
 int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s);
 /* Ends it (ROLLBACK; nothing was written). Safe to call twice or after a failure. */
 void pgsnap_end(struct pgsnap *s);
-/* Takes ACCESS SHARE locks on the tables (one statement). 0 or -1 after act_fail. */
+/* Takes ACCESS SHARE locks on what will be read, so that nothing is
+ * rewritten underneath: LOCK TABLE for tables, and for materialized views
+ * (which LOCK TABLE refuses) the lock the parser takes on a relation it
+ * plans a read of. Foreign tables are not locked (their data is the remote
+ * server's). 0 or -1 after act_fail. */
 int pgsnap_lock(struct act *a, struct pgsnap *s, struct pgtab *const *t, size_t n);
 
 /* ---- the worker pool (pg_checksum.c) ---- */
@@ -123,17 +130,19 @@ int acc_parse(struct acc *x, const char *hex);
 /* The table digest of SPEC.md, 'Content checksums', as 64 hex digits. */
 void acc_digest(const struct acc *x, char hex[65]);
 
-enum unit_kind { U_SCALAR, U_HASH };
+enum unit_kind { U_SCALAR, U_HASH, U_ROWS };
 
 /* One statement for a worker. U_SCALAR: a query returning one row, whose
- * first two columns are kept as text. U_HASH: a COPY ... TO STDOUT whose
- * rows are hashed; when nb > 0 each line starts with a range number
- * (0..nb-1) and a tab, which are not part of the row. */
+ * first two columns are kept as text. U_ROWS: statements whose first row
+ * set is kept whole (res). U_HASH: a COPY ... TO STDOUT whose rows are
+ * hashed; when nb > 0 each line starts with a range number (0..nb-1) and a
+ * tab, which are not part of the row. */
 struct unit {
 	enum unit_kind kind;
 	size_t task;      /* the caller's index (a table) */
 	char *sql;        /* owned */
 	int64_t bytes;    /* heap bytes it reads, for progress */
+	int64_t cost;     /* for scheduling, longest first: bytes, or what a catalog read weighs as much as */
 	int nb;           /* U_HASH: number of ranges (0 = no range column) */
 	int keycol;       /* U_HASH with nb > 0: >= 0 when the client finds the
 			   * range itself from this (integer) column of the row,
@@ -142,6 +151,7 @@ struct unit {
 	int64_t lo0, width;
 	/* results */
 	char *v1, *v2;    /* U_SCALAR: values (NULL = SQL NULL) */
+	PGresult *res;    /* U_ROWS: the first row set */
 	struct acc *acc;  /* U_HASH: max(nb, 1) sums */
 	int64_t rows;
 	char *error;      /* first line of the server's or libpq's message */
@@ -194,21 +204,67 @@ int pg_canonical_settings(struct act *a, PGconn *c, int local);
 int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct acc *out, json_t **keys,
 		 size_t max_keys, char **err);
 
+/* ---- sequence positions (pg_sequences.c) ---- */
+
+struct pgseq {
+	int64_t oid;
+	char *key, *qname;         /* "schema.name", quoted */
+	int64_t inc, min, max, cache;
+	int cycle;
+	int read;                  /* the position was read */
+	char *last;                /* last_value as text */
+	int64_t last_v;
+	int is_called;
+	char *next;                /* what nextval returns next; NULL when exhausted */
+};
+
+/* A column a sequence feeds (owned by, identity, or a nextval default). */
+struct pgseqfeed {
+	size_t seq;                /* index in the pgseq array */
+	struct pgtab t;            /* its table: oid, key, qname, relkind */
+	char *column;              /* "schema.table.column" */
+	char *colq;                /* quoted column name */
+	/* results */
+	int checked;
+	char *edge;                /* the column's max (min when descending); NULL when empty */
+	int behind;                /* edge reaches next: nextval would return a taken value */
+};
+
+/* Lists the sequences of the schemas (NULL = every non-system one) and the
+ * columns they feed. New arrays (free with pgseq_free / pgseq_feeds_free).
+ * 0, or -1 after act_fail. */
+int pgseq_list(struct act *a, struct pgsnap *s, json_t *schemas, struct pgseq **out, size_t *n,
+	       struct pgseqfeed **feeds, size_t *nfeeds);
+/* Appends the U_ROWS units (tagged task) that read the positions and the
+ * fed columns' extremes, in batches. */
+void pgseq_units(const struct pgseq *q, size_t nq, const struct pgseqfeed *f, size_t nf, size_t task,
+		 struct unit **u, size_t *n, size_t *alloc);
+/* Once they ran: fills positions, next values, extremes and `behind`. */
+void pgseq_collect(struct pgseq *q, size_t nq, struct pgseqfeed *f, size_t nf, const struct unit *u, size_t n,
+		   size_t task);
+/* The state's `sequences` section (new reference); logs a warning for
+ * each sequence behind a column it feeds. */
+json_t *pgseq_section(struct act *a, const struct pgseq *q, size_t n, const struct pgseqfeed *f, size_t nf);
+void pgseq_free(struct pgseq *q, size_t n);
+void pgseq_feeds_free(struct pgseqfeed *f, size_t n);
+
 /* ---- the canonical schema (pg_schema.c) ---- */
 
-/* The canonical schema text (SPEC.md, 'The canonical schema text') of the schemas listed (NULL = all
- * non-system ones), read on c inside the current transaction. Returns a
- * new string (lines joined with '\n', no trailing newline) and sets
- * *objects to its number of lines, or NULL after act_fail. */
-char *pg_schema_text(struct act *a, PGconn *c, json_t *schemas, int64_t *objects);
+/* The canonical schema text (SPEC.md, 'The canonical schema text') is read
+ * by the worker pool, in the snapshot, one catalog query per unit:
+ * pg_schema_units appends the U_ROWS units reading the schemas listed (NULL
+ * = all non-system ones; with privileges, owners and access privileges
+ * too), tagged with task; 0, or -1 after act_fail. Once they ran,
+ * pg_schema_collect returns the text (a new string: lines sorted, joined
+ * with '\n', no trailing newline) and its number of lines in *objects. */
+int pg_schema_units(struct act *a, PGconn *c, json_t *schemas, int privileges, size_t task, struct unit **u,
+		    size_t *n, size_t *alloc);
+char *pg_schema_collect(const struct unit *u, size_t n, size_t task, int64_t *objects);
 
 /* ---- small helpers ---- */
 
 /* First line of a libpq error message, without "ERROR:  " (static buffer per thread). */
 const char *pg_first_line(const char *msg);
-/* The text of a result's error: primary message, plus detail/hint when
- * present. New string. */
-char *pg_result_error(const PGresult *res, PGconn *c);
 /* A PostgreSQL text[] literal ({"a","b"}) of a JSON list of strings (new string). */
 char *pg_text_array(json_t *list);
 /* Converts a JSON list of strings / a single string into a NULL-terminated

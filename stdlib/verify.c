@@ -23,7 +23,15 @@ struct tol {
 	double min_ratio, max_ratio;
 	int fresh;
 	int64_t max_age_us;
+	int seqs;            /* a sequences tolerance was given */
+	int64_t max_behind;  /* steps the actual position may lag; -1 = any */
 };
+
+/* How far WAL replay may move a sequence ahead: nextval logs 32 values
+ * beyond the ones it hands out (SEQ_LOG_VALS in PostgreSQL's sequence.c),
+ * plus the values a session caches, and a point-in-time restore comes back
+ * at the last value logged. */
+#define SEQ_LOG_VALS 32
 
 struct cmp {
 	struct act *a;
@@ -36,6 +44,8 @@ struct cmp {
 };
 
 /* ---- helpers ---- */
+
+static char *cell(json_t *v, size_t max);
 
 static int table_wanted(const struct cmp *C, const char *key)
 {
@@ -91,6 +101,25 @@ static const char **key_union(json_t *x, json_t *y, size_t *n)
 	return k;
 }
 
+/* When a key is in one state only: a `missing` or `extra` verdict (the
+ * figure shown is ev or xv) and 1; else 0. */
+static int one_sided(struct cmp *C, const char *check, const char *key, json_t *e, json_t *x, json_t *ev, json_t *xv,
+		     const char *what)
+{
+	char d[64];
+	if (!x) {
+		snprintf(d, sizeof(d), "%s missing in the actual state", what);
+		verdict(C, check, key, "missing", json_incref(ev), NULL, d);
+		return 1;
+	}
+	if (!e) {
+		snprintf(d, sizeof(d), "%s not in the expected state", what);
+		verdict(C, check, key, "extra", NULL, json_incref(xv), d);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- counts ---- */
 
 static void compare_counts(struct cmp *C, json_t *E, json_t *A)
@@ -101,12 +130,14 @@ static void compare_counts(struct cmp *C, json_t *E, json_t *A)
 		if (!table_wanted(C, keys[i]))
 			continue;
 		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
-		if (!x) {
-			verdict(C, "counts", keys[i], "missing", json_incref(e), NULL, "table missing in the actual state");
+		if (one_sided(C, "counts", keys[i], e, x, e, x, "table"))
 			continue;
-		}
-		if (!e) {
-			verdict(C, "counts", keys[i], "extra", NULL, json_incref(x), "table not in the expected state");
+		if (json_is_null(e) || json_is_null(x)) { /* an unpopulated materialized view */
+			int both = json_is_null(e) && json_is_null(x);
+			verdict(C, "counts", keys[i], both ? "ok" : "mismatch", json_incref(e), json_incref(x),
+				both ? "not populated on either side"
+				     : json_is_null(x) ? "the materialized view is not populated in the actual database"
+						       : "the materialized view is not populated in the expected database");
 			continue;
 		}
 		int64_t ev = json_integer_value(e), av = json_integer_value(x);
@@ -138,14 +169,8 @@ static void compare_freshness(struct cmp *C, json_t *E, json_t *A)
 			continue;
 		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
 		json_t *en = json_object_get(e, "newest"), *an = json_object_get(x, "newest");
-		if (!x) {
-			verdict(C, "freshness", keys[i], "missing", json_incref(en), NULL, "table missing in the actual state");
+		if (one_sided(C, "freshness", keys[i], e, x, en, an, "table"))
 			continue;
-		}
-		if (!e) {
-			verdict(C, "freshness", keys[i], "extra", NULL, json_incref(an), "table not in the expected state");
-			continue;
-		}
 		const char *ec = json_string_value(json_object_get(e, "column"));
 		const char *ac = json_string_value(json_object_get(x, "column"));
 		if (ec && ac && strcmp(ec, ac) != 0) {
@@ -180,6 +205,95 @@ static void compare_freshness(struct cmp *C, json_t *E, json_t *A)
 		verdict(C, "freshness", keys[i], ok ? "ok" : "mismatch", json_incref(en), json_incref(an), d);
 	}
 	free(keys);
+}
+
+/* ---- sequences ---- */
+
+static int64_t int_field(json_t *o, const char *k, int *ok)
+{
+	json_t *v = json_object_get(o, k);
+	*ok = json_is_integer(v);
+	return *ok ? json_integer_value(v) : 0;
+}
+
+/* Positions: equal, or the actual one ahead by no more than WAL replay can
+ * move it; a tolerance lets a copy lag a live database that moved on. */
+static void compare_sequences(struct cmp *C, json_t *E, json_t *A)
+{
+	size_t n;
+	const char **keys = key_union(E, A, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!table_wanted(C, keys[i]))
+			continue;
+		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
+		json_t *en = json_object_get(e, "next"), *an = json_object_get(x, "next");
+		if (one_sided(C, "sequences", keys[i], e, x, en, an, "sequence"))
+			continue;
+		int ok1, ok2, ok3, ok4;
+		int64_t ev = int_field(e, "next", &ok1), av = int_field(x, "next", &ok2);
+		int64_t inc = int_field(e, "increment", &ok3), cache = int_field(e, "cache", &ok4);
+		char d[300];
+		int ok;
+		if (json_equal(json_object_get(e, "last_value"), json_object_get(x, "last_value")) &&
+		    json_equal(json_object_get(e, "is_called"), json_object_get(x, "is_called"))) {
+			ok = 1;
+			snprintf(d, sizeof(d), "equal");
+		} else if (!ok1 || !ok2 || !ok3 || inc == 0 || ((__int128)av - ev) % inc != 0) {
+			ok = 0;
+			snprintf(d, sizeof(d), "%s", !ok1 || !ok2 ? "one of them is exhausted (no next value)"
+							      : "the positions are not a whole number of increments apart");
+		} else {
+			__int128 steps = ((__int128)av - ev) / inc; /* > 0: the actual one is ahead */
+			int64_t lead = SEQ_LOG_VALS + (ok4 && cache > 0 ? cache : 1);
+			if (C->tol.seqs)
+				ok = C->tol.max_behind < 0 || steps >= -(__int128)C->tol.max_behind;
+			else
+				ok = steps >= 0 && steps <= lead;
+			long long k = (long long)(steps < 0 ? -steps : steps);
+			if (steps > 0 && !C->tol.seqs && ok)
+				snprintf(d, sizeof(d), "the actual sequence is %lld value%s ahead, within the %lld that WAL replay may skip",
+					 k, k == 1 ? "" : "s", (long long)lead);
+			else if (C->tol.seqs)
+				snprintf(d, sizeof(d), "the actual sequence is %lld value%s %s (max_behind %s)", k, k == 1 ? "" : "s",
+					 steps < 0 ? "behind" : "ahead", C->tol.max_behind < 0 ? "any" : "given");
+			else
+				snprintf(d, sizeof(d), "the actual sequence is %lld value%s %s", k, k == 1 ? "" : "s",
+					 steps < 0 ? "behind: values the expected database handed out would be handed out again" : "ahead");
+		}
+		verdict(C, "sequences", keys[i], ok ? "ok" : "mismatch", json_incref(en), json_incref(an), d);
+	}
+	free(keys);
+}
+
+/* A sequence behind a column it feeds, in one state: whatever the other
+ * state says, the next insert that takes a value from it fails. */
+static void sequences_behind(struct cmp *C, json_t *S, const char *side)
+{
+	const char *k;
+	json_t *e;
+	json_object_foreach(S, k, e)
+	{
+		if (!table_wanted(C, k))
+			continue;
+		size_t i;
+		json_t *f;
+		json_array_foreach(json_object_get(e, "feeds"), i, f)
+		{
+			if (!json_is_true(json_object_get(f, "behind")))
+				continue;
+			json_t *edge = json_object_get(f, "max") ? json_object_get(f, "max") : json_object_get(f, "min");
+			char *ev = cell(edge, 60), *nv = cell(json_object_get(e, "next"), 40);
+			char d[600];
+			snprintf(d, sizeof(d), "in the %s database sequence %s would return %s next, but column %s already holds %s: the next insert that takes a value from it fails with a duplicate key; setval it past the column's %s",
+				 side, k, nv, json_string_value(json_object_get(f, "column")), ev,
+				 json_object_get(f, "max") ? "maximum" : "minimum");
+			json_t *v = verdict(C, "sequences", k, "behind", json_incref(json_object_get(e, "next")), json_incref(edge), d);
+			json_object_set(v, "column", json_object_get(f, "column"));
+			json_object_set_new(v, "side", json_string(side));
+			free(ev);
+			free(nv);
+		}
+	}
 }
 
 /* ---- schema ---- */
@@ -396,20 +510,79 @@ static int live_table(struct cmp *C, struct side *s, const char *key, json_t *en
 	return 1;
 }
 
-static char *range_where(PGconn *c, const struct pgtab *t, const char *lo, const char *hi)
+/* A bound of a key range is a prefix of the key, as a JSON array of the
+ * key columns' values as text (NULL: unbounded). A row is in [lo, hi) when
+ * the first len(lo) columns of its key compare >= lo and the first len(hi)
+ * compare < hi, as rows of SQL values do; the ranges of a state bound only
+ * the first key column, the narrowing goes on over the whole key. */
+static json_t *bound1(const char *v)
+{
+	return v ? json_pack("[s]", v) : NULL;
+}
+
+static void bound_sql(struct strbuf *sb, PGconn *c, const struct pgtab *t, json_t *b, const char *op)
+{
+	size_t n = json_array_size(b);
+	if (n > t->npk)
+		n = t->npk;
+	for (size_t k = 0; k < n; k++)
+		sb_addf(sb, "%s%s", k ? ", " : n > 1 ? "(" : "", t->pkq[k]);
+	sb_addf(sb, "%s %s ", n > 1 ? ")" : "", op);
+	for (size_t k = 0; k < n; k++) {
+		char *l = pg_literal(c, json_string_value(json_array_get(b, k)));
+		sb_addf(sb, "%s%s::%s", k ? ", " : n > 1 ? "(" : "", l, t->pktypes[k]);
+		free(l);
+	}
+	if (n > 1)
+		sb_addc(sb, ')');
+}
+
+static char *range_where(PGconn *c, const struct pgtab *t, json_t *lo, json_t *hi)
 {
 	struct strbuf sb = STRBUF_INIT;
 	if (lo) {
-		char *l = pg_literal(c, lo);
-		sb_addf(&sb, " WHERE %s >= %s::%s", t->pk1q, l, t->pk1_type);
-		free(l);
+		sb_adds(&sb, " WHERE ");
+		bound_sql(&sb, c, t, lo, ">=");
 	}
 	if (hi) {
-		char *h = pg_literal(c, hi);
-		sb_addf(&sb, "%s %s < %s::%s", lo ? " AND" : " WHERE", t->pk1q, h, t->pk1_type);
-		free(h);
+		sb_adds(&sb, lo ? " AND " : " WHERE ");
+		bound_sql(&sb, c, t, hi, "<");
 	}
 	return sb_detach(&sb);
+}
+
+/* A bound as text: one value as it is, several as a row literal, quoted as
+ * PostgreSQL prints a record ("(7,\"a b\")"); width > 1 writes a one-value
+ * bound as a row too, so that bounds of one range read alike. */
+static void bound_text(struct strbuf *sb, json_t *b, size_t width, const char *unbounded)
+{
+	size_t n = json_array_size(b);
+	if (!b) {
+		sb_adds(sb, unbounded);
+		return;
+	}
+	if (n == 1 && width <= 1) {
+		sb_adds(sb, json_string_value(json_array_get(b, 0)));
+		return;
+	}
+	sb_addc(sb, '(');
+	for (size_t k = 0; k < n; k++) {
+		const char *v = json_string_value(json_array_get(b, k));
+		if (k)
+			sb_addc(sb, ',');
+		if (*v && !strpbrk(v, "(),\"\\ \t\n")) {
+			sb_adds(sb, v);
+			continue;
+		}
+		sb_addc(sb, '"');
+		for (; *v; v++) {
+			if (*v == '"' || *v == '\\')
+				sb_addc(sb, *v);
+			sb_addc(sb, *v);
+		}
+		sb_addc(sb, '"');
+	}
+	sb_addc(sb, ')');
 }
 
 static const char *only_kw(const struct pgtab *t)
@@ -418,8 +591,8 @@ static const char *only_kw(const struct pgtab *t)
 }
 
 /* Live sum of a key range on one side. 0, or -1 (side disabled). */
-static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, const char *lo, const char *hi,
-		    struct acc *out, json_t **keys)
+static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, json_t *lo, json_t *hi, struct acc *out,
+		    json_t **keys)
 {
 	char *w = range_where(s->c, t, lo, hi);
 	char *sql = keys ? xasprintf("COPY (SELECT %s%s%s FROM %s%s%s) TO STDOUT", t->pkrow, t->ncols ? ", " : "",
@@ -439,7 +612,9 @@ static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, const 
 	return 0;
 }
 
-static int live_text(struct cmp *C, struct side *s, const char *sql, char **out)
+/* The first row of a query as a JSON array of texts (*out NULL when there
+ * is no row or a value is NULL). 0, or -1 (side disabled). */
+static int live_row(struct cmp *C, struct side *s, const char *sql, json_t **out)
 {
 	*out = NULL;
 	C->queries++;
@@ -448,8 +623,19 @@ static int live_text(struct cmp *C, struct side *s, const char *sql, char **out)
 		side_disable(s, xasprintf("a query in the %s database failed", s->label));
 		return -1;
 	}
-	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
-		*out = xstrdup(PQgetvalue(res, 0, 0));
+	if (PQntuples(res) > 0) {
+		json_t *row = json_array();
+		for (int k = 0; k < PQnfields(res) && row; k++) {
+			json_t *v = PQgetisnull(res, 0, k) ? NULL : json_string(PQgetvalue(res, 0, k));
+			if (!v) {
+				json_decref(row);
+				row = NULL;
+				break;
+			}
+			json_array_append_new(row, v);
+		}
+		*out = row;
+	}
 	PQclear(res);
 	return 0;
 }
@@ -457,16 +643,16 @@ static int live_text(struct cmp *C, struct side *s, const char *sql, char **out)
 /* ---- checksums: ranges ---- */
 
 struct rng {
-	char *lo, *hi; /* NULL = unbounded */
+	json_t *lo, *hi; /* bounds (see bound1); NULL = unbounded */
 	struct acc e, x;
-	int final;     /* cannot be narrowed further */
-	json_t *keys;  /* changed/missing/extra, when listed */
+	int final;       /* cannot be narrowed further */
+	json_t *keys;    /* changed/missing/extra, when listed */
 };
 
 static void rng_free(struct rng *r)
 {
-	free(r->lo);
-	free(r->hi);
+	json_decref(r->lo);
+	json_decref(r->hi);
 	json_decref(r->keys);
 }
 
@@ -484,17 +670,51 @@ static int str_eq(const char *x, const char *y)
 	return (!x && !y) || (x && y && !strcmp(x, y));
 }
 
-static void range_text(const struct rng *r, char *buf, size_t n)
+/* A one-value bound equal to a state's bound text (NULL = unbounded). */
+static int bound_is(json_t *b, const char *v)
 {
-	snprintf(buf, n, "[%s, %s)", r->lo ? r->lo : "-inf", r->hi ? r->hi : "+inf");
+	return b ? json_array_size(b) == 1 && str_eq(json_string_value(json_array_get(b, 0)), v) : !v;
 }
 
-/* Splits the range's key space at a point. 1 with *mid set, 0 when it cannot be split. */
+/* How many key columns the bounds of a range name. */
+static size_t range_width(const struct rng *r)
+{
+	size_t w = json_array_size(r->lo);
+	return json_array_size(r->hi) > w ? json_array_size(r->hi) : w;
+}
+
+/* The key columns a range names, as text: "id", "(playlist_id, track_id)". */
+static void range_key(struct strbuf *sb, json_t *key, size_t width)
+{
+	if (width <= 1) {
+		sb_adds(sb, json_string_value(json_array_get(key, 0)));
+		return;
+	}
+	for (size_t k = 0; k < width && k < json_array_size(key); k++)
+		sb_addf(sb, "%s%s", k ? ", " : "(", json_string_value(json_array_get(key, k)));
+	sb_addc(sb, ')');
+}
+
+static void range_text(struct strbuf *sb, const struct rng *r)
+{
+	size_t w = range_width(r);
+	sb_addc(sb, '[');
+	bound_text(sb, r->lo, w, "-inf");
+	sb_adds(sb, ", ");
+	bound_text(sb, r->hi, w, "+inf");
+	sb_addc(sb, ')');
+}
+
+/* Splits the range's key space at a point: for an integer first key
+ * column spanning at least two values, their middle; otherwise the median
+ * key (all key columns) of the side with more rows, so that ranges within
+ * one value of the first column (a tenant, a playlist) narrow on the
+ * columns after it. 1 with *mid set (a bound), 0 when it cannot be split. */
 static int split_point(struct cmp *C, struct side *es, struct side *as, const struct pgtab *et,
-		       const struct pgtab *at, struct rng *r, char **mid)
+		       const struct pgtab *at, struct rng *r, json_t **mid)
 {
 	*mid = NULL;
-	if (et->pk1_int) {
+	if (et->pk1_int && json_array_size(r->lo) <= 1 && json_array_size(r->hi) <= 1) {
 		/* replace open ends by the data's own bounds */
 		for (int end = 0; end < 2; end++) {
 			if (end == 0 ? r->lo != NULL : r->hi != NULL)
@@ -511,59 +731,73 @@ static int split_point(struct cmp *C, struct side *es, struct side *as, const st
 				char *sql = xasprintf("SELECT %s(%s)::text FROM %s%s%s", end == 0 ? "min" : "max", tb[k]->pk1q,
 						      only_kw(tb[k]), tb[k]->qname, w);
 				free(w);
-				char *v = NULL;
-				int rc = live_text(C, sd[k], sql, &v);
+				json_t *v = NULL;
+				int rc = live_row(C, sd[k], sql, &v);
 				free(sql);
 				if (rc != 0)
 					return 0;
 				int64_t x;
-				if (v && parse_int64(v, &x) == 0 && (!have || (end == 0 ? x < best : x > best))) {
+				if (v && parse_int64(json_string_value(json_array_get(v, 0)), &x) == 0 &&
+				    (!have || (end == 0 ? x < best : x > best))) {
 					best = x;
 					have = 1;
 				}
-				free(v);
+				json_decref(v);
 			}
 			if (!have)
 				return 0;
 			char buf[32];
 			if (end == 0) {
 				snprintf(buf, sizeof(buf), "%lld", (long long)best);
-				r->lo = xstrdup(buf);
+				r->lo = bound1(buf);
 			} else {
 				if (best == INT64_MAX)
 					return 0;
 				snprintf(buf, sizeof(buf), "%lld", (long long)best + 1);
-				r->hi = xstrdup(buf);
+				r->hi = bound1(buf);
 			}
 		}
 		int64_t lo, hi;
-		if (parse_int64(r->lo, &lo) != 0 || parse_int64(r->hi, &hi) != 0)
+		if (parse_int64(json_string_value(json_array_get(r->lo, 0)), &lo) != 0 ||
+		    parse_int64(json_string_value(json_array_get(r->hi, 0)), &hi) != 0)
 			return 0;
-		if ((__int128)hi - lo < 2)
-			return 0;
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%lld", (long long)(lo + (int64_t)(((__int128)hi - lo) / 2)));
-		*mid = xstrdup(buf);
-		return 1;
+		if ((__int128)hi - lo >= 2) {
+			char buf[32];
+			snprintf(buf, sizeof(buf), "%lld", (long long)(lo + (int64_t)(((__int128)hi - lo) / 2)));
+			*mid = bound1(buf);
+			return 1;
+		}
+		if (et->npk == 1)
+			return 0; /* one key value: one row */
 	}
-	/* other key types: the median key of the side with more rows */
+	/* the median key of the side with more rows */
 	int use_e = r->e.rows >= r->x.rows;
 	struct side *sd = use_e ? es : as;
 	const struct pgtab *tb = use_e ? et : at;
 	int64_t n = use_e ? r->e.rows : r->x.rows;
 	if (n < 2)
 		return 0;
+	struct strbuf cols = STRBUF_INIT, order = STRBUF_INIT;
+	/* ORDER BY names the table's columns through its alias: bare, they
+	 * would name the text output columns and sort as text */
+	for (size_t k = 0; k < tb->npk; k++) {
+		sb_addf(&cols, "%s%s::text", k ? ", " : "", tb->pkq[k]);
+		sb_addf(&order, "%s_k.%s", k ? ", " : "", tb->pkq[k]);
+	}
 	char *w = range_where(sd->c, tb, r->lo, r->hi);
-	char *sql = xasprintf("SELECT %s::text FROM %s%s%s ORDER BY %s OFFSET %lld LIMIT 1", tb->pk1q, only_kw(tb),
-			      tb->qname, w, tb->pk1q, (long long)(n / 2));
+	char *sql = xasprintf("SELECT %s FROM %s%s AS _k%s ORDER BY %s OFFSET %lld LIMIT 1", sb_str(&cols), only_kw(tb),
+			      tb->qname, w, sb_str(&order), (long long)(n / 2));
 	free(w);
-	char *v = NULL;
-	int rc = live_text(C, sd, sql, &v);
+	sb_release(&cols);
+	sb_release(&order);
+	json_t *v = NULL;
+	int rc = live_row(C, sd, sql, &v);
 	free(sql);
-	if (rc != 0 || !v)
-		return 0;
-	if (r->lo && !strcmp(v, r->lo)) {
-		free(v);
+	/* OFFSET n/2 >= 1 puts the median above the range's first row, so
+	 * [lo, mid) and [mid, hi) are both smaller; equal to lo only when the
+	 * side no longer holds what was counted */
+	if (rc != 0 || !v || (r->lo && json_equal(v, r->lo))) {
+		json_decref(v);
 		return 0;
 	}
 	*mid = v;
@@ -674,18 +908,22 @@ static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *
 			note(why, "not narrowed further: max_queries (%lld) reached", (long long)C->max_queries);
 			break;
 		}
-		char *mid = NULL;
+		json_t *mid = NULL;
 		if (!split_point(C, es, as, &el.t, &al.t, r, &mid)) {
 			r->final = 1;
 			if (!es->ok || !as->ok) {
 				note(why, "not narrowed further: %s", es->ok ? as->why : es->why);
 				break;
 			}
+			struct strbuf rt = STRBUF_INIT;
+			range_text(&rt, r);
+			note(why, "range %s could not be split further", sb_str(&rt));
+			sb_release(&rt);
 			continue;
 		}
 		struct acc le, lx;
 		if (live_sum(C, es, &el.t, r->lo, mid, &le, NULL) != 0 || live_sum(C, as, &al.t, r->lo, mid, &lx, NULL) != 0) {
-			free(mid);
+			json_decref(mid);
 			note(why, "not narrowed further: %s", es->why ? es->why : as->why);
 			break;
 		}
@@ -696,11 +934,11 @@ static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *
 		/* both halves are strictly smaller key spaces ([lo, mid), [mid, hi)
 		 * with lo < mid < hi), so this ends */
 		struct rng halves[2] = {
-			{ r->lo ? xstrdup(r->lo) : NULL, xstrdup(mid), le, lx, 0, NULL },
-			{ xstrdup(mid), r->hi ? xstrdup(r->hi) : NULL, re, rx, 0, NULL },
+			{ json_incref(r->lo), json_incref(mid), le, lx, 0, NULL },
+			{ json_incref(mid), json_incref(r->hi), re, rx, 0, NULL },
 		};
 		int diff[2] = { ldiff, rdiff };
-		free(mid);
+		json_decref(mid);
 		/* replace r by its differing halves */
 		int placed = 0;
 		for (int h = 0; h < 2; h++) {
@@ -738,12 +976,21 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 			continue;
 		json_t *e = json_object_get(E, keys[i]), *x = json_object_get(A, keys[i]);
 		json_t *esha = json_object_get(e, "sha256"), *asha = json_object_get(x, "sha256");
-		if (!x) {
-			verdict(C, "checksums", keys[i], "missing", json_incref(esha), NULL, "table missing in the actual state");
+		if (one_sided(C, "checksums", keys[i], e, x, esha, asha, "table"))
 			continue;
-		}
-		if (!e) {
-			verdict(C, "checksums", keys[i], "extra", NULL, json_incref(asha), "table not in the expected state");
+		int eunpop = json_is_false(json_object_get(e, "populated"));
+		int aunpop = json_is_false(json_object_get(x, "populated"));
+		if (eunpop || aunpop) {
+			char d[200];
+			if (eunpop && aunpop)
+				snprintf(d, sizeof(d), "not populated on either side");
+			else
+				snprintf(d, sizeof(d), "the materialized view is not populated in the %s database (%lld rows in the %s)",
+					 aunpop ? "actual" : "expected",
+					 (long long)json_integer_value(json_object_get(aunpop ? e : x, "rows")),
+					 aunpop ? "expected" : "actual");
+			verdict(C, "checksums", keys[i], eunpop && aunpop ? "ok" : "mismatch", json_incref(esha),
+				json_incref(asha), d);
 			continue;
 		}
 		int64_t erows = json_integer_value(json_object_get(e, "rows"));
@@ -763,6 +1010,7 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 		json_t *ranges_out = json_array();
 		if (!json_array_size(key)) {
 			sb_adds(&det, "; the table has no primary key, so no key ranges can be named");
+			note(&why, "not narrowed: the table has no primary key");
 		} else {
 			/* ranges from the states */
 			struct rng *rs = NULL;
@@ -784,7 +1032,7 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 					const char *hi = json_string_value(json_object_get(ra, "hi"));
 					int dup = 0;
 					for (size_t q = 0; q < nr && !dup; q++)
-						dup = str_eq(rs[q].lo, lo) && str_eq(rs[q].hi, hi);
+						dup = bound_is(rs[q].lo, lo) && bound_is(rs[q].hi, hi);
 					if (dup)
 						continue;
 					struct acc sa, sb2;
@@ -797,8 +1045,8 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 									 str_eq(json_string_value(json_object_get(r, "hi")), hi))
 						acc_from_range(r, &sb2);
 					rs = xrealloc(rs, (nr + 1) * sizeof(*rs));
-					rs[nr].lo = lo ? xstrdup(lo) : NULL;
-					rs[nr].hi = hi ? xstrdup(hi) : NULL;
+					rs[nr].lo = bound1(lo);
+					rs[nr].hi = bound1(hi);
 					rs[nr].e = sa;
 					rs[nr].x = sb2;
 					rs[nr].final = 0;
@@ -832,15 +1080,20 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 			}
 			if (nr)
 				narrow(C, keys[i], e, es, as, &rs, &nr, &why);
-			const char *k0 = json_string_value(json_array_get(key, 0));
 			int64_t listed = 0;
 			for (size_t q = 0; q < nr; q++) {
-				char rt[600];
-				range_text(&rs[q], rt, sizeof(rt));
+				size_t width = range_width(&rs[q]);
+				struct strbuf kt = STRBUF_INIT, rt = STRBUF_INIT, lo = STRBUF_INIT, hi = STRBUF_INIT;
+				range_key(&kt, key, width);
+				range_text(&rt, &rs[q]);
+				bound_text(&lo, rs[q].lo, width, "");
+				bound_text(&hi, rs[q].hi, width, "");
 				json_t *ro = json_object();
-				json_object_set_new(ro, "key", json_string(k0));
-				json_object_set_new(ro, "lo", rs[q].lo ? json_string(rs[q].lo) : json_null());
-				json_object_set_new(ro, "hi", rs[q].hi ? json_string(rs[q].hi) : json_null());
+				json_object_set_new(ro, "key", json_string(sb_str(&kt)));
+				json_object_set_new(ro, "lo", rs[q].lo ? json_string(sb_str(&lo)) : json_null());
+				json_object_set_new(ro, "hi", rs[q].hi ? json_string(sb_str(&hi)) : json_null());
+				sb_release(&lo);
+				sb_release(&hi);
 				json_object_set_new(ro, "expected_rows", json_integer(rs[q].e.rows));
 				json_object_set_new(ro, "actual_rows", json_integer(rs[q].x.rows));
 				if (rs[q].keys) {
@@ -848,8 +1101,9 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 				}
 				json_array_append_new(ranges_out, ro);
 				if (listed++ < 5) {
-					sb_addf(&det, "%s %s %s: %lld row%s expected, %lld actual", q ? ";" : ":", k0, rt,
-						(long long)rs[q].e.rows, rs[q].e.rows == 1 ? "" : "s", (long long)rs[q].x.rows);
+					sb_addf(&det, "%s %s %s: %lld row%s expected, %lld actual", q ? ";" : ":", sb_str(&kt),
+						sb_str(&rt), (long long)rs[q].e.rows, rs[q].e.rows == 1 ? "" : "s",
+						(long long)rs[q].x.rows);
 					if (rs[q].keys) {
 						static const char *const kinds[] = { "changed", "missing", "extra" };
 						for (int kk = 0; kk < 3; kk++) {
@@ -871,6 +1125,8 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 						}
 					}
 				}
+				sb_release(&kt);
+				sb_release(&rt);
 				rng_free(&rs[q]);
 			}
 			if (nr > 5)
@@ -879,10 +1135,13 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 			if (why.len)
 				sb_addf(&det, " (%s)", sb_str(&why));
 		}
+		/* why the narrowing stopped before naming every differing key */
 		json_t *v = verdict(C, "checksums", keys[i], "mismatch", json_incref(esha), json_incref(asha), sb_str(&det));
 		json_object_set_new(v, "expected_rows", json_integer(erows));
 		json_object_set_new(v, "actual_rows", json_integer(arows));
 		json_object_set_new(v, "ranges", ranges_out);
+		if (why.len)
+			json_object_set_new(v, "stopped", json_string(sb_str(&why)));
 		sb_release(&det);
 		sb_release(&why);
 	}
@@ -891,7 +1150,7 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 
 /* ---- the action ---- */
 
-static const char *const all_checks[] = { "schema", "counts", "freshness", "checksums", NULL };
+static const char *const all_checks[] = { "schema", "counts", "freshness", "sequences", "checksums", NULL };
 
 static int parse_tolerances(struct act *a, json_t *t, struct tol *tol)
 {
@@ -926,10 +1185,18 @@ static int parse_tolerances(struct act *a, json_t *t, struct tol *tol)
 				return act_fail(a, "tolerances.freshness must be {max_age: DURATION}, e.g. {max_age: 26h}"), -1;
 			tol->fresh = 1;
 			tol->max_age_us = us;
+		} else if (!strcmp(k, "sequences")) {
+			json_t *mb = json_object_get(v, "max_behind");
+			if (!json_is_object(v) || !mb || json_object_size(v) != 1 ||
+			    !((json_is_integer(mb) && json_integer_value(mb) >= 0) ||
+			      (json_is_string(mb) && !strcmp(json_string_value(mb), "any"))))
+				return act_fail(a, "tolerances.sequences must be {max_behind: N} (values a position may lag, N >= 0) or {max_behind: any}"), -1;
+			tol->seqs = 1;
+			tol->max_behind = json_is_integer(mb) ? json_integer_value(mb) : -1;
 		} else if (!strcmp(k, "schema") || !strcmp(k, "checksums")) {
 			return act_fail(a, "tolerances.%s: %s is always compared exactly", k, k), -1;
 		} else {
-			return act_fail(a, "tolerances has unknown key '%s'; use counts or freshness", k), -1;
+			return act_fail(a, "tolerances has unknown key '%s'; use counts, freshness or sequences", k), -1;
 		}
 	}
 	return 0;
@@ -942,19 +1209,59 @@ static int is_state(json_t *s)
 				     json_object_get(s, "checksums"));
 }
 
+/* A window of at most max bytes of s from byte `from` (moved back to the
+ * start of a UTF-8 character), with "..." where it was cut. New string. */
+static char *window(const char *s, size_t from, size_t max)
+{
+	size_t len = strlen(s);
+	if (len <= max)
+		return xstrdup(s);
+	if (max < 10)
+		max = 10;
+	if (from > len)
+		from = len;
+	while (from > 0 && ((unsigned char)s[from] & 0xC0) == 0x80)
+		from--;
+	size_t room = max - (from ? 3 : 0);
+	size_t n = len - from;
+	if (n > room) {
+		n = room - 3;
+		while (n > 0 && ((unsigned char)s[from + n] & 0xC0) == 0x80)
+			n--;
+	}
+	return xasprintf("%s%.*s%s", from ? "..." : "", (int)n, s + from, from + n < len ? "..." : "");
+}
+
 static char *cell(json_t *v, size_t max)
 {
 	char *s = json_is_null(v) || !v ? xstrdup("-") : json_is_string(v) ? xstrdup(json_string_value(v))
 									 : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 	if (!s)
 		s = xstrdup("?");
-	if (strlen(s) > max) {
-		s[max - 3] = '.';
-		s[max - 2] = '.';
-		s[max - 1] = '.';
-		s[max] = '\0';
+	char *w = window(s, 0, max);
+	free(s);
+	return w;
+}
+
+/* The expected and actual figures of a verdict, each at most max bytes:
+ * two texts too long to show whole are cut around their first differing
+ * character, so that what differs is on the screen (two long schema lines
+ * that differ near their end would otherwise look the same). */
+static void cells(json_t *v, size_t max, char **e, char **x)
+{
+	json_t *ev = json_object_get(v, "expected"), *xv = json_object_get(v, "actual");
+	const char *es = json_string_value(ev), *xs = json_string_value(xv);
+	if (!es || !xs || (strlen(es) <= max && strlen(xs) <= max)) {
+		*e = cell(ev, max);
+		*x = cell(xv, max);
+		return;
 	}
-	return s;
+	size_t d = 0;
+	while (es[d] && es[d] == xs[d])
+		d++;
+	size_t from = d > max / 3 ? d - max / 3 : 0;
+	*e = window(es, from, max);
+	*x = window(xs, from, max);
 }
 
 static int do_compare(struct act *a)
@@ -969,8 +1276,8 @@ static int do_compare(struct act *a)
 	C.a = a;
 	/* `counts:` and `freshness:` given directly are the same tolerances */
 	json_t *tol = json_deep_copy(act_json(a, "tolerances"));
-	static const char *const direct[] = { "counts", "freshness" };
-	for (int k = 0; k < 2; k++) {
+	static const char *const direct[] = { "counts", "freshness", "sequences" };
+	for (int k = 0; k < 3; k++) {
 		json_t *v = act_json(a, direct[k]);
 		if (!v)
 			continue;
@@ -1044,8 +1351,20 @@ static int do_compare(struct act *a)
 			compare_freshness(&C, ES, AS);
 		else if (!strcmp(ck, "schema"))
 			compare_schema(&C, ES, AS, &diff);
+		else if (!strcmp(ck, "sequences"))
+			compare_sequences(&C, ES, AS);
 		else
 			compare_checksums(&C, ES, AS, &es, &as);
+	}
+	/* a sequence behind a column it feeds is a difference whatever the
+	 * other state says (also when only one state records sequences) */
+	{
+		int listed = 0;
+		json_array_foreach(list, i, c) listed |= !strcmp(json_string_value(c), "sequences");
+		if (listed || !checks)
+			for (int side = 0; side < 2; side++)
+				if (json_is_object(json_object_get(side ? A : E, "sequences")))
+					sequences_behind(&C, json_object_get(side ? A : E, "sequences"), side ? "actual" : "expected");
 	}
 	side_close(&es);
 	side_close(&as);
@@ -1056,11 +1375,12 @@ static int do_compare(struct act *a)
 	json_t *v;
 	json_array_foreach(C.verdicts, i, v)
 	{
-		char *t = cell(json_object_get(v, "table"), 40), *e = cell(json_object_get(v, "expected"), 22),
-		     *x = cell(json_object_get(v, "actual"), 22);
+		char *t = cell(json_object_get(v, "table"), 40), *e, *x;
+		cells(v, 22, &e, &x);
 		const char *vd = json_string_value(json_object_get(v, "verdict"));
 		sb_addf(&sum, "%-10s %-40s %-22s %-22s %s\n", json_string_value(json_object_get(v, "check")), t, e, x,
-			strcmp(vd, "ok") ? (!strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" : "EXTRA")
+			strcmp(vd, "ok") ? (!strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" :
+					    !strcmp(vd, "behind") ? "BEHIND" : "EXTRA")
 					 : "ok");
 		free(t);
 		free(e);
@@ -1084,7 +1404,13 @@ static int do_compare(struct act *a)
 	{
 		if (!strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
 			continue;
-		char *e = cell(json_object_get(v, "expected"), 80), *x = cell(json_object_get(v, "actual"), 80);
+		if (!strcmp(json_string_value(json_object_get(v, "verdict")), "behind")) {
+			act_log(a, "  behind sequences %s: %s", json_string_value(json_object_get(v, "table")),
+				json_string_value(json_object_get(v, "detail")));
+			continue;
+		}
+		char *e, *x;
+		cells(v, 80, &e, &x);
 		act_log(a, "  %s %s %s: expected %s, actual %s; %s", json_string_value(json_object_get(v, "verdict")),
 			json_string_value(json_object_get(v, "check")),
 			json_is_string(json_object_get(v, "table")) ? json_string_value(json_object_get(v, "table")) : "-", e,
@@ -1129,9 +1455,15 @@ static int do_compare(struct act *a)
 				sb_addf(&m, "; and %d more (see the verdicts output)", C.ndiff - 10);
 				break;
 			}
-			char *e = cell(json_object_get(v, "expected"), 70), *x = cell(json_object_get(v, "actual"), 70);
 			const char *t = json_string_value(json_object_get(v, "table"));
 			const char *d = json_string_value(json_object_get(v, "detail"));
+			if (!strcmp(json_string_value(json_object_get(v, "verdict")), "behind")) {
+				sb_addf(&m, "%s sequences behind %s: %s", shown ? ";" : ":", t ? t : "-", d ? d : "");
+				shown++;
+				continue;
+			}
+			char *e, *x;
+			cells(v, 70, &e, &x);
 			sb_addf(&m, "%s %s %s%s%s: expected %s, actual %s%s%s", shown ? ";" : ":",
 				json_string_value(json_object_get(v, "check")), json_string_value(json_object_get(v, "verdict")),
 				t ? " " : "", t ? t : "", e, x, d ? "; " : "", d ? d : "");
@@ -1149,7 +1481,7 @@ static int do_compare(struct act *a)
 	return rc;
 }
 
-static const char *const check_names[] = { "schema", "counts", "freshness", "checksums", NULL };
+static const char *const check_names[] = { "schema", "counts", "freshness", "sequences", "checksums", NULL };
 
 static const struct param_spec compare_params[] = {
 	{ "actual", T_ANY, P_REQUIRED, NULL, NULL, NULL, "the state to check, e.g. ${steps.after.state}" },
@@ -1163,9 +1495,11 @@ static const struct param_spec compare_params[] = {
 	  "where to read the expected side live when narrowing (default: the state's resource)" },
 	{ "freshness", T_MAP, 0, NULL, NULL, NULL, "the freshness tolerance, same as tolerances.freshness, e.g. {max_age: 26h}" },
 	{ "max_queries", T_INT, 0, NULL, "64", NULL, "live queries allowed for narrowing differences" },
+	{ "sequences", T_MAP, 0, NULL, NULL, NULL,
+	  "the sequences tolerance, same as tolerances.sequences, e.g. {max_behind: any} against a live database that moved on" },
 	{ "tables", T_LIST, 0, NULL, NULL, NULL, "compare only these tables (default: all in the states)" },
 	{ "tolerances", T_MAP, 0, NULL, NULL, NULL,
-	  "e.g. {counts: {min_ratio: 0.99}, freshness: {max_age: 26h}} (default: exact)" },
+	  "e.g. {counts: {min_ratio: 0.99}, freshness: {max_age: 26h}, sequences: {max_behind: any}} (default: exact)" },
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
 };
 static const struct output_spec compare_outputs[] = {

@@ -100,8 +100,11 @@ od_run "check: the good dump passes (control)" 0 check.yaml --param key="$key"
 
 # ------------------------------------------------- restore of bad dumps ---
 dbs0=$(od_dbs PG)
-od_run "restore: a truncated dump fails" 1 restore.yaml --param key=prod/bad/trunc-20261101T000000Z.dump
+od_run "restore: a truncated dump fails before changing anything (exit 4)" 4 restore.yaml --param key=prod/bad/trunc-20261101T000000Z.dump
 t_contains "restore truncated: says the sizes differ, nothing restored" "$T_OUT" "nothing was restored"
+t_contains "restore truncated: the run says nothing changed" "$T_OUT" "failed before it changed anything (no outage)"
+t_eq "restore truncated: the journal's step_end says changed: false" false \
+    "$(od_events step_end | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).changed))')"
 t_eq "restore truncated: no database was created" "$dbs0" "$(od_dbs PG)"
 od_run "restore: a dump with a flipped byte fails" 1 restore.yaml --param key=prod/bad/flip-20261101T000000Z.dump
 t_contains "restore flipped: names the object" "$T_OUT" "prod/bad/flip-20261101T000000Z.dump"
@@ -109,6 +112,21 @@ t_check "restore flipped: the cause is the corruption (SHA-256 or pg_restore's r
     grep -Eq "does not match its manifest|pg_restore exited" <<<"$T_OUT"
 od_run "restore: not a dump fails" 1 restore.yaml --param key=prod/bad/notadump-20261101T000000Z.dump
 t_contains "restore not a dump: says so" "$T_OUT" "is not usable: it is not a dump"
+
+# the exit class follows what changed: refused before anything changed -> 4
+dbs0=$(od_dbs PG)
+od_run "restore into: new over an existing database: refused before anything changed (exit 4)" 4 restore.yaml \
+    --param key="$key" --param database=appdb
+t_contains "restore into existing name: names the database and what to do" "$T_OUT" \
+    "database 'appdb' already exists on 127.0.0.1:$PG_PORT/appdb; into: new creates a fresh one"
+t_contains "restore into existing name: the step changed nothing" "$T_OUT" ", nothing changed): database 'appdb' already exists"
+t_eq "restore into existing name: no database created or dropped" "$dbs0" "$(od_dbs PG)"
+objs0=$(s3_ls S3 prod/ | sort)
+OFFSITE_DB_DSN="postgresql://postgres@127.0.0.1:$(free_port)/appdb" \
+    od_run "dump.create that cannot connect: fails before anything changed (exit 4)" 4 create.yaml
+t_contains "dump.create cannot connect: says so" "$T_OUT" "cannot connect to postgres resource 'db'"
+t_contains "dump.create cannot connect: no outage" "$T_OUT" "which failed before it changed anything (no outage)"
+t_eq "dump.create cannot connect: the store is unchanged" "$objs0" "$(s3_ls S3 prod/ | sort)"
 
 # pg_restore failing halfway: the target already holds an index named like
 # one of the dump's (post-data, after every table's rows): tables and data
@@ -155,7 +173,7 @@ mkdir -p "$T_TMP/small"
 mount -t tmpfs -o size=256k drplay-small "$T_TMP/small" || die_setup "cannot mount a small tmpfs"
 on_exit umount "$T_TMP/small"
 dbs0=$(od_dbs PG)
-od_run "restore: jobs 2 with a workdir too small fails" 1 restore.yaml --param key="$key" --param jobs=2 \
+od_run "restore: jobs 2 with a workdir too small fails before changing anything (exit 4)" 4 restore.yaml --param key="$key" --param jobs=2 \
     --param workdir="$T_TMP/small"
 t_contains "restore small disk: says how much is free and needed" "$T_OUT" \
     "workdir '$T_TMP/small' has 256.0 KiB free, but restoring '$key' with jobs: 2 needs"

@@ -98,6 +98,16 @@ t_eq "dir latest before: 2026-11-02 is midnight UTC" 2026-11-02T00:00:00Z "$(od_
 rm -f "$D/prod/.hidden.dump" "$D/prod/.x.dump.drplay-tmp-0011"
 od_run "offsite.check of the dir dump" 0 check.yaml --param store=dir --param key="$key"
 t_eq "dir check: what it checked" '["readable","size","sha256","format","toc","expect_tables"]' "$(od_out check checked)"
+rel_count() { # RELKINDS: relations of those kinds in the source's user schemas
+    pg_sql PG appdb "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = any('{$1}') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'"
+}
+t_eq "dir check: tables counts each table and partition once (not a partition's TABLE ATTACH entry, not views)" \
+    "$(rel_count r,p)" "$(od_out check tables)"
+t_eq "dir check: views and materialized views are reported apart" "$(rel_count v,m)" "$(od_out check views)"
+t_contains "dir check: ... and logged" "$T_OUT" "$(rel_count r,p) tables, $(rel_count v,m) views"
+od_run "offsite.check of the dir's plain .sql.gz" 0 check.yaml --param store=dir --param key=prod/legacy/appdb-2026-11-02.sql.gz
+t_eq "dir check plain: the same tables, counted from the SQL text" "$(rel_count r,p)" "$(od_out check tables)"
+t_eq "dir check plain: the same views" "$(rel_count v,m)" "$(od_out check views)"
 od_run "offsite.check of a key leaving the directory fails" 4 check.yaml --param store=dir --param key=../../etc/passwd
 t_contains "dir check ..: refused as a path outside the store" "$T_OUT" "is not a relative path below the store"
 

@@ -85,8 +85,10 @@ t_contains "freeze: ... the run stopped at the gate (never unfroze anything else
 t_check "freeze: ... new sessions can write" "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d ownd -v ON_ERROR_STOP=1 -c "INSERT INTO t VALUES (5)"
 t_eq "freeze: ... the superuser's session is still there" 1 "$(sessions su-client)"
 
-SHOP_DSN=${PG_PW_DSN%/postgres}/shop t_exit "freeze: a role that does not own the database" 1 run "$PB/freeze.yaml" --param grace=200ms
+SHOP_DSN=${PG_PW_DSN%/postgres}/shop t_exit "freeze: a role that does not own the database: exit 4, nothing changed (no outage)" 4 run "$PB/freeze.yaml" --param grace=200ms
 t_contains "freeze: ... says so, and that nothing changed" "$T_OUT" "must be owner of database shop; the role must own the database or be a superuser; nothing was changed"
+t_contains "freeze: ... the step is marked as having changed nothing" "$T_OUT" ", nothing changed): cannot freeze database shop"
+t_contains "freeze: ... and so is the run" "$T_OUT" "which failed before it changed anything (no outage)"
 t_not_contains "freeze: ... without the password" "$T_OUT" "$PG_PW_PASSWORD"
 t_eq "freeze: ... shop is not frozen" 0 "$(frozen shop)"
 

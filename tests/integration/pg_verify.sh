@@ -87,7 +87,7 @@ pg_sql PG dropped "DROP TABLE app.documents" >/dev/null
 t_exit "dropped table: detected" 4 compare dropped
 t_contains "dropped table: ... the capture records it as missing" "$T_OUT" "table 'app.documents' does not exist in database 'dropped' (resource 'b'); the state records it as missing"
 t_eq "dropped table: ... missing in counts and checksums, and its schema objects" \
-	"tables app.documents missing; schema app.documents.blob missing; schema app.documents.body missing; schema app.documents.created_at missing; schema app.documents.id missing; schema app.documents.title missing; schema app.documents.documents_pkey missing; schema app.documents_pkey missing; schema app.documents missing; counts app.documents missing; freshness app.documents missing; checksums app.documents missing" \
+	"tables app.documents missing; schema app.documents.blob missing; schema app.documents.body missing; schema app.documents.created_at missing; schema app.documents.id missing; schema app.documents.title missing; schema app.documents.documents_pkey missing; schema app.documents missing; counts app.documents missing; freshness app.documents missing; checksums app.documents missing" \
 	"$(diffs)"
 
 copy nopk
