@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "redact.h"
+#include "text.h"
 #include "version.h"
 
 void diags_init(struct diags *d)
@@ -280,10 +281,8 @@ static void print_text(const struct diags *d, FILE *f)
 static json_t *masked_string(const char *s)
 {
 	char *m = redact(s);
-	json_t *j = json_string(m);
+	json_t *j = json_text(m); /* repaired to UTF-8: a message is never dropped */
 	free(m);
-	if (!j) /* not UTF-8: never fails the printer */
-		j = json_string("(message not valid UTF-8)");
 	return j;
 }
 

@@ -16,6 +16,7 @@
 
 #include "family.h"
 #include "pg_int.h"
+#include "text.h"
 
 #define DEFAULT_RANGES 64
 
@@ -542,8 +543,7 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 		json_t *sc = json_object();
 		json_object_set_new(sc, "sha256", json_string(hex));
 		json_object_set_new(sc, "objects", json_integer(objects));
-		json_t *txt = json_string(schema_text);
-		json_object_set_new(sc, "text", txt ? txt : json_string("(not UTF-8)"));
+		json_object_set_new(sc, "text", json_text(schema_text));
 		json_object_set_new(state, "schema", sc);
 	}
 	if (cs->freshness) {
@@ -885,8 +885,7 @@ static json_t *typed_value(PGresult *res, int row, int col)
 	default:
 		break;
 	}
-	json_t *s = json_string(v);
-	return s ? s : json_string("(not UTF-8)");
+	return json_text(v);
 }
 
 /* The text form of a JSON scalar, for comparisons and messages (new string). */

@@ -15,6 +15,7 @@
 
 #include "family.h"
 #include "pg_int.h"
+#include "text.h"
 
 #define LEAF_ROWS 8 /* list keys when a range holds at most this many rows per side */
 
@@ -73,8 +74,7 @@ static json_t *verdict(struct cmp *C, const char *check, const char *table, cons
 	json_object_set_new(e, "expected", expected ? expected : json_null());
 	json_object_set_new(e, "actual", actual ? actual : json_null());
 	if (detail) {
-		json_t *d = json_string(detail);
-		json_object_set_new(e, "detail", d ? d : json_string("(not UTF-8)"));
+		json_object_set_new(e, "detail", json_text(detail));
 	}
 	json_array_append_new(C->verdicts, e);
 	if (strcmp(v, "ok") != 0)
@@ -1418,8 +1418,14 @@ static int do_compare(struct act *a)
 		free(e);
 		free(x);
 	}
-	if (diff.len)
-		act_log(a, "schema diff (- expected, + actual):\n%s", sb_str(&diff));
+	if (diff.len) {
+		/* one log line per diff line: a value's line breaks are escaped on the terminal */
+		act_log(a, "schema diff (- expected, + actual):");
+		for (const char *l = sb_str(&diff), *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
+			nl = strchr(l, '\n');
+			act_log(a, "%.*s", nl ? (int)(nl - l) : (int)strlen(l), l);
+		}
+	}
 	if (C.queries)
 		act_log(a, "%lld live quer%s to locate differences", (long long)C.queries, C.queries == 1 ? "y" : "ies");
 
