@@ -25,7 +25,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iinterp -Istdlib
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Ilib -Iinterp -Istdlib
 LDFLAGS ?=
 LIBS = $(PKG_LIBS) -lpthread -lm
 
@@ -40,7 +40,7 @@ endif
 comma := ,
 
 # LAZY=1 (the default on x86-64): libpq, libcurl and OpenSSL are loaded on
-# first use instead of at start-up (see interp/lazy.c).
+# first use instead of at start-up (see lib/lazy.c).
 ifeq ($(shell uname -m),x86_64)
   LAZY ?= 1
 else
@@ -49,15 +49,21 @@ endif
 LAZY_PKGS = libpq libcurl libcrypto
 EAGER_LIBS := $(shell pkg-config --libs $(filter-out $(LAZY_PKGS),$(PKGS)) 2>/dev/null)
 
-SRC_INTERP := $(filter-out interp/lazy.c,$(sort $(wildcard interp/*.c)))
-SRC_STDLIB := $(filter-out stdlib/testing.c,$(sort $(wildcard stdlib/*.c)))
-SRC := $(SRC_INTERP) $(SRC_STDLIB)
-HDR := $(wildcard interp/*.h stdlib/*.h)
+# Three folders, each using only those listed before it: lib/ (libraries:
+# neither the language nor an action family), interp/ (the language) and
+# stdlib/ (the action families). stdlib/testing*.c are test-only families,
+# compiled into tests/drplay-test alone.
+SRC_LIB := $(filter-out lib/lazy.c,$(sort $(wildcard lib/*.c)))
+SRC_INTERP := $(sort $(wildcard interp/*.c))
+SRC_STDLIB := $(filter-out stdlib/testing%.c,$(sort $(wildcard stdlib/*.c)))
+SRC_TESTONLY := $(sort $(wildcard stdlib/testing*.c))
+SRC := $(SRC_LIB) $(SRC_INTERP) $(SRC_STDLIB)
+HDR := $(wildcard lib/*.h interp/*.h stdlib/*.h)
 
 OBJDIR = build/$(VARIANT)
 OBJ := $(SRC:%.c=$(OBJDIR)/%.o)
 TOBJDIR = build/$(VARIANT)-testing
-TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(TOBJDIR)/stdlib/testing.o)
+TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(SRC_TESTONLY:%.c=$(TOBJDIR)/%.o))
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 # Unit test binaries: build/unit/ for the release build, build/unit-san/ for the sanitized one.
@@ -83,21 +89,21 @@ ifneq ($(PKG_OK),yes)
 endif
 
 ifeq ($(LAZY),1)
-$(BIN): $(OBJ) $(OBJDIR)/interp/lazy.o $(OBJDIR)/lazy_stubs.o
+$(BIN): $(OBJ) $(OBJDIR)/lib/lazy.o $(OBJDIR)/lazy_stubs.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@ (libpq, libcurl, OpenSSL loaded on first use)"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(EAGER_LIBS) -ldl -lpthread -lm
 
-$(TBIN): $(TOBJ) $(TOBJDIR)/interp/main.o $(OBJDIR)/interp/lazy.o $(TOBJDIR)/lazy_stubs.o
+$(TBIN): $(TOBJ) $(TOBJDIR)/interp/main.o $(OBJDIR)/lib/lazy.o $(TOBJDIR)/lazy_stubs.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(EAGER_LIBS) -ldl -lpthread -lm
 
-$(OBJDIR)/lazy_stubs.S: $(OBJ) interp/lazy_stubs.sh
-	@interp/lazy_stubs.sh $@ $(OBJ)
+$(OBJDIR)/lazy_stubs.S: $(OBJ) lib/lazy_stubs.sh
+	@lib/lazy_stubs.sh $@ $(OBJ)
 
-$(TOBJDIR)/lazy_stubs.S: $(TOBJ) $(TOBJDIR)/interp/main.o interp/lazy_stubs.sh
-	@interp/lazy_stubs.sh $@ $(TOBJ) $(TOBJDIR)/interp/main.o
+$(TOBJDIR)/lazy_stubs.S: $(TOBJ) $(TOBJDIR)/interp/main.o lib/lazy_stubs.sh
+	@lib/lazy_stubs.sh $@ $(TOBJ) $(TOBJDIR)/interp/main.o
 
 %.o: %.S
 	@$(CC) -c -o $@ $<
@@ -107,7 +113,7 @@ $(BIN): $(OBJ)
 	@echo "  LINK    $@"
 	@$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
 
-# The test build: the same sources plus stdlib/testing.c's test-only actions.
+# The test build: the same sources plus the test-only families (stdlib/testing*.c).
 $(TBIN): $(TOBJ) $(TOBJDIR)/interp/main.o
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
@@ -141,7 +147,7 @@ deps-build:
 # Banned functions (like curl's checksrc): unbounded or error-hiding C calls.
 checksrc:
 	@! grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets|system|popen)[[:space:]]*\(' \
-		interp/*.c interp/*.h stdlib/*.c stdlib/*.h \
+		lib/*.c lib/*.h interp/*.c interp/*.h stdlib/*.c stdlib/*.h \
 		|| { echo "checksrc: banned function above (use snprintf/strbuf, strtol, posix_spawn)"; exit 1; }
 
 # After deps, in a sub-make: its pkg-config flags are read with the packages
@@ -163,12 +169,12 @@ bench: deps
 	@bash tests/bench/run.sh
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) stdlib/testing.c
+FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) $(SRC_TESTONLY)
 fuzz: $(FUZZ_TARGETS)
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p build/fuzz
 	clang -std=c11 -D_GNU_SOURCE -DDRPLAY_TESTING -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		$(PKG_CFLAGS) -Iinterp -Istdlib -o $@ $< $(FUZZ_SRC) $(LIBS)
+		$(PKG_CFLAGS) -Ilib -Iinterp -Istdlib -o $@ $< $(FUZZ_SRC) $(LIBS)
 
 # Minutes per target, for before a release; crash inputs land in build/ and
 # belong, once fixed, in tests/fuzz/corpus/<target>/ as regression cases.

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "exitcode.h" /* the exit codes of `drplay run` (SPEC.md, "Exit codes") */
+
 struct action_def;
 
 struct run_opts {
@@ -35,16 +37,6 @@ struct run_opts {
 	const char *one_id;      /* the step id shown and journaled */
 	const char *command;     /* e.g. "maintenance on": shown and journaled */
 	int no_journal;          /* a read-only command leaves no journal */
-};
-
-/* Exit codes of `drplay run` (SPEC.md, "Exit codes"). */
-enum {
-	EXIT_OK = 0,
-	EXIT_STEP_FAILED = 1,   /* a step failed after state had changed */
-	EXIT_INVALID = 2,       /* invalid usage or playbook */
-	EXIT_REFUSED = 3,       /* refused by a guard; nothing ran */
-	EXIT_NO_OUTAGE = 4,     /* stopped before any state-changing step ran */
-	EXIT_INTERRUPTED = 130,
 };
 
 /* Runs (or, with dry_run, plans) a playbook. Returns the exit code. */

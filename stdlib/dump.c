@@ -524,7 +524,11 @@ int dump_read_manifest(struct act *a, struct store *s, const char *key, json_t *
 	char *mk = dump_manifest_key(key);
 	char *buf = NULL;
 	size_t len = 0;
-	int r = store_read_small(a, s, mk, 1u << 20, &buf, &len);
+	struct libctx lc = stepctx(a);
+	int r = store_read_small(&lc, s, mk, 1u << 20, &buf, &len);
+	if (r < 0)
+		stepctx_fail(a, &lc);
+	libctx_release(&lc);
 	if (r != 0) {
 		free(mk);
 		return r;
@@ -1045,6 +1049,7 @@ int dump_header_version(const unsigned char *p, size_t n, char *ver, size_t vn)
 
 struct create {
 	struct act *a;
+	struct libctx lc;     /* the store's context */
 	struct resource *db;
 	struct store *st;
 	struct snap sn;
@@ -1094,8 +1099,9 @@ static void create_release(struct create *c)
 		PQfinish(c->sn.conn);
 	json_decref(c->sn.locale);
 	if (c->w)
-		store_writer_abort(c->a, c->w);
+		store_writer_abort(&c->lc, c->w);
 	store_writer_free(c->w);
+	libctx_release(&c->lc);
 	free(c->key);
 	free(c->mkey);
 	free(c->ci);
@@ -1188,8 +1194,8 @@ static int create_pump(struct create *c)
 		}
 		if (pr->last[i])
 			break;
-		if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 0, pr->sha[i]) != 0)
-			return -1; /* create_release ends pg_dump and aborts */
+		if (store_writer_put(&c->lc, c->w, pr->buf[i], pr->len[i], 0, pr->sha[i]) != 0)
+			return stepctx_fail(a, &c->lc), -1; /* create_release ends pg_dump and aborts */
 		up += pr->len[i];
 		prog_tick(a, &pg, up, 0);
 		preader_release_buf(pr, i);
@@ -1216,8 +1222,9 @@ static int create_pump(struct create *c)
 		return act_fail(a, "pg_dump of %s wrote nothing; nothing was stored", pg_where(c->db)), -1;
 	if (act_cancelled(a))
 		return act_fail(a, "the dump was cancelled before it was stored; nothing was stored under '%s'", c->key), -1;
-	if (store_writer_put(a, c->w, pr->buf[i], pr->len[i], 1, pr->sha[i]) != 0 || store_writer_commit(a, c->w) != 0)
-		return -1;
+	if (store_writer_put(&c->lc, c->w, pr->buf[i], pr->len[i], 1, pr->sha[i]) != 0 ||
+	    store_writer_commit(&c->lc, c->w) != 0)
+		return stepctx_fail(a, &c->lc), -1;
 	up += pr->len[i];
 	prog_end(a, &pg, up);
 	c->bytes = pr->total;
@@ -1236,6 +1243,7 @@ static int do_create(struct act *a)
 	struct create c;
 	memset(&c, 0, sizeof(c));
 	c.a = a;
+	c.lc = stepctx(a);
 	c.errfd = c.pfd[0] = c.pfd[1] = -1;
 	c.pid = -1;
 	int ret = ACT_FAIL;
@@ -1269,9 +1277,11 @@ static int do_create(struct act *a)
 	free(rel);
 	c.mkey = dump_manifest_key(c.key);
 	act_changing(a);
-	c.w = store_writer_new(a, c.st, c.key);
-	if (!c.w)
+	c.w = store_writer_new(&c.lc, c.st, c.key);
+	if (!c.w) {
+		stepctx_fail(a, &c.lc);
 		goto out;
+	}
 	c.t0 = mono_us();
 	int64_t started = now_us();
 	if (create_spawn(&c, compress) != 0)
@@ -1322,16 +1332,20 @@ static int do_create(struct act *a)
 	text = xrealloc(text, tl + 2);
 	text[tl] = '\n';
 	text[tl + 1] = '\0';
-	int mr = store_write_small(a, c.st, c.mkey, text, tl + 1, "application/json");
+	int mr = store_write_small(&c.lc, c.st, c.mkey, text, tl + 1, "application/json");
 	free(text);
-	if (mr != 0)
+	if (mr != 0) {
+		stepctx_fail(a, &c.lc);
 		goto out; /* the dump exists; its manifest does not: the step fails */
+	}
 
 	/* what the store now holds must be what pg_dump wrote */
 	struct store_obj ob;
-	int sr = store_stat(a, c.st, c.key, &ob);
-	if (sr < 0)
+	int sr = store_stat(&c.lc, c.st, c.key, &ob);
+	if (sr < 0) {
+		stepctx_fail(a, &c.lc);
 		goto out;
+	}
 	if (sr == 1 || ob.size != c.bytes) {
 		act_fail(a, "after the upload, '%s' in store '%s' %s, but pg_dump wrote %llu bytes", c.key,
 			 store_name(c.st), sr == 1 ? "is missing" : "has another size",
@@ -1377,6 +1391,7 @@ out:
 
 struct restore {
 	struct act *a;
+	struct libctx lc;     /* the store's context */
 	struct store *st;
 	const char *key;
 	struct resource *target;
@@ -1716,8 +1731,8 @@ static int restore_run(struct restore *r)
 	if (!r->st)
 		return ACT_FAIL;
 	r->key = act_str(a, "key");
-	if (store_key_ok(a, r->st, r->key) != 0)
-		return ACT_FAIL;
+	if (store_key_ok(&r->lc, r->st, r->key) != 0)
+		return stepctx_fail(a, &r->lc);
 	r->target = act_resource(a, "target");
 	if (!r->target)
 		return ACT_FAIL;
@@ -1743,9 +1758,9 @@ static int restore_run(struct restore *r)
 
 	/* Everything that can be checked before anything changes. */
 	struct store_obj ob;
-	int sr = store_stat(a, r->st, r->key, &ob);
+	int sr = store_stat(&r->lc, r->st, r->key, &ob);
 	if (sr < 0)
-		return ACT_FAIL;
+		return stepctx_fail(a, &r->lc);
 	if (sr == 1)
 		return act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)",
 				r->key, store_name(r->st), store_where(r->st));
@@ -1836,7 +1851,7 @@ static int restore_run(struct restore *r)
 	r->t0 = mono_us();
 	prog_start(a, &r->prog, r->jobs > 1 && maybe_custom ? "download" : "restore", r->size);
 	struct store_xfer x;
-	int rd = store_read(a, r->st, r->key, 0, 0, restore_sink, r, &x);
+	int rd = store_read(&r->lc, r->st, r->key, 0, 0, restore_sink, r, &x);
 	if (rd == 0)
 		prog_end(a, &r->prog, r->ds.raw);
 	char sha[65];
@@ -1870,7 +1885,7 @@ static int restore_run(struct restore *r)
 	if (rd != 0 && cancelled)
 		return act_fail(a, "the restore of '%s' was cancelled", r->key);
 	if (rd != 0)
-		return ACT_FAIL; /* the store said why */
+		return stepctx_fail(a, &r->lc); /* the store said why (or the sink did) */
 	if (size_bad)
 		return act_fail(a, "dump '%s' in store '%s' delivered %llu bytes but the store said it has %llu: the object is truncated or changed; the restore was stopped",
 				r->key, store_name(r->st), (unsigned long long)r->ds.raw, (unsigned long long)r->size);
@@ -1966,12 +1981,14 @@ static int do_restore(struct act *a)
 	struct restore r;
 	memset(&r, 0, sizeof(r));
 	r.a = a;
+	r.lc = stepctx(a);
 	r.pid = -1;
 	r.errfd = r.nullfd = r.stage_fd = -1;
 	r.cp.fd = -1;
 	dstream_init(&r.ds);
 	int ret = restore_run(&r);
 	restore_release(&r);
+	libctx_release(&r.lc);
 	sigpipe_restore(&g);
 	return ret;
 }

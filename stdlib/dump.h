@@ -14,7 +14,8 @@
 #include <zlib.h>
 
 #include "../interp/action.h"
-#include "store.h"
+#include "stepctx.h"
+#include "stores.h"
 
 extern const struct action_def dump_create_def;
 extern const struct action_def dump_restore_def;

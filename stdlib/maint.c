@@ -30,6 +30,7 @@
 
 #include "family.h"
 #include "jsonhttp.h"
+#include "stepctx.h"
 #include "pg.h"
 #include "text.h"
 
@@ -52,6 +53,7 @@ struct mhandle {
 
 struct mctx {
 	struct act *a;
+	struct libctx lc;     /* for the http driver's requests (never fails through it) */
 	struct resource *r;
 	struct mhandle *h;
 	const char *driver;
@@ -207,7 +209,7 @@ static int http_read(struct mctx *m, struct mflag *f)
 		url = res_str(m->r, "url");
 	char **hd = http_headers(m);
 	struct jh_resp rs;
-	int rc = jh_request(m->a, &m->h->http, "GET", url, (const char *const *)hd, res_str(m->r, "token"), NULL,
+	int rc = jh_request(&m->lc, &m->h->http, "GET", url, (const char *const *)hd, res_str(m->r, "token"), NULL,
 			    m->req_timeout_ms, &rs);
 	free_headers(hd);
 	if (rc != 0) {
@@ -298,7 +300,7 @@ static int http_write(struct mctx *m, const struct mflag *f)
 	json_decref(doc);
 	char **hd = http_headers(m);
 	struct jh_resp rs;
-	int rc = jh_request(m->a, &m->h->http, method, url, (const char *const *)hd, res_str(m->r, "token"), body,
+	int rc = jh_request(&m->lc, &m->h->http, method, url, (const char *const *)hd, res_str(m->r, "token"), body,
 			    m->req_timeout_ms, &rs);
 	free_headers(hd);
 	free(body);
@@ -806,6 +808,7 @@ static int setup(struct act *a, struct mctx *m, const struct mdriver **d)
 {
 	memset(m, 0, sizeof(*m));
 	m->a = a;
+	m->lc = stepctx(a);
 	m->r = act_resource(a, "switch");
 	if (!m->r)
 		return -1;

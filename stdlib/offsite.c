@@ -23,7 +23,6 @@
 
 #include "dump.h"
 #include "family.h"
-#include "store.h"
 #include "text.h"
 
 #define DAY_US (86400LL * 1000000)
@@ -67,6 +66,7 @@ static int cmp_final(const void *a, const void *b)
 
 struct finder {
 	struct act *a;
+	struct libctx lc;     /* the store's context */
 	struct store *st;
 	struct store_objs objs;
 	struct cand *c;
@@ -81,6 +81,7 @@ static void finder_release(struct finder *f)
 		json_decref(f->c[i].manifest);
 	free(f->c);
 	store_objs_release(&f->objs);
+	libctx_release(&f->lc);
 	if (f->md)
 		pcre2_match_data_free(f->md);
 	if (f->re)
@@ -93,6 +94,7 @@ static int finder_load(struct finder *f, struct act *a)
 {
 	memset(f, 0, sizeof(*f));
 	f->a = a;
+	f->lc = stepctx(a);
 	f->st = store_open(a, act_resource(a, "store"));
 	if (!f->st)
 		return -1;
@@ -109,8 +111,8 @@ static int finder_load(struct finder *f, struct act *a)
 		}
 		f->md = pcre2_match_data_create_from_pattern(f->re, NULL);
 	}
-	if (store_list(a, f->st, 0, &f->objs) != 0)
-		return -1;
+	if (store_list(&f->lc, f->st, 0, &f->objs) != 0)
+		return stepctx_fail(a, &f->lc), -1;
 	size_t nm = 0;
 	const char **mkeys = xcalloc(f->objs.n + 1, sizeof(*mkeys));
 	for (size_t i = 0; i < f->objs.n; i++) {
@@ -315,6 +317,7 @@ out:
 
 struct check {
 	struct act *a;
+	struct libctx lc;     /* the store's context */
 	struct store *st;
 	const char *key;
 	struct dstream ds;
@@ -531,6 +534,7 @@ static int do_check(struct act *a)
 	struct check c;
 	memset(&c, 0, sizeof(c));
 	c.a = a;
+	c.lc = stepctx(a);
 	c.pid = -1;
 	c.listfd = c.errfd = -1;
 	c.pipe.fd = -1;
@@ -542,8 +546,10 @@ static int do_check(struct act *a)
 	if (!c.st)
 		goto out;
 	c.key = act_str(a, "key");
-	if (store_key_ok(a, c.st, c.key) != 0)
+	if (store_key_ok(&c.lc, c.st, c.key) != 0) {
+		stepctx_fail(a, &c.lc);
 		goto out;
+	}
 	const char *policy = act_str(a, "manifest");
 	if (!policy)
 		policy = "auto";
@@ -557,9 +563,11 @@ static int do_check(struct act *a)
 	int required = !strcmp(policy, "required") || (!strcmp(policy, "auto") && own);
 	if (mr == 1 && required) {
 		struct store_obj ob;
-		int sr = store_stat(a, c.st, c.key, &ob);
-		if (sr < 0)
+		int sr = store_stat(&c.lc, c.st, c.key, &ob);
+		if (sr < 0) {
+			stepctx_fail(a, &c.lc);
 			goto out;
+		}
 		if (sr == 1) {
 			act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)",
 				 c.key, store_name(c.st), store_where(c.st));
@@ -588,7 +596,7 @@ static int do_check(struct act *a)
 	prog_start(a, &c.prog, "check", 0);
 	struct store_xfer x;
 	c.x = &x;
-	int rd = store_read(a, c.st, c.key, 0, 0, check_sink, &c, &x);
+	int rd = store_read(&c.lc, c.st, c.key, 0, 0, check_sink, &c, &x);
 	c.size = x.size;
 	if (rd == 0)
 		prog_end(a, &c.prog, c.ds.raw);
@@ -612,6 +620,7 @@ static int do_check(struct act *a)
 		goto out;
 	}
 	if (rd != 0) {
+		stepctx_fail(a, &c.lc);
 		if (c.ds.failed)
 			act_fail(a, "dump '%s' in store '%s' is not usable: %s", c.key, store_name(c.st), c.ds.err);
 		goto out; /* the store (or the consumer) said why */
@@ -769,6 +778,7 @@ out:
 	json_decref(checked);
 	json_decref(missing);
 	dstream_release(&c.ds);
+	libctx_release(&c.lc);
 	sigpipe_restore(&g);
 	return ret;
 }
@@ -783,7 +793,7 @@ static int discard_sink(void *ud, const void *p, size_t n)
 }
 
 /* A key under the prefix that does not exist: 0, or -1 after act_fail. */
-static int probe_key(struct act *a, struct store *st, const char *what, char **key)
+static int probe_key(struct act *a, struct libctx *lc, struct store *st, const char *what, char **key)
 {
 	for (int i = 0; i < 5; i++) {
 		char rnd[33];
@@ -792,13 +802,13 @@ static int probe_key(struct act *a, struct store *st, const char *what, char **k
 		*key = store_key(st, rel);
 		free(rel);
 		struct store_obj o;
-		int r = store_stat(a, st, *key, &o);
+		int r = store_stat(lc, st, *key, &o);
 		if (r == 1)
 			return 0;
 		free(*key);
 		*key = NULL;
 		if (r < 0)
-			return -1;
+			return stepctx_fail(a, lc), -1;
 	}
 	return act_fail(a, "cannot find an unused probe key under %s", store_where(st)), -1;
 }
@@ -811,6 +821,7 @@ static int do_whoami(struct act *a)
 	struct store_objs objs = { NULL, 0 };
 	char *wkey = NULL, *dkey = NULL;
 	json_t *ev = json_object();
+	struct libctx lc = stepctx(a);
 	struct store *st = store_open(a, act_resource(a, "store"));
 	if (!st)
 		goto out;
@@ -841,8 +852,10 @@ static int do_whoami(struct act *a)
 	}
 
 	/* 1. the credentials authenticate and can list under the prefix */
-	if (store_list(a, st, 1000, &objs) != 0)
+	if (store_list(&lc, st, 1000, &objs) != 0) {
+		stepctx_fail(a, &lc);
 		goto out;
+	}
 	act_out_bool(a, "can_list", 1);
 	act_out_int(a, "objects", (int64_t)objs.n);
 	json_object_set_new(ev, "can_list", json_true());
@@ -860,8 +873,9 @@ static int do_whoami(struct act *a)
 	if (sample) {
 		uint64_t got = 0;
 		struct store_xfer x;
-		int r = store_read(a, st, sample, 0, 1, discard_sink, &got, &x);
+		int r = store_read(&lc, st, sample, 0, 1, discard_sink, &got, &x);
 		if (r != 0) {
+			stepctx_fail(a, &lc);
 			if (r == 1)
 				act_fail(a, "store '%s': '%s' was listed but cannot be read (it vanished)", store_name(st),
 					 sample);
@@ -875,10 +889,12 @@ static int do_whoami(struct act *a)
 		char *rel = xasprintf(".drplay-probe-read-%s", rnd);
 		rk = store_key(st, rel);
 		free(rel);
-		int r = store_probe_read_missing(a, st, rk, detail, sizeof(detail));
+		int r = store_probe_read_missing(&lc, st, rk, detail, sizeof(detail));
 		free(rk);
-		if (r < 0)
+		if (r < 0) {
+			stepctx_fail(a, &lc);
 			goto out;
+		}
 		if (r == 1) {
 			act_fail(a, "store '%s' (%s): the credentials (%s) can list but not read under the prefix: %s",
 				 store_name(st), store_where(st), key_id, detail);
@@ -893,16 +909,18 @@ static int do_whoami(struct act *a)
 	/* 3. read_only: writing and deleting must be refused. Both probes use
 	 * random keys that do not exist, so they can never harm a dump. */
 	if (read_only) {
-		if (probe_key(a, st, "write", &wkey) != 0)
+		if (probe_key(a, &lc, st, "write", &wkey) != 0)
 			goto out;
-		int w = store_probe_write(a, st, wkey, detail, sizeof(detail));
-		if (w < 0)
+		int w = store_probe_write(&lc, st, wkey, detail, sizeof(detail));
+		if (w < 0) {
+			stepctx_fail(a, &lc);
 			goto out;
+		}
 		json_object_set_new(ev, "write_probe", json_pack("{s:s,s:b,s:o}", "key", wkey, "refused", w == 1,
 								  "answer", json_text(detail)));
 		if (w == 0) {
 			/* it was written: remove it at once */
-			int rm = store_remove(a, st, wkey);
+			int rm = store_remove(&lc, st, wkey);
 			act_out_bool(a, "can_write", 1);
 			act_fail(a, "store '%s' (%s): the credentials (%s) can WRITE: a zero-byte probe object '%s' was accepted (%s)%s; expect: read_only wants a key that can only list and read: fix the key's policy",
 				 store_name(st), store_where(st), key_id, wkey, detail,
@@ -911,11 +929,13 @@ static int do_whoami(struct act *a)
 		}
 		act_out_bool(a, "can_write", 0);
 		act_log(a, "write refused as expected: %s", detail);
-		if (probe_key(a, st, "delete", &dkey) != 0)
+		if (probe_key(a, &lc, st, "delete", &dkey) != 0)
 			goto out;
-		int d = store_probe_delete(a, st, dkey, detail, sizeof(detail));
-		if (d < 0)
+		int d = store_probe_delete(&lc, st, dkey, detail, sizeof(detail));
+		if (d < 0) {
+			stepctx_fail(a, &lc);
 			goto out;
+		}
 		json_object_set_new(ev, "delete_probe", json_pack("{s:s,s:b,s:o}", "key", dkey, "refused", d == 1,
 								   "answer", json_text(detail)));
 		if (d == 0) {
@@ -939,6 +959,7 @@ out:
 	free(wkey);
 	free(dkey);
 	store_objs_release(&objs);
+	libctx_release(&lc);
 	sigpipe_restore(&g);
 	return ret;
 }

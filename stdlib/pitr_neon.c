@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "jsonhttp.h"
+#include "stepctx.h"
 #include "pitr.h"
 
 struct neon {
@@ -73,7 +74,9 @@ static json_t *neon_call(struct neon *n, const char *method, const char *path, j
 	json_t *out = NULL;
 	for (;;) {
 		struct jh_resp r;
-		int rc = jh_request(a, &n->http, method, url, NULL, n->key, text, 60000, &r);
+		struct libctx lc = stepctx(a); /* jsonhttp reports through r, not lc */
+		int rc = jh_request(&lc, &n->http, method, url, NULL, n->key, text, 60000, &r);
+		libctx_release(&lc);
 		if (rc != 0) {
 			act_fail(a, "Neon API %s %s (%s): no answer: %s; check api_url and the network", method, path, what, r.err);
 			jh_resp_release(&r);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "family.h"
-#include "../interp/redact.h"
+#include "redact.h"
 
 /* ---- small helpers ---- */
 

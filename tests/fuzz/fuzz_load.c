@@ -9,7 +9,7 @@
 #include "../../interp/diag.h"
 #include "../../interp/node.h"
 #include "../../interp/plan.h"
-#include "../../interp/redact.h"
+#include "../../lib/redact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,8 +9,8 @@
 #include "unit.h"
 #include "../../interp/diag.h"
 #include "../../interp/node.h"
-#include "../../interp/redact.h"
-#include "../../interp/util.h"
+#include "../../lib/redact.h"
+#include "../../lib/util.h"
 #include "../../stdlib/family.h"
 
 static void durations(void)

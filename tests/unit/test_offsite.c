@@ -9,9 +9,9 @@
 #include <zlib.h>
 
 #include "unit.h"
-#include "../../interp/util.h"
+#include "../../lib/util.h"
 #include "../../stdlib/dump.h"
-#include "../../stdlib/s3.h"
+#include "../../lib/s3.h"
 
 static int64_t t(const char *key)
 {

@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "alloc.h"
+
 #define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
 
 size_t utf8_seq_len(const unsigned char *p, size_t n)

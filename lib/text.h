@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "util.h"
+#include "strbuf.h"
 
 /* Length of the valid UTF-8 sequence at p (n > 0 bytes available): 1 to 4,
  * or 0 when the bytes there are not valid UTF-8 (overlong forms, surrogates

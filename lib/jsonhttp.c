@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "jsonhttp.h"
+#include "util.h"
 
 #define JH_BODY_CAP (4u << 20)
 
@@ -30,7 +31,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	(void)dn;
 	(void)ut;
 	(void)un;
-	return act_cancelled(ud) ? 1 : 0;
+	return lib_cancelled(ud) ? 1 : 0;
 }
 
 static void global_init(void)
@@ -42,7 +43,7 @@ static void global_init(void)
 	}
 }
 
-int jh_request(struct act *a, struct jh_client *c, const char *method, const char *url,
+int jh_request(struct libctx *ctx, struct jh_client *c, const char *method, const char *url,
 	       const char *const *headers, const char *bearer, const char *body, long timeout_ms,
 	       struct jh_resp *r)
 {
@@ -69,7 +70,7 @@ int jh_request(struct act *a, struct jh_client *c, const char *method, const cha
 		hl = curl_slist_append(hl, "Content-Type: application/json");
 	for (const char *const *p = headers; p && *p; p++)
 		hl = curl_slist_append(hl, *p);
-	int64_t left = act_remaining_us(a) / 1000;
+	int64_t left = lib_remaining_us(ctx) / 1000;
 	if (left < timeout_ms)
 		timeout_ms = left > 0 ? (long)left : 1;
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -88,7 +89,7 @@ int jh_request(struct act *a, struct jh_client *c, const char *method, const cha
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, a);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, ctx);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -103,7 +104,7 @@ int jh_request(struct act *a, struct jh_client *c, const char *method, const cha
 	r->len = s.sb.len;
 	r->body = sb_detach(&s.sb);
 	if (rc != CURLE_OK) {
-		r->cancelled = rc == CURLE_ABORTED_BY_CALLBACK || act_cancelled(a);
+		r->cancelled = rc == CURLE_ABORTED_BY_CALLBACK || lib_cancelled(ctx);
 		r->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
 		snprintf(r->err, sizeof(r->err), "%s", r->cancelled ? "cancelled (interrupted or the step timed out)"
 							       : *ebuf ? ebuf : curl_easy_strerror(rc));

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "util.h"
+#include "strbuf.h"
 
 /* Longest line relayed whole, in bytes. */
 #define RELAY_LINE_MAX ((size_t)64 << 10)

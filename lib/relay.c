@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "alloc.h"
 #include "redact.h"
 
 void relay_init(struct relay *rl, void (*emit)(void *ud, const char *line), void *ud)

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "s3.h"
+#include "util.h"
 #include "version.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -289,7 +290,7 @@ struct req {
 
 struct xfer {
 	struct s3 *s;
-	struct act *a;
+	struct libctx *ctx;
 	const struct req *rq;
 	long status;
 	int decided, ok;
@@ -434,7 +435,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	struct xfer *x = ud;
 	if (x->rq->cleanup)
 		return 0; /* bounded by CURLOPT_TIMEOUT instead */
-	return act_cancelled(x->a) ? 1 : 0;
+	return lib_cancelled(x->ctx) ? 1 : 0;
 }
 
 static char *make_url(struct s3 *s, const char *key, const char *query)
@@ -498,13 +499,13 @@ static void free_headers(struct curl_slist *l)
 }
 
 /* Performs one attempt. Returns the curl code; x holds what came back. */
-static CURLcode perform(struct s3 *s, struct act *a, const struct req *rq, struct xfer *x)
+static CURLcode perform(struct s3 *s, struct libctx *ctx, const struct req *rq, struct xfer *x)
 {
 	CURL *h = s->h;
 	curl_easy_reset(h); /* keeps live connections, the DNS and TLS session caches */
 	memset(x, 0, sizeof(*x));
 	x->s = s;
-	x->a = a;
+	x->ctx = ctx;
 	x->rq = rq;
 	sb_init(&x->body, XML_BODY_CAP);
 	s->errbuf[0] = '\0';
@@ -554,7 +555,7 @@ static CURLcode perform(struct s3 *s, struct act *a, const struct req *rq, struc
 	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 	curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 250L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	if (rq->cleanup && act_cancelled(a))
+	if (rq->cleanup && lib_cancelled(ctx))
 		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CLEANUP_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, s->c.tls_verify ? 1L : 0L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, s->c.tls_verify ? 2L : 0L);
@@ -616,14 +617,14 @@ static int retryable_curl(CURLcode rc)
 
 /* Classifies an attempt: 0 success, 1 retryable failure, -1 final failure;
  * fills e for failures. */
-static int classify(struct s3 *s, struct act *a, CURLcode rc, struct xfer *x, struct s3_err *e)
+static int classify(struct s3 *s, struct libctx *ctx, CURLcode rc, struct xfer *x, struct s3_err *e)
 {
 	if (x->sink_failed) {
 		e->sink_failed = 1;
 		snprintf(e->message, sizeof(e->message), "the data could not be used");
 		return -1;
 	}
-	if (rc == CURLE_ABORTED_BY_CALLBACK || (act_cancelled(a) && !x->rq->cleanup)) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK || (lib_cancelled(ctx) && !x->rq->cleanup)) {
 		e->cancelled = 1;
 		snprintf(e->message, sizeof(e->message), "cancelled");
 		return -1;
@@ -649,7 +650,7 @@ static int classify(struct s3 *s, struct act *a, CURLcode rc, struct xfer *x, st
 	return -1;
 }
 
-static int backoff(struct s3 *s, struct act *a, int failures, int64_t retry_after_us, const char *what,
+static int backoff(struct s3 *s, struct libctx *ctx, int failures, int64_t retry_after_us, const char *what,
 		   const struct s3_err *e)
 {
 	int64_t d = s->c.retry_delay_us > 0 ? s->c.retry_delay_us : 250000;
@@ -665,14 +666,14 @@ static int backoff(struct s3 *s, struct act *a, int failures, int64_t retry_afte
 	if (retry_after_us > d)
 		d = retry_after_us < MAX_RETRY_AFTER_US ? retry_after_us : MAX_RETRY_AFTER_US;
 	char eb[400], db[32];
-	act_log(a, "%s: %s; retrying in %s (attempt %d of %d)", what, s3_err_text(e, eb, sizeof(eb)),
+	lib_log(ctx, "%s: %s; retrying in %s (attempt %d of %d)", what, s3_err_text(e, eb, sizeof(eb)),
 		fmt_duration(d, db, sizeof(db)), failures + 1, s->c.retries + 1);
-	return act_sleep(a, d);
+	return lib_sleep(ctx, d);
 }
 
 /* A request with retries; collected body in *body when asked (caller
  * releases). Returns 0 or -1 with e filled. */
-static int request(struct s3 *s, struct act *a, const struct req *rq, struct strbuf *body, struct s3_head *head,
+static int request(struct s3 *s, struct libctx *ctx, const struct req *rq, struct strbuf *body, struct s3_head *head,
 		   struct s3_err *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -680,9 +681,9 @@ static int request(struct s3 *s, struct act *a, const struct req *rq, struct str
 	snprintf(what, sizeof(what), "%s %s", rq->method, rq->key ? rq->key : s->c.bucket);
 	for (int failures = 0;;) {
 		struct xfer x;
-		CURLcode rc = perform(s, a, rq, &x);
+		CURLcode rc = perform(s, ctx, rq, &x);
 		e->attempts++;
-		int k = classify(s, a, rc, &x, e);
+		int k = classify(s, ctx, rc, &x, e);
 		if (k == 0) {
 			if (head)
 				*head = x.head;
@@ -696,9 +697,9 @@ static int request(struct s3 *s, struct act *a, const struct req *rq, struct str
 		int64_t ra = x.retry_after_us;
 		sb_release(&x.body);
 		failures++;
-		if (k < 0 || failures > s->c.retries || (rq->cleanup && act_cancelled(a)))
+		if (k < 0 || failures > s->c.retries || (rq->cleanup && lib_cancelled(ctx)))
 			return -1;
-		if (backoff(s, a, failures, ra, what, e) != 0) {
+		if (backoff(s, ctx, failures, ra, what, e) != 0) {
 			e->cancelled = 1;
 			return -1;
 		}
@@ -707,13 +708,13 @@ static int request(struct s3 *s, struct act *a, const struct req *rq, struct str
 
 /* ---- operations ---- */
 
-int s3_head(struct s3 *s, struct act *a, const char *key, struct s3_head *h, struct s3_err *e)
+int s3_head(struct s3 *s, struct libctx *ctx, const char *key, struct s3_head *h, struct s3_err *e)
 {
 	struct req rq = { 0 };
 	rq.method = "HEAD";
 	rq.key = key;
 	struct s3_head hh = { 0 };
-	if (request(s, a, &rq, NULL, &hh, e) == 0) {
+	if (request(s, ctx, &rq, NULL, &hh, e) == 0) {
 		hh.size &= ~(1ull << 63);
 		*h = hh;
 		return 0;
@@ -731,14 +732,14 @@ int s3_head(struct s3 *s, struct act *a, const char *key, struct s3_head *h, str
 		g.range_to = 0;
 		struct strbuf body = STRBUF_INIT;
 		struct s3_err e2;
-		if (request(s, a, &g, &body, NULL, &e2) != 0 && !e2.transport && e2.http >= 400)
+		if (request(s, ctx, &g, &body, NULL, &e2) != 0 && !e2.transport && e2.http >= 400)
 			*e = e2;
 		sb_release(&body);
 	}
 	return -1;
 }
 
-int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64_t limit, s3_sink sink,
+int s3_get(struct s3 *s, struct libctx *ctx, const char *key, uint64_t offset, uint64_t limit, s3_sink sink,
 	   void *ud, struct s3_head *h, int *resumes, uint64_t *total_live, struct s3_err *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -764,7 +765,7 @@ int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64
 			rq.limit = limit - got;
 		rq.if_match = got ? etag : NULL;
 		struct xfer x;
-		CURLcode rc = perform(s, a, &rq, &x);
+		CURLcode rc = perform(s, ctx, &rq, &x);
 		e->attempts++;
 		got += x.delivered;
 		if (!etag[0] && x.head.etag[0])
@@ -779,7 +780,7 @@ int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64
 				h->size = sz;
 			h->last_modified = x.head.last_modified;
 		}
-		int k = classify(s, a, rc, &x, e);
+		int k = classify(s, ctx, rc, &x, e);
 		if (k == 0 && x.status == 412) /* not reached: 412 is not 2xx */
 			k = -1;
 		int64_t ra = x.retry_after_us;
@@ -800,7 +801,7 @@ int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64
 			/* progress was made: resume where it broke off */
 			failures = 0;
 			(*resumes)++;
-			act_log(a, "%s: %s after %llu bytes; resuming with a Range request", what,
+			lib_log(ctx, "%s: %s after %llu bytes; resuming with a Range request", what,
 				e->message, (unsigned long long)(offset + got));
 			if (*resumes > 1000)
 				return -1;
@@ -811,14 +812,14 @@ int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64
 			return -1;
 		if (got)
 			(*resumes)++;
-		if (backoff(s, a, failures, ra, what, e) != 0) {
+		if (backoff(s, ctx, failures, ra, what, e) != 0) {
 			e->cancelled = 1;
 			return -1;
 		}
 	}
 }
 
-int s3_put(struct s3 *s, struct act *a, const char *key, const void *buf, size_t n, const char *content_type,
+int s3_put(struct s3 *s, struct libctx *ctx, const char *key, const void *buf, size_t n, const char *content_type,
 	   const char *sha_hex, struct s3_err *e)
 {
 	struct req rq = { 0 };
@@ -828,16 +829,16 @@ int s3_put(struct s3 *s, struct act *a, const char *key, const void *buf, size_t
 	rq.body_len = n;
 	rq.body_sha = sha_hex;
 	rq.content_type = content_type;
-	return request(s, a, &rq, NULL, NULL, e);
+	return request(s, ctx, &rq, NULL, NULL, e);
 }
 
-int s3_delete(struct s3 *s, struct act *a, const char *key, struct s3_err *e)
+int s3_delete(struct s3 *s, struct libctx *ctx, const char *key, struct s3_err *e)
 {
 	struct req rq = { 0 };
 	rq.method = "DELETE";
 	rq.key = key;
 	rq.cleanup = 1;
-	return request(s, a, &rq, NULL, NULL, e);
+	return request(s, ctx, &rq, NULL, NULL, e);
 }
 
 struct list_doc {
@@ -884,7 +885,7 @@ static void list_cb(void *ud, const char *path, const char *text)
 	}
 }
 
-int s3_list(struct s3 *s, struct act *a, const char *prefix, size_t max_objects, struct s3_obj **objs,
+int s3_list(struct s3 *s, struct libctx *ctx, const char *prefix, size_t max_objects, struct s3_obj **objs,
 	    size_t *n, struct s3_err *e)
 {
 	struct list_doc d = { 0 };
@@ -905,7 +906,7 @@ int s3_list(struct s3 *s, struct act *a, const char *prefix, size_t max_objects,
 		rq.method = "GET";
 		rq.query = sb_str(&q);
 		struct strbuf body = STRBUF_INIT;
-		int r = request(s, a, &rq, &body, NULL, e);
+		int r = request(s, ctx, &rq, &body, NULL, e);
 		sb_release(&q);
 		if (r != 0) {
 			rc = -1;
@@ -971,7 +972,7 @@ static void mpu_cb(void *ud, const char *path, const char *text)
 	err_cb(&d->err, path, text);
 }
 
-int s3_mpu_start(struct s3 *s, struct act *a, const char *key, char **upload_id, struct s3_err *e)
+int s3_mpu_start(struct s3 *s, struct libctx *ctx, const char *key, char **upload_id, struct s3_err *e)
 {
 	*upload_id = NULL;
 	struct req rq = { 0 };
@@ -980,7 +981,7 @@ int s3_mpu_start(struct s3 *s, struct act *a, const char *key, char **upload_id,
 	rq.query = "uploads=";
 	rq.content_type = "application/octet-stream";
 	struct strbuf body = STRBUF_INIT;
-	if (request(s, a, &rq, &body, NULL, e) != 0)
+	if (request(s, ctx, &rq, &body, NULL, e) != 0)
 		return -1;
 	struct mpu_doc d = { 0 };
 	int ok = xml_walk(body.buf, body.len, mpu_cb, &d) == 0 && d.upload_id && *d.upload_id;
@@ -997,7 +998,7 @@ int s3_mpu_start(struct s3 *s, struct act *a, const char *key, char **upload_id,
 	return 0;
 }
 
-int s3_mpu_part(struct s3 *s, struct act *a, const char *key, const char *upload_id, int part, const void *buf,
+int s3_mpu_part(struct s3 *s, struct libctx *ctx, const char *key, const char *upload_id, int part, const void *buf,
 		size_t n, const char *sha_hex, char etag[130], struct s3_err *e)
 {
 	char *id = s3_uri_encode(upload_id, 0);
@@ -1011,7 +1012,7 @@ int s3_mpu_part(struct s3 *s, struct act *a, const char *key, const char *upload
 	rq.body_len = n;
 	rq.body_sha = sha_hex;
 	struct s3_head h = { 0 };
-	int r = request(s, a, &rq, NULL, &h, e);
+	int r = request(s, ctx, &rq, NULL, &h, e);
 	free(q);
 	if (r != 0)
 		return -1;
@@ -1026,7 +1027,7 @@ int s3_mpu_part(struct s3 *s, struct act *a, const char *key, const char *upload
 	return 0;
 }
 
-int s3_mpu_complete(struct s3 *s, struct act *a, const char *key, const char *upload_id, char *const *etags,
+int s3_mpu_complete(struct s3 *s, struct libctx *ctx, const char *key, const char *upload_id, char *const *etags,
 		    int nparts, struct s3_err *e)
 {
 	struct strbuf x = STRBUF_INIT;
@@ -1060,7 +1061,7 @@ int s3_mpu_complete(struct s3 *s, struct act *a, const char *key, const char *up
 	/* S3 may answer 200 with an <Error> document: retried like a 5xx. */
 	for (int failures = 0;;) {
 		struct strbuf body = STRBUF_INIT;
-		if (request(s, a, &rq, &body, NULL, e) != 0)
+		if (request(s, ctx, &rq, &body, NULL, e) != 0)
 			break;
 		struct err_doc d = { 0 };
 		if (xml_walk(body.buf, body.len, err_cb, &d) == 0 && d.is_error) {
@@ -1072,7 +1073,7 @@ int s3_mpu_complete(struct s3 *s, struct act *a, const char *key, const char *up
 			failures++;
 			if ((strcmp(d.code, "InternalError") && strcmp(d.code, "SlowDown")) || failures > s->c.retries)
 				break;
-			if (backoff(s, a, failures, 0, "CompleteMultipartUpload", e) != 0)
+			if (backoff(s, ctx, failures, 0, "CompleteMultipartUpload", e) != 0)
 				break;
 			continue;
 		}
@@ -1085,7 +1086,7 @@ int s3_mpu_complete(struct s3 *s, struct act *a, const char *key, const char *up
 	return rc;
 }
 
-int s3_mpu_abort(struct s3 *s, struct act *a, const char *key, const char *upload_id, struct s3_err *e)
+int s3_mpu_abort(struct s3 *s, struct libctx *ctx, const char *key, const char *upload_id, struct s3_err *e)
 {
 	char *id = s3_uri_encode(upload_id, 0);
 	char *q = xasprintf("uploadId=%s", id);
@@ -1095,7 +1096,7 @@ int s3_mpu_abort(struct s3 *s, struct act *a, const char *key, const char *uploa
 	rq.key = key;
 	rq.query = q;
 	rq.cleanup = 1;
-	int r = request(s, a, &rq, NULL, NULL, e);
+	int r = request(s, ctx, &rq, NULL, NULL, e);
 	free(q);
 	return r;
 }

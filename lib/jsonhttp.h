@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "../interp/action.h"
+#include "libctx.h"
 
 struct jh_client {
 	void *curl;          /* CURL *, created on first use */
@@ -34,7 +34,7 @@ struct jh_resp {
  * remaining time bounds it further). Returns 0 when a response arrived (any
  * status: look at r->status), -1 when none did (r->err says why). The
  * caller releases r with jh_resp_release. Nothing is act_fail'ed. */
-int jh_request(struct act *a, struct jh_client *c, const char *method, const char *url,
+int jh_request(struct libctx *ctx, struct jh_client *c, const char *method, const char *url,
 	       const char *const *headers, const char *bearer, const char *body, long timeout_ms,
 	       struct jh_resp *r);
 void jh_resp_release(struct jh_resp *r);

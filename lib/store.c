@@ -1,8 +1,9 @@
 /*
- * store.c: the `s3` and `dir` resource kinds and the store interface over
- * them (see store.h). A store is created from the resource's resolved fields
- * the first time a step uses it and kept as the resource's per-run handle, so
- * the S3 client's connection is reused by every step of the run.
+ * store.c: one interface over two kinds of off-site store, an S3 bucket
+ * (s3.c) and a directory (see store.h). The `s3` and `dir` resource kinds
+ * that configure them are declared by the family that owns them
+ * (stdlib/stores.c), which keeps a store per resource for the run, so the
+ * S3 client's connection is reused by every step.
  *
  * The dir store writes atomically: a temporary file beside the target
  * (".NAME.drplay-tmp-RANDOM"), fsync, renameat2(RENAME_NOREPLACE) (link+unlink
@@ -21,6 +22,7 @@
 
 #include "s3.h"
 #include "store.h"
+#include "util.h"
 
 #define DIR_BLOCK (1u << 20)
 #define MIB (1024u * 1024u)
@@ -35,9 +37,8 @@ struct store {
 	size_t part_size;
 };
 
-static void store_release(void *h)
+void store_free(struct store *s)
 {
-	struct store *s = h;
 	if (!s)
 		return;
 	s3_free(s->s3);
@@ -60,120 +61,101 @@ static char *norm_prefix(const char *p)
 	return p[n - 1] == '/' ? xstrdup(p) : xasprintf("%s/", p);
 }
 
-static int str_dup_field(struct resource *r, const char *f, char **out)
+static struct store *dir_new(struct libctx *ctx, struct store *s, const char *p)
 {
-	const char *v = res_str(r, f);
-	*out = v && *v ? xstrdup(v) : NULL;
-	return *out != NULL;
-}
-
-struct store *store_open(struct act *a, struct resource *r)
-{
-	if (!r)
-		return NULL;
-	struct store *s = res_handle(r);
-	if (s)
-		return s;
-	const char *kind = r->kind ? r->kind->name : "";
-	if (strcmp(kind, "s3") != 0 && strcmp(kind, "dir") != 0) {
-		act_fail(a, "resource '%s' is of kind %s, not a store; give an s3 or dir resource", r->name, kind);
+	if (!p || !*p) {
+		lib_fail(ctx, "dir store '%s' has an empty path; set it to the directory that holds the dumps", s->name);
+		store_free(s);
 		return NULL;
 	}
-	s = xcalloc(1, sizeof(*s));
-	s->name = xstrdup(r->name);
-	s->prefix = norm_prefix(res_str(r, "prefix"));
-	if (!strcmp(kind, "dir")) {
-		const char *p = res_str(r, "path");
-		if (!p || !*p) {
-			act_fail(a, "dir store '%s' has an empty path; set it to the directory that holds the dumps", r->name);
-			store_release(s);
-			return NULL;
-		}
-		size_t n = strlen(p);
-		while (n > 1 && p[n - 1] == '/')
-			n--;
-		s->root = xstrndup(p, n);
-		struct stat st;
-		if (stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			act_fail(a, "dir store '%s': '%s' is not a directory (%s); check that the off-site mount is there",
-				 r->name, s->root, errno ? strerror(errno) : "not a directory");
-			store_release(s);
-			return NULL;
-		}
-		s->where = xasprintf("%s/%s", s->root, s->prefix);
-		if (s->where[strlen(s->where) - 1] == '/' && strlen(s->where) > 1)
-			s->where[strlen(s->where) - 1] = '\0';
-		s->part_size = DIR_BLOCK;
-		res_set_handle(r, s);
-		return s;
-	}
-	struct s3_conf c = { 0 };
-	str_dup_field(r, "region", &c.region);
-	if (!c.region)
-		c.region = xstrdup("us-east-1");
-	if (!str_dup_field(r, "endpoint", &c.endpoint))
-		c.endpoint = xasprintf("https://s3.%s.amazonaws.com", c.region);
-	size_t el = strlen(c.endpoint);
-	while (el && c.endpoint[el - 1] == '/')
-		c.endpoint[--el] = '\0';
-	if (strncmp(c.endpoint, "http://", 7) != 0 && strncmp(c.endpoint, "https://", 8) != 0) {
-		act_fail(a, "s3 store '%s': endpoint '%s' must start with https:// (or http:// on a trusted network)",
-			 r->name, c.endpoint);
-		s3_conf_release(&c);
-		store_release(s);
+	size_t n = strlen(p);
+	while (n > 1 && p[n - 1] == '/')
+		n--;
+	s->root = xstrndup(p, n);
+	struct stat st;
+	if (stat(s->root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		lib_fail(ctx, "dir store '%s': '%s' is not a directory (%s); check that the off-site mount is there",
+			 s->name, s->root, errno ? strerror(errno) : "not a directory");
+		store_free(s);
 		return NULL;
 	}
-	str_dup_field(r, "bucket", &c.bucket);
-	str_dup_field(r, "access_key", &c.access_key);
-	str_dup_field(r, "secret_key", &c.secret_key);
-	str_dup_field(r, "session_token", &c.session_token);
-	str_dup_field(r, "ca_file", &c.ca_file);
-	if (c.secret_key)
-		act_secret(a, c.secret_key);
-	if (c.session_token)
-		act_secret(a, c.session_token);
-	c.path_style = res_bool(r, "path_style", 0);
-	c.tls_verify = res_bool(r, "tls_verify", 1);
-	c.connect_timeout_us = res_duration_us(r, "connect_timeout", 10000000);
-	c.read_timeout_us = res_duration_us(r, "read_timeout", 60000000);
-	c.retries = (int)res_int(r, "retries", 5);
-	c.retry_delay_us = res_duration_us(r, "retry_delay", 250000);
-	c.list_page = (int)res_int(r, "list_page_size", 1000);
-	int64_t part_mb = res_int(r, "part_size_mb", 16);
-	const char *bad = !c.bucket ? "bucket is empty" : !c.access_key ? "access_key is empty"
-			  : !c.secret_key ? "secret_key is empty" : NULL;
-	char why[160];
-	if (!bad && (part_mb < 5 || part_mb > 512)) {
-		snprintf(why, sizeof(why), "part_size_mb is %lld; S3 parts are 5 to 512 MiB here", (long long)part_mb);
-		bad = why;
-	} else if (!bad && (c.retries < 0 || c.retries > 100)) {
-		snprintf(why, sizeof(why), "retries is %d; give 0 to 100", c.retries);
-		bad = why;
-	} else if (!bad && (c.list_page < 1 || c.list_page > 1000)) {
-		snprintf(why, sizeof(why), "list_page_size is %d; give 1 to 1000", c.list_page);
-		bad = why;
-	}
-	if (bad) {
-		act_fail(a, "s3 store '%s': %s; set it in the resource", r->name, bad);
-		s3_conf_release(&c);
-		store_release(s);
-		return NULL;
-	}
-	if (c.ca_file && access(c.ca_file, R_OK) != 0) {
-		act_fail(a, "s3 store '%s': cannot read ca_file '%s': %s", r->name, c.ca_file, strerror(errno));
-		s3_conf_release(&c);
-		store_release(s);
-		return NULL;
-	}
-	s->part_size = (size_t)part_mb * MIB;
-	s->where = xasprintf("s3://%s/%s", c.bucket, s->prefix);
-	if (s->where[strlen(s->where) - 1] == '/')
+	s->where = xasprintf("%s/%s", s->root, s->prefix);
+	if (s->where[strlen(s->where) - 1] == '/' && strlen(s->where) > 1)
 		s->where[strlen(s->where) - 1] = '\0';
-	s->s3 = s3_new(&c);
-	res_set_handle(r, s);
+	s->part_size = DIR_BLOCK;
 	return s;
 }
 
+/* What is wrong with an S3 configuration (why[] gets the text), or NULL. */
+static const char *s3_conf_problem(const struct s3_conf *c, int64_t part_mb, char *why, size_t n)
+{
+	if (!c->bucket)
+		return "bucket is empty";
+	if (!c->access_key)
+		return "access_key is empty";
+	if (!c->secret_key)
+		return "secret_key is empty";
+	if (part_mb < 5 || part_mb > 512)
+		snprintf(why, n, "part_size_mb is %lld; S3 parts are 5 to 512 MiB here", (long long)part_mb);
+	else if (c->retries < 0 || c->retries > 100)
+		snprintf(why, n, "retries is %d; give 0 to 100", c->retries);
+	else if (c->list_page < 1 || c->list_page > 1000)
+		snprintf(why, n, "list_page_size is %d; give 1 to 1000", c->list_page);
+	else
+		return NULL;
+	return why;
+}
+
+static struct store *s3_store_new(struct libctx *ctx, struct store *s, struct s3_conf *c, int64_t part_mb)
+{
+	if (!c->region)
+		c->region = xstrdup("us-east-1");
+	if (!c->endpoint)
+		c->endpoint = xasprintf("https://s3.%s.amazonaws.com", c->region);
+	size_t el = strlen(c->endpoint);
+	while (el && c->endpoint[el - 1] == '/')
+		c->endpoint[--el] = '\0';
+	int failed = 1;
+	char why[160];
+	const char *bad;
+	if (strncmp(c->endpoint, "http://", 7) != 0 && strncmp(c->endpoint, "https://", 8) != 0) {
+		lib_fail(ctx, "s3 store '%s': endpoint '%s' must start with https:// (or http:// on a trusted network)",
+			 s->name, c->endpoint);
+	} else {
+		lib_secret(ctx, c->secret_key);
+		lib_secret(ctx, c->session_token);
+		bad = s3_conf_problem(c, part_mb, why, sizeof(why));
+		if (bad)
+			lib_fail(ctx, "s3 store '%s': %s; set it in the resource", s->name, bad);
+		else if (c->ca_file && access(c->ca_file, R_OK) != 0)
+			lib_fail(ctx, "s3 store '%s': cannot read ca_file '%s': %s", s->name, c->ca_file,
+				 strerror(errno));
+		else
+			failed = 0;
+	}
+	if (failed) {
+		s3_conf_release(c);
+		store_free(s);
+		return NULL;
+	}
+	s->part_size = (size_t)part_mb * MIB;
+	s->where = xasprintf("s3://%s/%s", c->bucket, s->prefix);
+	if (s->where[strlen(s->where) - 1] == '/')
+		s->where[strlen(s->where) - 1] = '\0';
+	s->s3 = s3_new(c);
+	memset(c, 0, sizeof(*c));
+	return s;
+}
+
+struct store *store_new(struct libctx *ctx, struct store_conf *c)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	s->name = xstrdup(c->name);
+	s->prefix = norm_prefix(c->prefix);
+	if (!c->is_s3)
+		return dir_new(ctx, s, c->path);
+	return s3_store_new(ctx, s, &c->s3, c->part_mb);
+}
 const char *store_name(const struct store *s)
 {
 	return s->name;
@@ -228,23 +210,25 @@ void store_identity(const struct store *s, char *identity, size_t n, char *key_i
 
 /* ---- messages ---- */
 
-static int s3_fail(struct act *a, struct store *s, const char *op, const char *key, const struct s3_err *e)
+static int s3_fail(struct libctx *ctx, struct store *s, const char *op, const char *key, const struct s3_err *e)
 {
-	if (e->sink_failed)
-		return -1; /* the sink said why */
+	if (e->sink_failed) {
+		lib_clear(ctx); /* the sink said why */
+		return -1;
+	}
 	char eb[400];
 	if (e->cancelled)
-		act_fail(a, "s3 store '%s': %s '%s' was cancelled (interrupted or the step timed out)", s->name, op,
+		lib_fail(ctx, "s3 store '%s': %s '%s' was cancelled (interrupted or the step timed out)", s->name, op,
 			 key);
 	else
-		act_fail(a, "s3 store '%s' (%s): %s '%s' failed%s: %s%s", s->name, s->where, op, key,
+		lib_fail(ctx, "s3 store '%s' (%s): %s '%s' failed%s: %s%s", s->name, s->where, op, key,
 			 e->attempts > 1 ? " after retries" : "", s3_err_text(e, eb, sizeof(eb)), s3_err_hint(e));
 	return -1;
 }
 
 /* A key usable as a path below the dir root: relative, no "." or ".."
  * segments, no empty segments. */
-static int dir_key_ok(struct act *a, struct store *s, const char *key)
+static int dir_key_ok(struct libctx *ctx, struct store *s, const char *key)
 {
 	const char *p = key;
 	if (!*p || *p == '/')
@@ -260,18 +244,18 @@ static int dir_key_ok(struct act *a, struct store *s, const char *key)
 	}
 	return 0;
 bad:
-	act_fail(a, "dir store '%s': key '%s' is not a relative path below the store (no '..', '.' or empty parts)",
+	lib_fail(ctx, "dir store '%s': key '%s' is not a relative path below the store (no '..', '.' or empty parts)",
 		 s->name, key);
 	return -1;
 }
 
-int store_key_ok(struct act *a, struct store *s, const char *key)
+int store_key_ok(struct libctx *ctx, struct store *s, const char *key)
 {
 	if (!key || !*key) {
-		act_fail(a, "the key is empty; give the dump's key (for example ${steps.latest.key})");
+		lib_fail(ctx, "the key is empty; give the dump's key (for example ${steps.latest.key})");
 		return -1;
 	}
-	return s->s3 ? 0 : dir_key_ok(a, s, key);
+	return s->s3 ? 0 : dir_key_ok(ctx, s, key);
 }
 
 static char *dir_path(struct store *s, const char *key)
@@ -302,7 +286,7 @@ void store_objs_release(struct store_objs *o)
 	o->n = 0;
 }
 
-static int dir_walk(struct act *a, struct store *s, const char *rel, struct store_objs *o, size_t *alloc,
+static int dir_walk(struct libctx *ctx, struct store *s, const char *rel, struct store_objs *o, size_t *alloc,
 		    int depth)
 {
 	char *path = *rel ? xasprintf("%s/%s", s->root, rel) : xstrdup(s->root);
@@ -317,7 +301,7 @@ static int dir_walk(struct act *a, struct store *s, const char *rel, struct stor
 			free(path);
 			return 0; /* the prefix's directory does not exist yet: empty */
 		}
-		act_fail(a, "dir store '%s': cannot list '%s': %s; check the mount and its permissions", s->name, path,
+		lib_fail(ctx, "dir store '%s': cannot list '%s': %s; check the mount and its permissions", s->name, path,
 			 strerror(err));
 		free(path);
 		return -1;
@@ -337,7 +321,7 @@ static int dir_walk(struct act *a, struct store *s, const char *rel, struct stor
 		}
 		free(full);
 		if (S_ISDIR(st.st_mode)) {
-			if (depth < 32 && dir_walk(a, s, child, o, alloc, depth + 1) != 0) {
+			if (depth < 32 && dir_walk(ctx, s, child, o, alloc, depth + 1) != 0) {
 				free(child);
 				rc = -1;
 				break;
@@ -358,7 +342,7 @@ static int dir_walk(struct act *a, struct store *s, const char *rel, struct stor
 	return rc;
 }
 
-int store_list(struct act *a, struct store *s, size_t max, struct store_objs *out)
+int store_list(struct libctx *ctx, struct store *s, size_t max, struct store_objs *out)
 {
 	out->v = NULL;
 	out->n = 0;
@@ -366,8 +350,8 @@ int store_list(struct act *a, struct store *s, size_t max, struct store_objs *ou
 		struct s3_obj *objs = NULL;
 		size_t n = 0;
 		struct s3_err e;
-		if (s3_list(s->s3, a, s->prefix, max, &objs, &n, &e) != 0)
-			return s3_fail(a, s, "listing", s->prefix, &e);
+		if (s3_list(s->s3, ctx, s->prefix, max, &objs, &n, &e) != 0)
+			return s3_fail(ctx, s, "listing", s->prefix, &e);
 		size_t alloc = 0;
 		for (size_t i = 0; i < n; i++) {
 			objs_add(out, &alloc, objs[i].key, objs[i].size, objs[i].last_modified);
@@ -384,7 +368,7 @@ int store_list(struct act *a, struct store *s, size_t max, struct store_objs *ou
 	else
 		rel[0] = '\0';
 	size_t alloc = 0;
-	int rc = dir_walk(a, s, rel, out, &alloc, 0);
+	int rc = dir_walk(ctx, s, rel, out, &alloc, 0);
 	free(rel);
 	if (rc != 0)
 		store_objs_release(out);
@@ -393,22 +377,22 @@ int store_list(struct act *a, struct store *s, size_t max, struct store_objs *ou
 
 /* ---- stat and read ---- */
 
-int store_stat(struct act *a, struct store *s, const char *key, struct store_obj *o)
+int store_stat(struct libctx *ctx, struct store *s, const char *key, struct store_obj *o)
 {
 	memset(o, 0, sizeof(*o));
 	if (s->s3) {
 		struct s3_head h;
 		struct s3_err e;
-		int r = s3_head(s->s3, a, key, &h, &e);
+		int r = s3_head(s->s3, ctx, key, &h, &e);
 		if (r == 1)
 			return 1;
 		if (r != 0)
-			return s3_fail(a, s, "HEAD", key, &e);
+			return s3_fail(ctx, s, "HEAD", key, &e);
 		o->size = h.size;
 		o->mtime = h.last_modified;
 		return 0;
 	}
-	if (dir_key_ok(a, s, key) != 0)
+	if (dir_key_ok(ctx, s, key) != 0)
 		return -1;
 	char *p = dir_path(s, key);
 	struct stat st;
@@ -418,11 +402,11 @@ int store_stat(struct act *a, struct store *s, const char *key, struct store_obj
 	if (r != 0) {
 		if (err == ENOENT || err == ENOTDIR)
 			return 1;
-		act_fail(a, "dir store '%s': cannot stat '%s': %s", s->name, key, strerror(err));
+		lib_fail(ctx, "dir store '%s': cannot stat '%s': %s", s->name, key, strerror(err));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		act_fail(a, "dir store '%s': '%s' is not a regular file", s->name, key);
+		lib_fail(ctx, "dir store '%s': '%s' is not a regular file", s->name, key);
 		return -1;
 	}
 	o->size = (uint64_t)st.st_size;
@@ -445,7 +429,7 @@ static int counting_sink(void *ud, const void *p, size_t n)
 	return 0;
 }
 
-int store_read(struct act *a, struct store *s, const char *key, uint64_t offset, uint64_t limit, store_sink sink,
+int store_read(struct libctx *ctx, struct store *s, const char *key, uint64_t offset, uint64_t limit, store_sink sink,
 	       void *ud, struct store_xfer *x)
 {
 	memset(x, 0, sizeof(*x));
@@ -454,7 +438,7 @@ int store_read(struct act *a, struct store *s, const char *key, uint64_t offset,
 		struct s3_err e;
 		int resumes = 0;
 		struct counting c = { sink, ud, 0 };
-		int r = s3_get(s->s3, a, key, offset, limit, counting_sink, &c, &h, &resumes, &x->size, &e);
+		int r = s3_get(s->s3, ctx, key, offset, limit, counting_sink, &c, &h, &resumes, &x->size, &e);
 		x->bytes = c.n;
 		if (h.size)
 			x->size = h.size;
@@ -464,11 +448,11 @@ int store_read(struct act *a, struct store *s, const char *key, uint64_t offset,
 			if (!e.transport && !e.cancelled && !e.sink_failed && e.http == 404 &&
 			    (!strcmp(e.code, "NoSuchKey") || !strcmp(e.code, "NotFound")))
 				return 1;
-			return s3_fail(a, s, "GET", key, &e);
+			return s3_fail(ctx, s, "GET", key, &e);
 		}
 		return 0;
 	}
-	if (dir_key_ok(a, s, key) != 0)
+	if (dir_key_ok(ctx, s, key) != 0)
 		return -1;
 	char *p = dir_path(s, key);
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -477,14 +461,14 @@ int store_read(struct act *a, struct store *s, const char *key, uint64_t offset,
 	if (fd < 0) {
 		if (err == ENOENT || err == ENOTDIR)
 			return 1;
-		act_fail(a, "dir store '%s': cannot open '%s': %s; check the mount and its permissions", s->name, key,
+		lib_fail(ctx, "dir store '%s': cannot open '%s': %s; check the mount and its permissions", s->name, key,
 			 strerror(err));
 		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		act_fail(a, "dir store '%s': '%s' is not a regular file", s->name, key);
+		lib_fail(ctx, "dir store '%s': '%s' is not a regular file", s->name, key);
 		return -1;
 	}
 	x->size = (uint64_t)st.st_size;
@@ -495,8 +479,8 @@ int store_read(struct act *a, struct store *s, const char *key, uint64_t offset,
 	uint64_t pos = offset, left = limit ? limit : UINT64_MAX;
 	int rc = 0;
 	while (left) {
-		if (act_cancelled(a)) {
-			act_fail(a, "dir store '%s': reading '%s' was cancelled", s->name, key);
+		if (lib_cancelled(ctx)) {
+			lib_fail(ctx, "dir store '%s': reading '%s' was cancelled", s->name, key);
 			rc = -1;
 			break;
 		}
@@ -505,7 +489,7 @@ int store_read(struct act *a, struct store *s, const char *key, uint64_t offset,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			act_fail(a, "dir store '%s': cannot read '%s' at byte %llu: %s", s->name, key,
+			lib_fail(ctx, "dir store '%s': cannot read '%s' at byte %llu: %s", s->name, key,
 				 (unsigned long long)pos, strerror(errno));
 			rc = -1;
 			break;
@@ -513,6 +497,7 @@ int store_read(struct act *a, struct store *s, const char *key, uint64_t offset,
 		if (n == 0)
 			break;
 		if (sink(ud, buf, (size_t)n) != 0) {
+			lib_clear(ctx); /* the sink said why */
 			rc = -1;
 			break;
 		}
@@ -542,14 +527,14 @@ static int small_sink(void *ud, const void *p, size_t n)
 	return 0;
 }
 
-int store_read_small(struct act *a, struct store *s, const char *key, size_t max, char **buf, size_t *len)
+int store_read_small(struct libctx *ctx, struct store *s, const char *key, size_t max, char **buf, size_t *len)
 {
 	struct small sm = { STRBUF_INIT, max, 0 };
 	struct store_xfer x;
-	int r = store_read(a, s, key, 0, 0, small_sink, &sm, &x);
+	int r = store_read(ctx, s, key, 0, 0, small_sink, &sm, &x);
 	if (sm.too_big) {
 		sb_release(&sm.sb);
-		act_fail(a, "%s store '%s': '%s' is larger than %zu bytes, too large for what it should be", s->s3 ? "s3" : "dir",
+		lib_fail(ctx, "%s store '%s': '%s' is larger than %zu bytes, too large for what it should be", s->s3 ? "s3" : "dir",
 			 s->name, key, max);
 		return -1;
 	}
@@ -565,14 +550,14 @@ int store_read_small(struct act *a, struct store *s, const char *key, size_t max
 /* ---- dir writes ---- */
 
 /* mkdir -p of the key's parent below the root. */
-static int dir_make_parents(struct act *a, struct store *s, const char *key)
+static int dir_make_parents(struct libctx *ctx, struct store *s, const char *key)
 {
 	char *p = dir_path(s, key);
 	size_t rootlen = strlen(s->root);
 	for (char *q = p + rootlen + 1; (q = strchr(q, '/')); q++) {
 		*q = '\0';
 		if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-			act_fail(a, "dir store '%s': cannot create directory '%s': %s", s->name, p, strerror(errno));
+			lib_fail(ctx, "dir store '%s': cannot create directory '%s': %s", s->name, p, strerror(errno));
 			free(p);
 			return -1;
 		}
@@ -636,9 +621,9 @@ struct store_writer {
 	int committed, aborted;
 };
 
-static int dir_open_tmp(struct act *a, struct store *s, const char *key, char **tmp, char **final, int *fd)
+static int dir_open_tmp(struct libctx *ctx, struct store *s, const char *key, char **tmp, char **final, int *fd)
 {
-	if (dir_key_ok(a, s, key) != 0 || dir_make_parents(a, s, key) != 0)
+	if (dir_key_ok(ctx, s, key) != 0 || dir_make_parents(ctx, s, key) != 0)
 		return -1;
 	*final = dir_path(s, key);
 	char rnd[17];
@@ -647,7 +632,7 @@ static int dir_open_tmp(struct act *a, struct store *s, const char *key, char **
 	*tmp = xasprintf("%.*s/.%s.drplay-tmp-%s", (int)(slash - *final), *final, slash + 1, rnd);
 	*fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (*fd < 0) {
-		act_fail(a, "dir store '%s': cannot create a temporary file for '%s' in %.*s: %s; check the mount and its permissions",
+		lib_fail(ctx, "dir store '%s': cannot create a temporary file for '%s' in %.*s: %s; check the mount and its permissions",
 			 s->name, key, (int)(slash - *final), *final, strerror(errno));
 		free(*tmp);
 		free(*final);
@@ -657,16 +642,16 @@ static int dir_open_tmp(struct act *a, struct store *s, const char *key, char **
 	return 0;
 }
 
-static int dir_finish(struct act *a, struct store *s, const char *key, int fd, const char *tmp, const char *final)
+static int dir_finish(struct libctx *ctx, struct store *s, const char *key, int fd, const char *tmp, const char *final)
 {
 	if (fsync(fd) != 0) {
-		act_fail(a, "dir store '%s': cannot sync '%s' to disk: %s", s->name, key, strerror(errno));
+		lib_fail(ctx, "dir store '%s': cannot sync '%s' to disk: %s", s->name, key, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return -1;
 	}
 	if (close(fd) != 0) {
-		act_fail(a, "dir store '%s': cannot close '%s': %s", s->name, key, strerror(errno));
+		lib_fail(ctx, "dir store '%s': cannot close '%s': %s", s->name, key, strerror(errno));
 		unlink(tmp);
 		return -1;
 	}
@@ -674,45 +659,45 @@ static int dir_finish(struct act *a, struct store *s, const char *key, int fd, c
 		int err = errno;
 		unlink(tmp);
 		if (err == EEXIST)
-			act_fail(a, "dir store '%s': '%s' exists already; objects are never overwritten", s->name, key);
+			lib_fail(ctx, "dir store '%s': '%s' exists already; objects are never overwritten", s->name, key);
 		else
-			act_fail(a, "dir store '%s': cannot move the finished '%s' into place: %s", s->name, key,
+			lib_fail(ctx, "dir store '%s': cannot move the finished '%s' into place: %s", s->name, key,
 				 strerror(err));
 		return -1;
 	}
 	if (fsync_parent(final) != 0) {
-		act_fail(a, "dir store '%s': cannot sync the directory of '%s': %s", s->name, key, strerror(errno));
+		lib_fail(ctx, "dir store '%s': cannot sync the directory of '%s': %s", s->name, key, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-static int write_fd(struct act *a, struct store *s, const char *key, int fd, const void *buf, size_t n)
+static int write_fd(struct libctx *ctx, struct store *s, const char *key, int fd, const void *buf, size_t n)
 {
 	if (write_all(fd, buf, n) != 0) {
-		act_fail(a, "dir store '%s': cannot write '%s': %s%s", s->name, key, strerror(errno),
+		lib_fail(ctx, "dir store '%s': cannot write '%s': %s%s", s->name, key, strerror(errno),
 			 errno == ENOSPC ? "; the store is full" : "");
 		return -1;
 	}
 	return 0;
 }
 
-int store_write_small(struct act *a, struct store *s, const char *key, const void *buf, size_t n,
+int store_write_small(struct libctx *ctx, struct store *s, const char *key, const void *buf, size_t n,
 		      const char *content_type)
 {
 	if (s->s3) {
 		struct s3_err e;
-		if (s3_put(s->s3, a, key, buf, n, content_type, NULL, &e) != 0)
-			return s3_fail(a, s, "PUT", key, &e);
+		if (s3_put(s->s3, ctx, key, buf, n, content_type, NULL, &e) != 0)
+			return s3_fail(ctx, s, "PUT", key, &e);
 		return 0;
 	}
 	char *tmp, *final;
 	int fd;
-	if (dir_open_tmp(a, s, key, &tmp, &final, &fd) != 0)
+	if (dir_open_tmp(ctx, s, key, &tmp, &final, &fd) != 0)
 		return -1;
-	int rc = write_fd(a, s, key, fd, buf, n);
+	int rc = write_fd(ctx, s, key, fd, buf, n);
 	if (rc == 0)
-		rc = dir_finish(a, s, key, fd, tmp, final);
+		rc = dir_finish(ctx, s, key, fd, tmp, final);
 	else {
 		close(fd);
 		unlink(tmp);
@@ -722,15 +707,15 @@ int store_write_small(struct act *a, struct store *s, const char *key, const voi
 	return rc;
 }
 
-int store_remove(struct act *a, struct store *s, const char *key)
+int store_remove(struct libctx *ctx, struct store *s, const char *key)
 {
 	if (s->s3) {
 		struct s3_err e;
-		if (s3_delete(s->s3, a, key, &e) != 0)
-			return s3_fail(a, s, "DELETE", key, &e);
+		if (s3_delete(s->s3, ctx, key, &e) != 0)
+			return s3_fail(ctx, s, "DELETE", key, &e);
 		return 0;
 	}
-	if (dir_key_ok(a, s, key) != 0)
+	if (dir_key_ok(ctx, s, key) != 0)
 		return -1;
 	char *p = dir_path(s, key);
 	int r = unlink(p);
@@ -739,7 +724,7 @@ int store_remove(struct act *a, struct store *s, const char *key)
 		fsync_parent(p);
 	free(p);
 	if (r != 0 && err != ENOENT) {
-		act_fail(a, "dir store '%s': cannot delete '%s': %s", s->name, key, strerror(err));
+		lib_fail(ctx, "dir store '%s': cannot delete '%s': %s", s->name, key, strerror(err));
 		return -1;
 	}
 	return 0;
@@ -747,14 +732,14 @@ int store_remove(struct act *a, struct store *s, const char *key)
 
 /* ---- streaming writer ---- */
 
-struct store_writer *store_writer_new(struct act *a, struct store *s, const char *key)
+struct store_writer *store_writer_new(struct libctx *ctx, struct store *s, const char *key)
 {
 	struct store_obj o;
-	int r = store_stat(a, s, key, &o);
+	int r = store_stat(ctx, s, key, &o);
 	if (r < 0)
 		return NULL;
 	if (r == 0) {
-		act_fail(a, "%s store '%s': '%s' exists already; dumps are never overwritten", s->s3 ? "s3" : "dir",
+		lib_fail(ctx, "%s store '%s': '%s' exists already; dumps are never overwritten", s->s3 ? "s3" : "dir",
 			 s->name, key);
 		return NULL;
 	}
@@ -762,7 +747,7 @@ struct store_writer *store_writer_new(struct act *a, struct store *s, const char
 	w->s = s;
 	w->key = xstrdup(key);
 	w->fd = -1;
-	if (!s->s3 && dir_open_tmp(a, s, key, &w->tmp, &w->final, &w->fd) != 0) {
+	if (!s->s3 && dir_open_tmp(ctx, s, key, &w->tmp, &w->final, &w->fd) != 0) {
 		store_writer_free(w);
 		return NULL;
 	}
@@ -785,11 +770,11 @@ int store_writer_parts(const struct store_writer *w)
 	return w->nparts;
 }
 
-int store_writer_put(struct act *a, struct store_writer *w, const void *buf, size_t n, int last, const char *sha_hex)
+int store_writer_put(struct libctx *ctx, struct store_writer *w, const void *buf, size_t n, int last, const char *sha_hex)
 {
 	struct store *s = w->s;
 	if (!s->s3) {
-		if (write_fd(a, s, w->key, w->fd, buf, n) != 0)
+		if (write_fd(ctx, s, w->key, w->fd, buf, n) != 0)
 			return -1;
 		w->bytes += n;
 		return 0;
@@ -797,8 +782,8 @@ int store_writer_put(struct act *a, struct store_writer *w, const void *buf, siz
 	struct s3_err e;
 	if (last && w->nparts == 0 && !w->upload_id) {
 		/* the whole object fits in one block: a single PUT */
-		if (s3_put(s->s3, a, w->key, buf, n, "application/octet-stream", sha_hex, &e) != 0)
-			return s3_fail(a, s, "PUT", w->key, &e);
+		if (s3_put(s->s3, ctx, w->key, buf, n, "application/octet-stream", sha_hex, &e) != 0)
+			return s3_fail(ctx, s, "PUT", w->key, &e);
 		w->bytes += n;
 		w->committed = 1;
 		return 0;
@@ -806,17 +791,17 @@ int store_writer_put(struct act *a, struct store_writer *w, const void *buf, siz
 	if (n == 0 && last)
 		return 0;
 	if (w->nparts >= MAX_PARTS) {
-		act_fail(a, "s3 store '%s': '%s' needs more than %d parts of %zu MiB; raise part_size_mb on the resource",
+		lib_fail(ctx, "s3 store '%s': '%s' needs more than %d parts of %zu MiB; raise part_size_mb on the resource",
 			 s->name, w->key, MAX_PARTS, s->part_size / MIB);
 		return -1;
 	}
-	if (!w->upload_id && s3_mpu_start(s->s3, a, w->key, &w->upload_id, &e) != 0)
-		return s3_fail(a, s, "starting the multipart upload of", w->key, &e);
+	if (!w->upload_id && s3_mpu_start(s->s3, ctx, w->key, &w->upload_id, &e) != 0)
+		return s3_fail(ctx, s, "starting the multipart upload of", w->key, &e);
 	char etag[130];
 	char what[64];
 	snprintf(what, sizeof(what), "uploading part %d of", w->nparts + 1);
-	if (s3_mpu_part(s->s3, a, w->key, w->upload_id, w->nparts + 1, buf, n, sha_hex, etag, &e) != 0)
-		return s3_fail(a, s, what, w->key, &e);
+	if (s3_mpu_part(s->s3, ctx, w->key, w->upload_id, w->nparts + 1, buf, n, sha_hex, etag, &e) != 0)
+		return s3_fail(ctx, s, what, w->key, &e);
 	if (w->nparts == w->aparts) {
 		w->aparts = w->aparts ? w->aparts * 2 : 64;
 		w->etags = xrealloc(w->etags, (size_t)w->aparts * sizeof(*w->etags));
@@ -826,13 +811,13 @@ int store_writer_put(struct act *a, struct store_writer *w, const void *buf, siz
 	return 0;
 }
 
-int store_writer_commit(struct act *a, struct store_writer *w)
+int store_writer_commit(struct libctx *ctx, struct store_writer *w)
 {
 	struct store *s = w->s;
 	if (!s->s3) {
 		int fd = w->fd;
 		w->fd = -1;
-		if (dir_finish(a, s, w->key, fd, w->tmp, w->final) != 0) {
+		if (dir_finish(ctx, s, w->key, fd, w->tmp, w->final) != 0) {
 			w->aborted = 1;
 			return -1;
 		}
@@ -844,18 +829,18 @@ int store_writer_commit(struct act *a, struct store_writer *w)
 	struct s3_err e;
 	if (!w->upload_id) {
 		/* nothing was written at all: an empty object */
-		if (s3_put(s->s3, a, w->key, "", 0, "application/octet-stream", NULL, &e) != 0)
-			return s3_fail(a, s, "PUT", w->key, &e);
+		if (s3_put(s->s3, ctx, w->key, "", 0, "application/octet-stream", NULL, &e) != 0)
+			return s3_fail(ctx, s, "PUT", w->key, &e);
 		w->committed = 1;
 		return 0;
 	}
-	if (s3_mpu_complete(s->s3, a, w->key, w->upload_id, w->etags, w->nparts, &e) != 0)
-		return s3_fail(a, s, "completing the multipart upload of", w->key, &e);
+	if (s3_mpu_complete(s->s3, ctx, w->key, w->upload_id, w->etags, w->nparts, &e) != 0)
+		return s3_fail(ctx, s, "completing the multipart upload of", w->key, &e);
 	w->committed = 1;
 	return 0;
 }
 
-void store_writer_abort(struct act *a, struct store_writer *w)
+void store_writer_abort(struct libctx *ctx, struct store_writer *w)
 {
 	struct store *s = w->s;
 	if (w->committed || w->aborted)
@@ -871,12 +856,12 @@ void store_writer_abort(struct act *a, struct store_writer *w)
 	}
 	if (w->upload_id) {
 		struct s3_err e;
-		if (s3_mpu_abort(s->s3, a, w->key, w->upload_id, &e) != 0) {
+		if (s3_mpu_abort(s->s3, ctx, w->key, w->upload_id, &e) != 0) {
 			char eb[400];
-			act_log(a, "warning: could not abort the multipart upload of '%s' (%s); a lifecycle rule on the bucket should remove incomplete uploads",
+			lib_log(ctx, "warning: could not abort the multipart upload of '%s' (%s); a lifecycle rule on the bucket should remove incomplete uploads",
 				w->key, s3_err_text(&e, eb, sizeof(eb)));
 		} else {
-			act_log(a, "aborted the multipart upload of '%s' (%d parts discarded)", w->key, w->nparts);
+			lib_log(ctx, "aborted the multipart upload of '%s' (%d parts discarded)", w->key, w->nparts);
 		}
 	}
 }
@@ -904,22 +889,22 @@ static int refused_status(const struct s3_err *e)
 	return !e->transport && !e->cancelled && (e->http == 401 || e->http == 403);
 }
 
-int store_probe_write(struct act *a, struct store *s, const char *key, char *detail, size_t n)
+int store_probe_write(struct libctx *ctx, struct store *s, const char *key, char *detail, size_t n)
 {
 	if (s->s3) {
 		struct s3_err e;
 		char eb[400];
-		if (s3_put(s->s3, a, key, "", 0, "application/octet-stream", NULL, &e) == 0) {
+		if (s3_put(s->s3, ctx, key, "", 0, "application/octet-stream", NULL, &e) == 0) {
 			snprintf(detail, n, "PUT of a zero-byte object was allowed");
 			return 0;
 		}
 		snprintf(detail, n, "%s", s3_err_text(&e, eb, sizeof(eb)));
 		if (refused_status(&e))
 			return 1;
-		s3_fail(a, s, "PUT (write probe)", key, &e);
+		s3_fail(ctx, s, "PUT (write probe)", key, &e);
 		return -1;
 	}
-	if (dir_key_ok(a, s, key) != 0)
+	if (dir_key_ok(ctx, s, key) != 0)
 		return -1;
 	char *p = dir_path(s, key);
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -952,17 +937,17 @@ int store_probe_write(struct act *a, struct store *s, const char *key, char *det
 		if (err == EACCES || err == EPERM || err == EROFS)
 			return 1;
 	}
-	act_fail(a, "dir store '%s': the write probe '%s' failed in a way that proves nothing: %s", s->name, key,
+	lib_fail(ctx, "dir store '%s': the write probe '%s' failed in a way that proves nothing: %s", s->name, key,
 		 strerror(err));
 	return -1;
 }
 
-int store_probe_delete(struct act *a, struct store *s, const char *key, char *detail, size_t n)
+int store_probe_delete(struct libctx *ctx, struct store *s, const char *key, char *detail, size_t n)
 {
 	if (s->s3) {
 		struct s3_err e;
 		char eb[400];
-		if (s3_delete(s->s3, a, key, &e) == 0) {
+		if (s3_delete(s->s3, ctx, key, &e) == 0) {
 			snprintf(detail, n, "DELETE was allowed");
 			return 0;
 		}
@@ -973,7 +958,7 @@ int store_probe_delete(struct act *a, struct store *s, const char *key, char *de
 			snprintf(detail, n, "DELETE passed authorization (%s)", s3_err_text(&e, eb, sizeof(eb)));
 			return 0;
 		}
-		s3_fail(a, s, "DELETE (delete probe)", key, &e);
+		s3_fail(ctx, s, "DELETE (delete probe)", key, &e);
 		return -1;
 	}
 	/* Deleting needs write permission on the directory that holds it. */
@@ -994,7 +979,7 @@ int store_probe_delete(struct act *a, struct store *s, const char *key, char *de
 	return 1;
 }
 
-int store_probe_read_missing(struct act *a, struct store *s, const char *key, char *detail, size_t n)
+int store_probe_read_missing(struct libctx *ctx, struct store *s, const char *key, char *detail, size_t n)
 {
 	if (s->s3) {
 		struct s3_err e;
@@ -1002,7 +987,7 @@ int store_probe_read_missing(struct act *a, struct store *s, const char *key, ch
 		struct s3_head h;
 		int resumes;
 		struct small sm = { STRBUF_INIT, 1024, 0 };
-		int r = s3_get(s->s3, a, key, 0, 0, small_sink, &sm, &h, &resumes, NULL, &e);
+		int r = s3_get(s->s3, ctx, key, 0, 0, small_sink, &sm, &h, &resumes, NULL, &e);
 		sb_release(&sm.sb);
 		if (r == 0) {
 			snprintf(detail, n, "the probe key exists");
@@ -1013,78 +998,10 @@ int store_probe_read_missing(struct act *a, struct store *s, const char *key, ch
 			return 0;
 		if (refused_status(&e))
 			return 1;
-		s3_fail(a, s, "GET (read probe)", key, &e);
+		s3_fail(ctx, s, "GET (read probe)", key, &e);
 		return -1;
 	}
 	int r = faccessat(AT_FDCWD, s->root, R_OK | X_OK, AT_EACCESS);
 	snprintf(detail, n, "%s", r == 0 ? "the directory is readable" : strerror(errno));
 	return r == 0 ? 0 : 1;
 }
-
-/* ---- the kinds ---- */
-
-static int s3_kind_check(const struct argq *q)
-{
-	int absent = 0;
-	const char *ep = argq_str(q, "endpoint", &absent);
-	if (ep && *ep && strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
-		argq_error(q, "endpoint", "endpoint '%s' must start with https:// (or http:// on a trusted network)", ep);
-		return 1;
-	}
-	return 0;
-}
-
-static int dir_kind_check(const struct argq *q)
-{
-	int absent = 0;
-	const char *p = argq_str(q, "path", &absent);
-	if (p && !*p) {
-		argq_error(q, "path", "path is empty; give the directory that holds the dumps");
-		return 1;
-	}
-	return 0;
-}
-
-static const struct param_spec s3_fields[] = {
-	{ "access_key", T_STRING, P_REQUIRED, NULL, NULL, NULL,
-	  "the access key id (outputs show it partly masked)" },
-	{ "bucket", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the bucket" },
-	{ "ca_file", T_STRING, 0, NULL, NULL, NULL, "a PEM file of extra CA certificates, added to the system's" },
-	{ "connect_timeout", T_DURATION, 0, NULL, "10s", NULL, "how long to wait for a connection" },
-	{ "endpoint", T_STRING, 0, NULL, NULL, NULL,
-	  "https://host[:port] of an S3-compatible service (default: AWS, https://s3.REGION.amazonaws.com)" },
-	{ "list_page_size", T_INT, 0, NULL, "1000", NULL, "objects per ListObjectsV2 page (1-1000)" },
-	{ "part_size_mb", T_INT, 0, NULL, "16", NULL,
-	  "multipart upload part size in MiB (5-512); uploads hold two parts in memory" },
-	{ "path_style", T_BOOL, 0, NULL, "false", NULL,
-	  "address the bucket as endpoint/bucket/key (most S3-compatible servers) instead of bucket.host/key" },
-	{ "prefix", T_STRING, 0, NULL, "", NULL, "the folder of the dumps inside the bucket (a '/' is added)" },
-	{ "read_timeout", T_DURATION, 0, NULL, "60s", NULL,
-	  "a request that moves no data for this long fails (and is retried)" },
-	{ "region", T_STRING, 0, NULL, "us-east-1", NULL, "the region, part of the signature" },
-	{ "retries", T_INT, 0, NULL, "5", NULL,
-	  "retries of a request after connection errors, 5xx and 429 answers (never other 4xx)" },
-	{ "retry_delay", T_DURATION, 0, NULL, "250ms", NULL, "the first backoff delay; it doubles up to 20s" },
-	{ "secret_key", T_STRING, P_REQUIRED | P_SECRET, NULL, NULL, NULL, "the secret access key" },
-	{ "session_token", T_STRING, P_SECRET, NULL, NULL, NULL, "a session token, for temporary credentials" },
-	{ "tls_verify", T_BOOL, 0, NULL, "true", NULL, "verify the server's TLS certificate" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
-};
-
-const struct kind_def s3_kind = {
-	"s3", s3_fields,
-	"An S3 bucket (AWS or an S3-compatible service) holding dumps under a prefix. Requests are signed with SigV4 by libcurl, reuse one connection for the run, time out, and are retried with exponential backoff on connection errors, 5xx and 429 only.",
-	store_release, s3_kind_check, NULL, NULL,
-};
-
-static const struct param_spec dir_fields[] = {
-	{ "path", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the directory (usually an NFS or rclone mount)" },
-	{ "prefix", T_STRING, 0, NULL, "", NULL, "a sub-folder of path for the dumps (a '/' is added)" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
-};
-
-const struct kind_def dir_kind = {
-	"dir", dir_fields,
-	"A directory holding dumps, usually an off-site NFS or rclone mount. Writes are atomic: a temporary name, fsync, rename, fsync of the directory.",
-	store_release, dir_kind_check, NULL, NULL,
-};

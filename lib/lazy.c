@@ -15,11 +15,17 @@
  *
  * A library that cannot be loaded ends the process with a message naming it
  * and the package to install, the first time one of its functions is called.
+ * It ends with EXIT_STEP_FAILED (1, SPEC.md section 4: "read the report"):
+ * the stub cannot return to its caller, and earlier steps of a run may have
+ * changed state, so only the code that never claims "nothing changed" is
+ * honest here. A run's journal then shows it ended without a run_end.
  */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "exitcode.h"
 
 /* One entry per stubbed function, emitted by the generated assembly. */
 struct lazy_entry {
@@ -46,14 +52,14 @@ void *lazy_resolve(long index)
 		if (!handles[e->lib]) {
 			fprintf(stderr, "drplay: cannot load %s: %s; install drplay's dependencies (make deps)\n",
 				lazy_libs[e->lib], dlerror());
-			exit(70);
+			exit(EXIT_STEP_FAILED);
 		}
 	}
 	void *p = dlsym(handles[e->lib], e->name);
 	if (!p) {
 		fprintf(stderr, "drplay: %s has no function %s: %s; the installed library is not the one drplay was built for\n",
 			lazy_libs[e->lib], e->name, dlerror());
-		exit(70);
+		exit(EXIT_STEP_FAILED);
 	}
 	__atomic_store_n(e->slot, p, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&lock);

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../interp/action.h"
+#include "libctx.h"
 
 struct s3_conf {
 	char *endpoint;      /* scheme://host[:port] (no trailing slash) */
@@ -71,12 +71,12 @@ struct s3_obj {
 };
 
 /* A sink receives downloaded bytes in order; returns 0, or -1 to stop (it
- * has said why with act_fail). */
+ * says why itself: e->sink_failed is then set). */
 typedef int (*s3_sink)(void *ud, const void *data, size_t n);
 
 /* HEAD of an object. Returns 0 (found, *h filled), 1 (no such key), or -1
  * with *e filled. */
-int s3_head(struct s3 *s, struct act *a, const char *key, struct s3_head *h, struct s3_err *e);
+int s3_head(struct s3 *s, struct libctx *ctx, const char *key, struct s3_head *h, struct s3_err *e);
 
 /* Streams an object (from byte `offset`, up to `limit` bytes when limit > 0)
  * into sink, resuming after a dropped connection with a Range request.
@@ -84,24 +84,24 @@ int s3_head(struct s3 *s, struct act *a, const char *key, struct s3_head *h, str
  * *total_live (when not NULL, and 0) is set to the object's size as soon as
  * the answer starts, before the sink sees a byte. Returns 0 or -1 with *e
  * filled. */
-int s3_get(struct s3 *s, struct act *a, const char *key, uint64_t offset, uint64_t limit, s3_sink sink,
+int s3_get(struct s3 *s, struct libctx *ctx, const char *key, uint64_t offset, uint64_t limit, s3_sink sink,
 	   void *ud, struct s3_head *h, int *resumes, uint64_t *total_live, struct s3_err *e);
 
 /* Uploads a buffer (PutObject) with its SHA-256 as the payload hash
  * (sha_hex when the caller has it, else computed). Returns 0 or -1 with
  * *e filled. */
-int s3_put(struct s3 *s, struct act *a, const char *key, const void *buf, size_t n, const char *content_type,
+int s3_put(struct s3 *s, struct libctx *ctx, const char *key, const void *buf, size_t n, const char *content_type,
 	   const char *sha_hex, struct s3_err *e);
 
 /* Deletes an object. Returns 0 or -1 with *e filled. Deletes (and
  * s3_mpu_abort) are clean-up: after an interruption they still run, as one
  * attempt bounded to 15 seconds. */
-int s3_delete(struct s3 *s, struct act *a, const char *key, struct s3_err *e);
+int s3_delete(struct s3 *s, struct libctx *ctx, const char *key, struct s3_err *e);
 
 /* Lists every object whose key starts with prefix, following continuation
  * tokens (at most max_objects when > 0). *objs is a new array (free with
  * s3_objs_free). Returns 0 or -1 with *e filled. */
-int s3_list(struct s3 *s, struct act *a, const char *prefix, size_t max_objects, struct s3_obj **objs,
+int s3_list(struct s3 *s, struct libctx *ctx, const char *prefix, size_t max_objects, struct s3_obj **objs,
 	    size_t *n, struct s3_err *e);
 void s3_objs_free(struct s3_obj *objs, size_t n);
 
@@ -109,12 +109,12 @@ void s3_objs_free(struct s3_obj *objs, size_t n);
  * `part` (1..10000; every part but the last at least 5 MiB; its SHA-256 as
  * sha_hex or NULL; the part's ETag into etag[130]), complete with the
  * parts' ETags, abort. Each returns 0 or -1 with *e filled. */
-int s3_mpu_start(struct s3 *s, struct act *a, const char *key, char **upload_id, struct s3_err *e);
-int s3_mpu_part(struct s3 *s, struct act *a, const char *key, const char *upload_id, int part, const void *buf,
+int s3_mpu_start(struct s3 *s, struct libctx *ctx, const char *key, char **upload_id, struct s3_err *e);
+int s3_mpu_part(struct s3 *s, struct libctx *ctx, const char *key, const char *upload_id, int part, const void *buf,
 		size_t n, const char *sha_hex, char etag[130], struct s3_err *e);
-int s3_mpu_complete(struct s3 *s, struct act *a, const char *key, const char *upload_id, char *const *etags,
+int s3_mpu_complete(struct s3 *s, struct libctx *ctx, const char *key, const char *upload_id, char *const *etags,
 		    int nparts, struct s3_err *e);
-int s3_mpu_abort(struct s3 *s, struct act *a, const char *key, const char *upload_id, struct s3_err *e);
+int s3_mpu_abort(struct s3 *s, struct libctx *ctx, const char *key, const char *upload_id, struct s3_err *e);
 
 /* "Code: Message (HTTP 404)" or the transport error, in buf. */
 const char *s3_err_text(const struct s3_err *e, char *buf, size_t n);

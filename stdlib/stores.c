@@ -1,0 +1,143 @@
+/*
+ * stores.c: the family of the off-site stores: the `s3` and `dir` resource
+ * kinds, and the store (lib/store.h) each such resource opens, created the
+ * first time a step uses it and kept as the resource's per-run handle, so
+ * that the S3 client's connection is reused by every step of the run. The
+ * families that read and write dumps (dump.c, offsite.c) take a store from
+ * here.
+ */
+#include "stores.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "stepctx.h"
+
+static void release_store(void *h)
+{
+	store_free(h);
+}
+
+static char *field_dup(struct resource *r, const char *f)
+{
+	const char *v = res_str(r, f);
+	return v && *v ? xstrdup(v) : NULL;
+}
+
+/* The S3 client's configuration from the resource's fields (their declared
+ * defaults are the same as below). */
+static void s3_conf_from(struct resource *r, struct s3_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->region = field_dup(r, "region");
+	c->endpoint = field_dup(r, "endpoint");
+	c->bucket = field_dup(r, "bucket");
+	c->access_key = field_dup(r, "access_key");
+	c->secret_key = field_dup(r, "secret_key");
+	c->session_token = field_dup(r, "session_token");
+	c->ca_file = field_dup(r, "ca_file");
+	c->path_style = res_bool(r, "path_style", 0);
+	c->tls_verify = res_bool(r, "tls_verify", 1);
+	c->connect_timeout_us = res_duration_us(r, "connect_timeout", 10000000);
+	c->read_timeout_us = res_duration_us(r, "read_timeout", 60000000);
+	c->retries = (int)res_int(r, "retries", 5);
+	c->retry_delay_us = res_duration_us(r, "retry_delay", 250000);
+	c->list_page = (int)res_int(r, "list_page_size", 1000);
+}
+
+struct store *store_open(struct act *a, struct resource *r)
+{
+	if (!r)
+		return NULL;
+	struct store *s = res_handle(r);
+	if (s)
+		return s;
+	const char *kind = r->kind ? r->kind->name : "";
+	if (strcmp(kind, "s3") != 0 && strcmp(kind, "dir") != 0) {
+		act_fail(a, "resource '%s' is of kind %s, not a store; give an s3 or dir resource", r->name, kind);
+		return NULL;
+	}
+	struct store_conf conf = {
+		.name = r->name,
+		.prefix = res_str(r, "prefix"),
+		.is_s3 = !strcmp(kind, "s3"),
+		.path = res_str(r, "path"),
+		.part_mb = res_int(r, "part_size_mb", 16),
+	};
+	if (conf.is_s3)
+		s3_conf_from(r, &conf.s3);
+	struct libctx c = stepctx(a);
+	s = store_new(&c, &conf);
+	if (s)
+		res_set_handle(r, s);
+	else
+		stepctx_fail(a, &c);
+	libctx_release(&c);
+	return s;
+}
+
+static int s3_kind_check(const struct argq *q)
+{
+	int absent = 0;
+	const char *ep = argq_str(q, "endpoint", &absent);
+	if (ep && *ep && strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
+		argq_error(q, "endpoint", "endpoint '%s' must start with https:// (or http:// on a trusted network)", ep);
+		return 1;
+	}
+	return 0;
+}
+
+static int dir_kind_check(const struct argq *q)
+{
+	int absent = 0;
+	const char *p = argq_str(q, "path", &absent);
+	if (p && !*p) {
+		argq_error(q, "path", "path is empty; give the directory that holds the dumps");
+		return 1;
+	}
+	return 0;
+}
+
+static const struct param_spec s3_fields[] = {
+	{ "access_key", T_STRING, P_REQUIRED, NULL, NULL, NULL,
+	  "the access key id (outputs show it partly masked)" },
+	{ "bucket", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the bucket" },
+	{ "ca_file", T_STRING, 0, NULL, NULL, NULL, "a PEM file of extra CA certificates, added to the system's" },
+	{ "connect_timeout", T_DURATION, 0, NULL, "10s", NULL, "how long to wait for a connection" },
+	{ "endpoint", T_STRING, 0, NULL, NULL, NULL,
+	  "https://host[:port] of an S3-compatible service (default: AWS, https://s3.REGION.amazonaws.com)" },
+	{ "list_page_size", T_INT, 0, NULL, "1000", NULL, "objects per ListObjectsV2 page (1-1000)" },
+	{ "part_size_mb", T_INT, 0, NULL, "16", NULL,
+	  "multipart upload part size in MiB (5-512); uploads hold two parts in memory" },
+	{ "path_style", T_BOOL, 0, NULL, "false", NULL,
+	  "address the bucket as endpoint/bucket/key (most S3-compatible servers) instead of bucket.host/key" },
+	{ "prefix", T_STRING, 0, NULL, "", NULL, "the folder of the dumps inside the bucket (a '/' is added)" },
+	{ "read_timeout", T_DURATION, 0, NULL, "60s", NULL,
+	  "a request that moves no data for this long fails (and is retried)" },
+	{ "region", T_STRING, 0, NULL, "us-east-1", NULL, "the region, part of the signature" },
+	{ "retries", T_INT, 0, NULL, "5", NULL,
+	  "retries of a request after connection errors, 5xx and 429 answers (never other 4xx)" },
+	{ "retry_delay", T_DURATION, 0, NULL, "250ms", NULL, "the first backoff delay; it doubles up to 20s" },
+	{ "secret_key", T_STRING, P_REQUIRED | P_SECRET, NULL, NULL, NULL, "the secret access key" },
+	{ "session_token", T_STRING, P_SECRET, NULL, NULL, NULL, "a session token, for temporary credentials" },
+	{ "tls_verify", T_BOOL, 0, NULL, "true", NULL, "verify the server's TLS certificate" },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+};
+
+const struct kind_def s3_kind = {
+	"s3", s3_fields,
+	"An S3 bucket (AWS or an S3-compatible service) holding dumps under a prefix. Requests are signed with SigV4 by libcurl, reuse one connection for the run, time out, and are retried with exponential backoff on connection errors, 5xx and 429 only.",
+	release_store, s3_kind_check, NULL, NULL,
+};
+
+static const struct param_spec dir_fields[] = {
+	{ "path", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the directory (usually an NFS or rclone mount)" },
+	{ "prefix", T_STRING, 0, NULL, "", NULL, "a sub-folder of path for the dumps (a '/' is added)" },
+	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+};
+
+const struct kind_def dir_kind = {
+	"dir", dir_fields,
+	"A directory holding dumps, usually an off-site NFS or rclone mount. Writes are atomic: a temporary name, fsync, rename, fsync of the directory.",
+	release_store, dir_kind_check, NULL, NULL,
+};
