@@ -288,6 +288,22 @@ void act_secret(struct act *a, const char *s)
 	redact_register(s);
 }
 
+char *act_masked(struct act *a, const char *s)
+{
+	(void)a;
+	return redact(s);
+}
+
+void act_prompt(struct act *a, const char *fmt, ...)
+{
+	(void)a;
+	va_list ap;
+	va_start(ap, fmt);
+	redact_vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+}
+
 void act_progress_end(struct act *a)
 {
 	if (a->bar_open) {

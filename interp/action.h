@@ -58,6 +58,8 @@ struct output_spec {
 #define A_STATE     0x01u /* changes state (otherwise read-only) */
 #define A_DESTRUCT  0x02u /* destroys data on its target (implies A_STATE) */
 #define A_PRINTS_SECRETS_OK 0x04u /* reserved */
+#define A_COMMAND   0x08u /* run only by a drplay command (`drplay cleanup`): no
+			   * playbook can name it, `drplay actions` does not list it */
 
 enum category {
 	CAT_OTHER, CAT_PREFLIGHT, CAT_MAINT_ON, CAT_MAINT_OFF, CAT_SNAPSHOT,
@@ -93,6 +95,44 @@ struct action_def {
 	int (*check)(const struct argq *q);
 };
 
+/* A driver of a resource kind: one way of doing what the kind does (the
+ * maintenance switch's http, redis, postgres and file; pitr's local,
+ * pgbackrest and neon). A resource picks one with its `driver` field. A
+ * driver is declared in one file of its own, which registers it with
+ * DRIVER_REGISTER; the registry then gives its kind the `driver` field
+ * (allowed: the registered names), the union of the drivers' fields (each
+ * field's description prefixed with the drivers that take it), and the
+ * static checks (kind_check_drivers): the chosen driver's P_REQUIRED fields
+ * are there, no field of another driver is. */
+struct driver_def {
+	const char *kind;                  /* the kind it drives */
+	const char *name;                  /* the value of the kind's `driver` field */
+	const char *doc;                   /* one line for `drplay actions` and SPEC.md */
+	const struct param_spec *fields;   /* its own fields ({NULL}-terminated); P_REQUIRED:
+					    * this driver needs it */
+	const struct param_spec *shared;   /* fields declared once for several drivers
+					    * (pitr's server fields), or NULL */
+	const void *ops;                   /* the family's table of functions for it */
+};
+/* Registers a driver (called before main by DRIVER_REGISTER). */
+void driver_register(const struct driver_def *d);
+/* Registers the driver `def` (a struct driver_def) when the program starts,
+ * the way QEMU's type_init does: the file that declares a driver is the only
+ * one that names it, so adding a driver touches that file alone. */
+#define DRIVER_REGISTER(def)                                              \
+	__attribute__((constructor)) static void register_##def(void) \
+	{                                                                 \
+		driver_register(&(def));                                  \
+	}
+
+/* `drplay KIND VERB FILE --OPTION NAME`: a command of a kind's own, running
+ * the registered action KIND.VERB on one of the playbook's resources. */
+struct kind_command {
+	const char *option;  /* the option that names the resource ("switch") */
+	const char *usage;   /* the usage line(s), as `drplay help` prints them */
+	const char *help;    /* the help text, ending in a line break */
+};
+
 /* A resource kind: its fields (same declarations as parameters), the values
  * it exports to `${resources.NAME.FIELD}` beyond its fields, and how to
  * release the per-run handle an action attached to it. */
@@ -113,16 +153,51 @@ struct kind_def {
 	 * returns ACT_OK, or ACT_FAIL via act_fail. */
 	json_t *(*list_preserved)(struct act *a, struct resource *r);
 	int (*delete_preserved)(struct act *a, struct resource *r, const char *name);
+	/* Kinds with drivers: how a field given for another driver is refused,
+	 * a format taking the field, the drivers that take it, "s" when there
+	 * are several, and the resource's driver. */
+	const char *foreign_field;
+	/* Optional: the kind's own command (`drplay maintenance`). */
+	const struct kind_command *command;
+	/* Set by the registry, never by a family: the kind's drivers, sorted by
+	 * name and NULL-terminated, or NULL when it has none. */
+	const struct driver_def *const *drivers;
 };
 
 /* Reports a static error about argument `name` from a check hook. */
 void argq_error(const struct argq *q, const char *name, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
-/* The registry (stdlib/registry.c). */
+/* A family: the tables one file or folder of stdlib/ registers (at
+ * start-up, stdlib/families.c): its actions and resource kinds, each
+ * alphasorted and NULL-terminated (either may be NULL), and the credential
+ * shapes its sinks must mask (lib/redact.h; {NULL}-terminated, or NULL). */
+struct redact_pattern;
+struct family {
+	const char *name;
+	const struct action_def *const *actions;
+	const struct kind_def *const *kinds;
+	const struct redact_pattern *patterns;
+};
+/* Adds a family to the registry (interp/registry.c) and its credential
+ * shapes to the mask. */
+void registry_add(const struct family *f);
+/* Each family table sorted, names unique, drivers consistent with their
+ * kinds: NULL, or a sentence naming the first offence. */
+const char *registry_self_check(void);
+
+/* The registry (interp/registry.c): lookups over the registered families.
+ * A kind returned here is the registry's own, with its drivers' fields. */
 const struct action_def *registry_find(const char *name);
 const struct action_def *const *registry_all(size_t *n);
+/* An action only a drplay command runs (A_COMMAND), by name. */
+const struct action_def *registry_command(const char *name);
 const struct kind_def *kind_find(const char *name);
 const struct kind_def *const *kinds_all(size_t *n);
+/* The driver of kind k named name, or NULL. */
+const struct driver_def *kind_driver(const struct kind_def *k, const char *name);
+/* The drivers' static checks for a resource of the kind named kind (see
+ * struct driver_def); a kind's check hook calls it. Returns the errors. */
+int kind_check_drivers(const char *kind, const struct argq *q);
 /* Flags of an action for given arguments (flags_for, else static flags). */
 unsigned action_flags(const struct action_def *def, const struct argq *q);
 const struct param_spec *param_find(const struct param_spec *ps, const char *name);
@@ -222,6 +297,15 @@ json_t *act_run_record(struct act *a);
 
 /* Registers a secret discovered at run time so that it is masked everywhere. */
 void act_secret(struct act *a, const char *s);
+
+/* Masked writes, for what an action writes itself rather than through the
+ * log: act_masked returns a copy of s with every secret and credential
+ * masked (caller frees; never NULL), for a file it writes (a report);
+ * act_prompt writes to the terminal (stderr) for a person, masked and with
+ * control characters in the values escaped, and flushes it (a question
+ * before reading the answer; no line break is added). */
+char *act_masked(struct act *a, const char *s);
+void act_prompt(struct act *a, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 /* Cancellation: 1 when the run was interrupted (SIGINT/SIGTERM) or the
  * step's timeout passed. Long operations poll this. */

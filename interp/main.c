@@ -12,6 +12,7 @@
 #include "action.h"
 #include "describe.h"
 #include "diag.h"
+#include "family.h"
 #include "journal.h"
 #include "plan.h"
 #include "redact.h"
@@ -442,87 +443,6 @@ static int cmd_maintenance(int argc, char **argv)
 
 /* ---- cleanup: the one place preserved states are deleted ---- */
 
-static int do_cleanup(struct act *a)
-{
-	struct resource *r = act_resource(a, "resource");
-	if (!r)
-		return ACT_FAIL;
-	if (!r->kind->list_preserved)
-		return act_fail(a, "resource '%s' is of kind %s, which keeps no snapshots or preserved states; `drplay cleanup` works on kinds that do (such as pitr)",
-				r->name, r->kind->name);
-	json_t *list = r->kind->list_preserved(a, r);
-	if (!list)
-		return ACT_FAIL;
-	const char *want = act_str(a, "approve");
-	size_t i;
-	json_t *e;
-	json_t *hit = NULL;
-	if (json_array_size(list) == 0)
-		act_log(a, "resource '%s' keeps no snapshots or preserved states", r->name);
-	else
-		act_log(a, "snapshots and preserved states of resource '%s' (never deleted by a run):", r->name);
-	json_array_foreach(list, i, e)
-	{
-		const char *name = json_string_value(json_object_get(e, "name"));
-		const char *type = json_string_value(json_object_get(e, "type"));
-		const char *created = json_string_value(json_object_get(e, "created"));
-		const char *detail = json_string_value(json_object_get(e, "detail"));
-		act_log(a, "  %-44s %-9s %-20s %s", name ? name : "?", type ? type : "", created ? created : "",
-			detail ? detail : "");
-		if (want && name && !strcmp(name, want))
-			hit = e;
-	}
-	act_out(a, "preserved", json_incref(list));
-	if (!want) {
-		if (json_array_size(list))
-			act_log(a, "nothing deleted; to delete one, repeat its exact name: drplay cleanup FILE --resource %s --approve=NAME",
-				r->name);
-		json_decref(list);
-		return ACT_OK;
-	}
-	if (!hit) {
-		json_decref(list);
-		return act_fail(a, "resource '%s' keeps nothing named '%s'; nothing was deleted (--approve needs one exact name from the list above)",
-				r->name, want);
-	}
-	if (!r->kind->delete_preserved) {
-		json_decref(list);
-		return act_fail(a, "resource kind %s cannot delete its preserved states; nothing was deleted", r->kind->name);
-	}
-	int rc = r->kind->delete_preserved(a, r, want);
-	json_decref(list);
-	if (rc != ACT_OK)
-		return ACT_FAIL;
-	act_out_str(a, "deleted", want);
-	act_log(a, "deleted '%s' of resource '%s', as approved", want, r->name);
-	return ACT_OK;
-}
-
-/* Deleting is a state change (never of the live data: only the exactly
- * named preserved state); listing is read-only. */
-static unsigned cleanup_flags(const struct argq *q)
-{
-	int absent = 0;
-	argq_str(q, "approve", &absent);
-	return absent ? 0 : A_STATE;
-}
-
-static const struct param_spec cleanup_params[] = {
-	{ "approve", T_STRING, P_PRINTED, NULL, NULL, NULL, "the exact name of the one state to delete" },
-	{ "resource", T_RESOURCE, P_TARGET, NULL, NULL, NULL, "the resource whose states are listed" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
-};
-static const struct output_spec cleanup_outputs[] = {
-	{ "deleted", T_STRING, "the name deleted" },
-	{ "preserved", T_LIST, "what the resource keeps" },
-	{ NULL, 0, NULL },
-};
-/* Not in the registry: no playbook can name it. */
-static const struct action_def cleanup_def = {
-	"cleanup", do_cleanup, A_STATE, CAT_OTHER, cleanup_params, cleanup_outputs,
-	"Lists, and on exact approval deletes, a resource's snapshots and preserved states.", cleanup_flags, NULL,
-};
-
 static int cmd_cleanup(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
@@ -572,7 +492,7 @@ static int cmd_cleanup(int argc, char **argv)
 	if (approve)
 		json_object_set_new(with, "approve", json_string(approve));
 	o.file = file;
-	o.one_def = &cleanup_def;
+	o.one_def = registry_command("cleanup");
 	o.one_with = with;
 	o.one_id = "cleanup";
 	o.command = "cleanup";
@@ -681,6 +601,7 @@ static int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	int rc;
+	stdlib_register();
 	if (argc < 2) {
 		main_help(stderr);
 		return 2;

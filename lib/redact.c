@@ -8,6 +8,12 @@
  * by byte, never decoded. Patterns are compiled once, with PCRE2's JIT when
  * available. The terminal writers here also escape control characters
  * (text.h): what reaches the terminal is masked and escaped in one place.
+ *
+ * A library (lib/), not part of the language: it knows no step, run or
+ * family. Secrets are registered by whoever finds them, the credential
+ * shapes by the families that know them (each family's table, added when
+ * the registry takes the family), and every sink of the interpreter and of
+ * the families calls it.
  */
 #include "redact.h"
 
@@ -28,51 +34,42 @@
 static char **secrets;
 static size_t nsecrets;
 
-/* Credential shapes. `group` is the capture to hide (0 = whole match). */
-struct pattern {
-	const char *re;
-	int group;
-	const char *what;
+/* Credential shapes, as the families registered them (redact.h), each
+ * compiled on first use. */
+struct shape {
+	const struct redact_pattern *p;
 	pcre2_code *code;
 	pcre2_match_data *md;
 };
 
-static struct pattern patterns[] = {
-	/* scheme://user:PASSWORD@host */
-	{ "[A-Za-z][A-Za-z0-9+.-]*://[^:/@\\s]*:([^@/\\s]+)@", 1,
-	  "a password inside a connection URL", NULL, NULL },
-	/* password=... in libpq key/value strings and similar settings */
-	{ "(?i)\\b(?:password|passwd|pwd|secret_key|secret_access_key|aws_secret_access_key|api_key|apikey|access_token|auth_token)\\s*[=:]\\s*(?!\\$\\{)('[^']*'|\"[^\"]*\"|[^\\s&;,'\"]+)",
-	  1, "a password or key assigned in the text", NULL, NULL },
-	/* AWS access key ids */
-	{ "\\b((?:AKIA|ASIA)[A-Z0-9]{16})\\b", 1, "an AWS access key id", NULL, NULL },
-	/* an AWS secret access key right after a key id */
-	{ "\\b(?:AKIA|ASIA)[A-Z0-9]{16}.{0,40}?(?<![A-Za-z0-9/+=])([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])", 1,
-	  "an AWS secret access key", NULL, NULL },
-	/* HTTP bearer and basic credentials */
-	{ "(?i)\\b(?:bearer|basic)\\s+([A-Za-z0-9._~+/=-]{8,})", 1, "a bearer token", NULL, NULL },
-};
+static struct shape *shapes;
+static size_t nshapes;
 
-static int patterns_ready;
-
-static void compile_patterns(void)
+void redact_add_patterns(const struct redact_pattern *p)
 {
-	if (patterns_ready)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(patterns); i++) {
-		int err;
-		PCRE2_SIZE off;
-		/* Byte mode (no PCRE2_UTF): any input is matched safely. */
-		patterns[i].code = pcre2_compile((PCRE2_SPTR)patterns[i].re, PCRE2_ZERO_TERMINATED, 0, &err,
-						 &off, NULL);
-		if (!patterns[i].code) {
-			fprintf(stderr, "drplay: internal error: redaction pattern %zu does not compile\n", i);
-			abort();
-		}
-		pcre2_jit_compile(patterns[i].code, PCRE2_JIT_COMPLETE);
-		patterns[i].md = pcre2_match_data_create_from_pattern(patterns[i].code, NULL);
+	for (; p && p->re; p++) {
+		int known = 0;
+		for (size_t i = 0; i < nshapes && !known; i++)
+			known = !strcmp(shapes[i].p->re, p->re);
+		if (known)
+			continue;
+		shapes = xrealloc(shapes, (nshapes + 1) * sizeof(*shapes));
+		shapes[nshapes++] = (struct shape){ .p = p };
 	}
-	patterns_ready = 1;
+}
+
+static void compile_shape(struct shape *sh)
+{
+	int err;
+	PCRE2_SIZE off;
+	/* Byte mode (no PCRE2_UTF): any input is matched safely. */
+	sh->code = pcre2_compile((PCRE2_SPTR)sh->p->re, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
+	if (!sh->code) {
+		fprintf(stderr, "drplay: internal error: redaction pattern '%s' does not compile\n", sh->p->what);
+		abort();
+	}
+	pcre2_jit_compile(sh->code, PCRE2_JIT_COMPLETE);
+	sh->md = pcre2_match_data_create_from_pattern(sh->code, NULL);
 }
 
 static size_t longest;
@@ -135,15 +132,14 @@ void redact_release(void)
 	secrets = NULL;
 	nsecrets = 0;
 	longest = 0;
-	for (size_t i = 0; i < ARRAY_SIZE(patterns); i++) {
-		if (patterns[i].md)
-			pcre2_match_data_free(patterns[i].md);
-		if (patterns[i].code)
-			pcre2_code_free(patterns[i].code);
-		patterns[i].md = NULL;
-		patterns[i].code = NULL;
+	for (size_t i = 0; i < nshapes; i++) {
+		if (shapes[i].md)
+			pcre2_match_data_free(shapes[i].md);
+		if (shapes[i].code)
+			pcre2_code_free(shapes[i].code);
+		shapes[i].md = NULL;
+		shapes[i].code = NULL;
 	}
-	patterns_ready = 0;
 }
 
 struct range {
@@ -198,22 +194,23 @@ static const char *find_ranges(const char *s, size_t n, struct ranges *r, int us
 			}
 		}
 	}
-	compile_patterns();
-	for (size_t i = 0; i < ARRAY_SIZE(patterns); i++) {
-		struct pattern *pt = &patterns[i];
+	for (size_t i = 0; i < nshapes; i++) {
+		struct shape *pt = &shapes[i];
+		if (!pt->code)
+			compile_shape(pt);
 		PCRE2_SIZE start = 0;
 		while (start <= n) {
 			int rc = pcre2_match(pt->code, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK, pt->md, NULL);
 			if (rc < 0)
 				break;
 			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(pt->md);
-			PCRE2_SIZE ga = ov[2 * pt->group], gb = ov[2 * pt->group + 1];
+			PCRE2_SIZE ga = ov[2 * pt->p->group], gb = ov[2 * pt->p->group + 1];
 			if (ov[1] > n || ov[0] > ov[1])
 				break; /* never past the text, whatever the matcher says */
 			if (ga != PCRE2_UNSET && gb > ga && gb <= n) {
 				add_range(r, ga, gb);
 				if (!what)
-					what = pt->what;
+					what = pt->p->what;
 			}
 			start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
 		}

@@ -3,8 +3,8 @@
  * computed from one), and every secret an action discovers, is registered
  * here; every sink (terminal, journal, reports, error messages, relayed child
  * output) writes through redact() so that registered values and recognisable
- * credentials (passwords inside DSNs and URLs, AWS key pairs, bearer tokens;
- * PCRE2 patterns) come out as "***". Masking works on arbitrary bytes.
+ * credentials (PCRE2 patterns the families register: passwords inside DSNs
+ * and URLs, AWS key pairs, bearer tokens) come out as "***". Masking works on arbitrary bytes.
  * Registered copies are wiped on release. The terminal writers below also
  * escape control characters (text.h), so everything drplay prints for a
  * person passes one place that masks and escapes.
@@ -17,10 +17,18 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "credential.h"
+
 /* Secrets shorter than this are not masked as substrings (they would mask
  * ordinary text), only where a whole value equals them; a run refuses a
  * secret.* value this short (SPEC.md, section 3). */
 #define REDACT_MIN_LEN 4
+
+/* Adds credential shapes ({NULL}-terminated; the table stays the caller's
+ * and must outlive the process's masking). A pattern added before (the
+ * same text) is skipped. Shapes are tried in the order they were added:
+ * redact_find_credential names the first that matches. */
+void redact_add_patterns(const struct redact_pattern *p);
 
 /* Registers a secret value (copied). A value with line breaks also
  * registers each of its lines, since sinks see output a line at a time. */

@@ -1,5 +1,9 @@
 /*
  * relay.c: splitting a child's output into masked, UTF-8 lines (relay.h).
+ * A library (lib/): bytes in, lines out through the caller's callback; it
+ * knows nothing of children or steps (the action API's spawn feeds it a
+ * child's output and writes the lines to the transcript and the journal),
+ * and it needs only the mask and text repair, both libraries too.
  */
 #include "relay.h"
 

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "family.h"
-#include "redact.h"
 
 /* ---- assert ---- */
 
@@ -32,17 +31,22 @@ static int do_assert(struct act *a)
 }
 
 static const struct param_spec assert_params[] = {
-	{ "that", T_EXPR, P_REQUIRED, NULL, NULL, NULL, "the expression that must be true" },
-	{ "message", T_STRING, P_PRINTED, NULL, NULL, NULL, "what a failure means, for the person reading it" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "that", .type = T_EXPR, .flags = P_REQUIRED, .doc = "the expression that must be true" },
+	{ .name = "message", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "what a failure means, for the person reading it" },
+	{ .name = NULL },
 };
 static const struct output_spec assert_outputs[] = {
-	{ "passed", T_BOOL, "whether the expression held" },
-	{ NULL, 0, NULL },
+	{ .name = "passed", .type = T_BOOL, .doc = "whether the expression held" },
+	{ .name = NULL },
 };
 static const struct action_def assert_def = {
-	"assert", do_assert, 0, CAT_OTHER, assert_params, assert_outputs,
-	"Fails the step unless the expression `that` is true.", NULL, NULL,
+	.name = "assert",
+	.run = do_assert,
+	.cat = CAT_OTHER,
+	.params = assert_params,
+	.outputs = assert_outputs,
+	.doc = "Fails the step unless the expression `that` is true.",
 };
 
 /* ---- log ---- */
@@ -60,14 +64,21 @@ static int do_log(struct act *a)
 
 static const char *const log_levels[] = { "info", "warning", NULL };
 static const struct param_spec log_params[] = {
-	{ "message", T_STRING, P_REQUIRED | P_PRINTED, NULL, NULL, NULL, "the line to print and journal" },
-	{ "level", T_STRING, 0, NULL, "info", log_levels, "info or warning" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "message", .type = T_STRING, .flags = P_REQUIRED | P_PRINTED,
+	  .doc = "the line to print and journal" },
+	{ .name = "level", .type = T_STRING, .def = "info", .allowed = log_levels, .doc = "info or warning" },
+	{ .name = NULL },
 };
-static const struct output_spec no_outputs[] = { { NULL, 0, NULL } };
+static const struct output_spec no_outputs[] = {
+	{ .name = NULL },
+};
 static const struct action_def log_def = {
-	"log", do_log, 0, CAT_OTHER, log_params, no_outputs,
-	"Prints a message to the transcript and the journal (masked like everything else).", NULL, NULL,
+	.name = "log",
+	.run = do_log,
+	.cat = CAT_OTHER,
+	.params = log_params,
+	.outputs = no_outputs,
+	.doc = "Prints a message to the transcript and the journal (masked like everything else).",
 };
 
 /* ---- sleep ---- */
@@ -83,16 +94,20 @@ static int do_sleep(struct act *a)
 }
 
 static const struct param_spec sleep_params[] = {
-	{ "for", T_DURATION, P_REQUIRED, NULL, NULL, NULL, "how long to wait (90s, 15m)" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "for", .type = T_DURATION, .flags = P_REQUIRED, .doc = "how long to wait (90s, 15m)" },
+	{ .name = NULL },
 };
 static const struct output_spec sleep_outputs[] = {
-	{ "slept", T_DURATION, "how long it waited" },
-	{ NULL, 0, NULL },
+	{ .name = "slept", .type = T_DURATION, .doc = "how long it waited" },
+	{ .name = NULL },
 };
 static const struct action_def sleep_def = {
-	"sleep", do_sleep, 0, CAT_OTHER, sleep_params, sleep_outputs,
-	"Waits for a duration; an interruption or the step's timeout ends the wait.", NULL, NULL,
+	.name = "sleep",
+	.run = do_sleep,
+	.cat = CAT_OTHER,
+	.params = sleep_params,
+	.outputs = sleep_outputs,
+	.doc = "Waits for a duration; an interruption or the step's timeout ends the wait.",
 };
 
 /* ---- approve ---- */
@@ -110,9 +125,8 @@ static int do_approve(struct act *a)
 		method = "--approve";
 		act_log(a, "approved in advance with --approve=%s by %s", act_step_id(a), who);
 	} else if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
-		redact_fprintf(stderr, "\n  APPROVAL NEEDED for step '%s'%s%s\n  type 'yes' to continue, anything else to stop: ",
-			act_step_id(a), msg ? ": " : "", msg ? msg : "");
-		fflush(stderr);
+		act_prompt(a, "\n  APPROVAL NEEDED for step '%s'%s%s\n  type 'yes' to continue, anything else to stop: ",
+			   act_step_id(a), msg ? ": " : "", msg ? msg : "");
 		char line[256];
 		size_t n = 0;
 		for (;;) {
@@ -159,19 +173,22 @@ static int do_approve(struct act *a)
 }
 
 static const struct param_spec approve_params[] = {
-	{ "message", T_STRING, P_PRINTED, NULL, NULL, NULL, "what the person is asked to approve" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "message", .type = T_STRING, .flags = P_PRINTED, .doc = "what the person is asked to approve" },
+	{ .name = NULL },
 };
 static const struct output_spec approve_outputs[] = {
-	{ "approved_by", T_STRING, "the user who approved (and the sudo user, if any)" },
-	{ "approved_at", T_TIMESTAMP, "when" },
-	{ "method", T_STRING, "terminal or --approve" },
-	{ NULL, 0, NULL },
+	{ .name = "approved_by", .type = T_STRING, .doc = "the user who approved (and the sudo user, if any)" },
+	{ .name = "approved_at", .type = T_TIMESTAMP, .doc = "when" },
+	{ .name = "method", .type = T_STRING, .doc = "terminal or --approve" },
+	{ .name = NULL },
 };
 static const struct action_def approve_def = {
-	"approve", do_approve, 0, CAT_OTHER, approve_params, approve_outputs,
-	"Pauses for a person: asks for 'yes' on the terminal; without a terminal it fails closed unless the run was started with --approve=STEP_ID. Who and when go into the journal.",
-	NULL, NULL,
+	.name = "approve",
+	.run = do_approve,
+	.cat = CAT_OTHER,
+	.params = approve_params,
+	.outputs = approve_outputs,
+	.doc = "Pauses for a person: asks for 'yes' on the terminal; without a terminal it fails closed unless the run was started with --approve=STEP_ID. Who and when go into the journal.",
 };
 
 /* ---- exec ---- */
@@ -279,33 +296,43 @@ static int exec_check(const struct argq *q)
 }
 
 static const struct param_spec exec_params[] = {
-	{ "argv", T_LIST, P_REQUIRED | P_PRINTED, NULL, NULL, NULL,
-	  "the program and its arguments, run without a shell (visible in the process list: no secrets here)" },
-	{ "cwd", T_STRING, 0, NULL, NULL, NULL, "working directory" },
-	{ "destructive", T_BOOL, P_REQUIRED, NULL, NULL, NULL,
-	  "whether the command destroys data (then it runs only in disaster mode)" },
-	{ "env", T_MAP, 0, NULL, NULL, NULL, "extra environment variables (the place for secrets)" },
-	{ "expect_exit", T_ANY, 0, NULL, "0", NULL, "the exit status (or list of statuses) that means success" },
-	{ "read_only", T_BOOL, 0, NULL, "false", NULL,
-	  "the command changes nothing (it then does not count as a state change)" },
-	{ "relay", T_BOOL, 0, NULL, "true", NULL, "print the command's output lines as they come" },
-	{ "run_as", T_STRING, 0, NULL, NULL, NULL, "run as this user when drplay runs as root" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "argv", .type = T_LIST, .flags = P_REQUIRED | P_PRINTED,
+	  .doc = "the program and its arguments, run without a shell (visible in the process list: no secrets here)" },
+	{ .name = "cwd", .type = T_STRING, .doc = "working directory" },
+	{ .name = "destructive", .type = T_BOOL, .flags = P_REQUIRED,
+	  .doc = "whether the command destroys data (then it runs only in disaster mode)" },
+	{ .name = "env", .type = T_MAP, .doc = "extra environment variables (the place for secrets)" },
+	{ .name = "expect_exit", .type = T_ANY, .def = "0",
+	  .doc = "the exit status (or list of statuses) that means success" },
+	{ .name = "read_only", .type = T_BOOL, .def = "false",
+	  .doc = "the command changes nothing (it then does not count as a state change)" },
+	{ .name = "relay", .type = T_BOOL, .def = "true", .doc = "print the command's output lines as they come" },
+	{ .name = "run_as", .type = T_STRING, .doc = "run as this user when drplay runs as root" },
+	{ .name = NULL },
 };
 static const struct output_spec exec_outputs[] = {
-	{ "exit_code", T_INT, "the exit status (128+N when killed by signal N)" },
-	{ "stdout", T_STRING, "standard output (masked, at most 1 MiB)" },
-	{ "stderr", T_STRING, "standard error (masked, at most 1 MiB)" },
-	{ NULL, 0, NULL },
+	{ .name = "exit_code", .type = T_INT, .doc = "the exit status (128+N when killed by signal N)" },
+	{ .name = "stdout", .type = T_STRING, .doc = "standard output (masked, at most 1 MiB)" },
+	{ .name = "stderr", .type = T_STRING, .doc = "standard error (masked, at most 1 MiB)" },
+	{ .name = NULL },
 };
 static const struct action_def exec_def = {
-	"exec", do_exec, A_STATE, CAT_OTHER, exec_params, exec_outputs,
-	"Runs a program from an argv list with posix_spawn (never a shell), in its own process group so an interruption or timeout ends it. Output is captured (masked) and relayed.",
-	exec_flags, exec_check,
+	.name = "exec",
+	.run = do_exec,
+	.flags = A_STATE,
+	.cat = CAT_OTHER,
+	.params = exec_params,
+	.outputs = exec_outputs,
+	.doc = "Runs a program from an argv list with posix_spawn (never a shell), in its own process group so an interruption or timeout ends it. Output is captured (masked) and relayed.",
+	.flags_for = exec_flags,
+	.check = exec_check,
 };
 
-const struct action_def *const core_actions[] = {
+static const struct action_def *const core_actions[] = {
 	&approve_def, &assert_def, &exec_def, &log_def, &sleep_def, NULL,
 };
 
-const struct kind_def *const core_kinds[] = { NULL };
+const struct family core_family = {
+	.name = "core",
+	.actions = core_actions,
+};

@@ -1,6 +1,5 @@
 /*
- * dump.h: what dump.c shares with offsite.c: the dump actions' declarations,
- * the streaming inspector of dump bytes (SHA-256, gzip, format sniffing,
+ * dump.h: what dump.c shares with offsite.c: the streaming inspector of dump bytes (SHA-256, gzip, format sniffing,
  * CREATE TABLE scan) that offsite.check and dump.restore both run on the
  * bytes as they arrive from a store, dump manifests, and the key helpers.
  */
@@ -16,9 +15,6 @@
 #include "../interp/action.h"
 #include "stepctx.h"
 #include "stores.h"
-
-extern const struct action_def dump_create_def;
-extern const struct action_def dump_restore_def;
 
 /* ---- the dump stream inspector ---- */
 

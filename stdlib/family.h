@@ -1,33 +1,23 @@
 /*
- * family.h: the tables each stdlib family exports to the registry. A family
- * is one file (core.c, pg.c, ...) with a NULL-terminated, alphasorted table
- * of action declarations and one of resource kinds.
+ * family.h: what every action family includes (the action API), and the
+ * families stdlib/families.c registers. A family is one file, or a few
+ * sharing a prefix (pg_*.c, pitr_*.c, maint_*.c), that exports one struct
+ * family: its alphasorted tables of actions and resource kinds and the
+ * credential shapes it knows. A driver of a kind registers itself from its
+ * own file (DRIVER_REGISTER in action.h) and is listed nowhere else.
  */
 #ifndef DRPLAY_FAMILY_H
 #define DRPLAY_FAMILY_H
 
 #include "../interp/action.h"
 
-extern const struct action_def *const core_actions[];
-extern const struct kind_def *const core_kinds[];
-extern const struct action_def *const http_actions[];
-extern const struct kind_def *const http_kinds[];
-extern const struct action_def *const pg_actions[];
-extern const struct action_def *const pg_drop_actions[];
-extern const struct action_def *const report_actions[];
-extern const struct kind_def *const report_kinds[];
-extern const struct kind_def *const pg_kinds[];
-extern const struct action_def *const offsite_actions[];
-extern const struct kind_def *const offsite_kinds[];
-extern const struct action_def *const verify_actions[];
-extern const struct action_def *const maint_actions[], *const pitr_actions[];
-extern const struct kind_def *const maint_kinds[], *const pitr_kinds[];
+extern const struct family cleanup_family, core_family, dump_family, http_family, maint_family, offsite_family,
+	pg_family, pitr_family, report_family, stores_family, verify_family;
 #ifdef DRPLAY_TESTING
-extern const struct action_def *const testing_actions[];
-extern const struct kind_def *const testing_kinds[];
+extern const struct family testing_family;
 #endif
 
-/* Family tables are sorted and names unique: NULL, or the offending name. */
-const char *registry_self_check(void);
+/* Registers every family (main calls it once, before anything else). */
+void stdlib_register(void);
 
 #endif

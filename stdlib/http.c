@@ -11,6 +11,7 @@
 #include <pcre2.h>
 
 #include "family.h"
+#include "credential.h"
 #include "text.h"
 
 #define BODY_CAP (1u << 20)
@@ -218,30 +219,35 @@ out:
 
 static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", NULL };
 static const struct param_spec http_check_params[] = {
-	{ "body", T_STRING, 0, NULL, NULL, NULL, "request body" },
-	{ "ca_file", T_STRING, 0, NULL, NULL, NULL, "an extra CA bundle to trust (TLS is always verified)" },
-	{ "expect_body", T_STRING, 0, NULL, NULL, NULL, "a PCRE2 pattern the body (first 1 MiB) must match" },
-	{ "expect_redirect", T_STRING, 0, NULL, NULL, NULL,
-	  "the redirect target expected: an absolute URL, or a path such as /login (then any 3xx status is accepted unless expect_status is given)" },
-	{ "expect_status", T_ANY, 0, NULL, NULL, NULL, "status, list of statuses, or a class like \"2xx\" (default 200)" },
-	{ "follow_redirects", T_BOOL, 0, NULL, "false", NULL, "follow redirects before checking (not with expect_redirect)" },
-	{ "headers", T_MAP, 0, NULL, NULL, NULL, "request headers (values may come from secrets)" },
-	{ "method", T_STRING, 0, NULL, "GET", methods, "request method" },
-	{ "timeout", T_DURATION, 0, NULL, "10s", NULL, "the request's time limit" },
-	{ "url", T_STRING, P_REQUIRED | P_URL, NULL, NULL, NULL, "the URL to request" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "body", .type = T_STRING, .doc = "request body" },
+	{ .name = "ca_file", .type = T_STRING, .doc = "an extra CA bundle to trust (TLS is always verified)" },
+	{ .name = "expect_body", .type = T_STRING, .doc = "a PCRE2 pattern the body (first 1 MiB) must match" },
+	{ .name = "expect_redirect", .type = T_STRING,
+	  .doc = "the redirect target expected: an absolute URL, or a path such as /login (then any 3xx status is accepted unless expect_status is given)" },
+	{ .name = "expect_status", .type = T_ANY,
+	  .doc = "status, list of statuses, or a class like \"2xx\" (default 200)" },
+	{ .name = "follow_redirects", .type = T_BOOL, .def = "false",
+	  .doc = "follow redirects before checking (not with expect_redirect)" },
+	{ .name = "headers", .type = T_MAP, .doc = "request headers (values may come from secrets)" },
+	{ .name = "method", .type = T_STRING, .def = "GET", .allowed = methods, .doc = "request method" },
+	{ .name = "timeout", .type = T_DURATION, .def = "10s", .doc = "the request's time limit" },
+	{ .name = "url", .type = T_STRING, .flags = P_REQUIRED | P_URL, .doc = "the URL to request" },
+	{ .name = NULL },
 };
 static const struct output_spec http_check_outputs[] = {
-	{ "body", T_STRING, "the response body (first 1 MiB)" },
-	{ "duration_ms", T_NUMBER, "how long the request took" },
-	{ "location", T_STRING, "the redirect target, if any" },
-	{ "status", T_INT, "the HTTP status" },
-	{ NULL, 0, NULL },
+	{ .name = "body", .type = T_STRING, .doc = "the response body (first 1 MiB)" },
+	{ .name = "duration_ms", .type = T_NUMBER, .doc = "how long the request took" },
+	{ .name = "location", .type = T_STRING, .doc = "the redirect target, if any" },
+	{ .name = "status", .type = T_INT, .doc = "the HTTP status" },
+	{ .name = NULL },
 };
 static const struct action_def http_check_def = {
-	"http.check", do_http_check, 0, CAT_OTHER, http_check_params, http_check_outputs,
-	"Requests a URL and checks the status, the redirect and the body: the smoke test after a restore (homepage 200, login redirect works).",
-	NULL, NULL,
+	.name = "http.check",
+	.run = do_http_check,
+	.cat = CAT_OTHER,
+	.params = http_check_params,
+	.outputs = http_check_outputs,
+	.doc = "Requests a URL and checks the status, the redirect and the body: the smoke test after a restore (homepage 200, login redirect works).",
 };
 
 /* ---- notify ---- */
@@ -298,25 +304,45 @@ static int do_notify(struct act *a)
 }
 
 static const struct param_spec notify_params[] = {
-	{ "fields", T_MAP, P_PRINTED, NULL, NULL, NULL, "extra fields for the JSON body" },
-	{ "headers", T_MAP, 0, NULL, NULL, NULL, "request headers" },
-	{ "message", T_STRING, P_REQUIRED | P_PRINTED, NULL, NULL, NULL, "the milestone text ('maintenance ON', 'verified')" },
-	{ "milestone", T_STRING, P_PRINTED, NULL, NULL, NULL, "a short machine-readable name for the milestone" },
-	{ "timeout", T_DURATION, 0, NULL, "5s", NULL, "how long to try" },
-	{ "url", T_STRING, P_REQUIRED | P_URL, NULL, NULL, NULL, "the webhook URL (usually ${secret.NAME}: webhook URLs are credentials)" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "fields", .type = T_MAP, .flags = P_PRINTED, .doc = "extra fields for the JSON body" },
+	{ .name = "headers", .type = T_MAP, .doc = "request headers" },
+	{ .name = "message", .type = T_STRING, .flags = P_REQUIRED | P_PRINTED,
+	  .doc = "the milestone text ('maintenance ON', 'verified')" },
+	{ .name = "milestone", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "a short machine-readable name for the milestone" },
+	{ .name = "timeout", .type = T_DURATION, .def = "5s", .doc = "how long to try" },
+	{ .name = "url", .type = T_STRING, .flags = P_REQUIRED | P_URL,
+	  .doc = "the webhook URL (usually ${secret.NAME}: webhook URLs are credentials)" },
+	{ .name = NULL },
 };
 static const struct output_spec notify_outputs[] = {
-	{ "delivered", T_BOOL, "whether the webhook accepted it (2xx)" },
-	{ "error", T_STRING, "why not, when it was not delivered" },
-	{ "status", T_INT, "the webhook's HTTP status (0 when unreachable)" },
-	{ NULL, 0, NULL },
+	{ .name = "delivered", .type = T_BOOL, .doc = "whether the webhook accepted it (2xx)" },
+	{ .name = "error", .type = T_STRING, .doc = "why not, when it was not delivered" },
+	{ .name = "status", .type = T_INT, .doc = "the webhook's HTTP status (0 when unreachable)" },
+	{ .name = NULL },
 };
 static const struct action_def notify_def = {
-	"notify", do_notify, 0, CAT_OTHER, notify_params, notify_outputs,
-	"POSTs a Slack-compatible JSON body ({\"text\": ...} plus run, mode, step) to a webhook. A failing webhook never fails the run: the step succeeds with delivered: false and the failure is logged and journaled (notify_failed).",
-	NULL, NULL,
+	.name = "notify",
+	.run = do_notify,
+	.cat = CAT_OTHER,
+	.params = notify_params,
+	.outputs = notify_outputs,
+	.doc = "POSTs a Slack-compatible JSON body ({\"text\": ...} plus run, mode, step) to a webhook. A failing webhook never fails the run: the step succeeds with delivered: false and the failure is logged and journaled (notify_failed).",
 };
 
-const struct action_def *const http_actions[] = { &http_check_def, &notify_def, NULL };
-const struct kind_def *const http_kinds[] = { NULL };
+static const struct action_def *const http_actions[] = { &http_check_def, &notify_def, NULL };
+
+/* URLs may carry a password; API keys and tokens travel in query strings,
+ * bodies and headers. */
+static const struct redact_pattern http_patterns[] = {
+	REDACT_URL_PASSWORD,
+	REDACT_ASSIGNED("api_key|apikey|access_token|auth_token"),
+	REDACT_BEARER,
+	{ NULL, 0, NULL },
+};
+
+const struct family http_family = {
+	.name = "http",
+	.actions = http_actions,
+	.patterns = http_patterns,
+};

@@ -32,6 +32,7 @@
 #include "jsonhttp.h"
 #include "stepctx.h"
 #include "pg.h"
+#include "credential.h"
 #include "text.h"
 
 /* Outcome of a driver call. */
@@ -1071,96 +1072,141 @@ static const char *const http_methods[] = { "PATCH", "PUT", "POST", NULL };
 static const char *const redis_formats[] = { "json", "plain", NULL };
 
 static const struct param_spec maint_fields[] = {
-	{ "body", T_ANY, 0, NULL, NULL, NULL,
-	  "http: the JSON body template; the strings \"$on\", \"$message\", \"$eta\", \"$state\" are replaced (default {flag_key: $on, message_key: $message, eta_key: $eta})" },
-	{ "confirm_timeout", T_DURATION, 0, NULL, "10s", NULL, "how long on/off read the flag back waiting for the change" },
-	{ "create_table", T_BOOL, 0, NULL, "true", NULL, "postgres: create the flag table if it is missing" },
-	{ "database", T_RESOURCE, 0, "postgres", NULL, NULL, "postgres: the database holding the flag table" },
-	{ "driver", T_STRING, P_REQUIRED, NULL, NULL, maint_drivers, "http, redis, postgres or file" },
-	{ "eta", T_STRING, 0, NULL, NULL, NULL, "the ETA stored with the flag when it goes on (\"back by 10:30 ET\")" },
-	{ "eta_key", T_STRING, 0, NULL, "eta", NULL, "http, redis (json), file: the key of the ETA in the document" },
-	{ "fail", T_STRING, P_REQUIRED, NULL, NULL, fail_modes,
-	  "what the APPLICATION does when it cannot read the flag: closed = shows maintenance, open = serves traffic (declared, never defaulted)" },
-	{ "flag", T_STRING, 0, NULL, NULL, NULL, "postgres: the flag row's name (default: the resource name)" },
-	{ "flag_key", T_STRING, 0, NULL, "maintenanceMode", NULL, "http, redis (json), file: the key of the boolean in the document" },
-	{ "format", T_STRING, 0, NULL, "json", redis_formats,
-	  "redis: json (a document like http's) or plain (1/0, with KEY:message and KEY:eta beside it)" },
-	{ "headers", T_MAP, 0, NULL, NULL, NULL, "http: extra request headers (values may come from secrets)" },
-	{ "key", T_STRING, 0, NULL, "maintenance", NULL, "redis: the key" },
-	{ "message", T_STRING, 0, NULL, NULL, NULL, "the maintenance page's message stored with the flag" },
-	{ "message_key", T_STRING, 0, NULL, "message", NULL, "http, redis (json), file: the key of the message in the document" },
-	{ "method", T_STRING, 0, NULL, "PATCH", http_methods, "http: the method that writes the flag" },
-	{ "password", T_STRING, P_SECRET, NULL, NULL, NULL, "redis: the password (instead of one in the url)" },
-	{ "path", T_STRING, 0, NULL, NULL, NULL, "file: the JSON file the application reads" },
-	{ "read_key", T_STRING, 0, NULL, NULL, NULL,
-	  "http: dotted path of the boolean in the GET answer (default: flag_key; \"\" = the answer itself)" },
-	{ "read_url", T_STRING, 0, NULL, NULL, NULL, "http: the URL that returns the flag (default: url)" },
-	{ "request_timeout", T_DURATION, 0, NULL, "5s", NULL, "the limit for one request to the store" },
-	{ "table", T_STRING, 0, NULL, "drplay_maintenance", NULL,
-	  "postgres: the flag table (name text primary key, enabled boolean, message text, eta text, updated_at timestamptz)" },
-	{ "token", T_STRING, P_SECRET, NULL, NULL, NULL, "http: a bearer token (from ${secret.NAME})" },
-	{ "url", T_STRING, 0, NULL, NULL, NULL, "http: the URL written (and read); redis: redis://[user:password@]host[:port][/db]" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "body", .type = T_ANY,
+	  .doc = "http: the JSON body template; the strings \"$on\", \"$message\", \"$eta\", \"$state\" are replaced (default {flag_key: $on, message_key: $message, eta_key: $eta})" },
+	{ .name = "confirm_timeout", .type = T_DURATION, .def = "10s",
+	  .doc = "how long on/off read the flag back waiting for the change" },
+	{ .name = "create_table", .type = T_BOOL, .def = "true",
+	  .doc = "postgres: create the flag table if it is missing" },
+	{ .name = "database", .type = T_RESOURCE, .kind = "postgres",
+	  .doc = "postgres: the database holding the flag table" },
+	{ .name = "driver", .type = T_STRING, .flags = P_REQUIRED, .allowed = maint_drivers,
+	  .doc = "http, redis, postgres or file" },
+	{ .name = "eta", .type = T_STRING,
+	  .doc = "the ETA stored with the flag when it goes on (\"back by 10:30 ET\")" },
+	{ .name = "eta_key", .type = T_STRING, .def = "eta",
+	  .doc = "http, redis (json), file: the key of the ETA in the document" },
+	{ .name = "fail", .type = T_STRING, .flags = P_REQUIRED, .allowed = fail_modes,
+	  .doc = "what the APPLICATION does when it cannot read the flag: closed = shows maintenance, open = serves traffic (declared, never defaulted)" },
+	{ .name = "flag", .type = T_STRING, .doc = "postgres: the flag row's name (default: the resource name)" },
+	{ .name = "flag_key", .type = T_STRING, .def = "maintenanceMode",
+	  .doc = "http, redis (json), file: the key of the boolean in the document" },
+	{ .name = "format", .type = T_STRING, .def = "json", .allowed = redis_formats,
+	  .doc = "redis: json (a document like http's) or plain (1/0, with KEY:message and KEY:eta beside it)" },
+	{ .name = "headers", .type = T_MAP, .doc = "http: extra request headers (values may come from secrets)" },
+	{ .name = "key", .type = T_STRING, .def = "maintenance", .doc = "redis: the key" },
+	{ .name = "message", .type = T_STRING, .doc = "the maintenance page's message stored with the flag" },
+	{ .name = "message_key", .type = T_STRING, .def = "message",
+	  .doc = "http, redis (json), file: the key of the message in the document" },
+	{ .name = "method", .type = T_STRING, .def = "PATCH", .allowed = http_methods,
+	  .doc = "http: the method that writes the flag" },
+	{ .name = "password", .type = T_STRING, .flags = P_SECRET,
+	  .doc = "redis: the password (instead of one in the url)" },
+	{ .name = "path", .type = T_STRING, .doc = "file: the JSON file the application reads" },
+	{ .name = "read_key", .type = T_STRING,
+	  .doc = "http: dotted path of the boolean in the GET answer (default: flag_key; \"\" = the answer itself)" },
+	{ .name = "read_url", .type = T_STRING, .doc = "http: the URL that returns the flag (default: url)" },
+	{ .name = "request_timeout", .type = T_DURATION, .def = "5s",
+	  .doc = "the limit for one request to the store" },
+	{ .name = "table", .type = T_STRING, .def = "drplay_maintenance",
+	  .doc = "postgres: the flag table (name text primary key, enabled boolean, message text, eta text, updated_at timestamptz)" },
+	{ .name = "token", .type = T_STRING, .flags = P_SECRET, .doc = "http: a bearer token (from ${secret.NAME})" },
+	{ .name = "url", .type = T_STRING,
+	  .doc = "http: the URL written (and read); redis: redis://[user:password@]host[:port][/db]" },
+	{ .name = NULL },
 };
 
 static const struct kind_def maint_kind = {
-	"maintenance", maint_fields,
-	"A maintenance switch the application reads on every request, flipped in seconds without a deploy: an HTTP (edge-config style) flag, a Redis key, a flag row in PostgreSQL, or a file. `fail` declares what the application does when it cannot read the flag.",
-	mhandle_release, maint_check, NULL, NULL,
+	.name = "maintenance",
+	.fields = maint_fields,
+	.doc = "A maintenance switch the application reads on every request, flipped in seconds without a deploy: an HTTP (edge-config style) flag, a Redis key, a flag row in PostgreSQL, or a file. `fail` declares what the application does when it cannot read the flag.",
+	.release = mhandle_release,
+	.check = maint_check,
 };
 
 static const struct param_spec flip_params[] = {
-	{ "eta", T_STRING, P_PRINTED, NULL, NULL, NULL, "the ETA to store (default: the switch's eta; on only)" },
-	{ "message", T_STRING, P_PRINTED, NULL, NULL, NULL, "the message to store (default: the switch's message; on only)" },
-	{ "switch", T_RESOURCE, P_REQUIRED | P_TARGET, "maintenance", NULL, NULL, "the maintenance switch" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "eta", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "the ETA to store (default: the switch's eta; on only)" },
+	{ .name = "message", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "the message to store (default: the switch's message; on only)" },
+	{ .name = "switch", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = "maintenance",
+	  .doc = "the maintenance switch" },
+	{ .name = NULL },
 };
 static const struct param_spec status_params[] = {
-	{ "switch", T_RESOURCE, P_REQUIRED | P_TARGET, "maintenance", NULL, NULL, "the maintenance switch" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "switch", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = "maintenance",
+	  .doc = "the maintenance switch" },
+	{ .name = NULL },
 };
 
 #define COMMON_OUTPUTS                                                                                    \
-	{ "driver", T_STRING, "http, redis, postgres or file" },                                          \
-	{ "effective", T_STRING, "what the application does now (from the flag, or from `fail` when the store is down)" }, \
-	{ "fail_mode", T_STRING, "the switch's declared fail mode: open or closed" },                     \
-	{ "state", T_STRING, "on, off, or unknown (the store cannot be read)" },                           \
-	{ "store", T_STRING, "where the flag lives (URL, key, table row or file)" }
+	{ .name = "driver", .type = T_STRING, .doc = "http, redis, postgres or file" },                  \
+	{ .name = "effective", .type = T_STRING,                                                          \
+	  .doc = "what the application does now (from the flag, or from `fail` when the store is down)" }, \
+	{ .name = "fail_mode", .type = T_STRING, .doc = "the switch's declared fail mode: open or closed" }, \
+	{ .name = "state", .type = T_STRING, .doc = "on, off, or unknown (the store cannot be read)" },   \
+	{ .name = "store", .type = T_STRING, .doc = "where the flag lives (URL, key, table row or file)" }
 
 static const struct output_spec flip_outputs[] = {
-	{ "confirmed_at", T_TIMESTAMP, "when the read-back first showed the change, rounded up to the second (a restore target that keeps every write made before the freeze)" },
+	{ .name = "confirmed_at", .type = T_TIMESTAMP,
+	  .doc = "when the read-back first showed the change, rounded up to the second (a restore target that keeps every write made before the freeze)" },
 	COMMON_OUTPUTS,
-	{ "eta", T_STRING, "the ETA stored" },
-	{ "flip_ms", T_NUMBER, "milliseconds from the write to the read-back that showed it" },
-	{ "flip_time", T_DURATION, "the same as a duration" },
-	{ "message", T_STRING, "the message stored" },
-	{ "previous", T_STRING, "on or off before the flip" },
-	{ "reads", T_INT, "read-backs it took" },
-	{ "write_ms", T_NUMBER, "milliseconds the write request took" },
-	{ NULL, 0, NULL },
+	{ .name = "eta", .type = T_STRING, .doc = "the ETA stored" },
+	{ .name = "flip_ms", .type = T_NUMBER, .doc = "milliseconds from the write to the read-back that showed it" },
+	{ .name = "flip_time", .type = T_DURATION, .doc = "the same as a duration" },
+	{ .name = "message", .type = T_STRING, .doc = "the message stored" },
+	{ .name = "previous", .type = T_STRING, .doc = "on or off before the flip" },
+	{ .name = "reads", .type = T_INT, .doc = "read-backs it took" },
+	{ .name = "write_ms", .type = T_NUMBER, .doc = "milliseconds the write request took" },
+	{ .name = NULL },
 };
 static const struct output_spec status_outputs[] = {
 	COMMON_OUTPUTS,
-	{ "eta", T_STRING, "the ETA stored with the flag" },
-	{ "message", T_STRING, "the message stored with the flag" },
-	{ NULL, 0, NULL },
+	{ .name = "eta", .type = T_STRING, .doc = "the ETA stored with the flag" },
+	{ .name = "message", .type = T_STRING, .doc = "the message stored with the flag" },
+	{ .name = NULL },
 };
 
 static const struct action_def maint_off_def = {
-	"maintenance.off", do_off, A_STATE, CAT_MAINT_OFF, flip_params, flip_outputs,
-	"Turns the switch off (clearing message and ETA), then reads it back until the change is visible or confirm_timeout passes; outputs the measured flip time. The executor never runs it after a failed gate or verification. If the store cannot be read the step fails and says what the application does meanwhile (the switch's `fail`).",
-	NULL, NULL,
+	.name = "maintenance.off",
+	.run = do_off,
+	.flags = A_STATE,
+	.cat = CAT_MAINT_OFF,
+	.params = flip_params,
+	.outputs = flip_outputs,
+	.doc = "Turns the switch off (clearing message and ETA), then reads it back until the change is visible or confirm_timeout passes; outputs the measured flip time. The executor never runs it after a failed gate or verification. If the store cannot be read the step fails and says what the application does meanwhile (the switch's `fail`).",
 };
 static const struct action_def maint_on_def = {
-	"maintenance.on", do_on, A_STATE, CAT_MAINT_ON, flip_params, flip_outputs,
-	"Turns the switch on with a message and ETA, then reads it back until the change is visible or confirm_timeout passes; outputs the measured flip time. If the store cannot be read the step fails and says what the application does meanwhile: with fail: closed it shows maintenance; with fail: open it serves traffic and writes are NOT gated.",
-	NULL, NULL,
+	.name = "maintenance.on",
+	.run = do_on,
+	.flags = A_STATE,
+	.cat = CAT_MAINT_ON,
+	.params = flip_params,
+	.outputs = flip_outputs,
+	.doc = "Turns the switch on with a message and ETA, then reads it back until the change is visible or confirm_timeout passes; outputs the measured flip time. If the store cannot be read the step fails and says what the application does meanwhile: with fail: closed it shows maintenance; with fail: open it serves traffic and writes are NOT gated.",
 };
 static const struct action_def maint_status_def = {
-	"maintenance.status", do_status, 0, CAT_PREFLIGHT, status_params, status_outputs,
-	"Reads the switch: on or off, message, ETA, and the declared fail mode. A preflight: as a gate before maintenance.on it proves the switch can be read before any outage. Fails when the store cannot be read, saying what the application does meanwhile.",
-	NULL, NULL,
+	.name = "maintenance.status",
+	.run = do_status,
+	.cat = CAT_PREFLIGHT,
+	.params = status_params,
+	.outputs = status_outputs,
+	.doc = "Reads the switch: on or off, message, ETA, and the declared fail mode. A preflight: as a gate before maintenance.on it proves the switch can be read before any outage. Fails when the store cannot be read, saying what the application does meanwhile.",
 };
 
-const struct action_def *const maint_actions[] = { &maint_off_def, &maint_on_def, &maint_status_def, NULL };
-const struct kind_def *const maint_kinds[] = { &maint_kind, NULL };
+static const struct action_def *const maint_actions[] = { &maint_off_def, &maint_on_def, &maint_status_def, NULL };
+static const struct kind_def *const maint_kinds[] = { &maint_kind, NULL };
+
+/* A redis URL's password; the http driver's bearer token. */
+static const struct redact_pattern maint_patterns[] = {
+	REDACT_URL_PASSWORD,
+	REDACT_BEARER,
+	{ NULL, 0, NULL },
+};
+
+const struct family maint_family = {
+	.name = "maintenance",
+	.actions = maint_actions,
+	.kinds = maint_kinds,
+	.patterns = maint_patterns,
+};

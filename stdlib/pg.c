@@ -385,6 +385,23 @@ static void note_error(const char *state, const char *msg)
 	last_msg[strcspn(last_msg, "\n")] = '\0';
 }
 
+const char *pg_first_line(const char *msg)
+{
+	static _Thread_local char buf[512];
+	if (!msg)
+		msg = "";
+	if (!strncmp(msg, "ERROR:  ", 8))
+		msg += 8;
+	else if (!strncmp(msg, "FATAL:  ", 8))
+		msg += 8;
+	snprintf(buf, sizeof(buf), "%s", msg);
+	buf[strcspn(buf, "\n")] = '\0';
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return buf;
+}
+
 char *pg_result_error(const PGresult *res, PGconn *c)
 {
 	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -502,19 +519,19 @@ char *pg_literal(PGconn *c, const char *value)
 }
 
 static const struct param_spec pg_fields[] = {
-	{ "application_name", T_STRING, 0, NULL, "drplay", NULL, "shown in pg_stat_activity" },
-	{ "connect_timeout", T_DURATION, 0, NULL, "10s", NULL, "how long to wait for a connection" },
-	{ "dsn", T_STRING, P_REQUIRED, NULL, NULL, NULL,
-	  "a libpq connection string or URI; one with a password must come from ${secret.NAME}" },
-	{ "statement_timeout", T_DURATION, 0, NULL, NULL, NULL, "server-side limit for each statement" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "application_name", .type = T_STRING, .def = "drplay", .doc = "shown in pg_stat_activity" },
+	{ .name = "connect_timeout", .type = T_DURATION, .def = "10s", .doc = "how long to wait for a connection" },
+	{ .name = "dsn", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "a libpq connection string or URI; one with a password must come from ${secret.NAME}" },
+	{ .name = "statement_timeout", .type = T_DURATION, .doc = "server-side limit for each statement" },
+	{ .name = NULL },
 };
 
 const struct kind_def pg_kind = {
-	"postgres", pg_fields,
-	"A PostgreSQL database reached through libpq. Connections are opened on first use, reused within the run and closed at its end.",
-	pg_release, NULL, NULL, NULL,
+	.name = "postgres",
+	.fields = pg_fields,
+	.doc = "A PostgreSQL database reached through libpq. Connections are opened on first use, reused within the run and closed at its end.",
+	.release = pg_release,
 };
 
 
-const struct kind_def *const pg_kinds[] = { &pg_kind, NULL };

@@ -64,6 +64,8 @@ PGresult *pg_execp(struct act *a, PGconn *c, const char *what, const char *sql, 
  * libpq's first line when there is no server message. Every pg action words
  * server errors through this. New string. */
 char *pg_result_error(const PGresult *res, PGconn *c);
+/* First line of a libpq error message, without "ERROR:  " (static buffer per thread). */
+const char *pg_first_line(const char *msg);
 /* The primary message of the last statement that failed in pg_exec /
  * pg_execp (main thread), and its SQLSTATE in *sqlstate when not NULL
  * ("08006" when the connection failed). Static buffers, "" when none. */

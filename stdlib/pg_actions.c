@@ -16,6 +16,7 @@
 
 #include "family.h"
 #include "pg_int.h"
+#include "credential.h"
 #include "text.h"
 
 #define DEFAULT_RANGES 64
@@ -1612,47 +1613,54 @@ static int do_unfreeze(struct act *a)
 
 /* ---- declarations ---- */
 
-#define END_PARAMS { NULL, 0, 0, NULL, NULL, NULL, NULL }
-#define END_OUTPUTS { NULL, 0, NULL }
-#define DB_PARAM { "db", T_RESOURCE, P_REQUIRED, "postgres", NULL, NULL, "the database to read" }
-#define JOBS_PARAM { "jobs", T_INT, 0, NULL, NULL, NULL, "parallel connections (default: the number of processors)" }
+#define END_PARAMS { .name = NULL }
+#define END_OUTPUTS { .name = NULL }
+#define DB_PARAM \
+	{ .name = "db", .type = T_RESOURCE, .flags = P_REQUIRED, .kind = "postgres", .doc = "the database to read" }
+#define JOBS_PARAM \
+	{ .name = "jobs", .type = T_INT, .doc = "parallel connections (default: the number of processors)" }
 #define SCHEMAS_PARAM \
-	{ "schemas", T_LIST, 0, NULL, NULL, NULL, "limit to these schemas (default: every non-system schema)" }
-#define STATE_OUTPUT(what) { "state", T_MAP, "a state (SPEC.md, 'The state format') holding " what ", for verify.compare" }
-#define PRIVILEGES_PARAM                                                                                      \
-	{ "privileges", T_BOOL, 0, NULL, "false", NULL,                                                       \
-	  "the schema text also holds owners and access privileges (for disaster verification: a restore that keeps them)" }
-#define RANGES_PARAMS                                                                                          \
-	{ "ranges", T_INT, 0, NULL, "64", NULL,                                                               \
-	  "key ranges per table for locating differences (0 = whole tables only, else 4 to 1024)" },          \
-	{ "ranges_from", T_ANY, 0, NULL, NULL, NULL,                                                          \
-	  "a state whose key range bounds to reuse (e.g. ${steps.baseline.state}), so ranges compare one to one" }
+	{ .name = "schemas", .type = T_LIST, .doc = "limit to these schemas (default: every non-system schema)" }
+#define STATE_OUTPUT(what) \
+	{ .name = "state", .type = T_MAP, .doc = "a state (SPEC.md, 'The state format') holding " what ", for verify.compare" }
+#define PRIVILEGES_PARAM                                      \
+	{ .name = "privileges", .type = T_BOOL, .def = "false", \
+	  .doc = "the schema text also holds owners and access privileges (for disaster verification: a restore that keeps them)" }
+#define RANGES_PARAMS                                                                                       \
+	{ .name = "ranges", .type = T_INT, .def = "64",                                                      \
+	  .doc = "key ranges per table for locating differences (0 = whole tables only, else 4 to 1024)" },  \
+	{ .name = "ranges_from", .type = T_ANY,                                                              \
+	  .doc = "a state whose key range bounds to reuse (e.g. ${steps.baseline.state}), so ranges compare one to one" }
 
 static const struct param_spec capture_params[] = {
-	{ "checksums", T_ANY, 0, NULL, NULL, NULL, "'all' or a list of tables to checksum (default: none)" },
-	{ "counts", T_ANY, 0, NULL, "all", NULL, "'all', a list of tables, or false" },
+	{ .name = "checksums", .type = T_ANY, .doc = "'all' or a list of tables to checksum (default: none)" },
+	{ .name = "counts", .type = T_ANY, .def = "all", .doc = "'all', a list of tables, or false" },
 	DB_PARAM,
-	{ "freshness", T_MAP, 0, NULL, NULL, NULL, "table: timestamp column, e.g. {orders: created_at}" },
+	{ .name = "freshness", .type = T_MAP, .doc = "table: timestamp column, e.g. {orders: created_at}" },
 	JOBS_PARAM,
-	{ "name", T_STRING, 0, NULL, NULL, NULL, "the state's name (default: the step id)" },
+	{ .name = "name", .type = T_STRING, .doc = "the state's name (default: the step id)" },
 	PRIVILEGES_PARAM,
 	RANGES_PARAMS,
-	{ "schema", T_BOOL, 0, NULL, "true", NULL, "record the schema fingerprint and text" },
+	{ .name = "schema", .type = T_BOOL, .def = "true", .doc = "record the schema fingerprint and text" },
 	SCHEMAS_PARAM,
-	{ "sequences", T_BOOL, 0, NULL, "true", NULL,
-	  "record each sequence's position and whether it is ahead of the columns it feeds" },
+	{ .name = "sequences", .type = T_BOOL, .def = "true",
+	  .doc = "record each sequence's position and whether it is ahead of the columns it feeds" },
 	END_PARAMS,
 };
 static const struct output_spec capture_outputs[] = {
-	{ "captured_at", T_TIMESTAMP, "server time of the snapshot" },
-	{ "name", T_STRING, "the state's name" },
-	{ "state", T_MAP, "the state (SPEC.md, 'The state format'): pass it to verify.compare and report.write" },
+	{ .name = "captured_at", .type = T_TIMESTAMP, .doc = "server time of the snapshot" },
+	{ .name = "name", .type = T_STRING, .doc = "the state's name" },
+	{ .name = "state", .type = T_MAP,
+	  .doc = "the state (SPEC.md, 'The state format'): pass it to verify.compare and report.write" },
 	END_OUTPUTS,
 };
 static const struct action_def capture_def = {
-	"pg.capture", do_capture, 0, CAT_OTHER, capture_params, capture_outputs,
-	"Records a named state of a database at one moment: row counts, schema fingerprint, freshness, sequence positions (and whether each is ahead of the columns it feeds) and content checksums, all read in one snapshot (server time recorded).",
-	NULL, NULL,
+	.name = "pg.capture",
+	.run = do_capture,
+	.cat = CAT_OTHER,
+	.params = capture_params,
+	.outputs = capture_outputs,
+	.doc = "Records a named state of a database at one moment: row counts, schema fingerprint, freshness, sequence positions (and whether each is ahead of the columns it feeds) and content checksums, all read in one snapshot (server time recorded).",
 };
 
 static const struct param_spec checksum_params[] = {
@@ -1660,102 +1668,130 @@ static const struct param_spec checksum_params[] = {
 	JOBS_PARAM,
 	RANGES_PARAMS,
 	SCHEMAS_PARAM,
-	{ "tables", T_ANY, 0, NULL, "all", NULL, "'all' (tables, partitions under their parent) or a list" },
+	{ .name = "tables", .type = T_ANY, .def = "all",
+	  .doc = "'all' (tables, partitions under their parent) or a list" },
 	END_PARAMS,
 };
 static const struct output_spec checksum_outputs[] = {
-	{ "checksums", T_MAP, "per table: rows, sha256, key, bounds, ranges (SPEC.md, 'The state format')" },
-	{ "rows", T_INT, "rows read in all" },
+	{ .name = "checksums", .type = T_MAP,
+	  .doc = "per table: rows, sha256, key, bounds, ranges (SPEC.md, 'The state format')" },
+	{ .name = "rows", .type = T_INT, .doc = "rows read in all" },
 	STATE_OUTPUT("the checksums"),
 	END_OUTPUTS,
 };
 static const struct action_def checksum_def = {
-	"pg.checksum", do_checksum, 0, CAT_OTHER, checksum_params, checksum_outputs,
-	"Content checksum per table, independent of row order, in constant client memory: streams each table with COPY in block ranges over parallel connections in one snapshot and adds per-row SHA-256 digests modulo 2^256, per key range.",
-	NULL, NULL,
+	.name = "pg.checksum",
+	.run = do_checksum,
+	.cat = CAT_OTHER,
+	.params = checksum_params,
+	.outputs = checksum_outputs,
+	.doc = "Content checksum per table, independent of row order, in constant client memory: streams each table with COPY in block ranges over parallel connections in one snapshot and adds per-row SHA-256 digests modulo 2^256, per key range.",
 };
 
 static const struct param_spec counts_params[] = {
 	DB_PARAM,
 	JOBS_PARAM,
 	SCHEMAS_PARAM,
-	{ "tables", T_ANY, 0, NULL, "all", NULL, "'all' or a list of tables" },
+	{ .name = "tables", .type = T_ANY, .def = "all", .doc = "'all' or a list of tables" },
 	END_PARAMS,
 };
 static const struct output_spec counts_outputs[] = {
-	{ "counts", T_MAP, "exact rows per table; partitioned tables and each partition" },
-	{ "partitions", T_MAP, "partition: its parent" },
+	{ .name = "counts", .type = T_MAP, .doc = "exact rows per table; partitioned tables and each partition" },
+	{ .name = "partitions", .type = T_MAP, .doc = "partition: its parent" },
 	STATE_OUTPUT("the counts"),
-	{ "tables", T_INT, "number of tables counted" },
-	{ "total", T_INT, "rows in all (partitions counted once, under their parent)" },
+	{ .name = "tables", .type = T_INT, .doc = "number of tables counted" },
+	{ .name = "total", .type = T_INT, .doc = "rows in all (partitions counted once, under their parent)" },
 	END_OUTPUTS,
 };
 static const struct action_def counts_def = {
-	"pg.counts", do_counts, 0, CAT_OTHER, counts_params, counts_outputs,
-	"Exact row counts of the listed tables, or of all tables of the listed schemas, in one snapshot; partitions are counted under their parent and individually.",
-	NULL, NULL,
+	.name = "pg.counts",
+	.run = do_counts,
+	.cat = CAT_OTHER,
+	.params = counts_params,
+	.outputs = counts_outputs,
+	.doc = "Exact row counts of the listed tables, or of all tables of the listed schemas, in one snapshot; partitions are counted under their parent and individually.",
 };
 
 static const struct param_spec freeze_params[] = {
-	{ "db", T_RESOURCE, P_REQUIRED | P_TARGET, "postgres", NULL, NULL, "the database to freeze" },
-	{ "grace", T_DURATION, 0, NULL, "5s", NULL, "how long sessions opened before the freeze may finish by themselves" },
-	{ "terminate", T_BOOL, 0, NULL, "true", NULL, "end the sessions still open after the grace period" },
+	{ .name = "db", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = "postgres",
+	  .doc = "the database to freeze" },
+	{ .name = "grace", .type = T_DURATION, .def = "5s",
+	  .doc = "how long sessions opened before the freeze may finish by themselves" },
+	{ .name = "terminate", .type = T_BOOL, .def = "true",
+	  .doc = "end the sessions still open after the grace period" },
 	END_PARAMS,
 };
 static const struct output_spec freeze_outputs[] = {
-	{ "already_frozen", T_BOOL, "the database was read-only before" },
-	{ "database", T_STRING, "the database frozen" },
-	{ "ended", T_LIST, "sessions ended: pid, user, application, client, state, backend_start" },
-	{ "ended_count", T_INT, "how many" },
-	{ "frozen_at", T_TIMESTAMP, "server time of the freeze" },
+	{ .name = "already_frozen", .type = T_BOOL, .doc = "the database was read-only before" },
+	{ .name = "database", .type = T_STRING, .doc = "the database frozen" },
+	{ .name = "ended", .type = T_LIST,
+	  .doc = "sessions ended: pid, user, application, client, state, backend_start" },
+	{ .name = "ended_count", .type = T_INT, .doc = "how many" },
+	{ .name = "frozen_at", .type = T_TIMESTAMP, .doc = "server time of the freeze" },
 	END_OUTPUTS,
 };
 static const struct action_def freeze_def = {
-	"pg.freeze", do_freeze, A_STATE, CAT_MAINT_ON, freeze_params, freeze_outputs,
-	"The write freeze at the database: ALTER DATABASE ... SET default_transaction_read_only = on, then, after a grace period, ends the other sessions opened before it (never drplay's own). A freeze that cannot complete is undone.",
-	NULL, NULL,
+	.name = "pg.freeze",
+	.run = do_freeze,
+	.flags = A_STATE,
+	.cat = CAT_MAINT_ON,
+	.params = freeze_params,
+	.outputs = freeze_outputs,
+	.doc = "The write freeze at the database: ALTER DATABASE ... SET default_transaction_read_only = on, then, after a grace period, ends the other sessions opened before it (never drplay's own). A freeze that cannot complete is undone.",
 };
 
 static const struct param_spec freshness_params[] = {
 	DB_PARAM,
 	JOBS_PARAM,
-	{ "tables", T_MAP, P_REQUIRED, NULL, NULL, NULL, "table: timestamp column, e.g. {orders: created_at}" },
+	{ .name = "tables", .type = T_MAP, .flags = P_REQUIRED,
+	  .doc = "table: timestamp column, e.g. {orders: created_at}" },
 	END_PARAMS,
 };
 static const struct output_spec freshness_outputs[] = {
-	{ "age_s", T_MAP, "table: age of the newest value in seconds (at the snapshot)" },
-	{ "freshness", T_MAP, "table: column, newest, age_s" },
-	{ "max_age", T_DURATION, "the largest age among the tables" },
-	{ "newest", T_MAP, "table: newest value (RFC 3339 UTC; null when empty)" },
+	{ .name = "age_s", .type = T_MAP, .doc = "table: age of the newest value in seconds (at the snapshot)" },
+	{ .name = "freshness", .type = T_MAP, .doc = "table: column, newest, age_s" },
+	{ .name = "max_age", .type = T_DURATION, .doc = "the largest age among the tables" },
+	{ .name = "newest", .type = T_MAP, .doc = "table: newest value (RFC 3339 UTC; null when empty)" },
 	STATE_OUTPUT("the freshness"),
 	END_OUTPUTS,
 };
 static const struct action_def freshness_def = {
-	"pg.freshness", do_freshness, 0, CAT_OTHER, freshness_params, freshness_outputs,
-	"The newest value of a timestamp column per table, and its age at the server's time.", NULL, NULL,
+	.name = "pg.freshness",
+	.run = do_freshness,
+	.cat = CAT_OTHER,
+	.params = freshness_params,
+	.outputs = freshness_outputs,
+	.doc = "The newest value of a timestamp column per table, and its age at the server's time.",
 };
 
 static const struct param_spec query_params[] = {
-	{ "db", T_RESOURCE, P_REQUIRED | P_TARGET, "postgres", NULL, NULL, "the database" },
-	{ "expect", T_ANY, 0, NULL, NULL, NULL,
-	  "a value the first column of the first row must equal, or {equals: V} / {matches: PCRE2} / {count: N}" },
-	{ "max_rows", T_INT, 0, NULL, "1000", NULL, "rows kept in the output" },
-	{ "params", T_LIST, 0, NULL, NULL, NULL, "values for $1, $2, ..." },
-	{ "sql", T_STRING, P_REQUIRED | P_PRINTED, NULL, NULL, NULL, "one SQL statement" },
-	{ "writes", T_BOOL, 0, NULL, "false", NULL,
-	  "the statement changes data (state-changing and destructive: on a live resource only in disaster mode)" },
+	{ .name = "db", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = "postgres",
+	  .doc = "the database" },
+	{ .name = "expect", .type = T_ANY,
+	  .doc = "a value the first column of the first row must equal, or {equals: V} / {matches: PCRE2} / {count: N}" },
+	{ .name = "max_rows", .type = T_INT, .def = "1000", .doc = "rows kept in the output" },
+	{ .name = "params", .type = T_LIST, .doc = "values for $1, $2, ..." },
+	{ .name = "sql", .type = T_STRING, .flags = P_REQUIRED | P_PRINTED, .doc = "one SQL statement" },
+	{ .name = "writes", .type = T_BOOL, .def = "false",
+	  .doc = "the statement changes data (state-changing and destructive: on a live resource only in disaster mode)" },
 	END_PARAMS,
 };
 static const struct output_spec query_outputs[] = {
-	{ "columns", T_LIST, "column names" },
-	{ "count", T_INT, "rows returned, or rows affected" },
-	{ "rows", T_LIST, "rows as objects (typed values)" },
-	{ "value", T_ANY, "first column of the first row" },
+	{ .name = "columns", .type = T_LIST, .doc = "column names" },
+	{ .name = "count", .type = T_INT, .doc = "rows returned, or rows affected" },
+	{ .name = "rows", .type = T_LIST, .doc = "rows as objects (typed values)" },
+	{ .name = "value", .type = T_ANY, .doc = "first column of the first row" },
 	END_OUTPUTS,
 };
 static const struct action_def query_def = {
-	"pg.query", do_query, A_STATE | A_DESTRUCT, CAT_OTHER, query_params, query_outputs,
-	"Runs one SQL statement, read-only (in a READ ONLY transaction) unless writes: true.", query_flags, NULL,
+	.name = "pg.query",
+	.run = do_query,
+	.flags = A_STATE | A_DESTRUCT,
+	.cat = CAT_OTHER,
+	.params = query_params,
+	.outputs = query_outputs,
+	.doc = "Runs one SQL statement, read-only (in a READ ONLY transaction) unless writes: true.",
+	.flags_for = query_flags,
 };
 
 static const struct param_spec schema_params[] = {
@@ -1765,68 +1801,97 @@ static const struct param_spec schema_params[] = {
 	END_PARAMS,
 };
 static const struct output_spec schema_outputs[] = {
-	{ "objects", T_INT, "lines in the text" },
-	{ "sha256", T_STRING, "the fingerprint: SHA-256 of the text" },
+	{ .name = "objects", .type = T_INT, .doc = "lines in the text" },
+	{ .name = "sha256", .type = T_STRING, .doc = "the fingerprint: SHA-256 of the text" },
 	STATE_OUTPUT("the schema"),
-	{ "text", T_STRING, "the canonical schema text, one object per line (SPEC.md, 'The canonical schema text')" },
+	{ .name = "text", .type = T_STRING,
+	  .doc = "the canonical schema text, one object per line (SPEC.md, 'The canonical schema text')" },
 	END_OUTPUTS,
 };
 static const struct action_def schema_def = {
-	"pg.schema", do_schema, 0, CAT_OTHER, schema_params, schema_outputs,
-	"A canonical fingerprint of everything a restore brings back that changes how the database behaves (tables, columns, constraints, indexes, sequences, views, functions, triggers and their enabled state, rules, policies, comments, the database's encoding and locale, ...; owners and privileges with privileges: true): its SHA-256 and the text.",
-	NULL, NULL,
+	.name = "pg.schema",
+	.run = do_schema,
+	.cat = CAT_OTHER,
+	.params = schema_params,
+	.outputs = schema_outputs,
+	.doc = "A canonical fingerprint of everything a restore brings back that changes how the database behaves (tables, columns, constraints, indexes, sequences, views, functions, triggers and their enabled state, rules, policies, comments, the database's encoding and locale, ...; owners and privileges with privileges: true): its SHA-256 and the text.",
 };
 
 static const struct param_spec unfreeze_params[] = {
-	{ "db", T_RESOURCE, P_REQUIRED | P_TARGET, "postgres", NULL, NULL, "the database to unfreeze" },
-	{ "end_sessions", T_BOOL, 0, NULL, "true", NULL,
-	  "end other sessions (opened during the freeze, they stay read-only until they reconnect)" },
-	{ "since", T_TIMESTAMP, 0, NULL, NULL, NULL,
-	  "end only sessions opened since then (e.g. ${steps.freeze.frozen_at})" },
+	{ .name = "db", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = "postgres",
+	  .doc = "the database to unfreeze" },
+	{ .name = "end_sessions", .type = T_BOOL, .def = "true",
+	  .doc = "end other sessions (opened during the freeze, they stay read-only until they reconnect)" },
+	{ .name = "since", .type = T_TIMESTAMP,
+	  .doc = "end only sessions opened since then (e.g. ${steps.freeze.frozen_at})" },
 	END_PARAMS,
 };
 static const struct output_spec unfreeze_outputs[] = {
-	{ "database", T_STRING, "the database" },
-	{ "ended", T_LIST, "sessions ended" },
-	{ "ended_count", T_INT, "how many" },
-	{ "was_frozen", T_BOOL, "the database was frozen" },
+	{ .name = "database", .type = T_STRING, .doc = "the database" },
+	{ .name = "ended", .type = T_LIST, .doc = "sessions ended" },
+	{ .name = "ended_count", .type = T_INT, .doc = "how many" },
+	{ .name = "was_frozen", .type = T_BOOL, .doc = "the database was frozen" },
 	END_OUTPUTS,
 };
 static const struct action_def unfreeze_def = {
-	"pg.unfreeze", do_unfreeze, A_STATE, CAT_MAINT_OFF, unfreeze_params, unfreeze_outputs,
-	"Lifts pg.freeze: ALTER DATABASE ... RESET default_transaction_read_only, and ends the sessions opened during the freeze so they reconnect writable.",
-	NULL, NULL,
+	.name = "pg.unfreeze",
+	.run = do_unfreeze,
+	.flags = A_STATE,
+	.cat = CAT_MAINT_OFF,
+	.params = unfreeze_params,
+	.outputs = unfreeze_outputs,
+	.doc = "Lifts pg.freeze: ALTER DATABASE ... RESET default_transaction_read_only, and ends the sessions opened during the freeze so they reconnect writable.",
 };
 
 static const struct param_spec whoami_params[] = {
 	DB_PARAM,
-	{ "expect", T_MAP, 0, NULL, NULL, NULL,
-	  "properties that must hold, e.g. {superuser: false, can_write: [public]} (lists are exact sets; member_of: at least these)" },
+	{ .name = "expect", .type = T_MAP,
+	  .doc = "properties that must hold, e.g. {superuser: false, can_write: [public]} (lists are exact sets; member_of: at least these)" },
 	END_PARAMS,
 };
 static const struct output_spec whoami_outputs[] = {
-	{ "bypassrls", T_BOOL, "role attribute" },
-	{ "can_create", T_LIST, "schemas where it may create objects" },
-	{ "can_read", T_LIST, "schemas where it may read every table" },
-	{ "can_write", T_LIST, "schemas where it may create, insert, update, delete or truncate" },
-	{ "createdb", T_BOOL, "role attribute" },
-	{ "createrole", T_BOOL, "role attribute" },
-	{ "current_user", T_STRING, "the role in effect" },
-	{ "database", T_MAP, "name, connect, create, temp" },
-	{ "member_of", T_LIST, "roles it is a member of, directly or not" },
-	{ "replication", T_BOOL, "role attribute" },
-	{ "schemas", T_MAP, "per schema: usage, create, tables, select, insert, update, delete, truncate (tables it may)" },
-	{ "session_user", T_STRING, "the role that logged in" },
-	{ "superuser", T_BOOL, "role attribute" },
+	{ .name = "bypassrls", .type = T_BOOL, .doc = "role attribute" },
+	{ .name = "can_create", .type = T_LIST, .doc = "schemas where it may create objects" },
+	{ .name = "can_read", .type = T_LIST, .doc = "schemas where it may read every table" },
+	{ .name = "can_write", .type = T_LIST,
+	  .doc = "schemas where it may create, insert, update, delete or truncate" },
+	{ .name = "createdb", .type = T_BOOL, .doc = "role attribute" },
+	{ .name = "createrole", .type = T_BOOL, .doc = "role attribute" },
+	{ .name = "current_user", .type = T_STRING, .doc = "the role in effect" },
+	{ .name = "database", .type = T_MAP, .doc = "name, connect, create, temp" },
+	{ .name = "member_of", .type = T_LIST, .doc = "roles it is a member of, directly or not" },
+	{ .name = "replication", .type = T_BOOL, .doc = "role attribute" },
+	{ .name = "schemas", .type = T_MAP,
+	  .doc = "per schema: usage, create, tables, select, insert, update, delete, truncate (tables it may)" },
+	{ .name = "session_user", .type = T_STRING, .doc = "the role that logged in" },
+	{ .name = "superuser", .type = T_BOOL, .doc = "role attribute" },
 	END_OUTPUTS,
 };
 static const struct action_def whoami_def = {
-	"pg.whoami", do_whoami, 0, CAT_PREFLIGHT, whoami_params, whoami_outputs,
-	"The session's role and what it may do (attributes, memberships, per-schema privileges); `expect` asserts properties, failing the step otherwise.",
-	NULL, NULL,
+	.name = "pg.whoami",
+	.run = do_whoami,
+	.cat = CAT_PREFLIGHT,
+	.params = whoami_params,
+	.outputs = whoami_outputs,
+	.doc = "The session's role and what it may do (attributes, memberships, per-schema privileges); `expect` asserts properties, failing the step otherwise.",
 };
 
-const struct action_def *const pg_actions[] = {
-	&capture_def, &checksum_def, &counts_def, &freeze_def, &freshness_def,
+static const struct action_def *const pg_actions[] = {
+	&capture_def, &checksum_def, &counts_def, &pg_drop_def, &freeze_def, &freshness_def,
 	&query_def, &schema_def, &unfreeze_def, &whoami_def, NULL,
+};
+static const struct kind_def *const pg_kinds[] = { &pg_kind, NULL };
+
+/* libpq connection strings: URIs and keyword=value pairs. */
+static const struct redact_pattern pg_patterns[] = {
+	REDACT_URL_PASSWORD,
+	REDACT_ASSIGNED("password|passwd|pwd"),
+	{ NULL, 0, NULL },
+};
+
+const struct family pg_family = {
+	.name = "pg",
+	.actions = pg_actions,
+	.kinds = pg_kinds,
+	.patterns = pg_patterns,
 };

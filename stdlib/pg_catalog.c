@@ -18,23 +18,6 @@ int pg_system_schema(const char *nsp)
 	       !strncmp(nsp, "pg_temp", 7);
 }
 
-const char *pg_first_line(const char *msg)
-{
-	static _Thread_local char buf[512];
-	if (!msg)
-		msg = "";
-	if (!strncmp(msg, "ERROR:  ", 8))
-		msg += 8;
-	else if (!strncmp(msg, "FATAL:  ", 8))
-		msg += 8;
-	snprintf(buf, sizeof(buf), "%s", msg);
-	buf[strcspn(buf, "\n")] = '\0';
-	size_t n = strlen(buf);
-	while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	return buf;
-}
-
 const char **json_strings(json_t *v, size_t *n)
 {
 	*n = 0;

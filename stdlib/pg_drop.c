@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "family.h"
-#include "pg.h"
+#include "pg_int.h"
 
 static int do_pg_drop(struct act *a)
 {
@@ -43,20 +43,23 @@ static int do_pg_drop(struct act *a)
 }
 
 static const struct param_spec pg_drop_params[] = {
-	{ "database", T_STRING, P_REQUIRED, NULL, NULL, NULL,
-	  "the database to drop; it must have been created by this run (e.g. ${steps.restore.database})" },
-	{ "target", T_RESOURCE, P_REQUIRED | P_TARGET, "postgres", NULL, NULL,
-	  "the server it is on (a postgres resource; its own database is used for the connection)" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "database", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the database to drop; it must have been created by this run (e.g. ${steps.restore.database})" },
+	{ .name = "target", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = "postgres",
+	  .doc = "the server it is on (a postgres resource; its own database is used for the connection)" },
+	{ .name = NULL },
 };
 static const struct output_spec pg_drop_outputs[] = {
-	{ "dropped", T_STRING, "the database dropped" },
-	{ NULL, 0, NULL },
+	{ .name = "dropped", .type = T_STRING, .doc = "the database dropped" },
+	{ .name = NULL },
 };
-static const struct action_def pg_drop_def = {
-	"pg.drop", do_pg_drop, A_STATE | A_DESTRUCT, CAT_OTHER, pg_drop_params, pg_drop_outputs,
-	"Drops a database, only if this same run created it (the throwaway copy of a validation run); any other database is refused. Other sessions of it are ended (DROP DATABASE ... WITH (FORCE)).",
-	NULL, NULL,
+const struct action_def pg_drop_def = {
+	.name = "pg.drop",
+	.run = do_pg_drop,
+	.flags = A_STATE | A_DESTRUCT,
+	.cat = CAT_OTHER,
+	.params = pg_drop_params,
+	.outputs = pg_drop_outputs,
+	.doc = "Drops a database, only if this same run created it (the throwaway copy of a validation run); any other database is refused. Other sessions of it are ended (DROP DATABASE ... WITH (FORCE)).",
 };
 
-const struct action_def *const pg_drop_actions[] = { &pg_drop_def, NULL };

@@ -3,8 +3,8 @@
  * API for other families; theirs is pg.h): table lookup in the catalogs
  * (pg_catalog.c), the read snapshot and the parallel worker pool that counts,
  * reads freshness and checksums tables (pg_checksum.c), the canonical schema
- * text (pg_schema.c), and the capture of a state (pg_actions.c), which
- * verify.c compares.
+ * text (pg_schema.c), and the capture of a state (pg_actions.c). What other
+ * families may use of them (verify.c does) is in pg_tables.h.
  */
 #ifndef DRPLAY_PG_INT_H
 #define DRPLAY_PG_INT_H
@@ -13,68 +13,13 @@
 #include <jansson.h>
 
 #include "pg.h"
+#include "pg_tables.h"
+
+/* pg.drop (pg_drop.c), in the family table of pg_actions.c */
+extern const struct action_def pg_drop_def;
 
 /* ---- tables (pg_catalog.c) ---- */
 
-/* A relation that holds rows of a table: the table itself, or one of the
- * leaf partitions of a partitioned table. */
-struct pgleaf {
-	int64_t oid;
-	char *qname;   /* quoted, schema-qualified */
-	char *key;     /* "schema.name" */
-	int64_t bytes; /* pg_relation_size at the snapshot */
-};
-
-struct pgtab {
-	int64_t oid;
-	char *schema, *name; /* as in the catalog */
-	char *key;           /* "schema.name", the name in outputs and states */
-	char *qname;         /* quote_ident(schema).quote_ident(name) */
-	char relkind;        /* r, p, v, m, f */
-	char *parent_key;    /* partitions: the direct parent's key, else NULL */
-	int unpopulated;     /* a materialized view created WITH NO DATA (not readable) */
-	/* pgt_details: */
-	int detailed;
-	char **cols;         /* quoted column names in column order */
-	char **coltypes;     /* format_type of each column */
-	size_t ncols;
-	char *collist;       /* the quoted names joined with ", " */
-	char **pk;           /* primary key columns (raw names) in key order */
-	char **pkq;          /* ... quoted */
-	char **pktypes;      /* ... their types, for casts (format_type without typmod) */
-	size_t npk;
-	char *pk1q;          /* quoted first key column */
-	char *pk1_type;      /* its type, for casts (format_type without typmod) */
-	int pk1_int;         /* 1 when it is int2, int4 or int8 */
-	char *pkrow;         /* SQL for the key as text: "pk1::text" or "ROW(a, b)::text" */
-	struct pgleaf *leaves;
-	size_t nleaves;
-};
-
-/* True for names of system schemas (pg_catalog, information_schema, pg_toast*, pg_temp*). */
-int pg_system_schema(const char *nsp);
-
-/* Looks `name` up (SPEC.md, 'Table names') into *t (zeroed first). Returns 0;
- * 1 when there is no such table and missing_ok is set; else -1 after
- * act_fail naming the table and the database (dblabel). */
-int pgt_resolve(struct act *a, PGconn *c, const char *dblabel, const char *name, struct pgtab *t, int missing_ok);
-/* Looks a table up by its exact schema and name as stored in a state key
- * ("schema.name", the schema being the part before some dot). Returns 0,
- * 1 when it does not exist, -1 after act_fail (query failure). */
-int pgt_resolve_key(struct act *a, PGconn *c, const char *key, struct pgtab *t);
-/* Every table of the given relkinds in the listed schemas (a JSON list of
- * names; NULL = every non-system schema), sorted by key; with
- * with_partitions 0, partitions are left out. *out is a new array (free
- * with pgt_free_all). Returns 0 or -1 after act_fail. */
-int pgt_list(struct act *a, PGconn *c, json_t *schemas, const char *relkinds, int with_partitions,
-	     struct pgtab **out, size_t *n);
-/* The partitions of a partitioned table, all levels (not the table itself),
- * appended to *out (count in *n) as new entries. Returns 0 or -1 after act_fail. */
-int pgt_partitions(struct act *a, PGconn *c, const struct pgtab *t, struct pgtab **out, size_t *n);
-/* Fills columns, primary key and leaves. Returns 0 or -1 after act_fail. */
-int pgt_details(struct act *a, PGconn *c, struct pgtab *t);
-void pgt_release(struct pgtab *t);
-void pgt_free_all(struct pgtab *t, size_t n);
 /* Adds a copy of *t to a growable array. */
 void pgt_push(struct pgtab **arr, size_t *n, const struct pgtab *t);
 /* Index of the table with key `key` in arr, or -1. */
@@ -113,22 +58,6 @@ int pgsnap_lock(struct act *a, struct pgsnap *s, struct pgtab *const *t, size_t 
 
 /* ---- the worker pool (pg_checksum.c) ---- */
 
-/* A 256-bit sum of row digests (modulo 2^256, little-endian 64-bit limbs)
- * and the number of rows in it. */
-struct acc {
-	uint64_t s[4];
-	int64_t rows;
-};
-void acc_add(struct acc *x, const struct acc *y);
-void acc_sub(struct acc *x, const struct acc *y);
-void acc_add_digest(struct acc *x, const unsigned char d[32]);
-int acc_eq(const struct acc *x, const struct acc *y);
-/* The sum as 64 hex digits (big-endian), into hex[65]. */
-void acc_hex(const struct acc *x, char hex[65]);
-/* Parses 64 hex digits into x->s. 0, or -1 when malformed. */
-int acc_parse(struct acc *x, const char *hex);
-/* The table digest of SPEC.md, 'Content checksums', as 64 hex digits. */
-void acc_digest(const struct acc *x, char hex[65]);
 
 enum unit_kind { U_SCALAR, U_HASH, U_ROWS };
 
@@ -192,18 +121,6 @@ void ckplan_units(const struct pgsnap *s, const struct pgtab *t, const struct ck
 /* The state entry of a table from its units' results (new reference). */
 json_t *ckplan_entry(const struct pgtab *t, const struct ckplan *p, const struct unit *u, size_t n, size_t task);
 
-/* Sets the canonical session settings (SPEC.md, 'Content checksums') for the current
- * transaction (local = 1) or the session. 0 or -1 after act_fail. */
-int pg_canonical_settings(struct act *a, PGconn *c, int local);
-
-/* Streams `sql` (a COPY ... TO STDOUT) on c from the main thread,
- * cancellable, hashing each line; with keyed = 1 each line starts with a key
- * text and a tab: then up to max_keys (key, row digest) pairs are also
- * returned in *keys (a JSON object key -> hex digest; NULL when not asked).
- * Returns 0, or -1 with a message in *err (caller frees). */
-int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct acc *out, json_t **keys,
-		 size_t max_keys, char **err);
-
 /* ---- sequence positions (pg_sequences.c) ---- */
 
 struct pgseq {
@@ -263,8 +180,6 @@ char *pg_schema_collect(const struct unit *u, size_t n, size_t task, int64_t *ob
 
 /* ---- small helpers ---- */
 
-/* First line of a libpq error message, without "ERROR:  " (static buffer per thread). */
-const char *pg_first_line(const char *msg);
 /* A PostgreSQL text[] literal ({"a","b"}) of a JSON list of strings (new string). */
 char *pg_text_array(json_t *list);
 /* Converts a JSON list of strings / a single string into a NULL-terminated

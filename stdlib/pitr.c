@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "pitr.h"
+#include "credential.h"
 
 static const struct pitr_driver *const drivers[] = { &pitr_local_driver, &pitr_neon_driver, &pitr_pgbackrest_driver };
 
@@ -487,113 +488,139 @@ static int pitr_kind_check(const struct argq *q)
 static const char *const backup_types[] = { "full", "diff", "incr", NULL };
 
 static const struct param_spec pitr_fields[] = {
-	{ "api_key", T_STRING, P_SECRET, NULL, NULL, NULL, "neon: the API key (from ${secret.NAME}); restore and branch rights suffice" },
-	{ "api_url", T_STRING, 0, NULL, "https://console.neon.tech/api/v2", NULL, "neon: the API's base URL" },
-	{ "backup_type", T_STRING, 0, NULL, "incr", backup_types, "pgbackrest: the backup pitr.snapshot takes (full when none exists yet)" },
-	{ "base_backups", T_STRING, 0, NULL, NULL, NULL,
-	  "local: the directory of base backups (one pg_basebackup -Fp directory each; pitr.snapshot adds one)" },
-	{ "branch", T_STRING, 0, NULL, NULL, NULL, "neon: the branch this resource restores (its id br-... or its name)" },
-	{ "branch_dir", T_STRING, 0, NULL, NULL, NULL,
-	  "local, pgbackrest: where branches' data directories go (default: drplay-branches beside data_dir)" },
-	{ "config", T_STRING, 0, NULL, NULL, NULL, "pgbackrest: the configuration file (default: pgBackRest's own)" },
-	{ "data_dir", T_STRING, 0, NULL, NULL, NULL, "local, pgbackrest: the server's data directory (pgBackRest's pg1-path)" },
-	{ "database", T_RESOURCE, P_REQUIRED | P_LIVE_REF, "postgres", NULL, NULL,
-	  "the postgres resource this restores (a live database makes this resource live)" },
-	{ "database_name", T_STRING, 0, NULL, NULL, NULL, "neon: the database a branch's connection string names (default: the database resource's)" },
-	{ "driver", T_STRING, P_REQUIRED, NULL, NULL, driver_names, "local, pgbackrest or neon" },
-	{ "log_file", T_STRING, 0, NULL, NULL, NULL,
-	  "local, pgbackrest: the log of a server drplay starts (default: drplay-server.log in the data directory)" },
-	{ "operation_timeout", T_DURATION, 0, NULL, "10m", NULL, "neon: how long to wait for an API operation to finish" },
-	{ "os_user", T_STRING, 0, NULL, "postgres", NULL,
-	  "local, pgbackrest: the OS user that owns the data directory and runs the server (pg_ctl runs as it)" },
-	{ "pg_bindir", T_STRING, 0, NULL, NULL, NULL,
-	  "local, pgbackrest: where pg_ctl, pg_basebackup and pg_controldata are (default: from the data directory's PG_VERSION)" },
-	{ "poll_interval", T_DURATION, 0, NULL, "500ms", NULL, "neon: how often to ask about an operation" },
-	{ "port", T_INT, 0, NULL, NULL, NULL, "local, pgbackrest: start a restored server on this port (default: its configuration's)" },
-	{ "preserve_dir", T_STRING, 0, NULL, NULL, NULL,
-	  "local, pgbackrest: where replaced data directories are kept (default: drplay-preserved beside data_dir; same file system)" },
-	{ "project_id", T_STRING, 0, NULL, NULL, NULL, "neon: the project" },
-	{ "repo", T_INT, 0, NULL, NULL, NULL, "pgbackrest: the repository number (--repo), when the stanza has several" },
-	{ "role_name", T_STRING, 0, NULL, NULL, NULL, "neon: the role a branch's connection string uses (default: the database resource's user)" },
-	{ "stanza", T_STRING, 0, NULL, NULL, NULL, "pgbackrest: the stanza" },
-	{ "start_timeout", T_DURATION, 0, NULL, "1h", NULL,
-	  "local, pgbackrest: how long a restored server may take to replay WAL and accept connections" },
-	{ "wal_archive", T_STRING, 0, NULL, NULL, NULL, "local: the directory archive_command copies WAL segments into" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "api_key", .type = T_STRING, .flags = P_SECRET,
+	  .doc = "neon: the API key (from ${secret.NAME}); restore and branch rights suffice" },
+	{ .name = "api_url", .type = T_STRING, .def = "https://console.neon.tech/api/v2",
+	  .doc = "neon: the API's base URL" },
+	{ .name = "backup_type", .type = T_STRING, .def = "incr", .allowed = backup_types,
+	  .doc = "pgbackrest: the backup pitr.snapshot takes (full when none exists yet)" },
+	{ .name = "base_backups", .type = T_STRING,
+	  .doc = "local: the directory of base backups (one pg_basebackup -Fp directory each; pitr.snapshot adds one)" },
+	{ .name = "branch", .type = T_STRING,
+	  .doc = "neon: the branch this resource restores (its id br-... or its name)" },
+	{ .name = "branch_dir", .type = T_STRING,
+	  .doc = "local, pgbackrest: where branches' data directories go (default: drplay-branches beside data_dir)" },
+	{ .name = "config", .type = T_STRING,
+	  .doc = "pgbackrest: the configuration file (default: pgBackRest's own)" },
+	{ .name = "data_dir", .type = T_STRING,
+	  .doc = "local, pgbackrest: the server's data directory (pgBackRest's pg1-path)" },
+	{ .name = "database", .type = T_RESOURCE, .flags = P_REQUIRED | P_LIVE_REF, .kind = "postgres",
+	  .doc = "the postgres resource this restores (a live database makes this resource live)" },
+	{ .name = "database_name", .type = T_STRING,
+	  .doc = "neon: the database a branch's connection string names (default: the database resource's)" },
+	{ .name = "driver", .type = T_STRING, .flags = P_REQUIRED, .allowed = driver_names,
+	  .doc = "local, pgbackrest or neon" },
+	{ .name = "log_file", .type = T_STRING,
+	  .doc = "local, pgbackrest: the log of a server drplay starts (default: drplay-server.log in the data directory)" },
+	{ .name = "operation_timeout", .type = T_DURATION, .def = "10m",
+	  .doc = "neon: how long to wait for an API operation to finish" },
+	{ .name = "os_user", .type = T_STRING, .def = "postgres",
+	  .doc = "local, pgbackrest: the OS user that owns the data directory and runs the server (pg_ctl runs as it)" },
+	{ .name = "pg_bindir", .type = T_STRING,
+	  .doc = "local, pgbackrest: where pg_ctl, pg_basebackup and pg_controldata are (default: from the data directory's PG_VERSION)" },
+	{ .name = "poll_interval", .type = T_DURATION, .def = "500ms",
+	  .doc = "neon: how often to ask about an operation" },
+	{ .name = "port", .type = T_INT,
+	  .doc = "local, pgbackrest: start a restored server on this port (default: its configuration's)" },
+	{ .name = "preserve_dir", .type = T_STRING,
+	  .doc = "local, pgbackrest: where replaced data directories are kept (default: drplay-preserved beside data_dir; same file system)" },
+	{ .name = "project_id", .type = T_STRING, .doc = "neon: the project" },
+	{ .name = "repo", .type = T_INT,
+	  .doc = "pgbackrest: the repository number (--repo), when the stanza has several" },
+	{ .name = "role_name", .type = T_STRING,
+	  .doc = "neon: the role a branch's connection string uses (default: the database resource's user)" },
+	{ .name = "stanza", .type = T_STRING, .doc = "pgbackrest: the stanza" },
+	{ .name = "start_timeout", .type = T_DURATION, .def = "1h",
+	  .doc = "local, pgbackrest: how long a restored server may take to replay WAL and accept connections" },
+	{ .name = "wal_archive", .type = T_STRING,
+	  .doc = "local: the directory archive_command copies WAL segments into" },
+	{ .name = NULL },
 };
 
 static const struct kind_def pitr_kind = {
-	"pitr", pitr_fields,
-	"Point-in-time restore of a PostgreSQL database: `local` (base backups by pg_basebackup plus a WAL archive directory), `pgbackrest`, or `neon` (Neon's branch API). Every restore keeps the state it replaces; `drplay cleanup` lists and, on exact approval, deletes what is kept.",
-	NULL, pitr_kind_check, list_preserved, delete_preserved,
+	.name = "pitr",
+	.fields = pitr_fields,
+	.doc = "Point-in-time restore of a PostgreSQL database: `local` (base backups by pg_basebackup plus a WAL archive directory), `pgbackrest`, or `neon` (Neon's branch API). Every restore keeps the state it replaces; `drplay cleanup` lists and, on exact approval, deletes what is kept.",
+	.check = pitr_kind_check,
+	.list_preserved = list_preserved,
+	.delete_preserved = delete_preserved,
 };
 
 #define RES_PARAM \
-	{ "resource", T_RESOURCE, P_REQUIRED | P_TARGET, "pitr", NULL, NULL, "the pitr resource" }
+	{ .name = "resource", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = "pitr", .doc = "the pitr resource" }
 
 static const struct param_spec window_params[] = {
 	RES_PARAM,
-	{ "to", T_TIMESTAMP, 0, NULL, NULL, NULL, "fail unless this time is inside the window" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "to", .type = T_TIMESTAMP, .doc = "fail unless this time is inside the window" },
+	{ .name = NULL },
 };
 static const struct output_spec window_outputs[] = {
-	{ "earliest", T_TIMESTAMP, "the earliest point it can restore to" },
-	{ "inside", T_BOOL, "whether `to` is inside (true when not given)" },
-	{ "latest", T_TIMESTAMP, "the latest point it can restore to" },
-	{ "note", T_STRING, "how the window was found (gaps, an open end)" },
-	{ NULL, 0, NULL },
+	{ .name = "earliest", .type = T_TIMESTAMP, .doc = "the earliest point it can restore to" },
+	{ .name = "inside", .type = T_BOOL, .doc = "whether `to` is inside (true when not given)" },
+	{ .name = "latest", .type = T_TIMESTAMP, .doc = "the latest point it can restore to" },
+	{ .name = "note", .type = T_STRING, .doc = "how the window was found (gaps, an open end)" },
+	{ .name = NULL },
 };
 static const struct param_spec snapshot_params[] = {
-	{ "name", T_STRING, P_PRINTED, NULL, NULL, NULL, "the snapshot's name (default: main-before-restore-<UTC timestamp>)" },
+	{ .name = "name", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "the snapshot's name (default: main-before-restore-<UTC timestamp>)" },
 	RES_PARAM,
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = NULL },
 };
 static const struct output_spec snapshot_outputs[] = {
-	{ "created_at", T_TIMESTAMP, "when it was taken" },
-	{ "lsn", T_STRING, "the WAL position it starts at (local, pgbackrest) or Neon's parent LSN" },
-	{ "name", T_STRING, "the snapshot's name (the run summary and `drplay status` list it)" },
-	{ "snapshot_time", T_DURATION, "how long it took" },
-	{ "undo", T_STRING, "how to return to it" },
-	{ NULL, 0, NULL },
+	{ .name = "created_at", .type = T_TIMESTAMP, .doc = "when it was taken" },
+	{ .name = "lsn", .type = T_STRING,
+	  .doc = "the WAL position it starts at (local, pgbackrest) or Neon's parent LSN" },
+	{ .name = "name", .type = T_STRING,
+	  .doc = "the snapshot's name (the run summary and `drplay status` list it)" },
+	{ .name = "snapshot_time", .type = T_DURATION, .doc = "how long it took" },
+	{ .name = "undo", .type = T_STRING, .doc = "how to return to it" },
+	{ .name = NULL },
 };
 static const struct param_spec restore_params[] = {
-	{ "from", T_STRING, P_PRINTED, NULL, NULL, NULL, "restore to this snapshot or preserved state (instead of to:)" },
-	{ "preserve_as", T_STRING, P_PRINTED, NULL, NULL, NULL,
-	  "the name under which the replaced state is kept (default: main-before-restore-<UTC timestamp>)" },
+	{ .name = "from", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "restore to this snapshot or preserved state (instead of to:)" },
+	{ .name = "preserve_as", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "the name under which the replaced state is kept (default: main-before-restore-<UTC timestamp>)" },
 	RES_PARAM,
-	{ "to", T_TIMESTAMP, 0, NULL, NULL, NULL, "restore to this time (UTC)" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "to", .type = T_TIMESTAMP, .doc = "restore to this time (UTC)" },
+	{ .name = NULL },
 };
 static const struct output_spec restore_outputs[] = {
-	{ "preserved", T_STRING, "the name of the kept, replaced state (the run summary and `drplay status` list it)" },
-	{ "recovered_to", T_TIMESTAMP, "the time of the last transaction replayed (null when none was replayed)" },
-	{ "restore_seconds", T_NUMBER, "how long the restore took, in seconds" },
-	{ "restore_time", T_DURATION, "how long the restore took" },
-	{ "target", T_STRING, "the time or state asked for" },
-	{ "undo", T_STRING, "how to undo this restore" },
-	{ NULL, 0, NULL },
+	{ .name = "preserved", .type = T_STRING,
+	  .doc = "the name of the kept, replaced state (the run summary and `drplay status` list it)" },
+	{ .name = "recovered_to", .type = T_TIMESTAMP,
+	  .doc = "the time of the last transaction replayed (null when none was replayed)" },
+	{ .name = "restore_seconds", .type = T_NUMBER, .doc = "how long the restore took, in seconds" },
+	{ .name = "restore_time", .type = T_DURATION, .doc = "how long the restore took" },
+	{ .name = "target", .type = T_STRING, .doc = "the time or state asked for" },
+	{ .name = "undo", .type = T_STRING, .doc = "how to undo this restore" },
+	{ .name = NULL },
 };
 static const struct param_spec branch_params[] = {
-	{ "at", T_TIMESTAMP, 0, NULL, NULL, NULL, "the time of the copy (default: the latest point)" },
-	{ "name", T_STRING, P_PRINTED, NULL, NULL, NULL, "the branch's name (default: main-branch-<UTC timestamp>)" },
+	{ .name = "at", .type = T_TIMESTAMP, .doc = "the time of the copy (default: the latest point)" },
+	{ .name = "name", .type = T_STRING, .flags = P_PRINTED,
+	  .doc = "the branch's name (default: main-branch-<UTC timestamp>)" },
 	RES_PARAM,
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = NULL },
 };
 static const struct output_spec branch_outputs[] = {
-	{ "at", T_TIMESTAMP, "the time of the copy (null: the latest point)" },
-	{ "branch_time", T_DURATION, "how long it took to be ready" },
-	{ "dsn", T_STRING, "its connection string, for a postgres resource (dsn: ${steps.ID.dsn})" },
-	{ "name", T_STRING, "the branch's name" },
-	{ NULL, 0, NULL },
+	{ .name = "at", .type = T_TIMESTAMP, .doc = "the time of the copy (null: the latest point)" },
+	{ .name = "branch_time", .type = T_DURATION, .doc = "how long it took to be ready" },
+	{ .name = "dsn", .type = T_STRING,
+	  .doc = "its connection string, for a postgres resource (dsn: ${steps.ID.dsn})" },
+	{ .name = "name", .type = T_STRING, .doc = "the branch's name" },
+	{ .name = NULL },
 };
 static const struct param_spec discard_params[] = {
-	{ "name", T_STRING, P_REQUIRED | P_PRINTED, NULL, NULL, NULL, "the branch to remove (one this run created)" },
+	{ .name = "name", .type = T_STRING, .flags = P_REQUIRED | P_PRINTED,
+	  .doc = "the branch to remove (one this run created)" },
 	RES_PARAM,
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = NULL },
 };
 static const struct output_spec discard_outputs[] = {
-	{ "discarded", T_STRING, "the branch removed" },
-	{ NULL, 0, NULL },
+	{ .name = "discarded", .type = T_STRING, .doc = "the branch removed" },
+	{ .name = NULL },
 };
 
 static int restore_check(const struct argq *q)
@@ -609,30 +636,65 @@ static int restore_check(const struct argq *q)
 }
 
 static const struct action_def branch_def = {
-	"pitr.branch", do_branch, A_STATE, CAT_OTHER, branch_params, branch_outputs,
-	"Makes a throwaway copy of the database at a time, for validation runs, and outputs its connection string (a later resource can use dsn: ${steps.ID.dsn}). The live database is not touched. The branch stays until pitr.discard (or `drplay cleanup`).",
-	NULL, NULL,
+	.name = "pitr.branch",
+	.run = do_branch,
+	.flags = A_STATE,
+	.cat = CAT_OTHER,
+	.params = branch_params,
+	.outputs = branch_outputs,
+	.doc = "Makes a throwaway copy of the database at a time, for validation runs, and outputs its connection string (a later resource can use dsn: ${steps.ID.dsn}). The live database is not touched. The branch stays until pitr.discard (or `drplay cleanup`).",
 };
 static const struct action_def discard_def = {
-	"pitr.discard", do_discard, A_STATE, CAT_OTHER, discard_params, discard_outputs,
-	"Removes a branch that pitr.branch created earlier in this same run, and refuses anything else (a snapshot, a preserved state, another run's branch).",
-	NULL, NULL,
+	.name = "pitr.discard",
+	.run = do_discard,
+	.flags = A_STATE,
+	.cat = CAT_OTHER,
+	.params = discard_params,
+	.outputs = discard_outputs,
+	.doc = "Removes a branch that pitr.branch created earlier in this same run, and refuses anything else (a snapshot, a preserved state, another run's branch).",
 };
 static const struct action_def restore_def = {
-	"pitr.restore", do_restore, A_STATE | A_DESTRUCT, CAT_RESTORE, restore_params, restore_outputs,
-	"Returns the database to a time (to:) or to a snapshot or preserved state (from:). It always keeps the state it replaces under preserve_as first, so every restore can be undone, and waits until the database accepts connections and is out of recovery. A failure after the database was stopped puts the replaced state back and starts it again, and says so.",
-	NULL, restore_check,
+	.name = "pitr.restore",
+	.run = do_restore,
+	.flags = A_STATE | A_DESTRUCT,
+	.cat = CAT_RESTORE,
+	.params = restore_params,
+	.outputs = restore_outputs,
+	.doc = "Returns the database to a time (to:) or to a snapshot or preserved state (from:). It always keeps the state it replaces under preserve_as first, so every restore can be undone, and waits until the database accepts connections and is out of recovery. A failure after the database was stopped puts the replaced state back and starts it again, and says so.",
+	.check = restore_check,
 };
 static const struct action_def snapshot_def = {
-	"pitr.snapshot", do_snapshot, A_STATE, CAT_SNAPSHOT, snapshot_params, snapshot_outputs,
-	"Keeps the current state under a name (local: a base backup; pgbackrest: an annotated backup; neon: a branch from the head). Outputs the name and how to return to it. No run deletes it.",
-	NULL, NULL,
+	.name = "pitr.snapshot",
+	.run = do_snapshot,
+	.flags = A_STATE,
+	.cat = CAT_SNAPSHOT,
+	.params = snapshot_params,
+	.outputs = snapshot_outputs,
+	.doc = "Keeps the current state under a name (local: a base backup; pgbackrest: an annotated backup; neon: a branch from the head). Outputs the name and how to return to it. No run deletes it.",
 };
 static const struct action_def window_def = {
-	"pitr.window", do_window, 0, CAT_PREFLIGHT, window_params, window_outputs,
-	"Reports the earliest and latest points the resource can restore to now; as a preflight gate it fails when `to` is outside them, before anything changes.",
-	NULL, NULL,
+	.name = "pitr.window",
+	.run = do_window,
+	.cat = CAT_PREFLIGHT,
+	.params = window_params,
+	.outputs = window_outputs,
+	.doc = "Reports the earliest and latest points the resource can restore to now; as a preflight gate it fails when `to` is outside them, before anything changes.",
 };
 
-const struct action_def *const pitr_actions[] = { &branch_def, &discard_def, &restore_def, &snapshot_def, &window_def, NULL };
-const struct kind_def *const pitr_kinds[] = { &pitr_kind, NULL };
+static const struct action_def *const pitr_actions[] = {
+	&branch_def, &discard_def, &restore_def, &snapshot_def, &window_def, NULL,
+};
+static const struct kind_def *const pitr_kinds[] = { &pitr_kind, NULL };
+
+/* Neon's API key travels as a bearer token. */
+static const struct redact_pattern pitr_patterns[] = {
+	REDACT_BEARER,
+	{ NULL, 0, NULL },
+};
+
+const struct family pitr_family = {
+	.name = "pitr",
+	.actions = pitr_actions,
+	.kinds = pitr_kinds,
+	.patterns = pitr_patterns,
+};

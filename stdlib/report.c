@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "family.h"
-#include "redact.h"
 
 /* ---- small helpers ---- */
 
@@ -740,7 +739,7 @@ static char *prometheus(json_t *rec, struct measures *m, const char *path)
 
 static int emit(struct act *a, const char *path, char *text, json_t *files)
 {
-	char *masked = redact(text);
+	char *masked = act_masked(a, text);
 	free(text);
 	int rc = write_atomic(path, masked);
 	free(masked);
@@ -858,37 +857,44 @@ static int do_report(struct act *a)
 
 static const char *const formats[] = { "markdown", "json", "junit", "prometheus", NULL };
 static const struct param_spec report_params[] = {
-	{ "formats", T_LIST, 0, NULL, "[\"markdown\",\"json\"]", formats,
-	  "which files to write: markdown (.md), json (.json), junit (.xml), prometheus (textfile)" },
-	{ "path", T_STRING, P_REQUIRED, NULL, NULL, NULL,
-	  "the reports' path without extension (directories are created), e.g. reports/drplay-${run.id}" },
-	{ "print", T_BOOL, 0, NULL, "false", NULL, "also print the Markdown report in the transcript" },
-	{ "prometheus_file", T_STRING, 0, NULL, NULL, NULL,
-	  "where the Prometheus textfile goes (default PATH.prom; point it into node_exporter's textfile directory)" },
-	{ "recovered_to", T_TIMESTAMP, 0, NULL, NULL, NULL,
-	  "the moment the restored data reflects (default: the last restore step's recovered_to/taken_at output)" },
-	{ "reference", T_TIMESTAMP, 0, NULL, NULL, NULL,
-	  "the moment RPO is measured from (default: when maintenance went on, else the start of the run)" },
-	{ "restored", T_MAP, 0, NULL, NULL, NULL,
-	  "what was restored, from which source, to which point (shown in the summary)" },
-	{ "states", T_ANY, 0, NULL, NULL, NULL,
-	  "states to compare side by side: a mapping label -> state (BASELINE: ${steps.baseline.state}, ...) or a list" },
-	{ "title", T_STRING, 0, NULL, NULL, NULL, "the report's title" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "formats", .type = T_LIST, .def = "[\"markdown\",\"json\"]", .allowed = formats,
+	  .doc = "which files to write: markdown (.md), json (.json), junit (.xml), prometheus (textfile)" },
+	{ .name = "path", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the reports' path without extension (directories are created), e.g. reports/drplay-${run.id}" },
+	{ .name = "print", .type = T_BOOL, .def = "false", .doc = "also print the Markdown report in the transcript" },
+	{ .name = "prometheus_file", .type = T_STRING,
+	  .doc = "where the Prometheus textfile goes (default PATH.prom; point it into node_exporter's textfile directory)" },
+	{ .name = "recovered_to", .type = T_TIMESTAMP,
+	  .doc = "the moment the restored data reflects (default: the last restore step's recovered_to/taken_at output)" },
+	{ .name = "reference", .type = T_TIMESTAMP,
+	  .doc = "the moment RPO is measured from (default: when maintenance went on, else the start of the run)" },
+	{ .name = "restored", .type = T_MAP,
+	  .doc = "what was restored, from which source, to which point (shown in the summary)" },
+	{ .name = "states", .type = T_ANY,
+	  .doc = "states to compare side by side: a mapping label -> state (BASELINE: ${steps.baseline.state}, ...) or a list" },
+	{ .name = "title", .type = T_STRING, .doc = "the report's title" },
+	{ .name = NULL },
 };
 static const struct output_spec report_outputs[] = {
-	{ "files", T_LIST, "the files written" },
-	{ "markdown", T_STRING, "the Markdown report's path" },
-	{ "rpo_s", T_NUMBER, "measured RPO in seconds (null when not measurable)" },
-	{ "rto_s", T_NUMBER, "measured RTO in seconds (null when no restore ran)" },
-	{ "verify_failures", T_INT, "failed verification steps" },
-	{ NULL, 0, NULL },
+	{ .name = "files", .type = T_LIST, .doc = "the files written" },
+	{ .name = "markdown", .type = T_STRING, .doc = "the Markdown report's path" },
+	{ .name = "rpo_s", .type = T_NUMBER, .doc = "measured RPO in seconds (null when not measurable)" },
+	{ .name = "rto_s", .type = T_NUMBER, .doc = "measured RTO in seconds (null when no restore ran)" },
+	{ .name = "verify_failures", .type = T_INT, .doc = "failed verification steps" },
+	{ .name = NULL },
 };
 static const struct action_def report_def = {
-	"report.write", do_report, 0, CAT_REPORT, report_params, report_outputs,
-	"Writes the run's report: what was restored from which source to which point, the safety snapshot and preserved names, the maintenance window, every step's timing, the states side by side (counts, schema fingerprint, freshness, checksums per table), the differences verification found, and measured RTO and RPO against the playbook's objectives; as Markdown, JSON, JUnit XML and a Prometheus textfile. Secrets are masked.",
-	NULL, NULL,
+	.name = "report.write",
+	.run = do_report,
+	.cat = CAT_REPORT,
+	.params = report_params,
+	.outputs = report_outputs,
+	.doc = "Writes the run's report: what was restored from which source to which point, the safety snapshot and preserved names, the maintenance window, every step's timing, the states side by side (counts, schema fingerprint, freshness, checksums per table), the differences verification found, and measured RTO and RPO against the playbook's objectives; as Markdown, JSON, JUnit XML and a Prometheus textfile. Secrets are masked.",
 };
 
-const struct action_def *const report_actions[] = { &report_def, NULL };
-const struct kind_def *const report_kinds[] = { NULL };
+static const struct action_def *const report_actions[] = { &report_def, NULL };
+
+const struct family report_family = {
+	.name = "report",
+	.actions = report_actions,
+};

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credential.h"
 #include "stepctx.h"
 
 static void release_store(void *h)
@@ -99,45 +100,73 @@ static int dir_kind_check(const struct argq *q)
 }
 
 static const struct param_spec s3_fields[] = {
-	{ "access_key", T_STRING, P_REQUIRED, NULL, NULL, NULL,
-	  "the access key id (outputs show it partly masked)" },
-	{ "bucket", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the bucket" },
-	{ "ca_file", T_STRING, 0, NULL, NULL, NULL, "a PEM file of extra CA certificates, added to the system's" },
-	{ "connect_timeout", T_DURATION, 0, NULL, "10s", NULL, "how long to wait for a connection" },
-	{ "endpoint", T_STRING, 0, NULL, NULL, NULL,
-	  "https://host[:port] of an S3-compatible service (default: AWS, https://s3.REGION.amazonaws.com)" },
-	{ "list_page_size", T_INT, 0, NULL, "1000", NULL, "objects per ListObjectsV2 page (1-1000)" },
-	{ "part_size_mb", T_INT, 0, NULL, "16", NULL,
-	  "multipart upload part size in MiB (5-512); uploads hold two parts in memory" },
-	{ "path_style", T_BOOL, 0, NULL, "false", NULL,
-	  "address the bucket as endpoint/bucket/key (most S3-compatible servers) instead of bucket.host/key" },
-	{ "prefix", T_STRING, 0, NULL, "", NULL, "the folder of the dumps inside the bucket (a '/' is added)" },
-	{ "read_timeout", T_DURATION, 0, NULL, "60s", NULL,
-	  "a request that moves no data for this long fails (and is retried)" },
-	{ "region", T_STRING, 0, NULL, "us-east-1", NULL, "the region, part of the signature" },
-	{ "retries", T_INT, 0, NULL, "5", NULL,
-	  "retries of a request after connection errors, 5xx and 429 answers (never other 4xx)" },
-	{ "retry_delay", T_DURATION, 0, NULL, "250ms", NULL, "the first backoff delay; it doubles up to 20s" },
-	{ "secret_key", T_STRING, P_REQUIRED | P_SECRET, NULL, NULL, NULL, "the secret access key" },
-	{ "session_token", T_STRING, P_SECRET, NULL, NULL, NULL, "a session token, for temporary credentials" },
-	{ "tls_verify", T_BOOL, 0, NULL, "true", NULL, "verify the server's TLS certificate" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "access_key", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the access key id (outputs show it partly masked)" },
+	{ .name = "bucket", .type = T_STRING, .flags = P_REQUIRED, .doc = "the bucket" },
+	{ .name = "ca_file", .type = T_STRING, .doc = "a PEM file of extra CA certificates, added to the system's" },
+	{ .name = "connect_timeout", .type = T_DURATION, .def = "10s", .doc = "how long to wait for a connection" },
+	{ .name = "endpoint", .type = T_STRING,
+	  .doc = "https://host[:port] of an S3-compatible service (default: AWS, https://s3.REGION.amazonaws.com)" },
+	{ .name = "list_page_size", .type = T_INT, .def = "1000", .doc = "objects per ListObjectsV2 page (1-1000)" },
+	{ .name = "part_size_mb", .type = T_INT, .def = "16",
+	  .doc = "multipart upload part size in MiB (5-512); uploads hold two parts in memory" },
+	{ .name = "path_style", .type = T_BOOL, .def = "false",
+	  .doc = "address the bucket as endpoint/bucket/key (most S3-compatible servers) instead of bucket.host/key" },
+	{ .name = "prefix", .type = T_STRING, .def = "",
+	  .doc = "the folder of the dumps inside the bucket (a '/' is added)" },
+	{ .name = "read_timeout", .type = T_DURATION, .def = "60s",
+	  .doc = "a request that moves no data for this long fails (and is retried)" },
+	{ .name = "region", .type = T_STRING, .def = "us-east-1", .doc = "the region, part of the signature" },
+	{ .name = "retries", .type = T_INT, .def = "5",
+	  .doc = "retries of a request after connection errors, 5xx and 429 answers (never other 4xx)" },
+	{ .name = "retry_delay", .type = T_DURATION, .def = "250ms",
+	  .doc = "the first backoff delay; it doubles up to 20s" },
+	{ .name = "secret_key", .type = T_STRING, .flags = P_REQUIRED | P_SECRET, .doc = "the secret access key" },
+	{ .name = "session_token", .type = T_STRING, .flags = P_SECRET,
+	  .doc = "a session token, for temporary credentials" },
+	{ .name = "tls_verify", .type = T_BOOL, .def = "true", .doc = "verify the server's TLS certificate" },
+	{ .name = NULL },
 };
 
 const struct kind_def s3_kind = {
-	"s3", s3_fields,
-	"An S3 bucket (AWS or an S3-compatible service) holding dumps under a prefix. Requests are signed with SigV4 by libcurl, reuse one connection for the run, time out, and are retried with exponential backoff on connection errors, 5xx and 429 only.",
-	release_store, s3_kind_check, NULL, NULL,
+	.name = "s3",
+	.fields = s3_fields,
+	.doc = "An S3 bucket (AWS or an S3-compatible service) holding dumps under a prefix. Requests are signed with SigV4 by libcurl, reuse one connection for the run, time out, and are retried with exponential backoff on connection errors, 5xx and 429 only.",
+	.release = release_store,
+	.check = s3_kind_check,
 };
 
 static const struct param_spec dir_fields[] = {
-	{ "path", T_STRING, P_REQUIRED, NULL, NULL, NULL, "the directory (usually an NFS or rclone mount)" },
-	{ "prefix", T_STRING, 0, NULL, "", NULL, "a sub-folder of path for the dumps (a '/' is added)" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "path", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the directory (usually an NFS or rclone mount)" },
+	{ .name = "prefix", .type = T_STRING, .def = "",
+	  .doc = "a sub-folder of path for the dumps (a '/' is added)" },
+	{ .name = NULL },
 };
 
 const struct kind_def dir_kind = {
-	"dir", dir_fields,
-	"A directory holding dumps, usually an off-site NFS or rclone mount. Writes are atomic: a temporary name, fsync, rename, fsync of the directory.",
-	release_store, dir_kind_check, NULL, NULL,
+	.name = "dir",
+	.fields = dir_fields,
+	.doc = "A directory holding dumps, usually an off-site NFS or rclone mount. Writes are atomic: a temporary name, fsync, rename, fsync of the directory.",
+	.release = release_store,
+	.check = dir_kind_check,
+};
+
+static const struct kind_def *const stores_kinds[] = { &dir_kind, &s3_kind, NULL };
+
+/* AWS credentials: key ids, a secret key beside its id, and the settings
+ * that assign them. */
+static const struct redact_pattern stores_patterns[] = {
+	REDACT_ASSIGNED("secret_key|secret_access_key|aws_secret_access_key"),
+	{ "\\b((?:AKIA|ASIA)[A-Z0-9]{16})\\b", 1, "an AWS access key id" },
+	{ "\\b(?:AKIA|ASIA)[A-Z0-9]{16}.{0,40}?(?<![A-Za-z0-9/+=])([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])", 1,
+	  "an AWS secret access key" },
+	REDACT_URL_PASSWORD,
+	{ NULL, 0, NULL },
+};
+
+const struct family stores_family = {
+	.name = "stores",
+	.kinds = stores_kinds,
+	.patterns = stores_patterns,
 };

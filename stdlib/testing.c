@@ -19,21 +19,22 @@ static int do_test(struct act *a)
 }
 
 static const struct param_spec test_params[] = {
-	{ "fail", T_BOOL, 0, NULL, "false", NULL, "fail the step" },
-	{ "flag", T_RESOURCE, 0, "testflag", NULL, NULL, "a resource of kind testflag" },
-	{ "name", T_STRING, 0, NULL, NULL, NULL, "a name to output (snapshots)" },
-	{ "target", T_RESOURCE, P_TARGET, NULL, NULL, NULL, "the resource it acts on" },
-	{ "value", T_STRING, 0, NULL, NULL, NULL, "a value to output" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "fail", .type = T_BOOL, .def = "false", .doc = "fail the step" },
+	{ .name = "flag", .type = T_RESOURCE, .kind = "testflag", .doc = "a resource of kind testflag" },
+	{ .name = "name", .type = T_STRING, .doc = "a name to output (snapshots)" },
+	{ .name = "target", .type = T_RESOURCE, .flags = P_TARGET, .doc = "the resource it acts on" },
+	{ .name = "value", .type = T_STRING, .doc = "a value to output" },
+	{ .name = NULL },
 };
 static const struct output_spec test_outputs[] = {
-	{ "name", T_STRING, "the name given" },
-	{ "value", T_STRING, "the value given, or the step id" },
-	{ NULL, 0, NULL },
+	{ .name = "name", .type = T_STRING, .doc = "the name given" },
+	{ .name = "value", .type = T_STRING, .doc = "the value given, or the step id" },
+	{ .name = NULL },
 };
 
-#define TEST_ACTION(var, nm, fl, cat) \
-	static const struct action_def var = { nm, do_test, fl, cat, test_params, test_outputs, "test-only " nm, NULL, NULL }
+#define TEST_ACTION(var, nm, fl, category)                                                              \
+	static const struct action_def var = { .name = nm, .run = do_test, .flags = fl, .cat = category,     \
+					       .params = test_params, .outputs = test_outputs, .doc = "test-only " nm }
 
 TEST_ACTION(t_maint_off, "test.maint_off", A_STATE, CAT_MAINT_OFF);
 TEST_ACTION(t_maint_on, "test.maint_on", A_STATE, CAT_MAINT_ON);
@@ -44,18 +45,34 @@ TEST_ACTION(t_snapshot, "test.snapshot", A_STATE, CAT_SNAPSHOT);
 TEST_ACTION(t_verify, "test.verify", 0, CAT_VERIFY);
 TEST_ACTION(t_write, "test.write", A_STATE, CAT_OTHER);
 
-const struct action_def *const testing_actions[] = {
+static const struct action_def *const testing_actions[] = {
 	&t_maint_off, &t_maint_on, &t_preflight, &t_report, &t_restore, &t_snapshot, &t_verify, &t_write, NULL,
 };
 
 static const struct param_spec test_kind_fields[] = {
-	{ "db", T_RESOURCE, P_LIVE_REF, NULL, NULL, NULL, "another resource this one stands for" },
-	{ "note", T_STRING, 0, NULL, NULL, NULL, "free text" },
-	{ "token", T_STRING, P_SECRET, NULL, NULL, NULL, "a credential" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "db", .type = T_RESOURCE, .flags = P_LIVE_REF, .doc = "another resource this one stands for" },
+	{ .name = "note", .type = T_STRING, .doc = "free text" },
+	{ .name = "token", .type = T_STRING, .flags = P_SECRET, .doc = "a credential" },
+	{ .name = NULL },
 };
-static const struct kind_def test_kind = { "test", test_kind_fields, "test-only resource kind", NULL, NULL, NULL, NULL };
-static const struct param_spec no_fields[] = { { NULL, 0, 0, NULL, NULL, NULL, NULL } };
-static const struct kind_def testflag_kind = { "testflag", no_fields, "test-only resource kind", NULL, NULL, NULL, NULL };
+static const struct kind_def test_kind = {
+	.name = "test",
+	.fields = test_kind_fields,
+	.doc = "test-only resource kind",
+};
+static const struct param_spec no_fields[] = {
+	{ .name = NULL },
+};
+static const struct kind_def testflag_kind = {
+	.name = "testflag",
+	.fields = no_fields,
+	.doc = "test-only resource kind",
+};
 
-const struct kind_def *const testing_kinds[] = { &test_kind, &testflag_kind, NULL };
+static const struct kind_def *const testing_kinds[] = { &test_kind, &testflag_kind, NULL };
+
+const struct family testing_family = {
+	.name = "testing",
+	.actions = testing_actions,
+	.kinds = testing_kinds,
+};

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "family.h"
-#include "pg_int.h"
+#include "pg_tables.h"
 #include "text.h"
 
 #define LEAF_ROWS 8 /* list keys when a range holds at most this many rows per side */
@@ -1490,38 +1490,53 @@ static int do_compare(struct act *a)
 static const char *const check_names[] = { "schema", "counts", "freshness", "sequences", "checksums", NULL };
 
 static const struct param_spec compare_params[] = {
-	{ "actual", T_ANY, P_REQUIRED, NULL, NULL, NULL, "the state to check, e.g. ${steps.after.state}" },
-	{ "actual_db", T_RESOURCE, 0, "postgres", NULL, NULL,
-	  "where to read the actual side live when narrowing (default: the state's resource)" },
-	{ "bisect", T_BOOL, 0, NULL, "true", NULL, "narrow differing key ranges with live queries when both databases still hold their states" },
-	{ "checks", T_LIST, 0, NULL, NULL, check_names, "what to compare (default: every section both states have)" },
-	{ "counts", T_MAP, 0, NULL, NULL, NULL, "the counts tolerance, same as tolerances.counts, e.g. {min_ratio: 0.99}" },
-	{ "expected", T_ANY, P_REQUIRED, NULL, NULL, NULL, "the reference state, e.g. ${steps.baseline.state}" },
-	{ "expected_db", T_RESOURCE, 0, "postgres", NULL, NULL,
-	  "where to read the expected side live when narrowing (default: the state's resource)" },
-	{ "freshness", T_MAP, 0, NULL, NULL, NULL, "the freshness tolerance, same as tolerances.freshness, e.g. {max_age: 26h}" },
-	{ "max_queries", T_INT, 0, NULL, "64", NULL, "live queries allowed for narrowing differences" },
-	{ "sequences", T_MAP, 0, NULL, NULL, NULL,
-	  "the sequences tolerance, same as tolerances.sequences, e.g. {max_behind: any} against a live database that moved on" },
-	{ "tables", T_LIST, 0, NULL, NULL, NULL, "compare only these tables (default: all in the states)" },
-	{ "tolerances", T_MAP, 0, NULL, NULL, NULL,
-	  "e.g. {counts: {min_ratio: 0.99}, freshness: {max_age: 26h}, sequences: {max_behind: any}} (default: exact)" },
-	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
+	{ .name = "actual", .type = T_ANY, .flags = P_REQUIRED,
+	  .doc = "the state to check, e.g. ${steps.after.state}" },
+	{ .name = "actual_db", .type = T_RESOURCE, .kind = "postgres",
+	  .doc = "where to read the actual side live when narrowing (default: the state's resource)" },
+	{ .name = "bisect", .type = T_BOOL, .def = "true",
+	  .doc = "narrow differing key ranges with live queries when both databases still hold their states" },
+	{ .name = "checks", .type = T_LIST, .allowed = check_names,
+	  .doc = "what to compare (default: every section both states have)" },
+	{ .name = "counts", .type = T_MAP,
+	  .doc = "the counts tolerance, same as tolerances.counts, e.g. {min_ratio: 0.99}" },
+	{ .name = "expected", .type = T_ANY, .flags = P_REQUIRED,
+	  .doc = "the reference state, e.g. ${steps.baseline.state}" },
+	{ .name = "expected_db", .type = T_RESOURCE, .kind = "postgres",
+	  .doc = "where to read the expected side live when narrowing (default: the state's resource)" },
+	{ .name = "freshness", .type = T_MAP,
+	  .doc = "the freshness tolerance, same as tolerances.freshness, e.g. {max_age: 26h}" },
+	{ .name = "max_queries", .type = T_INT, .def = "64", .doc = "live queries allowed for narrowing differences" },
+	{ .name = "sequences", .type = T_MAP,
+	  .doc = "the sequences tolerance, same as tolerances.sequences, e.g. {max_behind: any} against a live database that moved on" },
+	{ .name = "tables", .type = T_LIST, .doc = "compare only these tables (default: all in the states)" },
+	{ .name = "tolerances", .type = T_MAP,
+	  .doc = "e.g. {counts: {min_ratio: 0.99}, freshness: {max_age: 26h}, sequences: {max_behind: any}} (default: exact)" },
+	{ .name = NULL },
 };
 static const struct output_spec compare_outputs[] = {
-	{ "checks", T_LIST, "the checks compared" },
-	{ "differences", T_INT, "number of verdicts other than ok" },
-	{ "passed", T_BOOL, "no difference" },
-	{ "queries", T_INT, "live queries made to locate differences" },
-	{ "schema_diff", T_STRING, "differing schema lines, '- expected' / '+ actual'" },
-	{ "summary", T_STRING, "the verdict table as text" },
-	{ "verdicts", T_LIST, "one per check and table: check, table, verdict, expected, actual, detail, ranges (SPEC.md, 'Verdicts')" },
-	{ NULL, 0, NULL },
+	{ .name = "checks", .type = T_LIST, .doc = "the checks compared" },
+	{ .name = "differences", .type = T_INT, .doc = "number of verdicts other than ok" },
+	{ .name = "passed", .type = T_BOOL, .doc = "no difference" },
+	{ .name = "queries", .type = T_INT, .doc = "live queries made to locate differences" },
+	{ .name = "schema_diff", .type = T_STRING, .doc = "differing schema lines, '- expected' / '+ actual'" },
+	{ .name = "summary", .type = T_STRING, .doc = "the verdict table as text" },
+	{ .name = "verdicts", .type = T_LIST,
+	  .doc = "one per check and table: check, table, verdict, expected, actual, detail, ranges (SPEC.md, 'Verdicts')" },
+	{ .name = NULL },
 };
 static const struct action_def compare_def = {
-	"verify.compare", do_compare, 0, CAT_VERIFY, compare_params, compare_outputs,
-	"Compares two states check by check and table by table (exact unless tolerances say otherwise) and fails on any difference, naming it; differing checksums are narrowed to key ranges (and keys) by bisection with live queries, within max_queries.",
-	NULL, NULL,
+	.name = "verify.compare",
+	.run = do_compare,
+	.cat = CAT_VERIFY,
+	.params = compare_params,
+	.outputs = compare_outputs,
+	.doc = "Compares two states check by check and table by table (exact unless tolerances say otherwise) and fails on any difference, naming it; differing checksums are narrowed to key ranges (and keys) by bisection with live queries, within max_queries.",
 };
 
-const struct action_def *const verify_actions[] = { &compare_def, NULL };
+static const struct action_def *const verify_actions[] = { &compare_def, NULL };
+
+const struct family verify_family = {
+	.name = "verify",
+	.actions = verify_actions,
+};

@@ -10,11 +10,13 @@
 #include "../../interp/node.h"
 #include "../../interp/plan.h"
 #include "../../lib/redact.h"
+#include "../../stdlib/family.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	stdlib_register(); /* once: the families the checker looks actions up in */
 	struct diags d;
 	diags_init(&d);
 	struct doc *doc = doc_load_buf("fuzz.yaml", (const char *)data, size, &d);

@@ -248,6 +248,7 @@ static void registry_sorted(void)
 int main(void)
 {
 	unit_group = "core";
+	stdlib_register(); /* the families, and the credential shapes they mask */
 	RUN(durations);
 	RUN(timestamps);
 	RUN(strbuf_cap);
