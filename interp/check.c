@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "describe.h"
 #include "redact.h"
 #include "util.h"
 #include "version.h"
@@ -1084,9 +1085,6 @@ static void check_resources(struct checker *C, const struct node *n)
 	C->in_resource = 0;
 }
 
-static const char *const step_keys[] = { "id", "action", "with", "modes", "when", "requires", "gate",
-					 "on_failure", "always", "timeout", "retries", "description", NULL };
-
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -1159,7 +1157,7 @@ static void check_step(struct checker *C, const struct node *s, struct step *st)
 {
 	struct playbook *pb = C->pb;
 	C->cur_step = (long)st->index;
-	known_keys(C, s, step_keys, "a step");
+	known_keys(C, s, step_key_names(), "a step");
 	st->modes = pb->modes;
 	const struct node *an = node_get(s, "action");
 	if (!an) {

@@ -1,6 +1,6 @@
 /*
  * describe.h: `drplay actions` and `drplay schema`, generated from the
- * registry's declarations.
+ * registry's declarations, and the keys of a step.
  */
 #ifndef DRPLAY_DESCRIBE_H
 #define DRPLAY_DESCRIBE_H
@@ -15,5 +15,8 @@ void describe_actions(const char *name, enum describe_format fmt, FILE *f);
 int describe_known(const char *name);
 /* Prints the playbook JSON Schema (2020-12). */
 void describe_schema(FILE *f);
+/* The keys a step may have (NULL-terminated), declared once for the
+ * checker and the schema. */
+const char *const *step_key_names(void);
 
 #endif

@@ -436,9 +436,11 @@ static int resource_verb(const char *cmd, const char *kind, const char *res_opt,
 	return rc;
 }
 
-static int cmd_maintenance(int argc, char **argv)
+/* A kind's own command (`drplay maintenance`): argv[0] names the kind. */
+static int cmd_kind(int argc, char **argv)
 {
-	return resource_verb("maintenance", "maintenance", "switch", argc, argv);
+	const struct kind_def *k = kind_find(argv[0]);
+	return resource_verb(k->name, k->name, k->command->option, argc, argv);
 }
 
 /* ---- cleanup: the one place preserved states are deleted ---- */
@@ -530,17 +532,6 @@ static const struct cmd commands[] = {
 	  "line and a caret. SARIF 2.1.0 is for code-review annotations. FILE - reads standard\n"
 	  "input; a FIFO, device or directory is refused at once.\n"
 	  "Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n" },
-	{ "maintenance", cmd_maintenance,
-	  "drplay maintenance on|off|status FILE --switch NAME [--message TEXT] [--eta TEXT]\n"
-	  "                   [--mode=MODE] [--authorize-file FILE | --authorize=TOKEN]\n"
-	  "                   [--journal-dir DIR] [--json]",
-	  "The one-command maintenance switch for people: runs maintenance.on, .off or .status\n"
-	  "on the playbook's resource NAME (kind maintenance) as a one-step run through the\n"
-	  "normal executor (masking, journal for on/off). on/off read the flag back until the\n"
-	  "change is visible and print the measured flip time; the switch's declared fail mode\n"
-	  "(open or closed) is stated, and what the application does if the store is down.\n"
-	  "Exit: 0 done; 1 the flip failed or was not confirmed; 2 usage or playbook error;\n"
-	  "4 status could not read the flag.\n" },
 	{ "plan", cmd_plan, "drplay plan FILE [run options]",
 	  "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
 	  "or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n" },
@@ -565,11 +556,38 @@ static const struct cmd commands[] = {
 	{ "version", cmd_version, "drplay --version", "Prints the version.\n" },
 };
 
+/* The commands above and the kinds' own (a kind_def's command, such as
+ * `drplay maintenance`), in name order. */
+static struct cmd *all_cmds;
+static size_t ncmds;
+
+static int cmp_cmd(const void *a, const void *b)
+{
+	return strcmp(((const struct cmd *)a)->name, ((const struct cmd *)b)->name);
+}
+
+static void commands_init(void)
+{
+	if (all_cmds)
+		return;
+	size_t nk;
+	const struct kind_def *const *kinds = kinds_all(&nk);
+	all_cmds = xcalloc(ARRAY_SIZE(commands) + nk, sizeof(*all_cmds));
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		all_cmds[ncmds++] = commands[i];
+	for (size_t i = 0; i < nk; i++)
+		if (kinds[i]->command)
+			all_cmds[ncmds++] = (struct cmd){ kinds[i]->name, cmd_kind, kinds[i]->command->usage,
+							  kinds[i]->command->help };
+	qsort(all_cmds, ncmds, sizeof(*all_cmds), cmp_cmd);
+}
+
 static const struct cmd *find_cmd(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (!strcmp(commands[i].name, name))
-			return &commands[i];
+	commands_init();
+	for (size_t i = 0; i < ncmds; i++)
+		if (!strcmp(all_cmds[i].name, name))
+			return &all_cmds[i];
 	return NULL;
 }
 
@@ -577,8 +595,9 @@ static void main_help(FILE *f)
 {
 	fprintf(f, "drplay %s: a database disaster-recovery playbook interpreter\n\n"
 		   "usage: drplay COMMAND [ARGS]\n\ncommands:\n", DRPLAY_VERSION);
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].usage + strlen("drplay "));
+	commands_init();
+	for (size_t i = 0; i < ncmds; i++)
+		fprintf(f, "  %-11s %s\n", all_cmds[i].name, all_cmds[i].usage + strlen("drplay "));
 	fprintf(f, "\n`drplay help COMMAND` shows a command's help. SPEC.md documents the playbook language.\n");
 }
 

@@ -26,16 +26,6 @@
 #include "pitr.h"
 #include "credential.h"
 
-static const struct pitr_driver *const drivers[] = { &pitr_local_driver, &pitr_neon_driver, &pitr_pgbackrest_driver };
-
-static const struct pitr_driver *find_driver(const char *name)
-{
-	for (size_t i = 0; name && i < ARRAY_SIZE(drivers); i++)
-		if (!strcmp(drivers[i]->name, name))
-			return drivers[i];
-	return NULL;
-}
-
 char *pitr_branch_key(struct pitr *p, const char *name)
 {
 	return xasprintf("%s/%s", p->r->name, name);
@@ -99,7 +89,7 @@ int pitr_window_check(struct pitr *p, const struct pitr_window *w, int64_t to_us
 	return 0;
 }
 
-static int setup(struct act *a, struct pitr *p, const struct pitr_driver **d)
+static int setup(struct act *a, struct pitr *p)
 {
 	json_decref(p->cache);
 	memset(p, 0, sizeof(*p));
@@ -108,23 +98,26 @@ static int setup(struct act *a, struct pitr *p, const struct pitr_driver **d)
 	if (!p->r)
 		return -1;
 	p->driver = res_str(p->r, "driver");
-	*d = find_driver(p->driver);
-	if (!*d) {
-		act_fail(a, "pitr resource '%s' has driver '%s'; use local, pgbackrest or neon", p->r->name,
-			 p->driver ? p->driver : "");
+	const struct driver_def *d = kind_driver(p->r->kind, p->driver);
+	if (!d) {
+		struct strbuf known = STRBUF_INIT;
+		const struct driver_def *const *k = p->r->kind->drivers;
+		for (size_t i = 0; k && k[i]; i++)
+			sb_addf(&known, "%s%s", i == 0 ? "" : k[i + 1] ? ", " : " or ", k[i]->name);
+		act_fail(a, "pitr resource '%s' has driver '%s'; use %s", p->r->name, p->driver ? p->driver : "",
+			 sb_str(&known));
+		sb_release(&known);
 		return -1;
 	}
+	p->ops = d->ops;
 	p->db = act_resource_named(a, res_str(p->r, "database"));
 	if (!p->db)
 		return -1;
-	const char *key = res_str(p->r, "api_key");
-	if (key && *key)
-		act_secret(a, key);
 	return 0;
 }
 
 /* "<base>-<what>-<UTC timestamp>", with -2, -3... when taken. */
-static char *default_name(struct pitr *p, const struct pitr_driver *d, const char *what)
+static char *default_name(struct pitr *p, const char *what)
 {
 	const char *base = "main";
 	const char *br = res_str(p->r, "branch");
@@ -133,7 +126,7 @@ static char *default_name(struct pitr *p, const struct pitr_driver *d, const cha
 	char ts[40];
 	fmt_timestamp_compact(now_us(), ts, sizeof(ts));
 	char *name = xasprintf("%s-%s-%s", base, what, ts);
-	for (int i = 2; d->exists(p, name) && i < 100; i++) {
+	for (int i = 2; p->ops->exists(p, name) && i < 100; i++) {
 		free(name);
 		name = xasprintf("%s-%s-%s-%d", base, what, ts, i);
 	}
@@ -161,17 +154,16 @@ static void out_undo(struct act *a, struct pitr *p, const char *name)
 
 static int window_action(struct act *a, struct pitr *p)
 {
-	const struct pitr_driver *d;
-	if (setup(a, p, &d) != 0)
+	if (setup(a, p) != 0)
 		return ACT_FAIL;
 	struct pitr_window w = { 0 };
-	if (d->window(p, &w) != ACT_OK)
+	if (p->ops->window(p, &w) != ACT_OK)
 		return ACT_FAIL;
 	act_out_time(a, "earliest", w.earliest);
 	act_out_time(a, "latest", w.latest);
 	act_out_str(a, "note", w.note);
 	char e[40], l[40];
-	act_log(a, "pitr resource '%s' (%s) can restore to %s .. %s%s%s%s", p->r->name, d->name,
+	act_log(a, "pitr resource '%s' (%s) can restore to %s .. %s%s%s%s", p->r->name, p->driver,
 		fmt_timestamp(w.earliest, e, sizeof(e)), w.latest_exclusive ? "before " : "",
 		fmt_timestamp(w.latest, l, sizeof(l)), w.note[0] ? "; " : "", w.note);
 	if (act_has(a, "to")) {
@@ -196,22 +188,21 @@ static int do_window(struct act *a)
 
 static int snapshot_action(struct act *a, struct pitr *p)
 {
-	const struct pitr_driver *d;
-	if (setup(a, p, &d) != 0)
+	if (setup(a, p) != 0)
 		return ACT_FAIL;
-	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, d, "before-restore");
+	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, "before-restore");
 	if (check_name(p, name, "name") != 0) {
 		free(name);
 		return ACT_FAIL;
 	}
-	if (d->exists(p, name)) {
+	if (p->ops->exists(p, name)) {
 		act_fail(a, "pitr resource '%s' already keeps a state named '%s'; choose another name (nothing was changed)",
 			 p->r->name, name);
 		free(name);
 		return ACT_FAIL;
 	}
 	int64_t t0 = mono_us();
-	int rc = d->snapshot(p, name);
+	int rc = p->ops->snapshot(p, name);
 	if (rc == ACT_OK) {
 		act_out_str(a, "name", name);
 		out_undo(a, p, name);
@@ -236,8 +227,7 @@ static int do_snapshot(struct act *a)
 
 static int restore_action(struct act *a, struct pitr *p)
 {
-	const struct pitr_driver *d;
-	if (setup(a, p, &d) != 0)
+	if (setup(a, p) != 0)
 		return ACT_FAIL;
 	struct pitr_restore_req q = { 0 };
 	int has_to = act_has(a, "to"), has_from = act_has(a, "from");
@@ -248,12 +238,12 @@ static int restore_action(struct act *a, struct pitr *p)
 	q.from = act_str(a, "from");
 	if (q.from && check_name(p, q.from, "from") != 0)
 		return ACT_FAIL;
-	char *pres = act_str(a, "preserve_as") ? xstrdup(act_str(a, "preserve_as")) : default_name(p, d, "before-restore");
+	char *pres = act_str(a, "preserve_as") ? xstrdup(act_str(a, "preserve_as")) : default_name(p, "before-restore");
 	if (check_name(p, pres, "preserve_as") != 0) {
 		free(pres);
 		return ACT_FAIL;
 	}
-	if (d->exists(p, pres)) {
+	if (p->ops->exists(p, pres)) {
 		act_fail(a, "pitr resource '%s' already keeps a state named '%s'; choose another preserve_as (nothing was changed)",
 			 p->r->name, pres);
 		free(pres);
@@ -262,7 +252,7 @@ static int restore_action(struct act *a, struct pitr *p)
 	q.preserve_as = pres;
 	if (has_to) {
 		struct pitr_window w = { 0 };
-		if (d->window(p, &w) != ACT_OK || pitr_window_check(p, &w, q.to_us) != 0) {
+		if (p->ops->window(p, &w) != ACT_OK || pitr_window_check(p, &w, q.to_us) != 0) {
 			const char *e = act_error(a) ? act_error(a) : "the window check failed";
 			char *m = strstr(e, "nothing was changed") ? xstrdup(e) : xasprintf("%s; nothing was changed", e);
 			act_fail(a, "%s", m);
@@ -273,7 +263,7 @@ static int restore_action(struct act *a, struct pitr *p)
 	}
 	int64_t t0 = mono_us();
 	int64_t recovered = 0;
-	int rc = d->restore(p, &q, &recovered);
+	int rc = p->ops->restore(p, &q, &recovered);
 	int64_t took = mono_us() - t0;
 	if (rc == ACT_OK) {
 		act_out_str(a, "preserved", pres);
@@ -315,15 +305,14 @@ static int do_restore(struct act *a)
 
 static int branch_action(struct act *a, struct pitr *p)
 {
-	const struct pitr_driver *d;
-	if (setup(a, p, &d) != 0)
+	if (setup(a, p) != 0)
 		return ACT_FAIL;
-	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, d, "branch");
+	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, "branch");
 	if (check_name(p, name, "name") != 0) {
 		free(name);
 		return ACT_FAIL;
 	}
-	if (d->exists(p, name)) {
+	if (p->ops->exists(p, name)) {
 		act_fail(a, "pitr resource '%s' already has something named '%s'; choose another branch name", p->r->name, name);
 		free(name);
 		return ACT_FAIL;
@@ -331,14 +320,14 @@ static int branch_action(struct act *a, struct pitr *p)
 	int64_t at = act_has(a, "at") ? act_timestamp_us(a, "at", 0) : 0;
 	if (at) {
 		struct pitr_window w = { 0 };
-		if (d->window(p, &w) != ACT_OK || pitr_window_check(p, &w, at) != 0) {
+		if (p->ops->window(p, &w) != ACT_OK || pitr_window_check(p, &w, at) != 0) {
 			free(name);
 			return ACT_FAIL;
 		}
 	}
 	char *dsn = NULL;
 	int64_t t0 = mono_us();
-	int rc = d->branch(p, name, at, &dsn);
+	int rc = p->ops->branch(p, name, at, &dsn);
 	if (rc == ACT_OK) {
 		char *key = pitr_branch_key(p, name);
 		act_created(a, PITR_BRANCH_KIND, key);
@@ -370,21 +359,20 @@ static int do_branch(struct act *a)
 
 static int discard_action(struct act *a, struct pitr *p)
 {
-	const struct pitr_driver *d;
-	if (setup(a, p, &d) != 0)
+	if (setup(a, p) != 0)
 		return ACT_FAIL;
 	const char *name = act_str(a, "name");
 	char *key = pitr_branch_key(p, name);
 	int mine = act_was_created(a, PITR_BRANCH_KIND, key);
 	free(key);
 	if (!mine) {
-		int known = pitr_safe_name(name) && d->exists(p, name);
+		int known = pitr_safe_name(name) && p->ops->exists(p, name);
 		return act_fail(a, "refusing to discard '%s' of pitr resource '%s': %s; pitr.discard removes only branches that pitr.branch created earlier in this same run. Snapshots and preserved states are never removed by a run: `drplay cleanup FILE --resource %s` lists them and deletes one on --approve",
 				name, p->r->name,
 				known ? "it is a snapshot, a preserved state or a branch this run did not create" : "this run created no branch by that name",
 				p->r->name);
 	}
-	if (d->discard(p, name) != ACT_OK)
+	if (p->ops->discard(p, name) != ACT_OK)
 		return ACT_FAIL;
 	act_out_str(a, "discarded", name);
 	act_log(a, "branch '%s' of pitr resource '%s' discarded", name, p->r->name);
@@ -405,11 +393,10 @@ static json_t *list_preserved(struct act *a, struct resource *r)
 {
 	(void)r;
 	struct pitr p;
-	const struct pitr_driver *d;
 	memset(&p, 0, sizeof(p));
-	if (setup(a, &p, &d) != 0)
+	if (setup(a, &p) != 0)
 		return NULL;
-	json_t *l = d->list(&p);
+	json_t *l = p.ops->list(&p);
 	json_decref(p.cache);
 	return l;
 }
@@ -418,127 +405,33 @@ static int delete_preserved(struct act *a, struct resource *r, const char *name)
 {
 	(void)r;
 	struct pitr p;
-	const struct pitr_driver *d;
 	memset(&p, 0, sizeof(p));
-	if (setup(a, &p, &d) != 0)
+	if (setup(a, &p) != 0)
 		return ACT_FAIL;
-	int rc = d->remove(&p, name);
+	int rc = p.ops->remove(&p, name);
 	json_decref(p.cache);
 	return rc;
 }
 
 /* ---- declarations ---- */
 
-static const char *const driver_names[] = { "local", "pgbackrest", "neon", NULL };
-
-struct field_owner {
-	const char *field;
-	const char *drivers; /* space-separated */
-};
-static const struct field_owner owners[] = {
-	{ "api_key", "neon" }, { "api_url", "neon" }, { "backup_type", "pgbackrest" }, { "base_backups", "local" },
-	{ "branch", "neon" }, { "branch_dir", "local pgbackrest" }, { "config", "pgbackrest" },
-	{ "data_dir", "local pgbackrest" }, { "database_name", "neon" }, { "log_file", "local pgbackrest" },
-	{ "operation_timeout", "neon" }, { "os_user", "local pgbackrest" }, { "pg_bindir", "local pgbackrest" },
-	{ "poll_interval", "neon" }, { "port", "local pgbackrest" }, { "preserve_dir", "local pgbackrest" },
-	{ "project_id", "neon" }, { "repo", "pgbackrest" }, { "role_name", "neon" }, { "stanza", "pgbackrest" },
-	{ "start_timeout", "local pgbackrest" }, { "wal_archive", "local" },
-};
-static const char *const required_local[] = { "data_dir", "wal_archive", "base_backups", NULL };
-static const char *const required_pgbr[] = { "data_dir", "stanza", NULL };
-static const char *const required_neon[] = { "project_id", "branch", "api_key", NULL };
-
-static int owned_by(const char *drivers_list, const char *d)
-{
-	size_t n = strlen(d);
-	for (const char *p = drivers_list; (p = strstr(p, d)); p += n)
-		if ((p == drivers_list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
-			return 1;
-	return 0;
-}
-
+/* Static checks of a pitr resource: its driver's own (required fields
+ * there, no field of another driver). */
 static int pitr_kind_check(const struct argq *q)
 {
-	int absent = 0;
-	const char *dn = argq_str(q, "driver", &absent);
-	if (!dn || !find_driver(dn))
-		return 0;
-	int errs = 0;
-	const char *const *req = !strcmp(dn, "local") ? required_local : !strcmp(dn, "pgbackrest") ? required_pgbr : required_neon;
-	for (const char *const *f = req; *f; f++) {
-		argq_str(q, *f, &absent);
-		if (absent) {
-			argq_error(q, "driver", "the %s driver needs the field '%s'", dn, *f);
-			errs++;
-		}
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(owners); i++) {
-		if (owned_by(owners[i].drivers, dn))
-			continue;
-		argq_str(q, owners[i].field, &absent);
-		if (!absent) {
-			argq_error(q, owners[i].field, "field '%s' is for the %s driver%s, and this resource uses the %s driver; remove it",
-				   owners[i].field, owners[i].drivers, strchr(owners[i].drivers, ' ') ? "s" : "", dn);
-			errs++;
-		}
-	}
-	return errs;
+	return kind_check_drivers(PITR_KIND, q);
 }
 
-static const char *const backup_types[] = { "full", "diff", "incr", NULL };
-
+/* The fields every pitr resource has; `driver` and each driver's own come
+ * from the drivers (pitr_local.c, pitr_pgbackrest.c, pitr_neon.c). */
 static const struct param_spec pitr_fields[] = {
-	{ .name = "api_key", .type = T_STRING, .flags = P_SECRET,
-	  .doc = "neon: the API key (from ${secret.NAME}); restore and branch rights suffice" },
-	{ .name = "api_url", .type = T_STRING, .def = "https://console.neon.tech/api/v2",
-	  .doc = "neon: the API's base URL" },
-	{ .name = "backup_type", .type = T_STRING, .def = "incr", .allowed = backup_types,
-	  .doc = "pgbackrest: the backup pitr.snapshot takes (full when none exists yet)" },
-	{ .name = "base_backups", .type = T_STRING,
-	  .doc = "local: the directory of base backups (one pg_basebackup -Fp directory each; pitr.snapshot adds one)" },
-	{ .name = "branch", .type = T_STRING,
-	  .doc = "neon: the branch this resource restores (its id br-... or its name)" },
-	{ .name = "branch_dir", .type = T_STRING,
-	  .doc = "local, pgbackrest: where branches' data directories go (default: drplay-branches beside data_dir)" },
-	{ .name = "config", .type = T_STRING,
-	  .doc = "pgbackrest: the configuration file (default: pgBackRest's own)" },
-	{ .name = "data_dir", .type = T_STRING,
-	  .doc = "local, pgbackrest: the server's data directory (pgBackRest's pg1-path)" },
 	{ .name = "database", .type = T_RESOURCE, .flags = P_REQUIRED | P_LIVE_REF, .kind = "postgres",
 	  .doc = "the postgres resource this restores (a live database makes this resource live)" },
-	{ .name = "database_name", .type = T_STRING,
-	  .doc = "neon: the database a branch's connection string names (default: the database resource's)" },
-	{ .name = "driver", .type = T_STRING, .flags = P_REQUIRED, .allowed = driver_names,
-	  .doc = "local, pgbackrest or neon" },
-	{ .name = "log_file", .type = T_STRING,
-	  .doc = "local, pgbackrest: the log of a server drplay starts (default: drplay-server.log in the data directory)" },
-	{ .name = "operation_timeout", .type = T_DURATION, .def = "10m",
-	  .doc = "neon: how long to wait for an API operation to finish" },
-	{ .name = "os_user", .type = T_STRING, .def = "postgres",
-	  .doc = "local, pgbackrest: the OS user that owns the data directory and runs the server (pg_ctl runs as it)" },
-	{ .name = "pg_bindir", .type = T_STRING,
-	  .doc = "local, pgbackrest: where pg_ctl, pg_basebackup and pg_controldata are (default: from the data directory's PG_VERSION)" },
-	{ .name = "poll_interval", .type = T_DURATION, .def = "500ms",
-	  .doc = "neon: how often to ask about an operation" },
-	{ .name = "port", .type = T_INT,
-	  .doc = "local, pgbackrest: start a restored server on this port (default: its configuration's)" },
-	{ .name = "preserve_dir", .type = T_STRING,
-	  .doc = "local, pgbackrest: where replaced data directories are kept (default: drplay-preserved beside data_dir; same file system)" },
-	{ .name = "project_id", .type = T_STRING, .doc = "neon: the project" },
-	{ .name = "repo", .type = T_INT,
-	  .doc = "pgbackrest: the repository number (--repo), when the stanza has several" },
-	{ .name = "role_name", .type = T_STRING,
-	  .doc = "neon: the role a branch's connection string uses (default: the database resource's user)" },
-	{ .name = "stanza", .type = T_STRING, .doc = "pgbackrest: the stanza" },
-	{ .name = "start_timeout", .type = T_DURATION, .def = "1h",
-	  .doc = "local, pgbackrest: how long a restored server may take to replay WAL and accept connections" },
-	{ .name = "wal_archive", .type = T_STRING,
-	  .doc = "local: the directory archive_command copies WAL segments into" },
 	{ .name = NULL },
 };
 
 static const struct kind_def pitr_kind = {
-	.name = "pitr",
+	.name = PITR_KIND,
 	.fields = pitr_fields,
 	.doc = "Point-in-time restore of a PostgreSQL database: `local` (base backups by pg_basebackup plus a WAL archive directory), `pgbackrest`, or `neon` (Neon's branch API). Every restore keeps the state it replaces; `drplay cleanup` lists and, on exact approval, deletes what is kept.",
 	.check = pitr_kind_check,

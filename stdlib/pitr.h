@@ -1,11 +1,13 @@
 /*
  * pitr.h: the inside of the pitr family, shared by pitr.c (the resource
- * kind, the five actions and their common rules) and its drivers:
- * pitr_local.c (PostgreSQL base backups + a WAL archive directory),
- * pitr_pgbackrest.c (pgBackRest) and pitr_neon.c (Neon's HTTP API). The
+ * kind, the five actions and their common rules) and its drivers, one file
+ * each: pitr_local.c (PostgreSQL base backups + a WAL archive directory),
+ * pitr_pgbackrest.c (pgBackRest) and pitr_neon.c (Neon's HTTP API). A driver
+ * is a struct driver_def (action.h) whose ops are a struct pitr_ops, and
+ * registers itself (DRIVER_REGISTER): adding one is adding such a file. The
  * server-side helpers that local and pgbackrest share (pg_ctl, waiting for a
  * promoted server, putting a replaced data directory back after a failed
- * restore) are in pitr_server.c.
+ * restore), and the fields that configure them, are in pitr_server.c.
  */
 #ifndef DRPLAY_PITR_H
 #define DRPLAY_PITR_H
@@ -16,11 +18,17 @@
 #include "family.h"
 #include "pg.h"
 
+/* The kind the drivers register for. */
+#define PITR_KIND "pitr"
+
+struct pitr_ops;
+
 struct pitr {
 	struct act *a;
 	struct resource *r;   /* the pitr resource */
 	struct resource *db;  /* its database (a postgres resource) */
-	const char *driver;
+	const char *driver;   /* its driver's name */
+	const struct pitr_ops *ops; /* its driver's operations */
 	json_t *cache;        /* a driver's answer kept for one action (pgbackrest info) */
 };
 
@@ -40,8 +48,7 @@ struct pitr_window {
 	char earliest_note[512]; /* what bounds the window's start */
 };
 
-struct pitr_driver {
-	const char *name;
+struct pitr_ops {
 	/* Each returns ACT_OK, or ACT_FAIL after act_fail; outputs are set by
 	 * pitr.c from what the driver reports through the out-parameters and
 	 * act_out for its own extras. */
@@ -58,7 +65,9 @@ struct pitr_driver {
 	int (*exists)(struct pitr *p, const char *name);
 };
 
-extern const struct pitr_driver pitr_local_driver, pitr_pgbackrest_driver, pitr_neon_driver;
+/* The fields of a server on this host, which the local and pgbackrest
+ * drivers share (data_dir, os_user, ...; pitr_server.c). */
+extern const struct param_spec pitr_server_fields[];
 
 /* The created-object kind recorded for branches (act_created). */
 #define PITR_BRANCH_KIND "pitr_branch"

@@ -775,6 +775,31 @@ static int local_exists(struct pitr *p, const char *name)
 	return r;
 }
 
-const struct pitr_driver pitr_local_driver = {
-	"local", local_window, local_snapshot, local_restore, local_branch, srv_discard_op, local_list, local_remove, local_exists,
+static const struct param_spec local_fields[] = {
+	{ .name = "base_backups", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the directory of base backups (one pg_basebackup -Fp directory each; pitr.snapshot adds one)" },
+	{ .name = "wal_archive", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the directory archive_command copies WAL segments into" },
+	{ .name = NULL },
 };
+
+static const struct pitr_ops local_ops = {
+	.window = local_window,
+	.snapshot = local_snapshot,
+	.restore = local_restore,
+	.branch = local_branch,
+	.discard = srv_discard_op,
+	.list = local_list,
+	.remove = local_remove,
+	.exists = local_exists,
+};
+
+static const struct driver_def pitr_local_driver = {
+	.kind = PITR_KIND,
+	.name = "local",
+	.doc = "base backups by pg_basebackup plus a WAL archive directory, for a server on this host",
+	.fields = local_fields,
+	.shared = pitr_server_fields,
+	.ops = &local_ops,
+};
+DRIVER_REGISTER(pitr_local_driver)

@@ -547,6 +547,39 @@ static int neon_exists(struct pitr *p, const char *name)
 	return r;
 }
 
-const struct pitr_driver pitr_neon_driver = {
-	"neon", neon_window, neon_snapshot, neon_restore, neon_branch, neon_discard, neon_list, neon_remove, neon_exists,
+static const struct param_spec neon_fields[] = {
+	{ .name = "api_key", .type = T_STRING, .flags = P_REQUIRED | P_SECRET,
+	  .doc = "the API key (from ${secret.NAME}); restore and branch rights suffice" },
+	{ .name = "api_url", .type = T_STRING, .def = "https://console.neon.tech/api/v2", .doc = "the API's base URL" },
+	{ .name = "branch", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the branch this resource restores (its id br-... or its name)" },
+	{ .name = "database_name", .type = T_STRING,
+	  .doc = "the database a branch's connection string names (default: the database resource's)" },
+	{ .name = "operation_timeout", .type = T_DURATION, .def = "10m",
+	  .doc = "how long to wait for an API operation to finish" },
+	{ .name = "poll_interval", .type = T_DURATION, .def = "500ms", .doc = "how often to ask about an operation" },
+	{ .name = "project_id", .type = T_STRING, .flags = P_REQUIRED, .doc = "the project" },
+	{ .name = "role_name", .type = T_STRING,
+	  .doc = "the role a branch's connection string uses (default: the database resource's user)" },
+	{ .name = NULL },
 };
+
+static const struct pitr_ops neon_ops = {
+	.window = neon_window,
+	.snapshot = neon_snapshot,
+	.restore = neon_restore,
+	.branch = neon_branch,
+	.discard = neon_discard,
+	.list = neon_list,
+	.remove = neon_remove,
+	.exists = neon_exists,
+};
+
+static const struct driver_def pitr_neon_driver = {
+	.kind = PITR_KIND,
+	.name = "neon",
+	.doc = "Neon's branch API (HTTP, a bearer key): restores and branches are Neon branches",
+	.fields = neon_fields,
+	.ops = &neon_ops,
+};
+DRIVER_REGISTER(pitr_neon_driver)

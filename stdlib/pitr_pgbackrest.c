@@ -493,6 +493,34 @@ static int pgbr_exists(struct pitr *p, const char *name)
 	return r;
 }
 
-const struct pitr_driver pitr_pgbackrest_driver = {
-	"pgbackrest", pgbr_window, pgbr_snapshot, pgbr_restore, pgbr_branch, srv_discard_op, pgbr_list, pgbr_remove, pgbr_exists,
+static const char *const backup_types[] = { "full", "diff", "incr", NULL };
+
+static const struct param_spec pgbr_fields[] = {
+	{ .name = "backup_type", .type = T_STRING, .def = "incr", .allowed = backup_types,
+	  .doc = "the backup pitr.snapshot takes (full when none exists yet)" },
+	{ .name = "config", .type = T_STRING, .doc = "the configuration file (default: pgBackRest's own)" },
+	{ .name = "repo", .type = T_INT, .doc = "the repository number (--repo), when the stanza has several" },
+	{ .name = "stanza", .type = T_STRING, .flags = P_REQUIRED, .doc = "the stanza" },
+	{ .name = NULL },
 };
+
+static const struct pitr_ops pgbr_ops = {
+	.window = pgbr_window,
+	.snapshot = pgbr_snapshot,
+	.restore = pgbr_restore,
+	.branch = pgbr_branch,
+	.discard = srv_discard_op,
+	.list = pgbr_list,
+	.remove = pgbr_remove,
+	.exists = pgbr_exists,
+};
+
+static const struct driver_def pitr_pgbackrest_driver = {
+	.kind = PITR_KIND,
+	.name = "pgbackrest",
+	.doc = "pgBackRest's backups and WAL archive, for a server on this host",
+	.fields = pgbr_fields,
+	.shared = pitr_server_fields,
+	.ops = &pgbr_ops,
+};
+DRIVER_REGISTER(pitr_pgbackrest_driver)

@@ -1217,3 +1217,24 @@ void srv_branch_abandon(struct srv *s, const char *name)
 	act_fail(a, "%s; the unfinished branch was removed; the live database was not touched", m);
 	free(m);
 }
+
+/* The fields of a server on this host, declared once for the drivers that
+ * manage one (local, pgbackrest: their `shared` fields). */
+const struct param_spec pitr_server_fields[] = {
+	{ .name = "branch_dir", .type = T_STRING,
+	  .doc = "where branches' data directories go (default: drplay-branches beside data_dir)" },
+	{ .name = "data_dir", .type = T_STRING, .flags = P_REQUIRED,
+	  .doc = "the server's data directory (pgBackRest's pg1-path)" },
+	{ .name = "log_file", .type = T_STRING,
+	  .doc = "the log of a server drplay starts (default: drplay-server.log in the data directory)" },
+	{ .name = "os_user", .type = T_STRING, .def = "postgres",
+	  .doc = "the OS user that owns the data directory and runs the server (pg_ctl runs as it)" },
+	{ .name = "pg_bindir", .type = T_STRING,
+	  .doc = "where pg_ctl, pg_basebackup and pg_controldata are (default: from the data directory's PG_VERSION)" },
+	{ .name = "port", .type = T_INT, .doc = "start a restored server on this port (default: its configuration's)" },
+	{ .name = "preserve_dir", .type = T_STRING,
+	  .doc = "where replaced data directories are kept (default: drplay-preserved beside data_dir; same file system)" },
+	{ .name = "start_timeout", .type = T_DURATION, .def = "1h",
+	  .doc = "how long a restored server may take to replay WAL and accept connections" },
+	{ .name = NULL },
+};
