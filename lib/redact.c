@@ -348,116 +348,129 @@ void redact_fputs(const char *s, FILE *f)
 	sb_release(&sb);
 }
 
-/* One conversion of a format (after '%'): copies its flags, width,
- * precision and length into spec (a '*' replaced by its argument), fetches
- * its argument and appends the converted text. Returns the format position
- * after it. A hand-written walker because C has no portable way to apply a
- * function to each %s argument of a va_list. */
-static const char *convert(struct strbuf *out, const char *p, va_list *ap)
+/* One conversion of a format, as written after its '%'. */
+struct conv_spec {
+	char spec[64];   /* "%-10.3ld": flags, width, precision and length, '*' resolved */
+	int left;        /* '-': padded on the right */
+	long width, prec; /* -1 when not given */
+	char len[3];     /* the length modifier: "", "l", "ll", "z", ... */
+	char conv;       /* the conversion character */
+};
+
+/* Reads a conversion's flags, width, precision and length (a '*' taken
+ * from the arguments) into cs. Returns the format position after it. */
+static const char *parse_spec(const char *p, va_list *ap, struct conv_spec *cs)
 {
-	char spec[64];
 	size_t k = 0;
-	int left = 0;
-	long width = -1, prec = -1;
-	spec[k++] = '%';
+	cs->left = 0;
+	cs->width = cs->prec = -1;
+	cs->spec[k++] = '%';
 	while (*p && strchr("-+ #0'", *p)) {
-		left |= *p == '-';
+		cs->left |= *p == '-';
 		if (k < 8)
-			spec[k++] = *p;
+			cs->spec[k++] = *p;
 		p++;
 	}
 	if (*p == '*') {
-		width = va_arg(*ap, int);
-		if (width < 0) {
-			left = 1;
-			width = -width;
+		cs->width = va_arg(*ap, int);
+		if (cs->width < 0) {
+			cs->left = 1;
+			cs->width = -cs->width;
 		}
 		p++;
 	} else if (*p >= '0' && *p <= '9') {
-		width = strtol(p, (char **)&p, 10);
+		cs->width = strtol(p, (char **)&p, 10);
 	}
 	if (*p == '.') {
 		p++;
 		if (*p == '*') {
-			prec = va_arg(*ap, int);
+			cs->prec = va_arg(*ap, int);
 			p++;
 		} else {
-			prec = strtol(p, (char **)&p, 10);
+			cs->prec = strtol(p, (char **)&p, 10);
 		}
 	}
-	if (left && k < 8 && !memchr(spec, '-', k))
-		spec[k++] = '-';
-	if (width >= 0)
-		k += (size_t)snprintf(spec + k, sizeof(spec) - k - 8, "%ld", width);
-	if (prec >= 0)
-		k += (size_t)snprintf(spec + k, sizeof(spec) - k - 8, ".%ld", prec);
-	char len[3] = "";
+	if (cs->left && k < 8 && !memchr(cs->spec, '-', k))
+		cs->spec[k++] = '-';
+	if (cs->width >= 0)
+		k += (size_t)snprintf(cs->spec + k, sizeof(cs->spec) - k - 8, "%ld", cs->width);
+	if (cs->prec >= 0)
+		k += (size_t)snprintf(cs->spec + k, sizeof(cs->spec) - k - 8, ".%ld", cs->prec);
 	size_t ln = 0;
 	while (*p && strchr("hlzjtL", *p) && ln < 2) {
-		len[ln++] = *p;
-		spec[k++] = *p++;
+		cs->len[ln++] = *p;
+		cs->spec[k++] = *p++;
 	}
-	len[ln] = '\0';
-	char conv = *p ? *p++ : 's';
-	spec[k++] = conv;
-	spec[k] = '\0';
-	char num[512];
+	cs->len[ln] = '\0';
+	cs->conv = *p ? *p++ : 's';
+	cs->spec[k++] = cs->conv;
+	cs->spec[k] = '\0';
+	return p;
+}
+
+/* %s and %c: the argument masked and escaped for the terminal, then padded
+ * to the width (a precision cuts after masking, never a secret in half). */
+static void convert_text(struct strbuf *out, const struct conv_spec *cs, va_list *ap)
+{
+	char c;
+	const char *s;
+	if (cs->conv == 'c') {
+		c = (char)va_arg(*ap, int);
+		s = &c;
+	} else {
+		s = va_arg(*ap, const char *);
+		if (!s)
+			s = "(null)";
+	}
+	struct strbuf t;
+	sb_init(&t, (size_t)-1);
+	add_term(&t, s, cs->conv == 'c' ? 1 : strlen(s), cs->conv == 'c' ? -1 : cs->prec);
+	for (long pad = cs->width - (long)t.len; !cs->left && pad > 0; pad--)
+		sb_addc(out, ' ');
+	sb_add(out, t.buf ? t.buf : "", t.len);
+	for (long pad = cs->width - (long)t.len; cs->left && pad > 0; pad--)
+		sb_addc(out, ' ');
+	sb_release(&t);
+}
+
+/* Numbers and pointers, formatted by snprintf with the argument of the
+ * type the length modifier names. */
+static void convert_number(char *num, size_t n, const struct conv_spec *cs, va_list *ap)
+{
+	const char *len = cs->len, *spec = cs->spec;
 	num[0] = '\0';
-	switch (conv) {
-	case 's':
-	case 'c': {
-		char c;
-		const char *s;
-		if (conv == 'c') {
-			c = (char)va_arg(*ap, int);
-			s = &c;
-		} else {
-			s = va_arg(*ap, const char *);
-			if (!s)
-				s = "(null)";
-		}
-		struct strbuf t;
-		sb_init(&t, (size_t)-1);
-		add_term(&t, s, conv == 'c' ? 1 : strlen(s), conv == 'c' ? -1 : prec);
-		for (long pad = width - (long)t.len; !left && pad > 0; pad--)
-			sb_addc(out, ' ');
-		sb_add(out, t.buf ? t.buf : "", t.len);
-		for (long pad = width - (long)t.len; left && pad > 0; pad--)
-			sb_addc(out, ' ');
-		sb_release(&t);
-		return p;
-	}
+	switch (cs->conv) {
 	case 'd':
 	case 'i':
 		if (!strcmp(len, "l"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, long));
+			snprintf(num, n, spec, va_arg(*ap, long));
 		else if (!strcmp(len, "ll"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, long long));
+			snprintf(num, n, spec, va_arg(*ap, long long));
 		else if (!strcmp(len, "z"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, ssize_t));
+			snprintf(num, n, spec, va_arg(*ap, ssize_t));
 		else if (!strcmp(len, "j"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, intmax_t));
+			snprintf(num, n, spec, va_arg(*ap, intmax_t));
 		else if (!strcmp(len, "t"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, ptrdiff_t));
+			snprintf(num, n, spec, va_arg(*ap, ptrdiff_t));
 		else
-			snprintf(num, sizeof(num), spec, va_arg(*ap, int));
+			snprintf(num, n, spec, va_arg(*ap, int));
 		break;
 	case 'u':
 	case 'o':
 	case 'x':
 	case 'X':
 		if (!strcmp(len, "l"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, unsigned long));
+			snprintf(num, n, spec, va_arg(*ap, unsigned long));
 		else if (!strcmp(len, "ll"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, unsigned long long));
+			snprintf(num, n, spec, va_arg(*ap, unsigned long long));
 		else if (!strcmp(len, "z"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, size_t));
+			snprintf(num, n, spec, va_arg(*ap, size_t));
 		else if (!strcmp(len, "j"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, uintmax_t));
+			snprintf(num, n, spec, va_arg(*ap, uintmax_t));
 		else if (!strcmp(len, "t"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, ptrdiff_t));
+			snprintf(num, n, spec, va_arg(*ap, ptrdiff_t));
 		else
-			snprintf(num, sizeof(num), spec, va_arg(*ap, unsigned));
+			snprintf(num, n, spec, va_arg(*ap, unsigned));
 		break;
 	case 'f':
 	case 'F':
@@ -468,19 +481,35 @@ static const char *convert(struct strbuf *out, const char *p, va_list *ap)
 	case 'a':
 	case 'A':
 		if (!strcmp(len, "L"))
-			snprintf(num, sizeof(num), spec, va_arg(*ap, long double));
+			snprintf(num, n, spec, va_arg(*ap, long double));
 		else
-			snprintf(num, sizeof(num), spec, va_arg(*ap, double));
+			snprintf(num, n, spec, va_arg(*ap, double));
 		break;
 	case 'p':
-		snprintf(num, sizeof(num), spec, va_arg(*ap, void *));
+		snprintf(num, n, spec, va_arg(*ap, void *));
 		break;
 	default:
 		/* %n and unknown conversions: formats are literals checked by the
 		 * compiler (PRINTF_LIKE), so this is a programming error */
-		fprintf(stderr, "drplay: internal error: unsupported conversion '%c' in a format\n", conv);
+		fprintf(stderr, "drplay: internal error: unsupported conversion '%c' in a format\n", cs->conv);
 		abort();
 	}
+}
+
+/* One conversion of a format (after '%'): fetches its argument and appends
+ * the converted text. Returns the format position after it. A hand-written
+ * walker because C has no portable way to apply a function to each %s
+ * argument of a va_list. */
+static const char *convert(struct strbuf *out, const char *p, va_list *ap)
+{
+	struct conv_spec cs;
+	p = parse_spec(p, ap, &cs);
+	if (cs.conv == 's' || cs.conv == 'c') {
+		convert_text(out, &cs, ap);
+		return p;
+	}
+	char num[512];
+	convert_number(num, sizeof(num), &cs, ap);
 	sb_adds(out, num);
 	return p;
 }

@@ -1065,6 +1065,8 @@ struct create {
 	uint64_t bytes;
 	char sha[65];
 	int64_t t0, t1;
+	int64_t started;      /* when pg_dump started (wall clock) */
+	char ts[40];          /* the snapshot's time, RFC 3339 */
 };
 
 static void stop_reader(struct create *c)
@@ -1236,6 +1238,158 @@ static int create_pump(struct create *c)
 	return 0;
 }
 
+/* Checks the arguments, opens the snapshot and the store writer: what
+ * comes before pg_dump. 0, or -1 after act_fail (nothing written yet). */
+static int create_begin(struct create *c, int64_t *compress)
+{
+	struct act *a = c->a;
+	c->db = act_resource(a, "database");
+	if (!c->db)
+		return -1;
+	c->st = store_open(a, act_resource(a, "store"));
+	if (!c->st)
+		return -1;
+	const char *name = act_str(a, "name");
+	if (!name || !*name)
+		name = pg_dbname(c->db);
+	if (!valid_name(name))
+		return act_fail(a, "name '%s' cannot be part of a key; use letters, digits and . _ - / (no '..')", name), -1;
+	*compress = act_int(a, "compress", -1);
+	if (act_has(a, "compress") && (*compress < 0 || *compress > 9))
+		return act_fail(a, "compress is %lld; give 0 (none) to 9 (smallest)", (long long)*compress), -1;
+	c->snap_rc = open_snapshot(a, c->db, &c->sn);
+	if (c->snap_rc < 0)
+		return -1;
+	char tsc[40];
+	fmt_timestamp_compact(c->sn.at, tsc, sizeof(tsc));
+	fmt_timestamp(c->sn.at, c->ts, sizeof(c->ts));
+	char *rel = xasprintf("%s-%s.dump", name, tsc);
+	c->key = store_key(c->st, rel);
+	free(rel);
+	c->mkey = dump_manifest_key(c->key);
+	act_changing(a);
+	c->w = store_writer_new(&c->lc, c->st, c->key);
+	if (!c->w)
+		return stepctx_fail(a, &c->lc), -1;
+	return 0;
+}
+
+/* The manifest, beside the dump. 0, or -1 after act_fail (the dump exists;
+ * its manifest does not: the step fails). */
+static int create_manifest(struct create *c)
+{
+	char fin[40], st_at[40];
+	fmt_timestamp(now_us(), fin, sizeof(fin));
+	fmt_timestamp(c->started, st_at, sizeof(st_at));
+	json_t *m = json_object();
+	json_object_set_new(m, "drplay_manifest", json_integer(1));
+	json_object_set_new(m, "key", json_string(c->key));
+	json_object_set_new(m, "format", json_string("custom"));
+	json_object_set_new(m, "compression", json_string("pg_dump"));
+	json_object_set_new(m, "size", json_integer((json_int_t)c->bytes));
+	json_object_set_new(m, "sha256", json_string(c->sha));
+	json_object_set_new(m, "database", json_string(c->sn.dbname));
+	json_object_set_new(m, "source", json_string(pg_where(c->db)));
+	json_object_set_new(m, "server_version", json_string(c->sn.server_version));
+	json_object_set_new(m, "server_version_num", json_integer(c->sn.server_version_num));
+	if (c->sn.locale)
+		json_object_set(m, "locale", c->sn.locale);
+	json_object_set_new(m, "pg_dump_version", json_string(c->pgdump_ver));
+	json_object_set_new(m, "snapshot_time", json_string(c->ts));
+	json_object_set_new(m, "snapshot_exported", json_boolean(c->snap_rc == 0));
+	json_object_set_new(m, "started_at", json_string(st_at));
+	json_object_set_new(m, "finished_at", json_string(fin));
+	json_object_set_new(m, "duration_s", json_real((double)(c->t1 - c->t0) / 1e6));
+	json_object_set_new(m, "created_by", json_string("drplay " DRPLAY_VERSION));
+	json_object_set_new(m, "run", json_string(act_run_id(c->a)));
+	char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(m);
+	size_t tl = strlen(text);
+	text = xrealloc(text, tl + 2);
+	text[tl] = '\n';
+	text[tl + 1] = '\0';
+	int mr = store_write_small(&c->lc, c->st, c->mkey, text, tl + 1, "application/json");
+	free(text);
+	return mr != 0 ? (stepctx_fail(c->a, &c->lc), -1) : 0;
+}
+
+/* What the store now holds must be what pg_dump wrote. 0, or -1. */
+static int create_confirm(struct create *c)
+{
+	struct store_obj ob;
+	int sr = store_stat(&c->lc, c->st, c->key, &ob);
+	if (sr < 0)
+		return stepctx_fail(c->a, &c->lc), -1;
+	if (sr == 1 || ob.size != c->bytes)
+		return act_fail(c->a, "after the upload, '%s' in store '%s' %s, but pg_dump wrote %llu bytes", c->key,
+				store_name(c->st), sr == 1 ? "is missing" : "has another size",
+				(unsigned long long)c->bytes), -1;
+	return 0;
+}
+
+/* The log line, the outputs and the journal's dump_created. */
+static void create_report(struct create *c, int parts)
+{
+	struct act *a = c->a;
+	double secs = (double)(c->t1 - c->t0) / 1e6;
+	char hs[32], rate[32];
+	human_size(c->bytes, hs, sizeof(hs));
+	human_size(secs > 0 ? (uint64_t)((double)c->bytes / secs) : c->bytes, rate, sizeof(rate));
+	act_log(a, "stored '%s': %s in %.1fs (%s/s)%s, sha256 %.16s...", c->key, hs, secs, rate,
+		parts ? " as a multipart upload" : "", c->sha);
+	act_out_str(a, "key", c->key);
+	act_out_str(a, "manifest", c->mkey);
+	act_out_int(a, "size", (int64_t)c->bytes);
+	act_out_str(a, "sha256", c->sha);
+	act_out_str(a, "taken_at", c->ts);
+	act_out_str(a, "format", "custom");
+	act_out_str(a, "database", c->sn.dbname);
+	act_out_str(a, "server_version", c->sn.server_version);
+	act_out_str(a, "pg_dump_version", c->pgdump_ver);
+	act_out_str(a, "store", store_where(c->st));
+	act_out_int(a, "parts", parts);
+	json_t *ev = json_object();
+	json_object_set_new(ev, "key", json_string(c->key));
+	json_object_set_new(ev, "store", json_string(store_name(c->st)));
+	json_object_set_new(ev, "bytes", json_integer((json_int_t)c->bytes));
+	json_object_set_new(ev, "seconds", json_real(secs));
+	json_object_set_new(ev, "rate_bytes_per_s", json_real(secs > 0 ? (double)c->bytes / secs : 0));
+	json_object_set_new(ev, "parts", json_integer(parts));
+	json_object_set_new(ev, "sha256", json_string(c->sha));
+	json_object_set_new(ev, "taken_at", json_string(c->ts));
+	act_journal(a, "dump_created", ev);
+}
+
+/* pg_dump into the store, then the manifest and the check of the object.
+ * ACT_OK or ACT_FAIL. */
+static int create_run(struct create *c)
+{
+	struct act *a = c->a;
+	int64_t compress;
+	if (create_begin(c, &compress) != 0)
+		return ACT_FAIL;
+	c->t0 = mono_us();
+	c->started = now_us();
+	if (create_spawn(c, compress) != 0)
+		return ACT_FAIL;
+	act_log(a, "pg_dump of %s (snapshot %s%s) -> %s '%s'", pg_where(c->db), c->ts,
+		c->snap_rc == 0 ? ", exported" : ", pg_dump's own", store_where(c->st), c->key);
+	if (create_pump(c) != 0)
+		return ACT_FAIL;
+	/* the version came from the archive's header; ask the tool otherwise */
+	if (!c->pgdump_ver[0] && tool_version(a, "pg_dump", c->pgdump_ver, sizeof(c->pgdump_ver)) != 0)
+		snprintf(c->pgdump_ver, sizeof(c->pgdump_ver), "unknown");
+	c->t1 = mono_us();
+	int parts = store_writer_parts(c->w);
+	store_writer_free(c->w);
+	c->w = NULL; /* committed: never aborted from here on */
+	PQclear(PQexec(c->sn.conn, "COMMIT"));
+	if (create_manifest(c) != 0 || create_confirm(c) != 0)
+		return ACT_FAIL;
+	create_report(c, parts);
+	return ACT_OK;
+}
+
 static int do_create(struct act *a)
 {
 	struct sigpipe_guard g;
@@ -1246,140 +1400,8 @@ static int do_create(struct act *a)
 	c.lc = stepctx(a);
 	c.errfd = c.pfd[0] = c.pfd[1] = -1;
 	c.pid = -1;
-	int ret = ACT_FAIL;
 	act_unchanged(a); /* until the store is written to */
-	c.db = act_resource(a, "database");
-	if (!c.db)
-		goto out;
-	c.st = store_open(a, act_resource(a, "store"));
-	if (!c.st)
-		goto out;
-	const char *name = act_str(a, "name");
-	if (!name || !*name)
-		name = pg_dbname(c.db);
-	if (!valid_name(name)) {
-		act_fail(a, "name '%s' cannot be part of a key; use letters, digits and . _ - / (no '..')", name);
-		goto out;
-	}
-	int64_t compress = act_int(a, "compress", -1);
-	if (act_has(a, "compress") && (compress < 0 || compress > 9)) {
-		act_fail(a, "compress is %lld; give 0 (none) to 9 (smallest)", (long long)compress);
-		goto out;
-	}
-	c.snap_rc = open_snapshot(a, c.db, &c.sn);
-	if (c.snap_rc < 0)
-		goto out;
-	char ts[40], tsc[40];
-	fmt_timestamp_compact(c.sn.at, tsc, sizeof(tsc));
-	fmt_timestamp(c.sn.at, ts, sizeof(ts));
-	char *rel = xasprintf("%s-%s.dump", name, tsc);
-	c.key = store_key(c.st, rel);
-	free(rel);
-	c.mkey = dump_manifest_key(c.key);
-	act_changing(a);
-	c.w = store_writer_new(&c.lc, c.st, c.key);
-	if (!c.w) {
-		stepctx_fail(a, &c.lc);
-		goto out;
-	}
-	c.t0 = mono_us();
-	int64_t started = now_us();
-	if (create_spawn(&c, compress) != 0)
-		goto out;
-	act_log(a, "pg_dump of %s (snapshot %s%s) -> %s '%s'", pg_where(c.db), ts,
-		c.snap_rc == 0 ? ", exported" : ", pg_dump's own", store_where(c.st), c.key);
-	if (create_pump(&c) != 0)
-		goto out;
-	/* the version came from the archive's header; ask the tool otherwise */
-	if (!c.pgdump_ver[0] && tool_version(a, "pg_dump", c.pgdump_ver, sizeof(c.pgdump_ver)) != 0)
-		snprintf(c.pgdump_ver, sizeof(c.pgdump_ver), "unknown");
-	c.t1 = mono_us();
-	int parts = store_writer_parts(c.w);
-	store_writer_free(c.w);
-	c.w = NULL; /* committed: never aborted from here on */
-	PQclear(PQexec(c.sn.conn, "COMMIT"));
-
-	/* the manifest, beside the dump */
-	char fin[40];
-	fmt_timestamp(now_us(), fin, sizeof(fin));
-	char st_at[40];
-	fmt_timestamp(started, st_at, sizeof(st_at));
-	double secs = (double)(c.t1 - c.t0) / 1e6;
-	json_t *m = json_object();
-	json_object_set_new(m, "drplay_manifest", json_integer(1));
-	json_object_set_new(m, "key", json_string(c.key));
-	json_object_set_new(m, "format", json_string("custom"));
-	json_object_set_new(m, "compression", json_string("pg_dump"));
-	json_object_set_new(m, "size", json_integer((json_int_t)c.bytes));
-	json_object_set_new(m, "sha256", json_string(c.sha));
-	json_object_set_new(m, "database", json_string(c.sn.dbname));
-	json_object_set_new(m, "source", json_string(pg_where(c.db)));
-	json_object_set_new(m, "server_version", json_string(c.sn.server_version));
-	json_object_set_new(m, "server_version_num", json_integer(c.sn.server_version_num));
-	if (c.sn.locale)
-		json_object_set(m, "locale", c.sn.locale);
-	json_object_set_new(m, "pg_dump_version", json_string(c.pgdump_ver));
-	json_object_set_new(m, "snapshot_time", json_string(ts));
-	json_object_set_new(m, "snapshot_exported", json_boolean(c.snap_rc == 0));
-	json_object_set_new(m, "started_at", json_string(st_at));
-	json_object_set_new(m, "finished_at", json_string(fin));
-	json_object_set_new(m, "duration_s", json_real(secs));
-	json_object_set_new(m, "created_by", json_string("drplay " DRPLAY_VERSION));
-	json_object_set_new(m, "run", json_string(act_run_id(a)));
-	char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(m);
-	size_t tl = strlen(text);
-	text = xrealloc(text, tl + 2);
-	text[tl] = '\n';
-	text[tl + 1] = '\0';
-	int mr = store_write_small(&c.lc, c.st, c.mkey, text, tl + 1, "application/json");
-	free(text);
-	if (mr != 0) {
-		stepctx_fail(a, &c.lc);
-		goto out; /* the dump exists; its manifest does not: the step fails */
-	}
-
-	/* what the store now holds must be what pg_dump wrote */
-	struct store_obj ob;
-	int sr = store_stat(&c.lc, c.st, c.key, &ob);
-	if (sr < 0) {
-		stepctx_fail(a, &c.lc);
-		goto out;
-	}
-	if (sr == 1 || ob.size != c.bytes) {
-		act_fail(a, "after the upload, '%s' in store '%s' %s, but pg_dump wrote %llu bytes", c.key,
-			 store_name(c.st), sr == 1 ? "is missing" : "has another size",
-			 (unsigned long long)c.bytes);
-		goto out;
-	}
-	char hs[32], rate[32];
-	human_size(c.bytes, hs, sizeof(hs));
-	human_size(secs > 0 ? (uint64_t)((double)c.bytes / secs) : c.bytes, rate, sizeof(rate));
-	act_log(a, "stored '%s': %s in %.1fs (%s/s)%s, sha256 %.16s...", c.key, hs, secs, rate,
-		parts ? " as a multipart upload" : "", c.sha);
-	act_out_str(a, "key", c.key);
-	act_out_str(a, "manifest", c.mkey);
-	act_out_int(a, "size", (int64_t)c.bytes);
-	act_out_str(a, "sha256", c.sha);
-	act_out_str(a, "taken_at", ts);
-	act_out_str(a, "format", "custom");
-	act_out_str(a, "database", c.sn.dbname);
-	act_out_str(a, "server_version", c.sn.server_version);
-	act_out_str(a, "pg_dump_version", c.pgdump_ver);
-	act_out_str(a, "store", store_where(c.st));
-	act_out_int(a, "parts", parts);
-	json_t *ev = json_object();
-	json_object_set_new(ev, "key", json_string(c.key));
-	json_object_set_new(ev, "store", json_string(store_name(c.st)));
-	json_object_set_new(ev, "bytes", json_integer((json_int_t)c.bytes));
-	json_object_set_new(ev, "seconds", json_real(secs));
-	json_object_set_new(ev, "rate_bytes_per_s", json_real(secs > 0 ? (double)c.bytes / secs : 0));
-	json_object_set_new(ev, "parts", json_integer(parts));
-	json_object_set_new(ev, "sha256", json_string(c.sha));
-	json_object_set_new(ev, "taken_at", json_string(ts));
-	act_journal(a, "dump_created", ev);
-	ret = ACT_OK;
-out:
+	int ret = create_run(&c);
 	create_release(&c);
 	sigpipe_restore(&g);
 	return ret;
@@ -1415,6 +1437,11 @@ struct restore {
 	int64_t t0, t_read, t_end;
 	struct prog prog;
 	int64_t taken_at;     /* the dump's time (manifest, key, LastModified), 0 unknown */
+	int maybe_custom;     /* not known to be plain SQL */
+	struct store_xfer xfer;
+	char sha[65];         /* of what was read */
+	const char *msha;     /* the manifest's, or NULL */
+	int exited, status, cancelled; /* how the tool ended */
 };
 
 static char *opt_arg(const char *fmt, const char *v)
@@ -1723,87 +1750,103 @@ static int tool_failed(struct restore *r, int exited, int status)
 	return ACT_FAIL;
 }
 
-static int restore_run(struct restore *r)
+/* The step's arguments and what they name. 0, or -1 after act_fail. */
+static int restore_args(struct restore *r, int *into_new)
 {
 	struct act *a = r->a;
-	act_unchanged(a); /* until a database is created or pg_restore starts */
 	r->st = store_open(a, act_resource(a, "store"));
 	if (!r->st)
-		return ACT_FAIL;
+		return -1;
 	r->key = act_str(a, "key");
 	if (store_key_ok(&r->lc, r->st, r->key) != 0)
-		return stepctx_fail(a, &r->lc);
+		return stepctx_fail(a, &r->lc), -1;
 	r->target = act_resource(a, "target");
 	if (!r->target)
-		return ACT_FAIL;
+		return -1;
 	const char *into = act_str(a, "into");
-	int into_new = into && !strcmp(into, "new");
+	*into_new = into && !strcmp(into, "new");
 	r->jobs = (int)act_int(a, "jobs", 1);
 	r->allow_errors = act_bool(a, "allow_errors", 0);
 	r->clean = act_bool(a, "clean", 0);
 	r->no_owner = act_bool(a, "no_owner", 0);
 	r->single_tx = act_bool(a, "single_transaction", 0);
 	if (r->jobs < 1 || r->jobs > 64)
-		return act_fail(a, "jobs is %d; give 1 to 64", r->jobs);
+		return act_fail(a, "jobs is %d; give 1 to 64", r->jobs), -1;
 	if (r->single_tx && r->jobs > 1)
 		return act_fail(a, "single_transaction cannot be combined with jobs: %d (pg_restore runs parallel jobs in separate transactions); pick one",
-				r->jobs);
-	if (into_new && r->clean)
+				r->jobs), -1;
+	if (*into_new && r->clean)
 		act_log(a, "clean has no effect with into: new (the database is fresh)");
 	r->workdir = act_str(a, "workdir");
 	if (!r->workdir || !*r->workdir)
 		r->workdir = act_tmpdir(a);
 	if (!r->workdir)
-		return act_fail(a, "cannot create the run's scratch directory: %s", strerror(errno));
+		return act_fail(a, "cannot create the run's scratch directory: %s", strerror(errno)), -1;
+	return 0;
+}
 
-	/* Everything that can be checked before anything changes. */
+/* jobs > 1 with what may be a custom archive: the local copy must fit in
+ * workdir. 0, or -1 after act_fail. */
+static int restore_space(struct restore *r)
+{
+	struct act *a = r->a;
+	struct stat wst;
+	if (stat(r->workdir, &wst) != 0 || !S_ISDIR(wst.st_mode))
+		return act_fail(a, "workdir '%s' is not a directory: %s", r->workdir,
+				errno ? strerror(errno) : "not a directory"), -1;
+	struct statvfs vf;
+	if (statvfs(r->workdir, &vf) != 0)
+		return act_fail(a, "cannot read the free space of workdir '%s': %s", r->workdir, strerror(errno)), -1;
+	uint64_t avail = (uint64_t)vf.f_bavail * (uint64_t)vf.f_frsize;
+	uint64_t need = r->size + (1u << 20);
+	if (avail >= need)
+		return 0;
+	char h1[32], h2[32];
+	return act_fail(a, "workdir '%s' has %s free, but restoring '%s' with jobs: %d needs %s there for a local copy of the dump%s; give a larger workdir, or jobs: 1 (streams without a local copy)",
+			r->workdir, human_size(avail, h1, sizeof(h1)), r->key, r->jobs, human_size(need, h2, sizeof(h2)),
+			ends_with(r->key, ".gz") ? " (at least)" : ""), -1;
+}
+
+/* Everything that can be checked before anything changes: the object, its
+ * manifest, its time, and room for a local copy. 0, or -1 after act_fail. */
+static int restore_precheck(struct restore *r)
+{
+	struct act *a = r->a;
 	struct store_obj ob;
 	int sr = store_stat(&r->lc, r->st, r->key, &ob);
 	if (sr < 0)
-		return stepctx_fail(a, &r->lc);
+		return stepctx_fail(a, &r->lc), -1;
 	if (sr == 1)
 		return act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)",
-				r->key, store_name(r->st), store_where(r->st));
+				r->key, store_name(r->st), store_where(r->st)), -1;
 	r->size = ob.size;
 	if (dump_read_manifest(a, r->st, r->key, &r->manifest) < 0)
-		return ACT_FAIL;
-	{
-		const char *snap = r->manifest ? json_string_value(json_object_get(r->manifest, "snapshot_time")) : NULL;
-		int64_t tk;
-		if (snap && parse_timestamp(snap, &tk) == 0)
-			r->taken_at = tk;
-		else if (dump_key_time(r->key, &tk) == 0)
-			r->taken_at = tk;
-		else
-			r->taken_at = ob.mtime;
-	}
+		return -1;
+	const char *snap = r->manifest ? json_string_value(json_object_get(r->manifest, "snapshot_time")) : NULL;
+	int64_t tk;
+	if (snap && parse_timestamp(snap, &tk) == 0)
+		r->taken_at = tk;
+	else if (dump_key_time(r->key, &tk) == 0)
+		r->taken_at = tk;
+	else
+		r->taken_at = ob.mtime;
 	if (r->manifest && (uint64_t)json_integer_value(json_object_get(r->manifest, "size")) != r->size)
 		return act_fail(a, "dump '%s' in store '%s' has %llu bytes but its manifest says %lld: the object is truncated or altered, or the manifest is wrong; nothing was restored",
 				r->key, store_name(r->st), (unsigned long long)r->size,
-				(long long)json_integer_value(json_object_get(r->manifest, "size")));
+				(long long)json_integer_value(json_object_get(r->manifest, "size"))), -1;
 	const char *mfmt = r->manifest ? json_string_value(json_object_get(r->manifest, "format")) : NULL;
-	int maybe_custom = !(mfmt && !strcmp(mfmt, "plain")) && !ends_with(r->key, ".sql") &&
-			   !ends_with(r->key, ".sql.gz");
-	if (r->jobs > 1 && maybe_custom) {
-		struct stat wst;
-		if (stat(r->workdir, &wst) != 0 || !S_ISDIR(wst.st_mode))
-			return act_fail(a, "workdir '%s' is not a directory: %s", r->workdir,
-					errno ? strerror(errno) : "not a directory");
-		struct statvfs vf;
-		if (statvfs(r->workdir, &vf) != 0)
-			return act_fail(a, "cannot read the free space of workdir '%s': %s", r->workdir, strerror(errno));
-		uint64_t avail = (uint64_t)vf.f_bavail * (uint64_t)vf.f_frsize;
-		uint64_t need = r->size + (1u << 20);
-		if (avail < need) {
-			char h1[32], h2[32];
-			act_fail(a, "workdir '%s' has %s free, but restoring '%s' with jobs: %d needs %s there for a local copy of the dump%s; give a larger workdir, or jobs: 1 (streams without a local copy)",
-				 r->workdir, human_size(avail, h1, sizeof(h1)), r->key, r->jobs,
-				 human_size(need, h2, sizeof(h2)), ends_with(r->key, ".gz") ? " (at least)" : "");
-			return ACT_FAIL;
-		}
-	}
+	r->maybe_custom = !(mfmt && !strcmp(mfmt, "plain")) && !ends_with(r->key, ".sql") && !ends_with(r->key, ".sql.gz");
+	if (r->jobs > 1 && r->maybe_custom)
+		return restore_space(r);
+	return 0;
+}
 
-	/* The database to restore into. */
+/* The database to restore into (a new one, created here, with into: new),
+ * the outputs that name it, and the connection settings of the tool. 0, or
+ * -1 after act_fail. */
+static int restore_target(struct restore *r, int into_new)
+{
+	struct act *a = r->a;
 	const char *want = act_str(a, "database");
 	if (into_new) {
 		if (want && *want) {
@@ -1817,15 +1860,15 @@ static int restore_run(struct restore *r)
 			r->dbname = xasprintf("%.30s_restore_%s_%s", pg_dbname(r->target), ts, rnd);
 		}
 		if (strlen(r->dbname) > 63)
-			return act_fail(a, "database name '%s' is longer than 63 bytes", r->dbname);
+			return act_fail(a, "database name '%s' is longer than 63 bytes", r->dbname), -1;
 		if (create_database(a, r->target, r->dbname, json_object_get(r->manifest, "locale")) != 0)
-			return ACT_FAIL;
+			return -1;
 	} else {
 		r->dbname = xstrdup(want && *want ? want : pg_dbname(r->target));
 	}
 	char *dsn = conninfo_for(a, r->target, r->dbname);
 	if (!dsn)
-		return ACT_FAIL;
+		return -1;
 	act_out_str(a, "database", r->dbname);
 	act_out_str(a, "dsn", dsn);
 	act_out_str(a, "key", r->key);
@@ -1835,85 +1878,97 @@ static int restore_run(struct restore *r)
 		act_out(a, "taken_at", json_null());
 	free_secret(dsn);
 	if (pg_child_conninfo(a, r->target, r->dbname, &r->ci, &r->pwenv) != 0)
-		return ACT_FAIL;
+		return -1;
 	r->errfd = scratch_file(a);
 	if (r->errfd < 0)
-		return ACT_FAIL;
+		return -1;
 	r->nullfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	char hs[32];
-	act_log(a, "restoring '%s' (%s) from %s into database '%s' on %s%s", r->key,
-		human_size(r->size, hs, sizeof(hs)), store_where(r->st), r->dbname, pg_where(r->target),
-		r->jobs > 1 ? " (parallel)" : "");
+	return 0;
+}
 
-	/* One pass over the object: hash, gunzip, sniff, consume. */
+/* One pass over the object: hash, gunzip, sniff, consume; then whether
+ * what came is the dump the store and its manifest describe. 0, or -1
+ * after act_fail. */
+static int restore_stream(struct restore *r)
+{
+	struct act *a = r->a;
 	r->ds.on_format = restore_on_format;
 	r->ds.fmt_ud = r;
 	r->t0 = mono_us();
-	prog_start(a, &r->prog, r->jobs > 1 && maybe_custom ? "download" : "restore", r->size);
-	struct store_xfer x;
-	int rd = store_read(&r->lc, r->st, r->key, 0, 0, restore_sink, r, &x);
+	prog_start(a, &r->prog, r->jobs > 1 && r->maybe_custom ? "download" : "restore", r->size);
+	int rd = store_read(&r->lc, r->st, r->key, 0, 0, restore_sink, r, &r->xfer);
 	if (rd == 0)
 		prog_end(a, &r->prog, r->ds.raw);
-	char sha[65];
 	int bad = 0;
 	if (rd == 0)
-		bad = dstream_finish(&r->ds, sha) != 0;
+		bad = dstream_finish(&r->ds, r->sha) != 0;
 	else
-		dstream_finish(&r->ds, sha);
+		dstream_finish(&r->ds, r->sha);
 	r->t_read = mono_us();
 	int consumer_broke = r->cp.broken;
-	int exited = 1, status = 0, cancelled = 0;
+	r->exited = 1;
 	int read_failed = rd != 0 || bad;
 	/* integrity against the manifest */
-	const char *msha = r->manifest ? json_string_value(json_object_get(r->manifest, "sha256")) : NULL;
-	int sha_bad = !read_failed && msha && strcasecmp(msha, sha) != 0;
+	r->msha = r->manifest ? json_string_value(json_object_get(r->manifest, "sha256")) : NULL;
+	int sha_bad = !read_failed && r->msha && strcasecmp(r->msha, r->sha) != 0;
 	int size_bad = !read_failed && r->ds.raw != r->size;
 	if (r->stage_fd < 0)
-		restore_end_child(r, read_failed || sha_bad || size_bad, &exited, &status, &cancelled);
+		restore_end_child(r, read_failed || sha_bad || size_bad, &r->exited, &r->status, &r->cancelled);
 	if (rd == 1)
 		return act_fail(a, "dump '%s' disappeared from store '%s' while it was being read", r->key,
-				store_name(r->st));
+				store_name(r->st)), -1;
 	if (r->ds.failed)
-		return act_fail(a, "dump '%s' in store '%s' is not usable: %s%s", r->key, store_name(r->st),
-				r->ds.err, r->pid < 0 && r->tool ? "; the restore was stopped" : "");
+		return act_fail(a, "dump '%s' in store '%s' is not usable: %s%s", r->key, store_name(r->st), r->ds.err,
+				r->pid < 0 && r->tool ? "; the restore was stopped" : ""), -1;
 	if (r->stage_err)
 		return act_fail(a, "cannot write the local copy of '%s' in workdir '%s' after %llu bytes: %s%s", r->key,
 				r->workdir, (unsigned long long)r->staged, strerror(r->stage_err),
-				r->stage_err == ENOSPC ? "; the workdir is full: give a larger one, or jobs: 1" : "");
-	if (rd != 0 && (consumer_broke || (r->tool && (!exited || status != 0))))
-		return tool_failed(r, exited, status);
-	if (rd != 0 && cancelled)
-		return act_fail(a, "the restore of '%s' was cancelled", r->key);
+				r->stage_err == ENOSPC ? "; the workdir is full: give a larger one, or jobs: 1" : ""), -1;
+	if (rd != 0 && (consumer_broke || (r->tool && (!r->exited || r->status != 0))))
+		return tool_failed(r, r->exited, r->status), -1;
+	if (rd != 0 && r->cancelled)
+		return act_fail(a, "the restore of '%s' was cancelled", r->key), -1;
 	if (rd != 0)
-		return stepctx_fail(a, &r->lc); /* the store said why (or the sink did) */
+		return stepctx_fail(a, &r->lc), -1; /* the store said why (or the sink did) */
 	if (size_bad)
 		return act_fail(a, "dump '%s' in store '%s' delivered %llu bytes but the store said it has %llu: the object is truncated or changed; the restore was stopped",
-				r->key, store_name(r->st), (unsigned long long)r->ds.raw, (unsigned long long)r->size);
+				r->key, store_name(r->st), (unsigned long long)r->ds.raw, (unsigned long long)r->size), -1;
 	if (sha_bad)
 		return act_fail(a, "dump '%s' in store '%s' does not match its manifest: SHA-256 %s, the manifest says %s; the object is corrupt, so the restore was stopped and database '%s' is not trustworthy",
-				r->key, store_name(r->st), sha, msha, r->dbname);
-	if (cancelled)
-		return act_fail(a, "the restore of '%s' was cancelled", r->key);
+				r->key, store_name(r->st), r->sha, r->msha, r->dbname), -1;
+	if (r->cancelled)
+		return act_fail(a, "the restore of '%s' was cancelled", r->key), -1;
+	return 0;
+}
 
-	/* jobs > 1: the verified local copy goes to pg_restore --jobs */
-	if (r->stage_fd >= 0) {
-		close(r->stage_fd);
-		r->stage_fd = -1;
-		char h2[32];
-		act_log(a, "downloaded and verified %s in %.1fs; pg_restore --jobs=%d", human_size(r->staged, h2, sizeof(h2)),
-			(double)(r->t_read - r->t0) / 1e6, r->jobs);
-		if (restore_spawn(r, DUMP_CUSTOM, r->stage_path) != 0)
-			return ACT_FAIL;
-		restore_end_child(r, 0, &exited, &status, &cancelled);
-		if (cancelled)
-			return act_fail(a, "the restore of '%s' was cancelled", r->key);
-	}
-	r->t_end = mono_us();
-	int errors = 0, tolerated = 0;
-	if (!exited || status != 0) {
+/* jobs > 1: the verified local copy goes to pg_restore --jobs. 0, or -1. */
+static int restore_staged(struct restore *r)
+{
+	struct act *a = r->a;
+	close(r->stage_fd);
+	r->stage_fd = -1;
+	char h2[32];
+	act_log(a, "downloaded and verified %s in %.1fs; pg_restore --jobs=%d", human_size(r->staged, h2, sizeof(h2)),
+		(double)(r->t_read - r->t0) / 1e6, r->jobs);
+	if (restore_spawn(r, DUMP_CUSTOM, r->stage_path) != 0)
+		return -1;
+	restore_end_child(r, 0, &r->exited, &r->status, &r->cancelled);
+	if (r->cancelled)
+		return act_fail(a, "the restore of '%s' was cancelled", r->key), -1;
+	return 0;
+}
+
+/* How the tool ended: success, errors allowed (allow_errors), or the
+ * harmless errors of --clean's drops. *errors: those passed over. 0, or -1
+ * after act_fail. */
+static int restore_verdict(struct restore *r, int *errors)
+{
+	struct act *a = r->a;
+	int tolerated = 0;
+	if (!r->exited || r->status != 0) {
 		/* pg_restore without --exit-on-error exits 1 after ignoring errors */
 		char *t = file_tail(r->errfd, 4096);
-		int ignored = exited && status == 1 && strstr(t, "errors ignored on restore");
+		int ignored = r->exited && r->status == 1 && strstr(t, "errors ignored on restore");
 		free(t);
 		if (ignored && r->clean && !r->allow_errors && !strcmp(r->tool, "pg_restore")) {
 			int other;
@@ -1924,36 +1979,41 @@ static int restore_run(struct restore *r)
 				act_fail(a, "pg_restore failed while restoring '%s' into database '%s' on %s: %s (%d error%s besides the clean phase's; the restore went on to its end: the database is not a faithful copy)",
 					 r->key, r->dbname, pg_where(r->target), first, other, other == 1 ? "" : "s");
 				free(first);
-				return ACT_FAIL;
+				return -1;
 			}
 		} else if (!(ignored && r->allow_errors)) {
 			log_tool_lines(a, r->errfd, r->tool, 20);
-			return tool_failed(r, exited, status);
+			return tool_failed(r, r->exited, r->status), -1;
 		}
 	}
-	errors = log_tool_lines(a, r->errfd, r->tool, tolerated ? 0 : 20);
+	*errors = log_tool_lines(a, r->errfd, r->tool, tolerated ? 0 : 20);
 	if (tolerated) {
 		act_log(a, "pg_restore --clean: %d of its DROP ... IF EXISTS statements failed harmlessly (objects the drop of their parent removes, such as partitions' inherited constraints) and were passed over",
 			tolerated);
-		errors = 0;
+		*errors = 0;
 	}
-	if (errors && !r->allow_errors) {
-		/* psql with ON_ERROR_STOP exits 3; reaching here means only notices */
-		errors = 0;
-	}
+	if (*errors && !r->allow_errors) /* psql with ON_ERROR_STOP exits 3; reaching here means only notices */
+		*errors = 0;
+	return 0;
+}
+
+/* The log lines, the outputs and the journal's dump_restored. */
+static void restore_report(struct restore *r, int errors)
+{
+	struct act *a = r->a;
 	double secs = (double)(r->t_end - r->t0) / 1e6;
 	double rate = secs > 0 ? (double)r->ds.raw / secs : 0;
 	char h3[32], h4[32];
 	act_log(a, "restored %s (%s dump%s) into '%s' in %.1fs (%s/s)%s", human_size(r->ds.raw, h3, sizeof(h3)),
 		dump_fmt_name(r->ds.fmt), r->ds.gzip ? ", gzip" : "", r->dbname, secs,
-		human_size((uint64_t)rate, h4, sizeof(h4)), msha ? "; SHA-256 matches the manifest" : "");
+		human_size((uint64_t)rate, h4, sizeof(h4)), r->msha ? "; SHA-256 matches the manifest" : "");
 	if (errors)
 		act_log(a, "warning: %d errors were ignored (allow_errors: true)", errors);
 	act_out_str(a, "format", dump_fmt_name(r->ds.fmt));
 	act_out_str(a, "compression", r->ds.gzip ? "gzip" : "none");
 	act_out_int(a, "size", (int64_t)r->ds.raw);
-	act_out_str(a, "sha256", sha);
-	act_out_bool(a, "verified", msha != NULL);
+	act_out_str(a, "sha256", r->sha);
+	act_out_bool(a, "verified", r->msha != NULL);
 	act_out_int(a, "jobs", r->stage_path ? r->jobs : 1);
 	act_out_int(a, "errors_ignored", errors);
 	act_out(a, "bytes_per_second", json_real(rate));
@@ -1967,10 +2027,31 @@ static int restore_run(struct restore *r)
 	json_object_set_new(ev, "rate_bytes_per_s", json_real(rate));
 	json_object_set_new(ev, "download_s", json_real((double)(r->t_read - r->t0) / 1e6));
 	json_object_set_new(ev, "jobs", json_integer(r->stage_path ? r->jobs : 1));
-	json_object_set_new(ev, "resumes", json_integer(x.resumes));
+	json_object_set_new(ev, "resumes", json_integer(r->xfer.resumes));
 	json_object_set_new(ev, "errors_ignored", json_integer(errors));
-	json_object_set_new(ev, "verified", json_boolean(msha != NULL));
+	json_object_set_new(ev, "verified", json_boolean(r->msha != NULL));
 	act_journal(a, "dump_restored", ev);
+}
+
+static int restore_run(struct restore *r)
+{
+	struct act *a = r->a;
+	act_unchanged(a); /* until a database is created or pg_restore starts */
+	int into_new = 0;
+	if (restore_args(r, &into_new) != 0 || restore_precheck(r) != 0 || restore_target(r, into_new) != 0)
+		return ACT_FAIL;
+	char hs[32];
+	act_log(a, "restoring '%s' (%s) from %s into database '%s' on %s%s", r->key, human_size(r->size, hs, sizeof(hs)),
+		store_where(r->st), r->dbname, pg_where(r->target), r->jobs > 1 ? " (parallel)" : "");
+	if (restore_stream(r) != 0)
+		return ACT_FAIL;
+	if (r->stage_fd >= 0 && restore_staged(r) != 0)
+		return ACT_FAIL;
+	r->t_end = mono_us();
+	int errors = 0;
+	if (restore_verdict(r, &errors) != 0)
+		return ACT_FAIL;
+	restore_report(r, errors);
 	return ACT_OK;
 }
 

@@ -328,9 +328,20 @@ struct check {
 	pid_t pid;
 	int listfd, errfd;
 	uint64_t size;
+	struct store_xfer xfer; /* the read */
 	struct store_xfer *x;   /* the read under way (its size is known early) */
 	struct prog prog;
 	int want_toc;
+	/* what was found */
+	json_t *manifest;       /* NULL: none */
+	int own;                /* the key is named like dump.create's dumps */
+	int rd, fin;            /* store_read's and dstream_finish's results */
+	char sha[65];
+	int exited, status, cancelled; /* how pg_restore --list ended */
+	double secs;
+	char *toc;              /* pg_restore --list's output */
+	int64_t toc_entries, ntables, nviews;
+	json_t *checked, *missing;
 };
 
 static int check_write(void *ud, const void *p, size_t n)
@@ -527,6 +538,256 @@ static int list_has_table(json_t *tables, const char *want)
 	return 0;
 }
 
+/* The object's manifest and the rule on it (manifest: auto, required,
+ * optional): 0, or -1 after act_fail (no dump, a manifest that is needed
+ * and missing, or a bad one). */
+static int check_manifest(struct check *c)
+{
+	struct act *a = c->a;
+	const char *policy = act_str(a, "manifest");
+	if (!policy)
+		policy = "auto";
+	int mr = dump_read_manifest(a, c->st, c->key, &c->manifest);
+	if (mr < 0)
+		return -1;
+	size_t kl = strlen(c->key);
+	c->own = (kl > 5 && !strcasecmp(c->key + kl - 5, ".dump")) || (kl > 7 && !strcasecmp(c->key + kl - 7, ".pgdump"));
+	int required = !strcmp(policy, "required") || (!strcmp(policy, "auto") && c->own);
+	if (mr != 1 || !required)
+		return 0;
+	struct store_obj ob;
+	int sr = store_stat(&c->lc, c->st, c->key, &ob);
+	if (sr < 0)
+		return stepctx_fail(a, &c->lc), -1;
+	if (sr == 1)
+		return act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)",
+				c->key, store_name(c->st), store_where(c->st)), -1;
+	return act_fail(a, "dump '%s' in store '%s' has no manifest ('%s.manifest.json'): its size and SHA-256 cannot be proven; it was not made by dump.create, or its manifest was lost (manifest: optional checks it without one)",
+			c->key, store_name(c->st), c->key), -1;
+}
+
+/* Reads the object once through the inspector (and pg_restore --list for a
+ * custom archive), then waits for pg_restore. 0, or -1 after act_fail. */
+static int check_read(struct check *c)
+{
+	struct act *a = c->a;
+	c->listfd = scratch(a);
+	c->errfd = scratch(a);
+	if (c->listfd < 0 || c->errfd < 0)
+		return -1;
+	c->ds.on_format = check_on_format;
+	c->ds.fmt_ud = c;
+	c->ds.scan_tables = 1; /* plain SQL: the tables and views are counted from the text */
+	/* Likely a custom archive (manifest, suffix): start pg_restore --list
+	 * now, so that its start-up overlaps the download instead of following
+	 * the first bytes. */
+	const char *mfmt = c->manifest ? json_string_value(json_object_get(c->manifest, "format")) : NULL;
+	if (((mfmt && !strcmp(mfmt, "custom")) || (!mfmt && c->own)) && check_spawn(c) != 0)
+		return -1;
+	int64_t t0 = mono_us();
+	prog_start(a, &c->prog, "check", 0);
+	c->x = &c->xfer;
+	c->rd = store_read(&c->lc, c->st, c->key, 0, 0, check_sink, c, &c->xfer);
+	c->size = c->xfer.size;
+	if (c->rd == 0)
+		prog_end(a, &c->prog, c->ds.raw);
+	c->fin = dstream_finish(&c->ds, c->sha);
+	if (c->pipe.fd >= 0) {
+		close(c->pipe.fd);
+		c->pipe.fd = -1;
+	}
+	c->exited = 1;
+	if (c->pid > 0) {
+		if (c->rd != 0 || c->fin != 0)
+			kill(-c->pid, SIGTERM);
+		act_wait(a, c->pid, &c->exited, &c->status, &c->cancelled);
+		c->pid = -1;
+	}
+	c->secs = (double)(mono_us() - t0) / 1e6;
+	return 0;
+}
+
+/* Readable, the size the store said, the manifest's size and SHA-256, a
+ * known format. 0, or -1 after act_fail. */
+static int check_integrity(struct check *c)
+{
+	struct act *a = c->a;
+	if (c->rd == 1)
+		return act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)", c->key,
+				store_name(c->st), store_where(c->st)), -1;
+	if (c->rd != 0) {
+		stepctx_fail(a, &c->lc);
+		if (c->ds.failed)
+			act_fail(a, "dump '%s' in store '%s' is not usable: %s", c->key, store_name(c->st), c->ds.err);
+		return -1; /* the store (or the consumer) said why */
+	}
+	json_array_append_new(c->checked, json_string("readable"));
+	if (c->ds.raw != c->size)
+		return act_fail(a, "dump '%s' in store '%s': %llu bytes were delivered but the store said it has %llu; try again, and check the store",
+				c->key, store_name(c->st), (unsigned long long)c->ds.raw, (unsigned long long)c->size), -1;
+	if (c->manifest) {
+		json_int_t msize = json_integer_value(json_object_get(c->manifest, "size"));
+		const char *msha = json_string_value(json_object_get(c->manifest, "sha256"));
+		if ((uint64_t)msize != c->ds.raw)
+			return act_fail(a, "dump '%s' in store '%s' has %llu bytes but its manifest says %lld: the object is truncated or altered, or the manifest is wrong; do not rely on this dump",
+					c->key, store_name(c->st), (unsigned long long)c->ds.raw, (long long)msize), -1;
+		json_array_append_new(c->checked, json_string("size"));
+		if (strcasecmp(msha, c->sha) != 0)
+			return act_fail(a, "dump '%s' in store '%s' is corrupt: its SHA-256 is %s but its manifest says %s; do not rely on this dump",
+					c->key, store_name(c->st), c->sha, msha), -1;
+		json_array_append_new(c->checked, json_string("sha256"));
+	}
+	if (c->fin != 0)
+		return act_fail(a, "dump '%s' in store '%s' is not usable: %s", c->key, store_name(c->st), c->ds.err), -1;
+	if (c->ds.gzip)
+		json_array_append_new(c->checked, json_string("gzip"));
+	json_array_append_new(c->checked, json_string("format"));
+	return 0;
+}
+
+/* The tables and views of the dump: from pg_restore's table of contents
+ * (custom) or the inspector's scan of the SQL (plain). 0, or -1. */
+static int check_contents(struct check *c)
+{
+	c->toc_entries = -1;
+	if (c->ds.fmt != DUMP_CUSTOM) {
+		c->ntables = (int64_t)json_array_size(c->ds.tables);
+		c->nviews = c->ds.views;
+		return 0;
+	}
+	if (c->cancelled)
+		return act_fail(c->a, "the check of '%s' was cancelled", c->key), -1;
+	c->toc = read_fd_all(c->listfd, 64u << 20);
+	if (!c->exited || c->status != 0 || !*c->toc) {
+		char *e = read_fd_all(c->errfd, 4096);
+		e[strcspn(e, "\n")] = '\0';
+		act_fail(c->a, "dump '%s' in store '%s': its table of contents cannot be read (pg_restore --list %s %d): %s",
+			 c->key, store_name(c->st), c->exited ? "exited with status" : "was killed by signal", c->status,
+			 *e ? e : "no listing");
+		free(e);
+		return -1;
+	}
+	c->toc_entries = 0;
+	for (const char *l = c->toc; *l;) {
+		const char *nl = strchr(l, '\n');
+		if (*l >= '0' && *l <= '9') {
+			c->toc_entries++;
+			const char *r = toc_rest(l);
+			if (toc_is_table(r))
+				c->ntables++;
+			else if (r && (!strncmp(r, "VIEW ", 5) ||
+				       (!strncmp(r, "MATERIALIZED VIEW ", 18) && strncmp(r, "MATERIALIZED VIEW DATA ", 23) != 0)))
+				c->nviews++;
+		}
+		if (!nl)
+			break;
+		l = nl + 1;
+	}
+	json_array_append_new(c->checked, json_string("toc"));
+	return 0;
+}
+
+/* expect_tables: each one is in the dump. 0, or -1 after act_fail. */
+static int check_expected(struct check *c)
+{
+	json_t *expect = act_json(c->a, "expect_tables");
+	if (!expect)
+		return 0;
+	size_t i;
+	json_t *v;
+	json_array_foreach(expect, i, v)
+	{
+		const char *t = json_string_value(v);
+		if (!t)
+			continue;
+		int has = c->ds.fmt == DUMP_CUSTOM ? toc_has_table(c->toc, t) : list_has_table(c->ds.tables, t);
+		if (!has)
+			json_array_append_new(c->missing, json_string(t));
+	}
+	if (json_array_size(c->missing)) {
+		char *ms = json_dumps(c->missing, JSON_COMPACT);
+		act_fail(c->a, "dump '%s' in store '%s' does not contain expected table%s %s (%s dump with %lld tables)", c->key,
+			 store_name(c->st), json_array_size(c->missing) == 1 ? "" : "s", ms, dump_fmt_name(c->ds.fmt),
+			 (long long)c->ntables);
+		free(ms);
+		act_out(c->a, "missing_tables", json_incref(c->missing));
+		return -1;
+	}
+	json_array_append_new(c->checked, json_string("expect_tables"));
+	return 0;
+}
+
+/* The log lines, the outputs and the journal's dump_checked. */
+static void check_report(struct check *c)
+{
+	struct act *a = c->a;
+	char hs[32], rate[32];
+	double r = c->secs > 0 ? (double)c->ds.raw / c->secs : 0;
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+	json_t *v;
+	json_array_foreach(c->checked, i, v) sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(v));
+	act_log(a, "'%s': %s %s dump%s, %s; checked %s in %.1fs (%s/s)", c->key, human_size(c->ds.raw, hs, sizeof(hs)),
+		dump_fmt_name(c->ds.fmt), c->ds.gzip ? " (gzip)" : "",
+		c->manifest ? "SHA-256 matches its manifest" : "no manifest", sb_str(&sb), c->secs,
+		human_size((uint64_t)r, rate, sizeof(rate)));
+	sb_release(&sb);
+	if (c->toc_entries >= 0)
+		act_log(a, "table of contents: %lld entries, %lld tables, %lld views", (long long)c->toc_entries,
+			(long long)c->ntables, (long long)c->nviews);
+	act_out_str(a, "key", c->key);
+	act_out_int(a, "size", (int64_t)c->ds.raw);
+	act_out_str(a, "sha256", c->sha);
+	act_out_str(a, "format", dump_fmt_name(c->ds.fmt));
+	act_out_str(a, "compression", c->ds.gzip ? "gzip" : "none");
+	act_out_bool(a, "manifest", c->manifest != NULL);
+	act_out(a, "checked", json_incref(c->checked));
+	act_out_int(a, "toc_entries", c->toc_entries >= 0 ? c->toc_entries : 0);
+	act_out_int(a, "tables", c->ntables);
+	act_out_int(a, "views", c->nviews);
+	act_out(a, "missing_tables", json_incref(c->missing));
+	const char *snap = c->manifest ? json_string_value(json_object_get(c->manifest, "snapshot_time")) : NULL;
+	int64_t st_us;
+	if (snap && parse_timestamp(snap, &st_us) == 0) {
+		act_out_time(a, "taken_at", st_us);
+		act_out_dur(a, "age", now_us() - st_us > 0 ? now_us() - st_us : 0);
+	} else {
+		act_out(a, "taken_at", json_null());
+		act_out(a, "age", json_null());
+	}
+	act_out(a, "bytes_per_second", json_real(r));
+	json_t *ev = json_object();
+	json_object_set_new(ev, "key", json_string(c->key));
+	json_object_set_new(ev, "store", json_string(store_name(c->st)));
+	json_object_set_new(ev, "bytes", json_integer((json_int_t)c->ds.raw));
+	json_object_set_new(ev, "seconds", json_real(c->secs));
+	json_object_set_new(ev, "rate_bytes_per_s", json_real(r));
+	json_object_set_new(ev, "resumes", json_integer(c->xfer.resumes));
+	json_object_set_new(ev, "checked", json_incref(c->checked));
+	act_journal(a, "dump_checked", ev);
+}
+
+static void check_release(struct check *c)
+{
+	if (c->pipe.fd >= 0)
+		close(c->pipe.fd);
+	if (c->pid > 0) {
+		int ex, stt, cc;
+		kill(-c->pid, SIGTERM);
+		act_wait(c->a, c->pid, &ex, &stt, &cc);
+	}
+	if (c->listfd >= 0)
+		close(c->listfd);
+	if (c->errfd >= 0)
+		close(c->errfd);
+	free(c->toc);
+	json_decref(c->manifest);
+	json_decref(c->checked);
+	json_decref(c->missing);
+	dstream_release(&c->ds);
+	libctx_release(&c->lc);
+}
+
 static int do_check(struct act *a)
 {
 	struct sigpipe_guard g;
@@ -538,247 +799,26 @@ static int do_check(struct act *a)
 	c.pid = -1;
 	c.listfd = c.errfd = -1;
 	c.pipe.fd = -1;
+	c.want_toc = 1;
+	c.checked = json_array();
+	c.missing = json_array();
 	dstream_init(&c.ds);
-	json_t *manifest = NULL, *checked = json_array(), *missing = json_array();
-	char *toc = NULL;
 	int ret = ACT_FAIL;
 	c.st = store_open(a, act_resource(a, "store"));
+	c.key = act_str(a, "key");
 	if (!c.st)
 		goto out;
-	c.key = act_str(a, "key");
 	if (store_key_ok(&c.lc, c.st, c.key) != 0) {
 		stepctx_fail(a, &c.lc);
 		goto out;
 	}
-	const char *policy = act_str(a, "manifest");
-	if (!policy)
-		policy = "auto";
-	json_t *expect = act_json(a, "expect_tables");
-	c.want_toc = 1;
-	int mr = dump_read_manifest(a, c.st, c.key, &manifest);
-	if (mr < 0)
-		goto out;
-	size_t kl = strlen(c.key);
-	int own = (kl > 5 && !strcasecmp(c.key + kl - 5, ".dump")) || (kl > 7 && !strcasecmp(c.key + kl - 7, ".pgdump"));
-	int required = !strcmp(policy, "required") || (!strcmp(policy, "auto") && own);
-	if (mr == 1 && required) {
-		struct store_obj ob;
-		int sr = store_stat(&c.lc, c.st, c.key, &ob);
-		if (sr < 0) {
-			stepctx_fail(a, &c.lc);
-			goto out;
-		}
-		if (sr == 1) {
-			act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)",
-				 c.key, store_name(c.st), store_where(c.st));
-			goto out;
-		}
-		act_fail(a, "dump '%s' in store '%s' has no manifest ('%s.manifest.json'): its size and SHA-256 cannot be proven; it was not made by dump.create, or its manifest was lost (manifest: optional checks it without one)",
-			 c.key, store_name(c.st), c.key);
-		goto out;
+	if (check_manifest(&c) == 0 && check_read(&c) == 0 && check_integrity(&c) == 0 && check_contents(&c) == 0 &&
+	    check_expected(&c) == 0) {
+		check_report(&c);
+		ret = ACT_OK;
 	}
-	c.listfd = scratch(a);
-	c.errfd = scratch(a);
-	if (c.listfd < 0 || c.errfd < 0)
-		goto out;
-	c.ds.on_format = check_on_format;
-	c.ds.fmt_ud = &c;
-	c.ds.scan_tables = 1; /* plain SQL: the tables and views are counted from the text */
-	/* Likely a custom archive (manifest, suffix): start pg_restore --list
-	 * now, so that its start-up overlaps the download instead of following
-	 * the first bytes. */
-	const char *mfmt = manifest ? json_string_value(json_object_get(manifest, "format")) : NULL;
-	if ((mfmt && !strcmp(mfmt, "custom")) || (!mfmt && own)) {
-		if (check_spawn(&c) != 0)
-			goto out;
-	}
-	int64_t t0 = mono_us();
-	prog_start(a, &c.prog, "check", 0);
-	struct store_xfer x;
-	c.x = &x;
-	int rd = store_read(&c.lc, c.st, c.key, 0, 0, check_sink, &c, &x);
-	c.size = x.size;
-	if (rd == 0)
-		prog_end(a, &c.prog, c.ds.raw);
-	char sha[65];
-	int fin = dstream_finish(&c.ds, sha);
-	if (c.pipe.fd >= 0) {
-		close(c.pipe.fd);
-		c.pipe.fd = -1;
-	}
-	int exited = 1, status = 0, cancelled = 0;
-	if (c.pid > 0) {
-		if (rd != 0 || fin != 0)
-			kill(-c.pid, SIGTERM);
-		act_wait(a, c.pid, &exited, &status, &cancelled);
-		c.pid = -1;
-	}
-	double secs = (double)(mono_us() - t0) / 1e6;
-	if (rd == 1) {
-		act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)", c.key,
-			 store_name(c.st), store_where(c.st));
-		goto out;
-	}
-	if (rd != 0) {
-		stepctx_fail(a, &c.lc);
-		if (c.ds.failed)
-			act_fail(a, "dump '%s' in store '%s' is not usable: %s", c.key, store_name(c.st), c.ds.err);
-		goto out; /* the store (or the consumer) said why */
-	}
-	json_array_append_new(checked, json_string("readable"));
-	if (c.ds.raw != c.size) {
-		act_fail(a, "dump '%s' in store '%s': %llu bytes were delivered but the store said it has %llu; try again, and check the store",
-			 c.key, store_name(c.st), (unsigned long long)c.ds.raw, (unsigned long long)c.size);
-		goto out;
-	}
-	if (manifest) {
-		json_int_t msize = json_integer_value(json_object_get(manifest, "size"));
-		const char *msha = json_string_value(json_object_get(manifest, "sha256"));
-		if ((uint64_t)msize != c.ds.raw) {
-			act_fail(a, "dump '%s' in store '%s' has %llu bytes but its manifest says %lld: the object is truncated or altered, or the manifest is wrong; do not rely on this dump",
-				 c.key, store_name(c.st), (unsigned long long)c.ds.raw, (long long)msize);
-			goto out;
-		}
-		json_array_append_new(checked, json_string("size"));
-		if (strcasecmp(msha, sha) != 0) {
-			act_fail(a, "dump '%s' in store '%s' is corrupt: its SHA-256 is %s but its manifest says %s; do not rely on this dump",
-				 c.key, store_name(c.st), sha, msha);
-			goto out;
-		}
-		json_array_append_new(checked, json_string("sha256"));
-	}
-	if (fin != 0) {
-		act_fail(a, "dump '%s' in store '%s' is not usable: %s", c.key, store_name(c.st), c.ds.err);
-		goto out;
-	}
-	if (c.ds.gzip)
-		json_array_append_new(checked, json_string("gzip"));
-	json_array_append_new(checked, json_string("format"));
-	int64_t toc_entries = -1, ntables = 0, nviews = 0;
-	if (c.ds.fmt == DUMP_CUSTOM) {
-		if (cancelled) {
-			act_fail(a, "the check of '%s' was cancelled", c.key);
-			goto out;
-		}
-		toc = read_fd_all(c.listfd, 64u << 20);
-		if (!exited || status != 0 || !*toc) {
-			char *e = read_fd_all(c.errfd, 4096);
-			e[strcspn(e, "\n")] = '\0';
-			act_fail(a, "dump '%s' in store '%s': its table of contents cannot be read (pg_restore --list %s %d): %s",
-				 c.key, store_name(c.st), exited ? "exited with status" : "was killed by signal", status,
-				 *e ? e : "no listing");
-			free(e);
-			goto out;
-		}
-		toc_entries = 0;
-		for (const char *l = toc; *l;) {
-			const char *nl = strchr(l, '\n');
-			if (*l >= '0' && *l <= '9') {
-				toc_entries++;
-				const char *r = toc_rest(l);
-				if (toc_is_table(r))
-					ntables++;
-				else if (r && (!strncmp(r, "VIEW ", 5) || (!strncmp(r, "MATERIALIZED VIEW ", 18) &&
-									  strncmp(r, "MATERIALIZED VIEW DATA ", 23) != 0)))
-					nviews++;
-			}
-			if (!nl)
-				break;
-			l = nl + 1;
-		}
-		json_array_append_new(checked, json_string("toc"));
-	} else {
-		ntables = (int64_t)json_array_size(c.ds.tables);
-		nviews = c.ds.views;
-	}
-	if (expect) {
-		size_t i;
-		json_t *v;
-		json_array_foreach(expect, i, v)
-		{
-			const char *t = json_string_value(v);
-			if (!t)
-				continue;
-			int has = c.ds.fmt == DUMP_CUSTOM ? toc_has_table(toc, t) : list_has_table(c.ds.tables, t);
-			if (!has)
-				json_array_append_new(missing, json_string(t));
-		}
-		if (json_array_size(missing)) {
-			char *ms = json_dumps(missing, JSON_COMPACT);
-			act_fail(a, "dump '%s' in store '%s' does not contain expected table%s %s (%s dump with %lld tables)",
-				 c.key, store_name(c.st), json_array_size(missing) == 1 ? "" : "s", ms,
-				 dump_fmt_name(c.ds.fmt), (long long)ntables);
-			free(ms);
-			act_out(a, "missing_tables", json_incref(missing));
-			goto out;
-		}
-		json_array_append_new(checked, json_string("expect_tables"));
-	}
-	char hs[32], rate[32];
-	double r = secs > 0 ? (double)c.ds.raw / secs : 0;
-	{
-		struct strbuf sb = STRBUF_INIT;
-		size_t i;
-		json_t *v;
-		json_array_foreach(checked, i, v) sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(v));
-		act_log(a, "'%s': %s %s dump%s, %s; checked %s in %.1fs (%s/s)", c.key,
-			human_size(c.ds.raw, hs, sizeof(hs)), dump_fmt_name(c.ds.fmt), c.ds.gzip ? " (gzip)" : "",
-			manifest ? "SHA-256 matches its manifest" : "no manifest", sb_str(&sb), secs,
-			human_size((uint64_t)r, rate, sizeof(rate)));
-		sb_release(&sb);
-	}
-	if (toc_entries >= 0)
-		act_log(a, "table of contents: %lld entries, %lld tables, %lld views", (long long)toc_entries, (long long)ntables,
-			(long long)nviews);
-	act_out_str(a, "key", c.key);
-	act_out_int(a, "size", (int64_t)c.ds.raw);
-	act_out_str(a, "sha256", sha);
-	act_out_str(a, "format", dump_fmt_name(c.ds.fmt));
-	act_out_str(a, "compression", c.ds.gzip ? "gzip" : "none");
-	act_out_bool(a, "manifest", manifest != NULL);
-	act_out(a, "checked", json_incref(checked));
-	act_out_int(a, "toc_entries", toc_entries >= 0 ? toc_entries : 0);
-	act_out_int(a, "tables", ntables);
-	act_out_int(a, "views", nviews);
-	act_out(a, "missing_tables", json_incref(missing));
-	const char *snap = manifest ? json_string_value(json_object_get(manifest, "snapshot_time")) : NULL;
-	int64_t st_us;
-	if (snap && parse_timestamp(snap, &st_us) == 0) {
-		act_out_time(a, "taken_at", st_us);
-		act_out_dur(a, "age", now_us() - st_us > 0 ? now_us() - st_us : 0);
-	} else {
-		act_out(a, "taken_at", json_null());
-		act_out(a, "age", json_null());
-	}
-	act_out(a, "bytes_per_second", json_real(r));
-	json_t *ev = json_object();
-	json_object_set_new(ev, "key", json_string(c.key));
-	json_object_set_new(ev, "store", json_string(store_name(c.st)));
-	json_object_set_new(ev, "bytes", json_integer((json_int_t)c.ds.raw));
-	json_object_set_new(ev, "seconds", json_real(secs));
-	json_object_set_new(ev, "rate_bytes_per_s", json_real(r));
-	json_object_set_new(ev, "resumes", json_integer(x.resumes));
-	json_object_set_new(ev, "checked", json_incref(checked));
-	act_journal(a, "dump_checked", ev);
-	ret = ACT_OK;
 out:
-	if (c.pipe.fd >= 0)
-		close(c.pipe.fd);
-	if (c.pid > 0) {
-		int ex, stt, cc;
-		kill(-c.pid, SIGTERM);
-		act_wait(a, c.pid, &ex, &stt, &cc);
-	}
-	if (c.listfd >= 0)
-		close(c.listfd);
-	if (c.errfd >= 0)
-		close(c.errfd);
-	free(toc);
-	json_decref(manifest);
-	json_decref(checked);
-	json_decref(missing);
-	dstream_release(&c.ds);
-	libctx_release(&c.lc);
+	check_release(&c);
 	sigpipe_restore(&g);
 	return ret;
 }
@@ -813,153 +853,179 @@ static int probe_key(struct act *a, struct libctx *lc, struct store *st, const c
 	return act_fail(a, "cannot find an unused probe key under %s", store_where(st)), -1;
 }
 
+/* One offsite.whoami: the store, who it sees, and what the probes found. */
+struct whoami {
+	struct act *a;
+	struct libctx lc;
+	struct store *st;
+	char identity[300], key_id[80];
+	char detail[400];       /* what the store answered the last probe */
+	json_t *ev;             /* the journal's whoami event */
+};
+
+/* expect_key_id: the store is used with that access key. 0, or -1 after
+ * act_fail. */
+static int whoami_key_id(struct whoami *w)
+{
+	const char *want = act_str(w->a, "expect_key_id");
+	if (!want || !*want)
+		return 0;
+	if (!store_access_key(w->st))
+		return act_fail(w->a, "expect_key_id applies to s3 stores; store '%s' is a directory (its identity is the OS user: %s)",
+				store_name(w->st), w->identity), -1;
+	if (!strcmp(want, store_access_key(w->st)))
+		return 0;
+	char wk[80];
+	size_t l = strlen(want);
+	if (l >= 12)
+		snprintf(wk, sizeof(wk), "%.4s...%s", want, want + l - 4);
+	else
+		snprintf(wk, sizeof(wk), "%.2s...", want);
+	return act_fail(w->a, "store '%s' is used with access key %s, not the expected %s: the credentials are not the expected identity; check which secret the run picked up",
+			store_name(w->st), w->key_id, wk), -1;
+}
+
+/* Reading: the first byte of an object, or a key that does not exist (404
+ * means reading is allowed; 403 that it is not). 0, or -1 after act_fail. */
+static int whoami_read(struct whoami *w, const struct store_objs *objs)
+{
+	struct act *a = w->a;
+	const char *sample = NULL;
+	for (size_t i = 0; i < objs->n && !sample; i++)
+		if (dump_key_is_dump(objs->v[i].key) && objs->v[i].size > 0)
+			sample = objs->v[i].key;
+	for (size_t i = 0; i < objs->n && !sample; i++)
+		if (objs->v[i].size > 0)
+			sample = objs->v[i].key;
+	if (sample) {
+		uint64_t got = 0;
+		struct store_xfer x;
+		int r = store_read(&w->lc, w->st, sample, 0, 1, discard_sink, &got, &x);
+		if (r != 0) {
+			stepctx_fail(a, &w->lc);
+			if (r == 1)
+				act_fail(a, "store '%s': '%s' was listed but cannot be read (it vanished)", store_name(w->st),
+					 sample);
+			return -1; /* the store said why (e.g. AccessDenied) */
+		}
+		snprintf(w->detail, sizeof(w->detail), "read the first byte of '%s'", sample);
+		return 0;
+	}
+	char rnd[33];
+	random_hex(rnd, 16);
+	char *rel = xasprintf(".drplay-probe-read-%s", rnd);
+	char *rk = store_key(w->st, rel);
+	free(rel);
+	int r = store_probe_read_missing(&w->lc, w->st, rk, w->detail, sizeof(w->detail));
+	free(rk);
+	if (r < 0)
+		return stepctx_fail(a, &w->lc), -1;
+	if (r == 1)
+		return act_fail(a, "store '%s' (%s): the credentials (%s) can list but not read under the prefix: %s",
+				store_name(w->st), store_where(w->st), w->key_id, w->detail), -1;
+	act_log(a, "nothing to read under %s: a read of a missing key passed authorization (%s)", store_where(w->st),
+		w->detail);
+	return 0;
+}
+
+/* expect: read_only: writing and deleting must be refused. Both probes use
+ * random keys that do not exist, so they can never harm a dump. 0, or -1
+ * after act_fail. */
+static int whoami_read_only(struct whoami *w)
+{
+	struct act *a = w->a;
+	char *key = NULL;
+	if (probe_key(a, &w->lc, w->st, "write", &key) != 0)
+		return -1;
+	int r = store_probe_write(&w->lc, w->st, key, w->detail, sizeof(w->detail));
+	if (r >= 0)
+		json_object_set_new(w->ev, "write_probe", json_pack("{s:s,s:b,s:o}", "key", key, "refused", r == 1, "answer",
+								      json_text(w->detail)));
+	if (r == 0) {
+		/* it was written: remove it at once */
+		int rm = store_remove(&w->lc, w->st, key);
+		act_out_bool(a, "can_write", 1);
+		act_fail(a, "store '%s' (%s): the credentials (%s) can WRITE: a zero-byte probe object '%s' was accepted (%s)%s; expect: read_only wants a key that can only list and read: fix the key's policy",
+			 store_name(w->st), store_where(w->st), w->key_id, key, w->detail,
+			 rm == 0 ? " and was deleted again" : ", and deleting it failed too: remove it by hand");
+	}
+	free(key);
+	if (r < 0)
+		return stepctx_fail(a, &w->lc), -1;
+	if (r == 0)
+		return -1;
+	act_out_bool(a, "can_write", 0);
+	act_log(a, "write refused as expected: %s", w->detail);
+	if (probe_key(a, &w->lc, w->st, "delete", &key) != 0)
+		return -1;
+	r = store_probe_delete(&w->lc, w->st, key, w->detail, sizeof(w->detail));
+	if (r >= 0)
+		json_object_set_new(w->ev, "delete_probe", json_pack("{s:s,s:b,s:o}", "key", key, "refused", r == 1, "answer",
+								       json_text(w->detail)));
+	free(key);
+	if (r < 0)
+		return stepctx_fail(a, &w->lc), -1;
+	if (r == 0) {
+		act_out_bool(a, "can_delete", 1);
+		return act_fail(a, "store '%s' (%s): the credentials (%s) can DELETE (%s); expect: read_only wants a key that cannot delete backups: fix the key's policy",
+				store_name(w->st), store_where(w->st), w->key_id, w->detail), -1;
+	}
+	act_out_bool(a, "can_delete", 0);
+	act_log(a, "delete refused as expected: %s", w->detail);
+	return 0;
+}
+
+/* Who the store sees, and that it can list, read and (read_only) not
+ * write or delete. ACT_OK or ACT_FAIL. */
+static int whoami_run(struct whoami *w, struct store_objs *objs)
+{
+	struct act *a = w->a;
+	const char *expect = act_str(a, "expect");
+	int read_only = expect && !strcmp(expect, "read_only");
+	store_identity(w->st, w->identity, sizeof(w->identity), w->key_id, sizeof(w->key_id));
+	act_out_str(a, "identity", w->identity);
+	act_out_str(a, "key_id", w->key_id);
+	json_object_set_new(w->ev, "store", json_string(store_name(w->st)));
+	json_object_set_new(w->ev, "identity", json_string(w->identity));
+	if (whoami_key_id(w) != 0)
+		return ACT_FAIL;
+	/* 1. the credentials authenticate and can list under the prefix */
+	if (store_list(&w->lc, w->st, 1000, objs) != 0)
+		return stepctx_fail(a, &w->lc);
+	act_out_bool(a, "can_list", 1);
+	act_out_int(a, "objects", (int64_t)objs->n);
+	json_object_set_new(w->ev, "can_list", json_true());
+	/* 2. read */
+	if (whoami_read(w, objs) != 0)
+		return ACT_FAIL;
+	act_out_bool(a, "can_read", 1);
+	json_object_set_new(w->ev, "can_read", json_true());
+	/* 3. read_only: no write, no delete */
+	if (read_only && whoami_read_only(w) != 0)
+		return ACT_FAIL;
+	if (!read_only) {
+		act_out(a, "can_write", json_null());
+		act_out(a, "can_delete", json_null());
+	}
+	act_log(a, "%s: can list and read under %s%s", w->identity, store_where(w->st),
+		read_only ? "; cannot write or delete" : "");
+	return ACT_OK;
+}
+
 static int do_whoami(struct act *a)
 {
 	struct sigpipe_guard g;
 	sigpipe_ignore(&g);
-	int ret = ACT_FAIL;
+	struct whoami w = { .a = a, .lc = stepctx(a), .ev = json_object() };
 	struct store_objs objs = { NULL, 0 };
-	char *wkey = NULL, *dkey = NULL;
-	json_t *ev = json_object();
-	struct libctx lc = stepctx(a);
-	struct store *st = store_open(a, act_resource(a, "store"));
-	if (!st)
-		goto out;
-	const char *expect = act_str(a, "expect");
-	int read_only = expect && !strcmp(expect, "read_only");
-	char identity[300], key_id[80];
-	store_identity(st, identity, sizeof(identity), key_id, sizeof(key_id));
-	act_out_str(a, "identity", identity);
-	act_out_str(a, "key_id", key_id);
-	json_object_set_new(ev, "store", json_string(store_name(st)));
-	json_object_set_new(ev, "identity", json_string(identity));
-	const char *want = act_str(a, "expect_key_id");
-	if (want && *want && !store_access_key(st)) {
-		act_fail(a, "expect_key_id applies to s3 stores; store '%s' is a directory (its identity is the OS user: %s)",
-			 store_name(st), identity);
-		goto out;
-	}
-	if (want && *want && strcmp(want, store_access_key(st)) != 0) {
-		char wk[80];
-		size_t l = strlen(want);
-		if (l >= 12)
-			snprintf(wk, sizeof(wk), "%.4s...%s", want, want + l - 4);
-		else
-			snprintf(wk, sizeof(wk), "%.2s...", want);
-		act_fail(a, "store '%s' is used with access key %s, not the expected %s: the credentials are not the expected identity; check which secret the run picked up",
-			 store_name(st), key_id, wk);
-		goto out;
-	}
-
-	/* 1. the credentials authenticate and can list under the prefix */
-	if (store_list(&lc, st, 1000, &objs) != 0) {
-		stepctx_fail(a, &lc);
-		goto out;
-	}
-	act_out_bool(a, "can_list", 1);
-	act_out_int(a, "objects", (int64_t)objs.n);
-	json_object_set_new(ev, "can_list", json_true());
-
-	/* 2. read: the first byte of an object, or a key that does not exist
-	 * (404 means reading is allowed; 403 that it is not) */
-	char detail[400] = "";
-	const char *sample = NULL;
-	for (size_t i = 0; i < objs.n && !sample; i++)
-		if (dump_key_is_dump(objs.v[i].key) && objs.v[i].size > 0)
-			sample = objs.v[i].key;
-	for (size_t i = 0; i < objs.n && !sample; i++)
-		if (objs.v[i].size > 0)
-			sample = objs.v[i].key;
-	if (sample) {
-		uint64_t got = 0;
-		struct store_xfer x;
-		int r = store_read(&lc, st, sample, 0, 1, discard_sink, &got, &x);
-		if (r != 0) {
-			stepctx_fail(a, &lc);
-			if (r == 1)
-				act_fail(a, "store '%s': '%s' was listed but cannot be read (it vanished)", store_name(st),
-					 sample);
-			goto out; /* the store said why (e.g. AccessDenied) */
-		}
-		snprintf(detail, sizeof(detail), "read the first byte of '%s'", sample);
-	} else {
-		char *rk = NULL;
-		char rnd[33];
-		random_hex(rnd, 16);
-		char *rel = xasprintf(".drplay-probe-read-%s", rnd);
-		rk = store_key(st, rel);
-		free(rel);
-		int r = store_probe_read_missing(&lc, st, rk, detail, sizeof(detail));
-		free(rk);
-		if (r < 0) {
-			stepctx_fail(a, &lc);
-			goto out;
-		}
-		if (r == 1) {
-			act_fail(a, "store '%s' (%s): the credentials (%s) can list but not read under the prefix: %s",
-				 store_name(st), store_where(st), key_id, detail);
-			goto out;
-		}
-		act_log(a, "nothing to read under %s: a read of a missing key passed authorization (%s)",
-			store_where(st), detail);
-	}
-	act_out_bool(a, "can_read", 1);
-	json_object_set_new(ev, "can_read", json_true());
-
-	/* 3. read_only: writing and deleting must be refused. Both probes use
-	 * random keys that do not exist, so they can never harm a dump. */
-	if (read_only) {
-		if (probe_key(a, &lc, st, "write", &wkey) != 0)
-			goto out;
-		int w = store_probe_write(&lc, st, wkey, detail, sizeof(detail));
-		if (w < 0) {
-			stepctx_fail(a, &lc);
-			goto out;
-		}
-		json_object_set_new(ev, "write_probe", json_pack("{s:s,s:b,s:o}", "key", wkey, "refused", w == 1,
-								  "answer", json_text(detail)));
-		if (w == 0) {
-			/* it was written: remove it at once */
-			int rm = store_remove(&lc, st, wkey);
-			act_out_bool(a, "can_write", 1);
-			act_fail(a, "store '%s' (%s): the credentials (%s) can WRITE: a zero-byte probe object '%s' was accepted (%s)%s; expect: read_only wants a key that can only list and read: fix the key's policy",
-				 store_name(st), store_where(st), key_id, wkey, detail,
-				 rm == 0 ? " and was deleted again" : ", and deleting it failed too: remove it by hand");
-			goto out;
-		}
-		act_out_bool(a, "can_write", 0);
-		act_log(a, "write refused as expected: %s", detail);
-		if (probe_key(a, &lc, st, "delete", &dkey) != 0)
-			goto out;
-		int d = store_probe_delete(&lc, st, dkey, detail, sizeof(detail));
-		if (d < 0) {
-			stepctx_fail(a, &lc);
-			goto out;
-		}
-		json_object_set_new(ev, "delete_probe", json_pack("{s:s,s:b,s:o}", "key", dkey, "refused", d == 1,
-								   "answer", json_text(detail)));
-		if (d == 0) {
-			act_out_bool(a, "can_delete", 1);
-			act_fail(a, "store '%s' (%s): the credentials (%s) can DELETE (%s); expect: read_only wants a key that cannot delete backups: fix the key's policy",
-				 store_name(st), store_where(st), key_id, detail);
-			goto out;
-		}
-		act_out_bool(a, "can_delete", 0);
-		act_log(a, "delete refused as expected: %s", detail);
-	} else {
-		act_out(a, "can_write", json_null());
-		act_out(a, "can_delete", json_null());
-	}
-	act_log(a, "%s: can list and read under %s%s", identity, store_where(st),
-		read_only ? "; cannot write or delete" : "");
-	ret = ACT_OK;
-out:
-	json_object_set_new(ev, "ok", json_boolean(ret == ACT_OK));
-	act_journal(a, "whoami", ev);
-	free(wkey);
-	free(dkey);
+	int ret = ACT_FAIL;
+	w.st = store_open(a, act_resource(a, "store"));
+	if (w.st)
+		ret = whoami_run(&w, &objs);
+	json_object_set_new(w.ev, "ok", json_boolean(ret == ACT_OK));
+	act_journal(a, "whoami", w.ev);
 	store_objs_release(&objs);
-	libctx_release(&lc);
+	libctx_release(&w.lc);
 	sigpipe_restore(&g);
 	return ret;
 }

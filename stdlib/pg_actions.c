@@ -21,6 +21,14 @@
 
 #define DEFAULT_RANGES 64
 
+/* The step's `db` resource and the run's connection to it; NULL after
+ * act_fail. */
+static PGconn *db_conn(struct act *a, struct resource **r)
+{
+	*r = act_resource(a, "db");
+	return *r ? pg_connect(a, *r) : NULL;
+}
+
 /* ---- capture: the state of a database ---- */
 
 struct capspec {
@@ -255,166 +263,179 @@ static int64_t distinct_bytes(struct relsize *rs, size_t n)
 	return sum + best;
 }
 
-/* Captures the sections asked for into a new state; NULL after act_fail. */
-static json_t *capture(struct act *a, struct resource *r, const struct capspec *cs)
-{
+/* One capture, phase by phase: what it reads and what it found. */
+struct cap {
+	struct act *a;
+	struct resource *r;
+	const struct capspec *cs;
 	struct pgsnap s;
-	if (pgsnap_begin(a, r, &s) != 0)
-		return NULL;
-	int64_t t0 = mono_us();
-	char *dblabel = xasprintf("'%s' (resource '%s')", s.database, r->name);
-	struct pgtab *ct = NULL, *kt = NULL;
-	size_t nct = 0, nkt = 0, nft = 0;
-	struct fresh *ft = NULL;
-	struct ckplan *plans = NULL;
-	struct unit *u = NULL;
-	size_t nu = 0, au = 0;
-	struct task *tasks = NULL;
-	size_t ntasks = 0;
-	char *schema_text = NULL;
-	int64_t objects = 0;
-	json_t *state = NULL;
-	json_t *missing = cs->record_missing ? json_array() : NULL;
-	struct pgseq *sq = NULL;
-	struct pgseqfeed *sf = NULL;
-	size_t nsq = 0, nsf = 0;
-	int ok = 0;
+	int64_t t0;
+	char *dblabel;         /* "'db' (resource 'name')", for messages */
+	json_t *missing;       /* listed tables that do not exist (record_missing) */
+	struct pgtab *ct, *kt; /* the tables counted, checksummed */
+	size_t nct, nkt, nft;
+	struct fresh *ft;      /* the freshness columns */
+	struct ckplan *plans;  /* one per checksummed table */
+	struct pgseq *sq;      /* the sequences and the columns they feed */
+	struct pgseqfeed *sf;
+	size_t nsq, nsf;
+	struct unit *u;        /* the statements, read by the pool */
+	size_t nu, au;
+	struct task *tasks;    /* what each statement's result is for */
+	size_t ntasks;
+	size_t schema_task, seq_task;
+};
 
-	/* -- which tables -- */
-	if (cs->counts) {
-		if (cs->counts_all) {
-			if (pgt_list(a, s.c, cs->schemas, "rpm", 1, &ct, &nct) != 0)
-				goto out;
-		} else {
-			if (resolve_list(a, s.c, dblabel, cs->counts_list, "rpmf", "pg.counts", &ct, &nct, missing) != 0)
-				goto out;
-			size_t base = nct;
-			for (size_t i = 0; i < base; i++) {
-				if (ct[i].relkind != 'p')
-					continue;
-				struct pgtab *parts = NULL;
-				size_t np = 0;
-				if (pgt_partitions(a, s.c, &ct[i], &parts, &np) != 0)
-					goto out;
-				for (size_t k = 0; k < np; k++)
-					add_unique(&ct, &nct, &parts[k]);
-				free(parts);
-			}
-		}
-	}
-	if (cs->freshness) {
-		const char *tname;
-		json_t *col;
-		ft = xcalloc(json_object_size(cs->freshness) + 1, sizeof(*ft));
-		json_object_foreach(cs->freshness, tname, col)
-		{
-			if (!json_is_string(col)) {
-				act_fail(a, "freshness of '%s' must name a timestamp column (table: column)", tname);
-				goto out;
-			}
-			struct fresh *f = &ft[nft];
-			int rc = pgt_resolve(a, s.c, dblabel, tname, &f->t, missing != NULL);
-			if (rc == 1) {
-				note_missing(a, missing, tname, dblabel);
-				continue;
-			}
-			if (rc != 0)
-				goto out;
-			nft++;
-			if (fresh_column(a, s.c, f, json_string_value(col)) != 0)
-				goto out;
-		}
-	}
-	if (cs->checksums) {
-		if (cs->checksums_all) {
-			if (pgt_list(a, s.c, cs->schemas, "rpm", 0, &kt, &nkt) != 0)
-				goto out;
-		} else if (resolve_list(a, s.c, dblabel, cs->checksums_list, "rpmf", "pg.checksum", &kt, &nkt, missing) != 0) {
-			goto out;
-		}
-	}
+/* A new task of section sec (index idx in its table list); its number. */
+static size_t cap_task(struct cap *c, enum section sec, size_t idx)
+{
+	c->tasks = xrealloc(c->tasks, (c->ntasks + 1) * sizeof(*c->tasks));
+	c->tasks[c->ntasks].sec = sec;
+	c->tasks[c->ntasks].idx = idx;
+	return c->ntasks++;
+}
 
-	if (cs->sequences && pgseq_list(a, &s, cs->schemas, &sq, &nsq, &sf, &nsf) != 0)
-		goto out;
+/* The tables counted: all of them, or those listed with their partitions. */
+static int cap_count_tables(struct cap *c)
+{
+	const struct capspec *cs = c->cs;
+	if (cs->counts_all)
+		return pgt_list(c->a, c->s.c, cs->schemas, "rpm", 1, &c->ct, &c->nct);
+	if (resolve_list(c->a, c->s.c, c->dblabel, cs->counts_list, "rpmf", "pg.counts", &c->ct, &c->nct, c->missing) != 0)
+		return -1;
+	size_t base = c->nct;
+	for (size_t i = 0; i < base; i++) {
+		if (c->ct[i].relkind != 'p')
+			continue;
+		struct pgtab *parts = NULL;
+		size_t np = 0;
+		if (pgt_partitions(c->a, c->s.c, &c->ct[i], &parts, &np) != 0)
+			return -1;
+		for (size_t k = 0; k < np; k++)
+			add_unique(&c->ct, &c->nct, &parts[k]);
+		free(parts);
+	}
+	return 0;
+}
 
-	/* -- lock what will be read, then read the schema in the same snapshot -- */
+/* The freshness columns, table: column. */
+static int cap_fresh_tables(struct cap *c)
+{
+	const char *tname;
+	json_t *col;
+	c->ft = xcalloc(json_object_size(c->cs->freshness) + 1, sizeof(*c->ft));
+	json_object_foreach(c->cs->freshness, tname, col)
 	{
-		size_t nl = nct + nft + nkt + nsf;
-		struct pgtab **lk = xcalloc(nl + 1, sizeof(*lk));
-		size_t k = 0;
-		for (size_t i = 0; i < nct; i++)
-			lk[k++] = &ct[i];
-		for (size_t i = 0; i < nft; i++)
-			lk[k++] = &ft[i].t;
-		for (size_t i = 0; i < nkt; i++)
-			lk[k++] = &kt[i];
-		for (size_t i = 0; i < nsf; i++)
-			lk[k++] = &sf[i].t;
-		int rc = pgsnap_lock(a, &s, lk, k);
-		free(lk);
-		if (rc != 0)
-			goto out;
-	}
-	size_t schema_task = 0;
-	if (cs->schema) {
-		/* one catalog query per unit, in parallel with the rest */
-		schema_task = ntasks;
-		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
-		tasks[ntasks].sec = S_SCHEMA;
-		tasks[ntasks].idx = 0;
-		ntasks++;
-		if (pg_schema_units(a, s.c, cs->schemas, cs->privileges, schema_task, &u, &nu, &au) != 0)
-			goto out;
-	}
-
-	/* -- the statements -- */
-	if (nct) {
-		/* sizes of every table counted, in one query */
-		struct strbuf ids = STRBUF_INIT;
-		sb_addc(&ids, '{');
-		for (size_t i = 0; i < nct; i++)
-			sb_addf(&ids, "%s%lld", i ? "," : "", (long long)ct[i].oid);
-		sb_addc(&ids, '}');
-		const char *vals[1] = { sb_str(&ids) };
-		PGresult *res = pg_execp(a, s.c, "reading table sizes",
-					 "SELECT o::int8, pg_relation_size(o) FROM unnest($1::oid[]) AS o", 1, vals);
-		sb_release(&ids);
-		if (!res)
-			goto out;
-		tasks = xrealloc(tasks, (ntasks + nct) * sizeof(*tasks));
-		for (size_t i = 0; i < nct; i++) {
-			int64_t bytes = 0;
-			for (int k = 0; k < PQntuples(res); k++) {
-				int64_t o = 0;
-				parse_int64(PQgetvalue(res, k, 0), &o);
-				if (o == ct[i].oid)
-					parse_int64(PQgetvalue(res, k, 1), &bytes);
-			}
-			tasks[ntasks].sec = S_COUNT;
-			tasks[ntasks].idx = i;
-			if (ct[i].relkind != 'p' && !ct[i].unpopulated) {
-				/* one count(*) per table: the server may answer it with a
-				 * parallel (index-only) scan, faster than block ranges */
-				struct unit x;
-				memset(&x, 0, sizeof(x));
-				x.kind = U_SCALAR;
-				x.task = ntasks;
-				x.sql = xasprintf("SELECT count(*) FROM ONLY %s", ct[i].qname);
-				x.bytes = bytes;
-				push_unit(&u, &nu, &au, &x);
-			}
-			ntasks++;
+		if (!json_is_string(col))
+			return act_fail(c->a, "freshness of '%s' must name a timestamp column (table: column)", tname), -1;
+		struct fresh *f = &c->ft[c->nft];
+		int rc = pgt_resolve(c->a, c->s.c, c->dblabel, tname, &f->t, c->missing != NULL);
+		if (rc == 1) {
+			note_missing(c->a, c->missing, tname, c->dblabel);
+			continue;
 		}
-		PQclear(res);
+		if (rc != 0)
+			return -1;
+		c->nft++;
+		if (fresh_column(c->a, c->s.c, f, json_string_value(col)) != 0)
+			return -1;
 	}
-	for (size_t i = 0; i < nft; i++) {
-		struct fresh *f = &ft[i];
-		char *q = pg_ident(s.c, f->column);
+	return 0;
+}
+
+/* Which tables, columns and sequences are read. */
+static int cap_tables(struct cap *c)
+{
+	const struct capspec *cs = c->cs;
+	if (cs->counts && cap_count_tables(c) != 0)
+		return -1;
+	if (cs->freshness && cap_fresh_tables(c) != 0)
+		return -1;
+	if (cs->checksums) {
+		int rc = cs->checksums_all ? pgt_list(c->a, c->s.c, cs->schemas, "rpm", 0, &c->kt, &c->nkt)
+					   : resolve_list(c->a, c->s.c, c->dblabel, cs->checksums_list, "rpmf", "pg.checksum",
+							  &c->kt, &c->nkt, c->missing);
+		if (rc != 0)
+			return -1;
+	}
+	if (cs->sequences && pgseq_list(c->a, &c->s, cs->schemas, &c->sq, &c->nsq, &c->sf, &c->nsf) != 0)
+		return -1;
+	return 0;
+}
+
+/* Locks what will be read, then reads the schema in the same snapshot (one
+ * catalog query per unit, in parallel with the rest). */
+static int cap_lock(struct cap *c)
+{
+	size_t nl = c->nct + c->nft + c->nkt + c->nsf;
+	struct pgtab **lk = xcalloc(nl + 1, sizeof(*lk));
+	size_t k = 0;
+	for (size_t i = 0; i < c->nct; i++)
+		lk[k++] = &c->ct[i];
+	for (size_t i = 0; i < c->nft; i++)
+		lk[k++] = &c->ft[i].t;
+	for (size_t i = 0; i < c->nkt; i++)
+		lk[k++] = &c->kt[i];
+	for (size_t i = 0; i < c->nsf; i++)
+		lk[k++] = &c->sf[i].t;
+	int rc = pgsnap_lock(c->a, &c->s, lk, k);
+	free(lk);
+	if (rc != 0 || !c->cs->schema)
+		return rc;
+	c->schema_task = cap_task(c, S_SCHEMA, 0);
+	return pg_schema_units(c->a, c->s.c, c->cs->schemas, c->cs->privileges, c->schema_task, &c->u, &c->nu, &c->au);
+}
+
+/* One count(*) per counted table, after the sizes of all, in one query:
+ * the server may answer a count with a parallel (index-only) scan, faster
+ * than block ranges. */
+static int cap_count_units(struct cap *c)
+{
+	struct strbuf ids = STRBUF_INIT;
+	sb_addc(&ids, '{');
+	for (size_t i = 0; i < c->nct; i++)
+		sb_addf(&ids, "%s%lld", i ? "," : "", (long long)c->ct[i].oid);
+	sb_addc(&ids, '}');
+	const char *vals[1] = { sb_str(&ids) };
+	PGresult *res = pg_execp(c->a, c->s.c, "reading table sizes",
+				 "SELECT o::int8, pg_relation_size(o) FROM unnest($1::oid[]) AS o", 1, vals);
+	sb_release(&ids);
+	if (!res)
+		return -1;
+	for (size_t i = 0; i < c->nct; i++) {
+		int64_t bytes = 0;
+		for (int k = 0; k < PQntuples(res); k++) {
+			int64_t o = 0;
+			parse_int64(PQgetvalue(res, k, 0), &o);
+			if (o == c->ct[i].oid)
+				parse_int64(PQgetvalue(res, k, 1), &bytes);
+		}
+		size_t task = cap_task(c, S_COUNT, i);
+		if (c->ct[i].relkind != 'p' && !c->ct[i].unpopulated) {
+			struct unit x;
+			memset(&x, 0, sizeof(x));
+			x.kind = U_SCALAR;
+			x.task = task;
+			x.sql = xasprintf("SELECT count(*) FROM ONLY %s", c->ct[i].qname);
+			x.bytes = bytes;
+			push_unit(&c->u, &c->nu, &c->au, &x);
+		}
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The newest value of each freshness column and its age. */
+static void cap_fresh_units(struct cap *c)
+{
+	for (size_t i = 0; i < c->nft; i++) {
+		struct fresh *f = &c->ft[i];
+		char *q = pg_ident(c->s.c, f->column);
 		const char *fmt = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'";
 		struct unit x;
 		memset(&x, 0, sizeof(x));
 		x.kind = U_SCALAR;
-		x.task = ntasks;
+		x.task = cap_task(c, S_FRESH, i);
 		if (f->type == 1184)
 			x.sql = xasprintf("SELECT to_char(m AT TIME ZONE 'UTC', %s), extract(epoch FROM now() - m) "
 					  "FROM (SELECT max(%s) AS m FROM %s) AS x", fmt, q, f->t.qname);
@@ -422,220 +443,265 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 			x.sql = xasprintf("SELECT to_char(m, %s), extract(epoch FROM (now() AT TIME ZONE 'UTC') - m) "
 					  "FROM (SELECT max(%s)::timestamp AS m FROM %s) AS x", fmt, q, f->t.qname);
 		free(q);
-		push_unit(&u, &nu, &au, &x);
-		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
-		tasks[ntasks].sec = S_FRESH;
-		tasks[ntasks].idx = i;
-		ntasks++;
+		push_unit(&c->u, &c->nu, &c->au, &x);
 	}
-	if (nkt) {
-		plans = xcalloc(nkt, sizeof(*plans));
-		tasks = xrealloc(tasks, (ntasks + nkt) * sizeof(*tasks));
-		for (size_t i = 0; i < nkt; i++) {
-			tasks[ntasks].sec = S_CHECK;
-			tasks[ntasks].idx = i;
-			if (kt[i].unpopulated) { /* nothing to read: the state says so */
-				ntasks++;
-				continue;
-			}
-			if (pgt_details(a, s.c, &kt[i]) != 0)
-				goto out;
-			if (ckplan_make(a, &s, &kt[i], reuse_entry(cs->ranges_from, kt[i].key), cs->ranges, &plans[i]) != 0)
-				goto out;
-			ckplan_units(&s, &kt[i], &plans[i], ntasks, cs->jobs, &u, &nu, &au);
-			ntasks++;
-		}
-	}
+}
 
-	size_t seq_task = 0;
-	if (cs->sequences) {
-		seq_task = ntasks;
-		tasks = xrealloc(tasks, (ntasks + 1) * sizeof(*tasks));
-		tasks[ntasks].sec = S_SEQ;
-		tasks[ntasks].idx = 0;
-		ntasks++;
-		pgseq_units(sq, nsq, sf, nsf, seq_task, &u, &nu, &au);
+/* The key ranges of each checksummed table, and their statements. */
+static int cap_checksum_units(struct cap *c)
+{
+	c->plans = xcalloc(c->nkt + 1, sizeof(*c->plans));
+	for (size_t i = 0; i < c->nkt; i++) {
+		size_t task = cap_task(c, S_CHECK, i);
+		if (c->kt[i].unpopulated) /* nothing to read: the state says so */
+			continue;
+		if (pgt_details(c->a, c->s.c, &c->kt[i]) != 0)
+			return -1;
+		if (ckplan_make(c->a, &c->s, &c->kt[i], reuse_entry(c->cs->ranges_from, c->kt[i].key), c->cs->ranges,
+				&c->plans[i]) != 0)
+			return -1;
+		ckplan_units(&c->s, &c->kt[i], &c->plans[i], task, c->cs->jobs, &c->u, &c->nu, &c->au);
 	}
+	return 0;
+}
 
-	/* -- read -- */
+/* The statements of every section. */
+static int cap_statements(struct cap *c)
+{
+	if (c->nct && cap_count_units(c) != 0)
+		return -1;
+	cap_fresh_units(c);
+	if (c->nkt && cap_checksum_units(c) != 0)
+		return -1;
+	if (c->cs->sequences) {
+		c->seq_task = cap_task(c, S_SEQ, 0);
+		pgseq_units(c->sq, c->nsq, c->sf, c->nsf, c->seq_task, &c->u, &c->nu, &c->au);
+	}
+	return 0;
+}
+
+/* Runs the statements on the pool; a failure names its table or section. */
+static int cap_read(struct cap *c)
+{
 	/* a relation both counted and checksummed is read in full once: its
 	 * count does not add to the bytes progress measures */
-	for (size_t i = 0; i < nu; i++) {
-		if (tasks[u[i].task].sec != S_COUNT)
+	for (size_t i = 0; i < c->nu; i++) {
+		if (c->tasks[c->u[i].task].sec != S_COUNT)
 			continue;
-		int64_t oid = ct[tasks[u[i].task].idx].oid;
-		for (size_t k = 0; k < nkt && u[i].bytes; k++)
-			for (size_t l = 0; l < kt[k].nleaves; l++)
-				if (kt[k].leaves[l].oid == oid)
-					u[i].bytes = 0;
+		int64_t oid = c->ct[c->tasks[c->u[i].task].idx].oid;
+		for (size_t k = 0; k < c->nkt && c->u[i].bytes; k++)
+			for (size_t l = 0; l < c->kt[k].nleaves; l++)
+				if (c->kt[k].leaves[l].oid == oid)
+					c->u[i].bytes = 0;
 	}
-	if (nu)
-		qsort(u, nu, sizeof(*u), cmp_unit_cost);
+	if (c->nu)
+		qsort(c->u, c->nu, sizeof(*c->u), cmp_unit_cost);
 	size_t failed = 0;
-	int rc = pool_run(a, &s, u, nu, cs->jobs, nkt ? "checksum" : nct ? "count" : "read", &failed);
-	if (rc < 0)
-		goto out;
-	if (rc > 0 && (tasks[u[failed].task].sec == S_SCHEMA || tasks[u[failed].task].sec == S_SEQ)) {
-		const struct unit *f = &u[failed];
-		act_fail(a, "%s of database %s failed: %s%s",
-			 tasks[f->task].sec == S_SEQ ? "reading the sequences (positions, the columns they feed)" : "reading the schema",
-			 s.database, f->error ? f->error : "unknown error",
+	int rc = pool_run(c->a, &c->s, c->u, c->nu, c->cs->jobs, c->nkt ? "checksum" : c->nct ? "count" : "read", &failed);
+	if (rc <= 0)
+		return rc;
+	const struct unit *f = &c->u[failed];
+	const struct task *tk = &c->tasks[f->task];
+	if (tk->sec == S_SCHEMA || tk->sec == S_SEQ) {
+		act_fail(c->a, "%s of database %s failed: %s%s",
+			 tk->sec == S_SEQ ? "reading the sequences (positions, the columns they feed)" : "reading the schema",
+			 c->s.database, f->error ? f->error : "unknown error",
 			 f->lost ? "; the connection was lost: the server may have crashed or restarted; nothing was captured" : "");
-		goto out;
+		return -1;
 	}
-	if (rc > 0) {
-		const struct task *tk = &tasks[u[failed].task];
-		const char *key = tk->sec == S_COUNT ? ct[tk->idx].key : tk->sec == S_FRESH ? ft[tk->idx].t.key : kt[tk->idx].key;
-		unit_failure(a, &s, &u[failed], key, tk->sec);
-		goto out;
-	}
+	const char *key = tk->sec == S_COUNT   ? c->ct[tk->idx].key
+			  : tk->sec == S_FRESH ? c->ft[tk->idx].t.key
+					       : c->kt[tk->idx].key;
+	unit_failure(c->a, &c->s, f, key, tk->sec);
+	return -1;
+}
 
-	/* -- the state -- */
-	state = json_object();
+/* The counts section: rows per table, a partitioned table's being its
+ * partitions' (each leaf added to every ancestor that is counted too). */
+static void cap_counts(struct cap *c, json_t *state)
+{
+	int64_t *cnt = xcalloc(c->nct + 1, sizeof(*cnt));
+	for (size_t i = 0; i < c->nu; i++) {
+		const struct task *tk = &c->tasks[c->u[i].task];
+		if (tk->sec != S_COUNT)
+			continue;
+		int64_t v = 0;
+		parse_int64(c->u[i].v1 ? c->u[i].v1 : "0", &v);
+		cnt[tk->idx] += v;
+	}
+	for (size_t i = 0; i < c->nct; i++) {
+		if (c->ct[i].relkind == 'p')
+			continue;
+		const char *pk = c->ct[i].parent_key;
+		for (int depth = 0; pk && depth < 64; depth++) {
+			long p = pgt_find(c->ct, c->nct, pk);
+			if (p < 0)
+				break;
+			cnt[p] += cnt[i];
+			pk = c->ct[p].parent_key;
+		}
+	}
+	json_t *counts = json_object();
+	json_t *parts = json_object();
+	for (size_t i = 0; i < c->nct; i++) {
+		/* an unpopulated materialized view has no rows to count */
+		json_object_set_new(counts, c->ct[i].key, c->ct[i].unpopulated ? json_null() : json_integer(cnt[i]));
+		if (c->ct[i].parent_key)
+			json_object_set_new(parts, c->ct[i].key, json_string(c->ct[i].parent_key));
+	}
+	free(cnt);
+	json_object_set_new(state, "counts", counts);
+	json_object_set_new(state, "partitions", parts);
+}
+
+/* The schema section: the canonical text, its SHA-256 and object count. */
+static void cap_schema(struct cap *c, json_t *state)
+{
+	int64_t objects = 0;
+	char *text = pg_schema_collect(c->u, c->nu, c->schema_task, &objects);
+	char hex[65];
+	sha256_hex(text, strlen(text), hex);
+	json_t *sc = json_object();
+	json_object_set_new(sc, "sha256", json_string(hex));
+	json_object_set_new(sc, "objects", json_integer(objects));
+	json_object_set_new(sc, "text", json_text(text));
+	json_object_set_new(state, "schema", sc);
+	free(text);
+}
+
+static void cap_freshness(struct cap *c, json_t *state)
+{
+	json_t *fr = json_object();
+	for (size_t i = 0; i < c->nu; i++) {
+		const struct task *tk = &c->tasks[c->u[i].task];
+		if (tk->sec != S_FRESH)
+			continue;
+		struct fresh *f = &c->ft[tk->idx];
+		json_t *e = json_object();
+		json_object_set_new(e, "column", json_string(f->column));
+		json_object_set_new(e, "newest", c->u[i].v1 ? json_string(c->u[i].v1) : json_null());
+		json_object_set_new(e, "age_s", c->u[i].v2 ? json_real(strtod(c->u[i].v2, NULL)) : json_null());
+		json_object_set_new(fr, f->t.key, e);
+	}
+	json_object_set_new(state, "freshness", fr);
+}
+
+static void cap_checksums(struct cap *c, json_t *state)
+{
+	json_t *ck = json_object();
+	for (size_t t = 0; t < c->ntasks; t++) {
+		if (c->tasks[t].sec != S_CHECK)
+			continue;
+		const struct pgtab *tb = &c->kt[c->tasks[t].idx];
+		json_t *e = tb->unpopulated ? json_pack("{s:n,s:n,s:[],s:b}", "rows", "sha256", "key", "populated", 0)
+					    : ckplan_entry(tb, &c->plans[c->tasks[t].idx], c->u, c->nu, t);
+		json_object_set_new(ck, tb->key, e);
+	}
+	json_object_set_new(state, "checksums", ck);
+}
+
+/* The state (SPEC.md, 'The state format') from what was read. */
+static json_t *cap_state(struct cap *c)
+{
+	const struct capspec *cs = c->cs;
+	json_t *state = json_object();
 	json_object_set_new(state, "drplay_state", json_integer(1));
-	json_object_set_new(state, "name", json_string(cs->name ? cs->name : act_step_id(a)));
-	json_object_set_new(state, "resource", json_string(r->name));
-	json_object_set_new(state, "database", json_string(s.database));
-	json_object_set_new(state, "server", json_string(s.server));
-	json_object_set_new(state, "server_version", json_string(s.server_version));
-	json_object_set_new(state, "captured_at", json_string(s.captured_at));
-	if (json_array_size(missing))
-		json_object_set(state, "missing", missing);
-	if (cs->counts) {
-		int64_t *cnt = xcalloc(nct + 1, sizeof(*cnt));
-		for (size_t i = 0; i < nu; i++) {
-			const struct task *tk = &tasks[u[i].task];
-			if (tk->sec != S_COUNT)
-				continue;
-			int64_t v = 0;
-			parse_int64(u[i].v1 ? u[i].v1 : "0", &v);
-			cnt[tk->idx] += v;
-		}
-		/* a partitioned table counts its partitions' rows: add each
-		 * leaf to every ancestor that is counted too */
-		for (size_t i = 0; i < nct; i++) {
-			if (ct[i].relkind == 'p')
-				continue;
-			const char *pk = ct[i].parent_key;
-			for (int depth = 0; pk && depth < 64; depth++) {
-				long p = pgt_find(ct, nct, pk);
-				if (p < 0)
-					break;
-				cnt[p] += cnt[i];
-				pk = ct[p].parent_key;
-			}
-		}
-		json_t *counts = json_object();
-		json_t *parts = json_object();
-		for (size_t i = 0; i < nct; i++) {
-			/* an unpopulated materialized view has no rows to count */
-			json_object_set_new(counts, ct[i].key, ct[i].unpopulated ? json_null() : json_integer(cnt[i]));
-			if (ct[i].parent_key)
-				json_object_set_new(parts, ct[i].key, json_string(ct[i].parent_key));
-		}
-		free(cnt);
-		json_object_set_new(state, "counts", counts);
-		json_object_set_new(state, "partitions", parts);
-	}
-	if (cs->schema) {
-		schema_text = pg_schema_collect(u, nu, schema_task, &objects);
-		char hex[65];
-		sha256_hex(schema_text, strlen(schema_text), hex);
-		json_t *sc = json_object();
-		json_object_set_new(sc, "sha256", json_string(hex));
-		json_object_set_new(sc, "objects", json_integer(objects));
-		json_object_set_new(sc, "text", json_text(schema_text));
-		json_object_set_new(state, "schema", sc);
-	}
-	if (cs->freshness) {
-		json_t *fr = json_object();
-		for (size_t i = 0; i < nu; i++) {
-			const struct task *tk = &tasks[u[i].task];
-			if (tk->sec != S_FRESH)
-				continue;
-			struct fresh *f = &ft[tk->idx];
-			json_t *e = json_object();
-			json_object_set_new(e, "column", json_string(f->column));
-			json_object_set_new(e, "newest", u[i].v1 ? json_string(u[i].v1) : json_null());
-			json_object_set_new(e, "age_s", u[i].v2 ? json_real(strtod(u[i].v2, NULL)) : json_null());
-			json_object_set_new(fr, f->t.key, e);
-		}
-		json_object_set_new(state, "freshness", fr);
-	}
+	json_object_set_new(state, "name", json_string(cs->name ? cs->name : act_step_id(c->a)));
+	json_object_set_new(state, "resource", json_string(c->r->name));
+	json_object_set_new(state, "database", json_string(c->s.database));
+	json_object_set_new(state, "server", json_string(c->s.server));
+	json_object_set_new(state, "server_version", json_string(c->s.server_version));
+	json_object_set_new(state, "captured_at", json_string(c->s.captured_at));
+	if (json_array_size(c->missing))
+		json_object_set(state, "missing", c->missing);
+	if (cs->counts)
+		cap_counts(c, state);
+	if (cs->schema)
+		cap_schema(c, state);
+	if (cs->freshness)
+		cap_freshness(c, state);
 	if (cs->sequences) {
-		pgseq_collect(sq, nsq, sf, nsf, u, nu, seq_task);
-		json_object_set_new(state, "sequences", pgseq_section(a, sq, nsq, sf, nsf));
+		pgseq_collect(c->sq, c->nsq, c->sf, c->nsf, c->u, c->nu, c->seq_task);
+		json_object_set_new(state, "sequences", pgseq_section(c->a, c->sq, c->nsq, c->sf, c->nsf));
 	}
-	if (cs->checksums) {
-		json_t *ck = json_object();
-		for (size_t t = 0; t < ntasks; t++) {
-			if (tasks[t].sec != S_CHECK)
-				continue;
-			const struct pgtab *tb = &kt[tasks[t].idx];
-			json_t *e = tb->unpopulated ? json_pack("{s:n,s:n,s:[],s:b}", "rows", "sha256", "key", "populated", 0)
-						    : ckplan_entry(tb, &plans[tasks[t].idx], u, nu, t);
-			json_object_set_new(ck, kt[tasks[t].idx].key, e);
+	if (cs->checksums)
+		cap_checksums(c, state);
+	return state;
+}
+
+/* The journal's pg_read event and the log line: each relation's heap once,
+ * whichever sections read it (the figure pg.counts, pg.checksum and
+ * pg.capture report alike). */
+static void cap_journal(struct cap *c)
+{
+	struct relsize *rs = xcalloc(c->nu + 1, sizeof(*rs));
+	size_t nrs = 0;
+	for (size_t i = 0; i < c->nu; i++)
+		if (c->tasks[c->u[i].task].sec == S_COUNT)
+			rs[nrs++] = (struct relsize){ c->ct[c->tasks[c->u[i].task].idx].oid, c->u[i].bytes };
+	for (size_t i = 0; i < c->nkt; i++)
+		for (size_t l = 0; l < c->kt[i].nleaves; l++) {
+			rs = xrealloc(rs, (nrs + 1) * sizeof(*rs));
+			rs[nrs++] = (struct relsize){ c->kt[i].leaves[l].oid, c->kt[i].leaves[l].bytes };
 		}
-		json_object_set_new(state, "checksums", ck);
+	int64_t bytes = distinct_bytes(rs, nrs);
+	free(rs);
+	double secs = (double)(mono_us() - c->t0) / 1e6;
+	json_t *ev = json_object();
+	json_object_set_new(ev, "database", json_string(c->s.database));
+	json_object_set_new(ev, "captured_at", json_string(c->s.captured_at));
+	json_object_set_new(ev, "counted", json_integer((json_int_t)c->nct));
+	json_object_set_new(ev, "checksummed", json_integer((json_int_t)c->nkt));
+	json_object_set_new(ev, "freshness", json_integer((json_int_t)c->nft));
+	json_object_set_new(ev, "schema", json_boolean(c->cs->schema));
+	json_object_set_new(ev, "sequences", json_integer((json_int_t)c->nsq));
+	json_object_set_new(ev, "statements", json_integer((json_int_t)c->nu));
+	json_object_set_new(ev, "heap_bytes", json_integer(bytes));
+	json_object_set_new(ev, "seconds", json_real(secs));
+	act_journal(c->a, "pg_read", ev);
+	act_log(c->a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, %zu sequences, schema %s (%.2f MiB of table heap, %zu statements, %.2fs)",
+		c->s.database, c->s.captured_at, c->nct, c->nkt, c->nft, c->nsq, c->cs->schema ? "yes" : "no",
+		(double)bytes / 1048576.0, c->nu, secs);
+}
+
+static void cap_release(struct cap *c)
+{
+	pgsnap_end(&c->s);
+	for (size_t i = 0; i < c->nu; i++)
+		unit_release(&c->u[i]);
+	free(c->u);
+	free(c->tasks);
+	for (size_t i = 0; i < c->nkt && c->plans; i++)
+		ckplan_release(&c->plans[i]);
+	free(c->plans);
+	pgt_free_all(c->ct, c->nct);
+	pgt_free_all(c->kt, c->nkt);
+	for (size_t i = 0; c->ft && i < json_object_size(c->cs->freshness); i++) {
+		pgt_release(&c->ft[i].t);
+		free(c->ft[i].column);
 	}
-	{
-		/* each relation once, whichever sections read it: the figure
-		 * pg.counts, pg.checksum and pg.capture report alike */
-		struct relsize *rs = xcalloc(nu + 1, sizeof(*rs));
-		size_t nrs = 0;
-		for (size_t i = 0; i < nu; i++)
-			if (tasks[u[i].task].sec == S_COUNT)
-				rs[nrs++] = (struct relsize){ ct[tasks[u[i].task].idx].oid, u[i].bytes };
-		for (size_t i = 0; i < nkt; i++)
-			for (size_t l = 0; l < kt[i].nleaves; l++) {
-				rs = xrealloc(rs, (nrs + 1) * sizeof(*rs));
-				rs[nrs++] = (struct relsize){ kt[i].leaves[l].oid, kt[i].leaves[l].bytes };
-			}
-		int64_t bytes = distinct_bytes(rs, nrs);
-		free(rs);
-		double secs = (double)(mono_us() - t0) / 1e6;
-		json_t *ev = json_object();
-		json_object_set_new(ev, "database", json_string(s.database));
-		json_object_set_new(ev, "captured_at", json_string(s.captured_at));
-		json_object_set_new(ev, "counted", json_integer((json_int_t)nct));
-		json_object_set_new(ev, "checksummed", json_integer((json_int_t)nkt));
-		json_object_set_new(ev, "freshness", json_integer((json_int_t)nft));
-		json_object_set_new(ev, "schema", json_boolean(cs->schema));
-		json_object_set_new(ev, "sequences", json_integer((json_int_t)nsq));
-		json_object_set_new(ev, "statements", json_integer((json_int_t)nu));
-		json_object_set_new(ev, "heap_bytes", json_integer(bytes));
-		json_object_set_new(ev, "seconds", json_real(secs));
-		act_journal(a, "pg_read", ev);
-		act_log(a, "read database %s at %s: %zu counted, %zu checksummed, %zu freshness, %zu sequences, schema %s (%.2f MiB of table heap, %zu statements, %.2fs)",
-			s.database, s.captured_at, nct, nkt, nft, nsq, cs->schema ? "yes" : "no", (double)bytes / 1048576.0,
-			nu, secs);
-	}
-	ok = 1;
-out:
-	pgsnap_end(&s);
-	for (size_t i = 0; i < nu; i++)
-		unit_release(&u[i]);
-	free(u);
-	free(tasks);
-	for (size_t i = 0; i < nkt && plans; i++)
-		ckplan_release(&plans[i]);
-	free(plans);
-	pgt_free_all(ct, nct);
-	pgt_free_all(kt, nkt);
-	for (size_t i = 0; ft && i < json_object_size(cs->freshness); i++) {
-		pgt_release(&ft[i].t);
-		free(ft[i].column);
-	}
-	free(ft);
-	free(schema_text);
-	free(dblabel);
-	pgseq_free(sq, nsq);
-	pgseq_feeds_free(sf, nsf);
-	json_decref(missing);
-	if (!ok) {
-		json_decref(state);
+	free(c->ft);
+	free(c->dblabel);
+	pgseq_free(c->sq, c->nsq);
+	pgseq_feeds_free(c->sf, c->nsf);
+	json_decref(c->missing);
+}
+
+/* Captures the sections asked for into a new state; NULL after act_fail. */
+static json_t *capture(struct act *a, struct resource *r, const struct capspec *cs)
+{
+	struct cap c = { .a = a, .r = r, .cs = cs };
+	if (pgsnap_begin(a, r, &c.s) != 0)
 		return NULL;
+	c.t0 = mono_us();
+	c.dblabel = xasprintf("'%s' (resource '%s')", c.s.database, r->name);
+	c.missing = cs->record_missing ? json_array() : NULL;
+	json_t *state = NULL;
+	if (cap_tables(&c) == 0 && cap_lock(&c) == 0 && cap_statements(&c) == 0 && cap_read(&c) == 0) {
+		state = cap_state(&c);
+		cap_journal(&c);
 	}
+	cap_release(&c);
 	return state;
 }
 
@@ -975,10 +1041,8 @@ static int check_expect(struct act *a, json_t *expect, json_t *value, int64_t co
 
 static int do_query(struct act *a)
 {
-	struct resource *r = act_resource(a, "db");
-	if (!r)
-		return ACT_FAIL;
-	PGconn *c = pg_connect(a, r);
+	struct resource *r;
+	PGconn *c = db_conn(a, &r);
 	if (!c)
 		return ACT_FAIL;
 	const char *sql = act_str(a, "sql");
@@ -1096,14 +1160,18 @@ static int same_set(json_t *want, json_t *have)
 	return 1;
 }
 
-static int do_whoami(struct act *a)
+static int name_in(const char *k, const char *const *list)
 {
-	struct resource *r = act_resource(a, "db");
-	if (!r)
-		return ACT_FAIL;
-	PGconn *c = pg_connect(a, r);
-	if (!c)
-		return ACT_FAIL;
+	for (; *list; list++)
+		if (!strcmp(k, *list))
+			return 1;
+	return 0;
+}
+
+/* The session's role, its attributes and the database's privileges: a new
+ * object, or NULL after act_fail. */
+static json_t *whoami_role(struct act *a, PGconn *c, struct resource *r)
+{
 	PGresult *res = pg_exec(a, c, "reading the session's role",
 				"SELECT current_user, session_user, r.rolsuper, r.rolcreatedb, r.rolcreaterole, "
 				"r.rolreplication, r.rolbypassrls, current_database(), "
@@ -1112,10 +1180,10 @@ static int do_whoami(struct act *a)
 				"has_database_privilege(current_database(), 'TEMP') "
 				"FROM pg_roles r WHERE r.rolname = current_user");
 	if (!res)
-		return ACT_FAIL;
+		return NULL;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		return act_fail(a, "cannot read the role of the session on %s", pg_where(r));
+		return act_fail(a, "cannot read the role of the session on %s", pg_where(r)), NULL;
 	}
 	json_t *o = json_object();
 	json_object_set_new(o, "current_user", json_string(PQgetvalue(res, 0, 0)));
@@ -1130,18 +1198,29 @@ static int do_whoami(struct act *a)
 	json_object_set_new(dbp, "temp", json_boolean(PQgetvalue(res, 0, 10)[0] == 't'));
 	json_object_set_new(o, "database", dbp);
 	PQclear(res);
-	res = pg_exec(a, c, "reading the role's memberships",
-		      "WITH RECURSIVE m(roleid) AS (SELECT am.roleid FROM pg_auth_members am "
-		      "WHERE am.member = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
-		      "UNION SELECT am.roleid FROM pg_auth_members am JOIN m ON am.member = m.roleid) "
-		      "SELECT r.rolname FROM pg_roles r WHERE r.oid IN (SELECT roleid FROM m) ORDER BY 1");
-	if (!res) {
-		json_decref(o);
-		return ACT_FAIL;
-	}
+	return o;
+}
+
+/* o.member_of: the roles the session's role is a member of, directly or not. */
+static int whoami_members(struct act *a, PGconn *c, json_t *o)
+{
+	PGresult *res = pg_exec(a, c, "reading the role's memberships",
+				"WITH RECURSIVE m(roleid) AS (SELECT am.roleid FROM pg_auth_members am "
+				"WHERE am.member = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+				"UNION SELECT am.roleid FROM pg_auth_members am JOIN m ON am.member = m.roleid) "
+				"SELECT r.rolname FROM pg_roles r WHERE r.oid IN (SELECT roleid FROM m) ORDER BY 1");
+	if (!res)
+		return -1;
 	json_object_set_new(o, "member_of", str_list(res, 0));
 	PQclear(res);
-	res = pg_exec(a, c, "reading the role's privileges",
+	return 0;
+}
+
+/* o.schemas (per schema: usage, create, and how many tables each privilege
+ * reaches) and the schemas it may read, write and create in. */
+static int whoami_schemas(struct act *a, PGconn *c, json_t *o)
+{
+	PGresult *res = pg_exec(a, c, "reading the role's privileges",
 		      "SELECT n.nspname, has_schema_privilege(n.oid, 'USAGE'), has_schema_privilege(n.oid, 'CREATE'), "
 		      "count(c.oid), "
 		      "count(c.oid) FILTER (WHERE has_table_privilege(c.oid, 'SELECT')), "
@@ -1153,28 +1232,22 @@ static int do_whoami(struct act *a)
 		      "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
 		      "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)' "
 		      "GROUP BY n.oid, n.nspname ORDER BY n.nspname COLLATE \"C\"");
-	if (!res) {
-		json_decref(o);
-		return ACT_FAIL;
-	}
+	if (!res)
+		return -1;
+	static const char *const counted[] = { "tables", "select", "insert", "update", "delete", "truncate" };
 	json_t *schemas = json_object(), *can_read = json_array(), *can_write = json_array(), *can_create = json_array();
 	for (int i = 0; i < PQntuples(res); i++) {
 		const char *nsp = PQgetvalue(res, i, 0);
 		int usage = PQgetvalue(res, i, 1)[0] == 't', create = PQgetvalue(res, i, 2)[0] == 't';
 		int64_t v[6];
-		for (int k = 0; k < 6; k++) {
-			v[k] = 0;
-			parse_int64(PQgetvalue(res, i, 3 + k), &v[k]);
-		}
 		json_t *e = json_object();
 		json_object_set_new(e, "usage", json_boolean(usage));
 		json_object_set_new(e, "create", json_boolean(create));
-		json_object_set_new(e, "tables", json_integer(v[0]));
-		json_object_set_new(e, "select", json_integer(v[1]));
-		json_object_set_new(e, "insert", json_integer(v[2]));
-		json_object_set_new(e, "update", json_integer(v[3]));
-		json_object_set_new(e, "delete", json_integer(v[4]));
-		json_object_set_new(e, "truncate", json_integer(v[5]));
+		for (int k = 0; k < 6; k++) {
+			v[k] = 0;
+			parse_int64(PQgetvalue(res, i, 3 + k), &v[k]);
+			json_object_set_new(e, counted[k], json_integer(v[k]));
+		}
 		json_object_set_new(schemas, nsp, e);
 		if (usage && v[1] == v[0])
 			json_array_append_new(can_read, json_string(nsp));
@@ -1188,80 +1261,101 @@ static int do_whoami(struct act *a)
 	json_object_set_new(o, "can_read", can_read);
 	json_object_set_new(o, "can_write", can_write);
 	json_object_set_new(o, "can_create", can_create);
+	return 0;
+}
+
+/* Whether the expectation `v` of key k holds against `have`: 0 (*bad set
+ * when it does not), or -1 after act_fail when the expectation is malformed. */
+static int whoami_expect_one(struct act *a, const char *k, json_t *v, json_t *have, int *bad)
+{
+	static const char *const attributes[] = { "superuser", "createdb", "createrole", "replication", "bypassrls", NULL };
+	static const char *const schema_lists[] = { "can_read", "can_write", "can_create", NULL };
+	*bad = 0;
+	if (name_in(k, attributes)) {
+		if (!json_is_boolean(v))
+			return act_fail(a, "expect.%s must be true or false", k), -1;
+		*bad = json_is_true(v) != json_is_true(have);
+	} else if (!strcmp(k, "current_user") || !strcmp(k, "session_user")) {
+		*bad = !json_is_string(v) || strcmp(json_string_value(v), json_string_value(have)) != 0;
+	} else if (name_in(k, schema_lists)) {
+		json_t *want = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
+		if (!json_is_array(want)) {
+			json_decref(want);
+			return act_fail(a, "expect.%s must be a list of schemas", k), -1;
+		}
+		*bad = !same_set(want, have);
+		json_decref(want);
+	} else if (!strcmp(k, "member_of")) {
+		json_t *want = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
+		size_t i, kk;
+		json_t *w, *h;
+		json_array_foreach(want, i, w)
+		{
+			int found = 0;
+			json_array_foreach(have, kk, h) found |= json_is_string(w) && !strcmp(json_string_value(w),
+											  json_string_value(h));
+			*bad |= !found;
+		}
+		json_decref(want);
+	} else {
+		return act_fail(a, "expect has unknown key '%s'; use current_user, session_user, superuser, createdb, createrole, replication, bypassrls, member_of, can_read, can_write or can_create",
+				k), -1;
+	}
+	return 0;
+}
+
+/* The step's `expect` against what the role is: ACT_OK or ACT_FAIL. */
+static int whoami_expect(struct act *a, struct resource *r, json_t *o)
+{
+	json_t *expect = act_json(a, "expect");
+	if (expect && !json_is_object(expect))
+		return act_fail(a, "'expect' must be a mapping such as {superuser: false, can_write: [public]}");
 	const char *k;
 	json_t *v;
-	json_object_foreach(o, k, v) act_out(a, k, json_incref(v));
-	{
-		struct strbuf sb = STRBUF_INIT;
-		size_t i;
-		json_t *e;
-		json_array_foreach(can_write, i, e) sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(e));
-		act_log(a, "role %s%s on %s; may write in: %s", json_string_value(json_object_get(o, "current_user")),
-			json_is_true(json_object_get(o, "superuser")) ? " (superuser)" : "", pg_where(r),
-			sb.len ? sb_str(&sb) : "(no schema)");
-		sb_release(&sb);
-	}
-	/* expectations */
-	json_t *expect = act_json(a, "expect");
-	int rc = ACT_OK;
-	if (expect && !json_is_object(expect)) {
-		rc = act_fail(a, "'expect' must be a mapping such as {superuser: false, can_write: [public]}");
-		goto done;
-	}
 	json_object_foreach(expect, k, v)
 	{
 		json_t *have = json_object_get(o, k);
-		int bad = 0;
-		if (!strcmp(k, "superuser") || !strcmp(k, "createdb") || !strcmp(k, "createrole") ||
-		    !strcmp(k, "replication") || !strcmp(k, "bypassrls")) {
-			if (!json_is_boolean(v)) {
-				rc = act_fail(a, "expect.%s must be true or false", k);
-				goto done;
-			}
-			bad = json_is_true(v) != json_is_true(have);
-		} else if (!strcmp(k, "current_user") || !strcmp(k, "session_user")) {
-			bad = !json_is_string(v) || strcmp(json_string_value(v), json_string_value(have)) != 0;
-		} else if (!strcmp(k, "can_read") || !strcmp(k, "can_write") || !strcmp(k, "can_create")) {
-			json_t *want = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
-			if (!json_is_array(want)) {
-				json_decref(want);
-				rc = act_fail(a, "expect.%s must be a list of schemas", k);
-				goto done;
-			}
-			bad = !same_set(want, have);
-			json_decref(want);
-		} else if (!strcmp(k, "member_of")) {
-			json_t *want = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
-			size_t i;
-			json_t *w;
-			json_array_foreach(want, i, w)
-			{
-				json_t *one = json_pack("[O]", w);
-				size_t kk;
-				json_t *h;
-				int found = 0;
-				json_array_foreach(have, kk, h) found |= json_is_string(w) &&
-									 !strcmp(json_string_value(w), json_string_value(h));
-				json_decref(one);
-				bad |= !found;
-			}
-			json_decref(want);
-		} else {
-			rc = act_fail(a, "expect has unknown key '%s'; use current_user, session_user, superuser, createdb, createrole, replication, bypassrls, member_of, can_read, can_write or can_create",
-				      k);
-			goto done;
-		}
+		int bad;
+		if (whoami_expect_one(a, k, v, have, &bad) != 0)
+			return ACT_FAIL;
 		if (bad) {
 			char *w = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 			char *h = json_dumps(have, JSON_ENCODE_ANY | JSON_COMPACT);
-			rc = act_fail(a, "role %s on %s: %s is %s, expected %s; this credential is not the identity the playbook expects",
-				      json_string_value(json_object_get(o, "current_user")), pg_where(r), k, h, w);
+			act_fail(a, "role %s on %s: %s is %s, expected %s; this credential is not the identity the playbook expects",
+				 json_string_value(json_object_get(o, "current_user")), pg_where(r), k, h, w);
 			free(w);
 			free(h);
-			goto done;
+			return ACT_FAIL;
 		}
 	}
-done:
+	return ACT_OK;
+}
+
+static int do_whoami(struct act *a)
+{
+	struct resource *r;
+	PGconn *c = db_conn(a, &r);
+	if (!c)
+		return ACT_FAIL;
+	json_t *o = whoami_role(a, c, r);
+	if (!o)
+		return ACT_FAIL;
+	if (whoami_members(a, c, o) != 0 || whoami_schemas(a, c, o) != 0) {
+		json_decref(o);
+		return ACT_FAIL;
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(o, k, v) act_out(a, k, json_incref(v));
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(o, "can_write"), i, e) sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(e));
+	act_log(a, "role %s%s on %s; may write in: %s", json_string_value(json_object_get(o, "current_user")),
+		json_is_true(json_object_get(o, "superuser")) ? " (superuser)" : "", pg_where(r),
+		sb.len ? sb_str(&sb) : "(no schema)");
+	sb_release(&sb);
+	int rc = whoami_expect(a, r, o);
 	json_decref(o);
 	return rc;
 }
@@ -1366,163 +1460,193 @@ static int db_frozen(struct act *a, PGconn *c)
 	return f;
 }
 
-static int do_freeze(struct act *a)
+/* One pg.freeze: the database, and the sessions it ended or could not. */
+struct freeze {
+	struct act *a;
+	PGconn *c;
+	char *db, *qdb;        /* its name, and quoted */
+	int server_num;        /* server_version_num */
+	int was;               /* it was read-only before */
+	char frozen_at[48];    /* when the ALTER took effect (the server's clock) */
+	json_t *ended, *kept;
+};
+
+/* ALTER DATABASE ... SET default_transaction_read_only = on; reads the
+ * server's clock after it. ACT_OK, or ACT_FAIL (nothing changed, unless the
+ * connection broke). */
+static int freeze_alter(struct freeze *f, struct resource *r)
 {
-	act_unchanged(a); /* until the ALTER DATABASE below has run */
-	struct resource *r = act_resource(a, "db");
-	if (!r)
-		return ACT_FAIL;
-	PGconn *c = pg_connect(a, r);
-	if (!c)
-		return ACT_FAIL;
-	int server_num = 0;
-	char *db = current_db(a, c, &server_num);
-	if (!db)
-		return ACT_FAIL;
-	int was = db_frozen(a, c);
-	if (was < 0) {
-		free(db);
-		return ACT_FAIL;
-	}
-	char *qdb = pg_ident(c, db);
-	char *sql = xasprintf("ALTER DATABASE %s SET default_transaction_read_only = on", qdb);
-	PGresult *res = PQexec(c, sql);
+	char *sql = xasprintf("ALTER DATABASE %s SET default_transaction_read_only = on", f->qdb);
+	PGresult *res = PQexec(f->c, sql);
 	free(sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		if (PQstatus(c) != CONNECTION_OK)
-			act_changing(a); /* the connection broke: the ALTER may have run */
-		char *m = pg_result_error(res, c);
-		act_fail(a, "cannot freeze database %s on %s: %s; the role must own the database or be a superuser; nothing was changed",
-			 db, pg_where(r), m);
+		if (PQstatus(f->c) != CONNECTION_OK)
+			act_changing(f->a); /* the connection broke: the ALTER may have run */
+		char *m = pg_result_error(res, f->c);
+		act_fail(f->a, "cannot freeze database %s on %s: %s; the role must own the database or be a superuser; nothing was changed",
+			 f->db, pg_where(r), m);
 		free(m);
 		PQclear(res);
-		free(qdb);
-		free(db);
 		return ACT_FAIL;
 	}
 	PQclear(res);
-	act_changing(a);
-	res = pg_exec(a, c, "reading the time", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
-	char frozen_at[48] = "";
+	act_changing(f->a);
+	res = pg_exec(f->a, f->c, "reading the time",
+		      "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
 	if (res) {
-		snprintf(frozen_at, sizeof(frozen_at), "%s", PQgetvalue(res, 0, 0));
+		snprintf(f->frozen_at, sizeof(f->frozen_at), "%s", PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
-	act_log(a, "database %s is read-only for new sessions since %s%s", db, frozen_at,
-		was ? " (it already was)" : "");
-	json_t *ended = json_array(), *kept = json_array();
-	char *why = NULL;
-	if (!frozen_at[0]) {
-		why = xstrdup("the server stopped answering after the freeze");
-		goto rollback;
-	}
-	/* the grace period: sessions that end by themselves are not ended */
-	int64_t grace = act_duration_us(a, "grace", 5000000);
-	int64_t until = mono_us() + grace;
-	for (;;) {
-		res = other_sessions(a, c, frozen_at);
-		if (!res) {
-			why = xstrdup("cannot list the database's sessions");
-			goto rollback;
-		}
-		int n = PQntuples(res);
-		PQclear(res);
-		if (n == 0 || mono_us() >= until)
-			break;
-		int64_t left = until - mono_us();
-		if (act_sleep(a, left < 250000 ? left : 250000) != 0) {
-			why = xstrdup("interrupted during the grace period");
-			goto rollback;
-		}
-	}
-	if (act_bool(a, "terminate", 1)) {
-		res = other_sessions(a, c, frozen_at);
-		if (!res) {
-			why = xstrdup("cannot list the database's sessions");
-			goto rollback;
-		}
-		end_sessions(a, c, res, server_num, ended, kept);
-		PQclear(res);
-		if (json_array_size(kept)) {
-			json_t *k0 = json_array_get(kept, 0);
-			why = xasprintf("%zu session(s) opened before the freeze could not be ended (pid %lld: %s)",
-					json_array_size(kept), (long long)json_integer_value(json_object_get(k0, "pid")),
-					json_string_value(json_object_get(k0, "error")));
-			goto rollback;
-		}
-		res = other_sessions(a, c, frozen_at);
-		if (!res) {
-			why = xstrdup("cannot list the database's sessions");
-			goto rollback;
-		}
-		int left = PQntuples(res);
-		PQclear(res);
-		if (left) {
-			why = xasprintf("%d session(s) opened before the freeze are still there after being ended", left);
-			goto rollback;
-		}
-	}
-	{
-		json_t *ev = json_object();
-		json_object_set_new(ev, "database", json_string(db));
-		json_object_set_new(ev, "frozen_at", json_string(frozen_at));
-		json_object_set_new(ev, "sessions", json_incref(ended));
-		act_journal(a, "pg_sessions_ended", ev);
-	}
-	act_log(a, "write freeze in place on %s: %zu session(s) ended", db, json_array_size(ended));
-	act_out_str(a, "database", db);
-	act_out_str(a, "frozen_at", frozen_at);
-	act_out(a, "ended", ended);
-	act_out_int(a, "ended_count", (int64_t)json_array_size(ended));
-	act_out_bool(a, "already_frozen", was);
-	json_decref(kept);
-	free(qdb);
-	free(db);
+	act_log(f->a, "database %s is read-only for new sessions since %s%s", f->db, f->frozen_at,
+		f->was ? " (it already was)" : "");
 	return ACT_OK;
+}
 
-rollback:
-	/* A freeze that did not complete is undone, so a failed step leaves the
-	 * database as it found it (the run stops before any outage). */
-	{
-		char *undo = NULL;
-		if (!was) {
-			sql = xasprintf("ALTER DATABASE %s RESET default_transaction_read_only", qdb);
-			res = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
-			free(sql);
-			if (PQresultStatus(res) != PGRES_COMMAND_OK)
-				undo = res ? pg_result_error(res, c) : xstrdup("the connection is gone");
-			PQclear(res);
-		}
-		if (json_array_size(ended)) {
-			json_t *ev = json_object();
-			json_object_set_new(ev, "database", json_string(db));
-			json_object_set_new(ev, "frozen_at", json_string(frozen_at));
-			json_object_set_new(ev, "sessions", json_incref(ended));
-			act_journal(a, "pg_sessions_ended", ev);
-		}
-		act_out(a, "ended", json_incref(ended));
-		if (undo)
-			act_fail(a, "freezing database %s failed: %s; the freeze could NOT be undone (%s): the database stays read-only for new sessions; run pg.unfreeze or ALTER DATABASE ... RESET default_transaction_read_only",
-				 db, why, undo);
-		else
-			act_fail(a, "freezing database %s failed: %s; the freeze was undone%s", db, why,
-				 was ? " (the database was already read-only before and stays so)" : "");
-		free(undo);
+/* How many sessions opened before the freeze are still there, or -1. */
+static int freeze_others(struct freeze *f)
+{
+	PGresult *res = other_sessions(f->a, f->c, f->frozen_at);
+	if (!res)
+		return -1;
+	int n = PQntuples(res);
+	PQclear(res);
+	return n;
+}
+
+/* The grace period: sessions that end by themselves are not ended. NULL,
+ * or why the freeze cannot go on (new string). */
+static char *freeze_grace(struct freeze *f)
+{
+	int64_t until = mono_us() + act_duration_us(f->a, "grace", 5000000);
+	for (;;) {
+		int n = freeze_others(f);
+		if (n < 0)
+			return xstrdup("cannot list the database's sessions");
+		if (n == 0 || mono_us() >= until)
+			return NULL;
+		int64_t left = until - mono_us();
+		if (act_sleep(f->a, left < 250000 ? left : 250000) != 0)
+			return xstrdup("interrupted during the grace period");
 	}
-	free(why);
-	json_decref(ended);
-	json_decref(kept);
-	free(qdb);
-	free(db);
+}
+
+/* Ends the sessions opened before the freeze, then checks none is left.
+ * NULL, or why the freeze cannot go on (new string). */
+static char *freeze_end_sessions(struct freeze *f)
+{
+	PGresult *res = other_sessions(f->a, f->c, f->frozen_at);
+	if (!res)
+		return xstrdup("cannot list the database's sessions");
+	end_sessions(f->a, f->c, res, f->server_num, f->ended, f->kept);
+	PQclear(res);
+	if (json_array_size(f->kept)) {
+		json_t *k0 = json_array_get(f->kept, 0);
+		return xasprintf("%zu session(s) opened before the freeze could not be ended (pid %lld: %s)",
+				 json_array_size(f->kept), (long long)json_integer_value(json_object_get(k0, "pid")),
+				 json_string_value(json_object_get(k0, "error")));
+	}
+	int left = freeze_others(f);
+	if (left < 0)
+		return xstrdup("cannot list the database's sessions");
+	if (left)
+		return xasprintf("%d session(s) opened before the freeze are still there after being ended", left);
+	return NULL;
+}
+
+static void freeze_journal(struct freeze *f)
+{
+	json_t *ev = json_object();
+	json_object_set_new(ev, "database", json_string(f->db));
+	json_object_set_new(ev, "frozen_at", json_string(f->frozen_at));
+	json_object_set_new(ev, "sessions", json_incref(f->ended));
+	act_journal(f->a, "pg_sessions_ended", ev);
+}
+
+/* A freeze that did not complete is undone, so a failed step leaves the
+ * database as it found it (the run stops before any outage). ACT_FAIL. */
+static int freeze_undo(struct freeze *f, const char *why)
+{
+	char *undo = NULL;
+	if (!f->was) {
+		char *sql = xasprintf("ALTER DATABASE %s RESET default_transaction_read_only", f->qdb);
+		PGresult *res = PQstatus(f->c) == CONNECTION_OK ? PQexec(f->c, sql) : NULL;
+		free(sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			undo = res ? pg_result_error(res, f->c) : xstrdup("the connection is gone");
+		PQclear(res);
+	}
+	if (json_array_size(f->ended))
+		freeze_journal(f);
+	act_out(f->a, "ended", json_incref(f->ended));
+	if (undo)
+		act_fail(f->a, "freezing database %s failed: %s; the freeze could NOT be undone (%s): the database stays read-only for new sessions; run pg.unfreeze or ALTER DATABASE ... RESET default_transaction_read_only",
+			 f->db, why, undo);
+	else
+		act_fail(f->a, "freezing database %s failed: %s; the freeze was undone%s", f->db, why,
+			 f->was ? " (the database was already read-only before and stays so)" : "");
+	free(undo);
 	return ACT_FAIL;
+}
+
+/* Freezes, waits out the grace period, ends what is left; undoes the
+ * freeze when that fails. */
+static int freeze_run(struct freeze *f, struct resource *r)
+{
+	if (freeze_alter(f, r) != ACT_OK)
+		return ACT_FAIL;
+	char *why = NULL;
+	if (!f->frozen_at[0])
+		why = xstrdup("the server stopped answering after the freeze");
+	if (!why)
+		why = freeze_grace(f);
+	if (!why && act_bool(f->a, "terminate", 1))
+		why = freeze_end_sessions(f);
+	if (why) {
+		freeze_undo(f, why);
+		free(why);
+		return ACT_FAIL;
+	}
+	freeze_journal(f);
+	act_log(f->a, "write freeze in place on %s: %zu session(s) ended", f->db, json_array_size(f->ended));
+	act_out_str(f->a, "database", f->db);
+	act_out_str(f->a, "frozen_at", f->frozen_at);
+	act_out(f->a, "ended", json_incref(f->ended));
+	act_out_int(f->a, "ended_count", (int64_t)json_array_size(f->ended));
+	act_out_bool(f->a, "already_frozen", f->was);
+	return ACT_OK;
+}
+
+static int do_freeze(struct act *a)
+{
+	act_unchanged(a); /* until the ALTER DATABASE below has run */
+	struct freeze f = { .a = a };
+	struct resource *r;
+	f.c = db_conn(a, &r);
+	if (!f.c)
+		return ACT_FAIL;
+	f.db = current_db(a, f.c, &f.server_num);
+	if (!f.db)
+		return ACT_FAIL;
+	f.was = db_frozen(a, f.c);
+	if (f.was < 0) {
+		free(f.db);
+		return ACT_FAIL;
+	}
+	f.qdb = pg_ident(f.c, f.db);
+	f.ended = json_array();
+	f.kept = json_array();
+	int rc = freeze_run(&f, r);
+	json_decref(f.ended);
+	json_decref(f.kept);
+	free(f.qdb);
+	free(f.db);
+	return rc;
 }
 
 static int do_unfreeze(struct act *a)
 {
-	struct resource *r = act_resource(a, "db");
-	if (!r)
-		return ACT_FAIL;
-	PGconn *c = pg_connect(a, r);
+	struct resource *r;
+	PGconn *c = db_conn(a, &r);
 	if (!c)
 		return ACT_FAIL;
 	int server_num = 0;

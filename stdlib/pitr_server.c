@@ -828,111 +828,146 @@ static int restart_original(struct srv *s, char *err, size_t errlen)
 	return rc;
 }
 
-int srv_restore_run(struct srv_restore *rs)
+/* Before anything moves: the preserved name is free, its directory
+ * exists, and the server is stopped (its WAL sealed first). *running: it
+ * was running. 0, or -1 after act_fail (nothing changed). */
+static int restore_prepare(struct srv_restore *rs, const char *preserved, int *running)
+{
+	struct srv *s = rs->s;
+	struct pitr *p = s->p;
+	struct act *a = p->a;
+	if (exists(preserved))
+		return act_fail(a, "pitr resource '%s': a preserved state named '%s' already exists (%s); choose another preserve_as; nothing was changed",
+				p->r->name, rs->preserve_as, preserved), -1;
+	if (mkdir_owned(s, s->preserve_dir, 0700) != 0)
+		return act_fail(a, "pitr resource '%s': cannot create the preserve directory '%s': %s; nothing was changed",
+				p->r->name, s->preserve_dir, strerror(errno)), -1;
+	*running = srv_running(s->data_dir) != 0;
+	if (!*running) {
+		act_log(a, "the server of '%s' is not running; restoring without stopping it", s->data_dir);
+		return 0;
+	}
+	unsigned tli;
+	if (srv_seal_wal(s, &tli, 0) != 0)
+		return -1;
+	return srv_stop(s, s->data_dir, 1, "pitr.restore stopped it to replace its data directory");
+}
+
+/* The WAL files the archive lacks, from the replaced pg_wal into the new
+ * one, up to the segment of the last checkpoint (lsn on timeline tli). */
+static int restore_copy_wal(struct srv_restore *rs, const char *preserved, unsigned tli, const char *lsn,
+			    uint64_t segsz)
+{
+	struct srv *s = rs->s;
+	char *oldw = xasprintf("%s/pg_wal", preserved), *neww = xasprintf("%s/pg_wal", s->data_dir);
+	uint64_t l = 0;
+	unsigned hi = 0, lo = 0;
+	if (sscanf(lsn, "%X/%X", &hi, &lo) == 2)
+		l = ((uint64_t)hi << 32) | lo;
+	uint64_t seg = l / (segsz ? segsz : (16u << 20));
+	uint64_t spl = 0x100000000ull / (segsz ? segsz : (16u << 20));
+	char endn[32];
+	snprintf(endn, sizeof(endn), "%08X%08X%08X", tli, (unsigned)(seg / spl), (unsigned)(seg % spl));
+	int rc = srv_copy_unarchived_wal(s, oldw, rs->archive_dir, neww, endn);
+	free(oldw);
+	free(neww);
+	return rc;
+}
+
+/* Starts the server on the restored directory and waits until it accepts
+ * connections and is out of recovery. 0, or -1 after act_fail. */
+static int restore_start(struct srv_restore *rs)
+{
+	struct srv *s = rs->s;
+	struct pitr *p = s->p;
+	const char *lf = res_str(p->r, "log_file");
+	char *log = lf && *lf ? xstrdup(lf) : xasprintf("%s/drplay-server.log", s->data_dir);
+	int rc = srv_start(s, s->data_dir, log, NULL);
+	if (rc == 0) {
+		act_log(p->a, "started the server on the restored data directory; waiting until it accepts connections and is out of recovery");
+		char ebuf[1500];
+		rc = srv_wait_ready(s, s->data_dir, res_str(p->db, "dsn"), log,
+				    res_duration_us(p->r, "start_timeout", 3600000000LL), ebuf, sizeof(ebuf));
+		if (rc != 0)
+			act_fail(p->a, "%s", ebuf);
+	}
+	free(log);
+	return rc;
+}
+
+/* Done: the recovery settings removed, the time of the last transaction
+ * replayed read, the new state journaled. */
+static void restore_done(struct srv_restore *rs)
+{
+	struct srv *s = rs->s;
+	struct pitr *p = s->p;
+	srv_clean_recovery(s, s->data_dir);
+	pg_forget(p->db, NULL);
+	PGconn *c = try_connect(res_str(p->db, "dsn"), 5);
+	if (c) {
+		PGresult *res = PQexec(c, "SELECT (extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000000)::bigint");
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
+			parse_int64(PQgetvalue(res, 0, 0), &rs->recovered_us);
+		PQclear(res);
+		PQfinish(c);
+	}
+	char *m = xasprintf("restored by pitr.restore; the replaced state is kept as '%s'", rs->preserve_as);
+	srv_journal_state(s, 1, m);
+	free(m);
+}
+
+/* Puts the replaced data directory back: the failed attempt moved aside
+ * (*failed: where it is kept) or removed. 0, or -1 after act_fail (the
+ * database is stopped and the message says how to get it back). */
+static int restore_put_back(struct srv_restore *rs, const char *preserved, const char *why, char **failed)
+{
+	struct srv *s = rs->s;
+	struct act *a = s->p->a;
+	const char *dir = s->data_dir;
+	char ts[40], ebuf[1500];
+	fmt_timestamp_compact(now_us(), ts, sizeof(ts));
+	if (exists(dir)) {
+		*failed = xasprintf("%s/%s-failed-%s", s->preserve_dir, rs->preserve_as, ts);
+		if (rename(dir, *failed) != 0) {
+			char e2[300];
+			snprintf(e2, sizeof(e2), "%s", strerror(errno));
+			free(*failed);
+			*failed = NULL;
+			if (srv_remove_tree(s, dir, ebuf, sizeof(ebuf)) != 0) {
+				act_fail(a, "%s; THE DATABASE IS STOPPED: the failed restore in '%s' could not be moved aside (%s), so the replaced state was not put back; it is intact in '%s': move it back to '%s' and start it with pg_ctl",
+					 why, dir, e2, preserved, dir);
+				srv_journal_state(s, 0, "restore failed and the replaced data directory could not be put back");
+				return -1;
+			}
+		}
+	}
+	if (rename(preserved, dir) != 0) {
+		char e2[300];
+		snprintf(e2, sizeof(e2), "%s", strerror(errno));
+		act_fail(a, "%s; THE DATABASE IS STOPPED: putting the replaced data directory back failed (%s); it is intact in '%s': move it to '%s' and start it with pg_ctl",
+			 why, e2, preserved, dir);
+		srv_journal_state(s, 0, "restore failed and the replaced data directory could not be put back");
+		return -1;
+	}
+	char *mp = xasprintf("%s/%s.drplay.json", s->preserve_dir, rs->preserve_as);
+	unlink(mp);
+	free(mp);
+	free(rs->preserved_path);
+	rs->preserved_path = NULL;
+	return 0;
+}
+
+/* After a failure once the server was stopped: the failed attempt stopped,
+ * the replaced directory put back (moved: the data directory had been
+ * renamed) and started again when it ran before; the step fails saying
+ * which. Returns -1. */
+static int restore_undo(struct srv_restore *rs, const char *preserved, int running, int moved)
 {
 	struct srv *s = rs->s;
 	struct pitr *p = s->p;
 	struct act *a = p->a;
 	const char *dir = s->data_dir;
-	char *preserved = xasprintf("%s/%s", s->preserve_dir, rs->preserve_as);
-	char ebuf[1500];
-	if (exists(preserved)) {
-		act_fail(a, "pitr resource '%s': a preserved state named '%s' already exists (%s); choose another preserve_as; nothing was changed",
-			 p->r->name, rs->preserve_as, preserved);
-		free(preserved);
-		return -1;
-	}
-	if (mkdir_owned(s, s->preserve_dir, 0700) != 0) {
-		act_fail(a, "pitr resource '%s': cannot create the preserve directory '%s': %s; nothing was changed",
-			 p->r->name, s->preserve_dir, strerror(errno));
-		free(preserved);
-		return -1;
-	}
-	int running = srv_running(dir) != 0;
-	if (running) {
-		unsigned tli;
-		if (srv_seal_wal(s, &tli, 0) != 0) {
-			free(preserved);
-			return -1;
-		}
-		if (srv_stop(s, dir, 1, "pitr.restore stopped it to replace its data directory") != 0) {
-			free(preserved);
-			return -1;
-		}
-	} else {
-		act_log(a, "the server of '%s' is not running; restoring without stopping it", dir);
-	}
-	pg_forget(p->db, NULL);
-	unsigned tli = 0;
-	char lsn[64];
-	uint64_t segsz = 0;
-	int step = 0; /* 0 = nothing moved, 1 = data dir renamed */
-	if (srv_controldata(s, dir, &tli, lsn, sizeof(lsn), &segsz) != 0)
-		goto rollback;
-	if (rename(dir, preserved) != 0) {
-		act_fail(a, "cannot keep the data directory '%s' as '%s': %s", dir, preserved, strerror(errno));
-		goto rollback;
-	}
-	step = 1;
-	rs->preserved_path = xstrdup(preserved);
-	preserve_meta(s, rs->preserve_as, preserved);
-	act_log(a, "the replaced state is kept as '%s' (%s)", rs->preserve_as, preserved);
-	if (rs->lay_down(rs, tli) != 0)
-		goto rollback;
-	if (rs->copy_wal) {
-		char *oldw = xasprintf("%s/pg_wal", preserved), *neww = xasprintf("%s/pg_wal", dir);
-		uint64_t l = 0;
-		unsigned hi = 0, lo = 0;
-		if (sscanf(lsn, "%X/%X", &hi, &lo) == 2)
-			l = ((uint64_t)hi << 32) | lo;
-		uint64_t seg = l / (segsz ? segsz : (16u << 20));
-		uint64_t spl = 0x100000000ull / (segsz ? segsz : (16u << 20));
-		char endn[32];
-		snprintf(endn, sizeof(endn), "%08X%08X%08X", tli, (unsigned)(seg / spl), (unsigned)(seg % spl));
-		int rc = srv_copy_unarchived_wal(s, oldw, rs->archive_dir, neww, endn);
-		free(oldw);
-		free(neww);
-		if (rc != 0)
-			goto rollback;
-	}
-	{
-		const char *lf = res_str(p->r, "log_file");
-		char *log = lf && *lf ? xstrdup(lf) : xasprintf("%s/drplay-server.log", dir);
-		if (srv_start(s, dir, log, NULL) != 0) {
-			free(log);
-			goto rollback;
-		}
-		act_log(a, "started the server on the restored data directory; waiting until it accepts connections and is out of recovery");
-		if (srv_wait_ready(s, dir, res_str(p->db, "dsn"), log, res_duration_us(p->r, "start_timeout", 3600000000LL),
-				   ebuf, sizeof(ebuf)) != 0) {
-			act_fail(a, "%s", ebuf);
-			free(log);
-			goto rollback;
-		}
-		free(log);
-	}
-	srv_clean_recovery(s, dir);
-	pg_forget(p->db, NULL);
-	{
-		PGconn *c = try_connect(res_str(p->db, "dsn"), 5);
-		if (c) {
-			PGresult *res = PQexec(c, "SELECT (extract(epoch FROM pg_last_xact_replay_timestamp()) * 1000000)::bigint");
-			if (res && PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
-				parse_int64(PQgetvalue(res, 0, 0), &rs->recovered_us);
-			PQclear(res);
-			PQfinish(c);
-		}
-	}
-	{
-		char *m = xasprintf("restored by pitr.restore; the replaced state is kept as '%s'", rs->preserve_as);
-		srv_journal_state(s, 1, m);
-		free(m);
-	}
-	free(preserved);
-	return 0;
-
-rollback:;
-	char why[1500];
+	char why[1500], ebuf[1500];
 	snprintf(why, sizeof(why), "%s", act_error(a) ? act_error(a) : "the restore failed");
 	/* an interruption or the step's timeout must not cut the undo short: that
 	 * would leave the database stopped (a second signal still does) */
@@ -944,63 +979,69 @@ rollback:;
 		free(tool);
 	}
 	char *failed = NULL;
-	if (step == 1) {
-		char ts[40];
-		fmt_timestamp_compact(now_us(), ts, sizeof(ts));
-		if (exists(dir)) {
-			failed = xasprintf("%s/%s-failed-%s", s->preserve_dir, rs->preserve_as, ts);
-			if (rename(dir, failed) != 0) {
-				char e2[300];
-				snprintf(e2, sizeof(e2), "%s", strerror(errno));
-				free(failed);
-				failed = NULL;
-				if (srv_remove_tree(s, dir, ebuf, sizeof(ebuf)) != 0) {
-					act_fail(a, "%s; THE DATABASE IS STOPPED: the failed restore in '%s' could not be moved aside (%s), so the replaced state was not put back; it is intact in '%s': move it back to '%s' and start it with pg_ctl",
-						 why, dir, e2, preserved, dir);
-					srv_journal_state(s, 0, "restore failed and the replaced data directory could not be put back");
-					free(preserved);
-					return -1;
-				}
-			}
-		}
-		if (rename(preserved, dir) != 0) {
-			char e2[300];
-			snprintf(e2, sizeof(e2), "%s", strerror(errno));
-			act_fail(a, "%s; THE DATABASE IS STOPPED: putting the replaced data directory back failed (%s); it is intact in '%s': move it to '%s' and start it with pg_ctl",
-				 why, e2, preserved, dir);
-			srv_journal_state(s, 0, "restore failed and the replaced data directory could not be put back");
-			free(failed);
-			free(preserved);
-			return -1;
-		}
-		char *mp = xasprintf("%s/%s.drplay.json", s->preserve_dir, rs->preserve_as);
-		unlink(mp);
-		free(mp);
-		free(rs->preserved_path);
-		rs->preserved_path = NULL;
-	}
-	if (!running) {
-		act_fail(a, "%s; nothing was changed: the data directory is back as it was (the server was not running before and was not started)%s%s",
-			 why, failed ? "; the failed attempt is kept in " : "", failed ? failed : "");
+	if (moved && restore_put_back(rs, preserved, why, &failed) != 0) {
 		free(failed);
-		free(preserved);
 		return -1;
 	}
-	if (restart_original(s, ebuf, sizeof(ebuf)) != 0) {
+	if (!running)
+		act_fail(a, "%s; nothing was changed: the data directory is back as it was (the server was not running before and was not started)%s%s",
+			 why, failed ? "; the failed attempt is kept in " : "", failed ? failed : "");
+	else if (restart_original(s, ebuf, sizeof(ebuf)) != 0) {
 		act_fail(a, "%s; THE DATABASE IS STOPPED: the replaced data directory is back in '%s' but its server did not start again: %s; start it with pg_ctl -D %s start",
 			 why, dir, ebuf, dir);
 		srv_journal_state(s, 0, "restore failed; the original data directory is back but its server did not start");
-		free(failed);
-		free(preserved);
-		return -1;
+	} else {
+		pg_forget(p->db, NULL);
+		srv_journal_state(s, 1, "restore failed; the original data directory was put back and started again");
+		act_fail(a, "%s; the restore was undone: the database is back as it was before and running again%s%s%s", why,
+			 failed ? " (the failed attempt is kept in " : "", failed ? failed : "", failed ? ")" : "");
 	}
-	pg_forget(p->db, NULL);
-	srv_journal_state(s, 1, "restore failed; the original data directory was put back and started again");
-	act_fail(a, "%s; the restore was undone: the database is back as it was before and running again%s%s%s", why,
-		 failed ? " (the failed attempt is kept in " : "", failed ? failed : "", failed ? ")" : "");
 	free(failed);
-	free(preserved);
 	return -1;
+}
+
+/* Once the server is stopped: the data directory kept under its preserved
+ * name, the new one laid down, the WAL the archive lacks copied, the server
+ * started. 0, or -1 (*moved: the data directory was renamed). */
+static int restore_replace(struct srv_restore *rs, const char *preserved, int *moved)
+{
+	struct srv *s = rs->s;
+	struct act *a = s->p->a;
+	const char *dir = s->data_dir;
+	unsigned tli = 0;
+	char lsn[64];
+	uint64_t segsz = 0;
+	if (srv_controldata(s, dir, &tli, lsn, sizeof(lsn), &segsz) != 0)
+		return -1;
+	if (rename(dir, preserved) != 0)
+		return act_fail(a, "cannot keep the data directory '%s' as '%s': %s", dir, preserved, strerror(errno)), -1;
+	*moved = 1;
+	rs->preserved_path = xstrdup(preserved);
+	preserve_meta(s, rs->preserve_as, preserved);
+	act_log(a, "the replaced state is kept as '%s' (%s)", rs->preserve_as, preserved);
+	if (rs->lay_down(rs, tli) != 0)
+		return -1;
+	if (rs->copy_wal && restore_copy_wal(rs, preserved, tli, lsn, segsz) != 0)
+		return -1;
+	return restore_start(rs);
+}
+
+int srv_restore_run(struct srv_restore *rs)
+{
+	struct srv *s = rs->s;
+	char *preserved = xasprintf("%s/%s", s->preserve_dir, rs->preserve_as);
+	int running = 0, moved = 0;
+	int rc = restore_prepare(rs, preserved, &running);
+	if (rc == 0) {
+		pg_forget(s->p->db, NULL);
+		rc = restore_replace(rs, preserved, &moved);
+		if (rc == 0)
+			restore_done(rs);
+		else
+			restore_undo(rs, preserved, running, moved);
+	}
+	free(preserved);
+	return rc;
 }
 
 int srv_lay_down_copy(struct srv_restore *rs, unsigned tli)

@@ -465,6 +465,166 @@ static void md_state_table(struct strbuf *sb, json_t *states, const char *sectio
 	json_decref(tables);
 }
 
+/* Summary rows: what was restored (the step's `restored` and each restore
+ * step's outputs). */
+static void md_restores(struct strbuf *sb, const struct measures *m, struct act *a)
+{
+	json_t *restored = act_json(a, "restored");
+	const char *k;
+	json_t *v;
+	json_object_foreach(restored, k, v)
+	{
+		char *t = json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+		sb_addf(sb, "| restored: %s | ", k);
+		md_cell(sb, t);
+		sb_adds(sb, " |\n");
+		free(t);
+	}
+	size_t i;
+	json_t *r;
+	json_array_foreach(m->restores, i, r)
+	{
+		sb_addf(sb, "| restore step `%s` | %s, %s", jstr(r, "step"), jstr(r, "action"), jstr(r, "outcome"));
+		json_t *outs = json_object_get(r, "outputs");
+		static const char *const keys[] = { "database", "object", "key", "source", "recovered_to", "recovered_point", "taken_at", "preserved" };
+		for (size_t q = 0; q < ARRAY_SIZE(keys); q++) {
+			const char *s = json_string_value(json_object_get(outs, keys[q]));
+			if (s) {
+				sb_addf(sb, "; %s ", keys[q]);
+				md_cell(sb, s);
+			}
+		}
+		sb_adds(sb, " |\n");
+	}
+}
+
+/* Summary rows: snapshots and preserved states, the maintenance window. */
+static void md_kept(struct strbuf *sb, json_t *rec, const struct measures *m)
+{
+	size_t i;
+	json_t *v;
+	sb_adds(sb, "| safety snapshots | ");
+	if (!json_array_size(m->snapshots))
+		sb_adds(sb, "none taken");
+	json_array_foreach(m->snapshots, i, v) sb_addf(sb, "%s`%s`", i ? ", " : "", json_string_value(v));
+	sb_adds(sb, " |\n| preserved states | ");
+	if (!json_array_size(m->preserved))
+		sb_adds(sb, "none");
+	json_array_foreach(m->preserved, i, v) sb_addf(sb, "%s`%s`", i ? ", " : "", json_string_value(v));
+	sb_adds(sb, " (never deleted by a run) |\n");
+	char *w = dur_text(m->maint_on_s ? (m->maint_off_s ? m->maint_off_s : jnum(rec, "now_s", 0)) - m->maint_on_s : -1);
+	if (m->maint_on_s && m->maint_off_s)
+		sb_addf(sb, "| maintenance window (downtime) | %s: on at step `%s`, off at step `%s` |\n", w,
+			m->maint_on_step, m->maint_off_step);
+	else if (m->maint_on_s)
+		sb_addf(sb, "| maintenance window (downtime) | %s so far: on at step `%s`, **still ON** |\n", w,
+			m->maint_on_step);
+	else
+		sb_adds(sb, "| maintenance window (downtime) | maintenance was not turned on by this run |\n");
+	free(w);
+}
+
+/* Summary rows: RTO and RPO measured, against the declared objectives. */
+static void md_objectives(struct strbuf *sb, json_t *rec, const struct measures *m)
+{
+	json_t *objs = json_object_get(rec, "objectives");
+	double target;
+	const char *mark = objective_mark(m->rto_s, objs, "rto_s", &target);
+	char *rt = dur_text(m->rto_s), *tt = dur_text(target);
+	sb_addf(sb, "| RTO (measured) | %s (%s)%s%s%s%s |\n", rt, m->rto_basis ? m->rto_basis : "no restore ran",
+		isnan(target) ? "" : "; objective ", isnan(target) ? "" : tt, isnan(target) ? "" : ": ",
+		isnan(target) ? "" : mark);
+	free(rt);
+	free(tt);
+	mark = objective_mark(m->rpo_s, objs, "rpo_s", &target);
+	rt = dur_text(m->rpo_s);
+	tt = dur_text(target);
+	sb_addf(sb, "| RPO (measured) | %s%s%s%s%s%s%s |\n", isnan(m->rpo_s) ? "not measured (no recovery point known)" : rt,
+		m->rpo_basis ? " behind " : "", m->rpo_basis ? m->rpo_basis : "", isnan(target) ? "" : "; objective ",
+		isnan(target) ? "" : tt, isnan(target) ? "" : ": ", isnan(target) ? "" : mark);
+	free(rt);
+	free(tt);
+}
+
+/* The states captured during the run, side by side. */
+static void md_states(struct strbuf *sb, json_t *states)
+{
+	sb_adds(sb, "\n## States\n\nEach column is a state captured during the run");
+	const char *label;
+	json_t *st;
+	int first = 1;
+	json_object_foreach(states, label, st)
+	{
+		sb_addf(sb, "%s **%s** at %s", first ? ":" : ";", label, jstr(st, "captured_at"));
+		first = 0;
+	}
+	sb_adds(sb, ".\n");
+	md_state_table(sb, states, "counts", "Row counts");
+	int any_schema = 0;
+	json_object_foreach(states, label, st) any_schema |= json_object_get(st, "schema") != NULL;
+	if (any_schema) {
+		sb_adds(sb, "\n### Schema fingerprint\n\n| state | sha256 | objects |\n|---|---|---|\n");
+		json_object_foreach(states, label, st)
+		{
+			json_t *sc = json_object_get(st, "schema");
+			if (!sc)
+				continue;
+			sb_addf(sb, "| %s | `%s` | %lld |\n", label, jstr(sc, "sha256"),
+				(long long)json_integer_value(json_object_get(sc, "objects")));
+		}
+	}
+	md_state_table(sb, states, "freshness", "Freshness (newest value)");
+	md_state_table(sb, states, "checksums", "Content checksums");
+}
+
+/* A JSON value as text for a cell (new string). */
+static char *md_value(json_t *v)
+{
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+}
+
+/* The differences verification found. */
+static void md_verdicts(struct strbuf *sb, const struct measures *m)
+{
+	sb_adds(sb, "\n## Differences found by verification\n\n| step | check | table | expected | actual | detail |\n|---|---|---|---|---|---|\n");
+	size_t i;
+	json_t *v;
+	json_array_foreach(m->verdicts, i, v)
+	{
+		char *e = md_value(json_object_get(v, "expected")), *ac = md_value(json_object_get(v, "actual"));
+		sb_addf(sb, "| %s | %s | ", jstr(v, "step"), jstr(v, "check"));
+		md_cell(sb, jstr(v, "table"));
+		sb_adds(sb, " | ");
+		md_cell(sb, e ? e : "");
+		sb_adds(sb, " | ");
+		md_cell(sb, ac ? ac : "");
+		sb_adds(sb, " | ");
+		md_cell(sb, *jstr(v, "detail") ? jstr(v, "detail") : jstr(v, "verdict"));
+		sb_adds(sb, " |\n");
+		free(e);
+		free(ac);
+	}
+}
+
+/* Every step with its outcome and time. */
+static void md_steps(struct strbuf *sb, json_t *rec)
+{
+	sb_adds(sb, "\n## Steps\n\n| # | step | action | outcome | started | duration | note |\n|---|---|---|---|---|---|---|\n");
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(rec, "steps"), i, s)
+	{
+		char d[32] = "";
+		if (json_is_number(json_object_get(s, "duration_s")))
+			snprintf(d, sizeof(d), "%.2fs", jnum(s, "duration_s", 0));
+		sb_addf(sb, "| %zu | `%s` | %s | %s%s | %s | %s | ", i + 1, jstr(s, "id"), jstr(s, "action"),
+			jstr(s, "outcome"), json_is_true(json_object_get(s, "tolerated")) ? " (tolerated)" : "",
+			jstr(s, "started_at"), d);
+		md_cell(sb, *jstr(s, "error") ? jstr(s, "error") : jstr(s, "reason"));
+		sb_adds(sb, " |\n");
+	}
+}
+
 static char *markdown(json_t *rec, json_t *states, struct measures *m, struct act *a)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -475,135 +635,15 @@ static char *markdown(json_t *rec, json_t *states, struct measures *m, struct ac
 		jstr(rec, "started_at"), jstr(rec, "now"));
 	sb_adds(&sb, "## Summary\n\n| | |\n|---|---|\n");
 	md_outcome(&sb, rec);
-	json_t *restored = act_json(a, "restored");
-	if (restored) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(restored, k, v)
-		{
-			char *t = json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
-			sb_addf(&sb, "| restored: %s | ", k);
-			md_cell(&sb, t);
-			sb_adds(&sb, " |\n");
-			free(t);
-		}
-	}
-	size_t i;
-	json_t *r;
-	json_array_foreach(m->restores, i, r)
-	{
-		sb_addf(&sb, "| restore step `%s` | %s, %s", jstr(r, "step"), jstr(r, "action"), jstr(r, "outcome"));
-		json_t *outs = json_object_get(r, "outputs");
-		const char *keys[] = { "database", "object", "key", "source", "recovered_to", "recovered_point", "taken_at", "preserved" };
-		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
-			const char *v = json_string_value(json_object_get(outs, keys[k]));
-			if (v) {
-				sb_addf(&sb, "; %s ", keys[k]);
-				md_cell(&sb, v);
-			}
-		}
-		sb_adds(&sb, " |\n");
-	}
-	json_t *v;
-	sb_adds(&sb, "| safety snapshots | ");
-	if (!json_array_size(m->snapshots))
-		sb_adds(&sb, "none taken");
-	json_array_foreach(m->snapshots, i, v) sb_addf(&sb, "%s`%s`", i ? ", " : "", json_string_value(v));
-	sb_adds(&sb, " |\n| preserved states | ");
-	if (!json_array_size(m->preserved))
-		sb_adds(&sb, "none");
-	json_array_foreach(m->preserved, i, v) sb_addf(&sb, "%s`%s`", i ? ", " : "", json_string_value(v));
-	sb_adds(&sb, " (never deleted by a run) |\n");
-	char *w = dur_text(m->maint_on_s ? (m->maint_off_s ? m->maint_off_s : jnum(rec, "now_s", 0)) - m->maint_on_s : -1);
-	if (m->maint_on_s && m->maint_off_s)
-		sb_addf(&sb, "| maintenance window (downtime) | %s: on at step `%s`, off at step `%s` |\n", w,
-			m->maint_on_step, m->maint_off_step);
-	else if (m->maint_on_s)
-		sb_addf(&sb, "| maintenance window (downtime) | %s so far: on at step `%s`, **still ON** |\n", w,
-			m->maint_on_step);
-	else
-		sb_adds(&sb, "| maintenance window (downtime) | maintenance was not turned on by this run |\n");
-	free(w);
-	json_t *objs = json_object_get(rec, "objectives");
-	double target;
-	const char *mark = objective_mark(m->rto_s, objs, "rto_s", &target);
-	char *rt = dur_text(m->rto_s), *tt = dur_text(target);
-	sb_addf(&sb, "| RTO (measured) | %s (%s)%s%s%s%s |\n", rt, m->rto_basis ? m->rto_basis : "no restore ran",
-		isnan(target) ? "" : "; objective ", isnan(target) ? "" : tt, isnan(target) ? "" : ": ",
-		isnan(target) ? "" : mark);
-	free(rt);
-	free(tt);
-	mark = objective_mark(m->rpo_s, objs, "rpo_s", &target);
-	rt = dur_text(m->rpo_s);
-	tt = dur_text(target);
-	sb_addf(&sb, "| RPO (measured) | %s%s%s%s%s%s%s |\n", isnan(m->rpo_s) ? "not measured (no recovery point known)" : rt,
-		m->rpo_basis ? " behind " : "", m->rpo_basis ? m->rpo_basis : "", isnan(target) ? "" : "; objective ",
-		isnan(target) ? "" : tt, isnan(target) ? "" : ": ", isnan(target) ? "" : mark);
-	free(rt);
-	free(tt);
+	md_restores(&sb, m, a);
+	md_kept(&sb, rec, m);
+	md_objectives(&sb, rec, m);
 	sb_addf(&sb, "| verification failures | %d |\n", m->verify_failures);
-	if (json_object_size(states)) {
-		sb_adds(&sb, "\n## States\n\nEach column is a state captured during the run");
-		const char *label;
-		json_t *st;
-		int first = 1;
-		json_object_foreach(states, label, st)
-		{
-			sb_addf(&sb, "%s **%s** at %s", first ? ":" : ";", label, jstr(st, "captured_at"));
-			first = 0;
-		}
-		sb_adds(&sb, ".\n");
-		md_state_table(&sb, states, "counts", "Row counts");
-		int any_schema = 0;
-		json_object_foreach(states, label, st) any_schema |= json_object_get(st, "schema") != NULL;
-		if (any_schema) {
-			sb_adds(&sb, "\n### Schema fingerprint\n\n| state | sha256 | objects |\n|---|---|---|\n");
-			json_object_foreach(states, label, st)
-			{
-				json_t *sc = json_object_get(st, "schema");
-				if (!sc)
-					continue;
-				sb_addf(&sb, "| %s | `%s` | %lld |\n", label, jstr(sc, "sha256"),
-					(long long)json_integer_value(json_object_get(sc, "objects")));
-			}
-		}
-		md_state_table(&sb, states, "freshness", "Freshness (newest value)");
-		md_state_table(&sb, states, "checksums", "Content checksums");
-	}
-	if (json_array_size(m->verdicts)) {
-		sb_adds(&sb, "\n## Differences found by verification\n\n| step | check | table | expected | actual | detail |\n|---|---|---|---|---|---|\n");
-		json_array_foreach(m->verdicts, i, v)
-		{
-			char *e = json_is_string(json_object_get(v, "expected")) ? xstrdup(jstr(v, "expected"))
-										: json_dumps(json_object_get(v, "expected"), JSON_ENCODE_ANY);
-			char *ac = json_is_string(json_object_get(v, "actual")) ? xstrdup(jstr(v, "actual"))
-										 : json_dumps(json_object_get(v, "actual"), JSON_ENCODE_ANY);
-			sb_addf(&sb, "| %s | %s | ", jstr(v, "step"), jstr(v, "check"));
-			md_cell(&sb, jstr(v, "table"));
-			sb_adds(&sb, " | ");
-			md_cell(&sb, e ? e : "");
-			sb_adds(&sb, " | ");
-			md_cell(&sb, ac ? ac : "");
-			sb_adds(&sb, " | ");
-			md_cell(&sb, *jstr(v, "detail") ? jstr(v, "detail") : jstr(v, "verdict"));
-			sb_adds(&sb, " |\n");
-			free(e);
-			free(ac);
-		}
-	}
-	sb_adds(&sb, "\n## Steps\n\n| # | step | action | outcome | started | duration | note |\n|---|---|---|---|---|---|---|\n");
-	json_t *s;
-	json_array_foreach(json_object_get(rec, "steps"), i, s)
-	{
-		char d[32] = "";
-		if (json_is_number(json_object_get(s, "duration_s")))
-			snprintf(d, sizeof(d), "%.2fs", jnum(s, "duration_s", 0));
-		sb_addf(&sb, "| %zu | `%s` | %s | %s%s | %s | %s | ", i + 1, jstr(s, "id"), jstr(s, "action"),
-			jstr(s, "outcome"), json_is_true(json_object_get(s, "tolerated")) ? " (tolerated)" : "",
-			jstr(s, "started_at"), d);
-		md_cell(&sb, *jstr(s, "error") ? jstr(s, "error") : jstr(s, "reason"));
-		sb_adds(&sb, " |\n");
-	}
+	if (json_object_size(states))
+		md_states(&sb, states);
+	if (json_array_size(m->verdicts))
+		md_verdicts(&sb, m);
+	md_steps(&sb, rec);
 	return sb_detach(&sb);
 }
 

@@ -967,6 +967,193 @@ out:
 	pgt_release(&al.t);
 }
 
+/* A materialized view not populated on one side (or both): its verdict. */
+static void checksum_unpopulated(struct cmp *C, const char *key, json_t *e, json_t *x, int eunpop, int aunpop)
+{
+	char d[200];
+	if (eunpop && aunpop)
+		snprintf(d, sizeof(d), "not populated on either side");
+	else
+		snprintf(d, sizeof(d), "the materialized view is not populated in the %s database (%lld rows in the %s)",
+			 aunpop ? "actual" : "expected", (long long)json_integer_value(json_object_get(aunpop ? e : x, "rows")),
+			 aunpop ? "expected" : "actual");
+	verdict(C, "checksums", key, eunpop && aunpop ? "ok" : "mismatch", json_incref(json_object_get(e, "sha256")),
+		json_incref(json_object_get(x, "sha256")), d);
+}
+
+/* The same key ranges on both sides (same bounds, same key): the ranges
+ * whose sums differ, each once, into *rs. */
+static void ranges_same_grid(json_t *er, json_t *ar, struct rng **rs, size_t *nr)
+{
+	json_t *all = json_array();
+	size_t k;
+	json_t *r;
+	json_array_foreach(er, k, r) json_array_append(all, r);
+	json_array_foreach(ar, k, r) json_array_append(all, r);
+	size_t nu = json_array_size(all);
+	for (size_t a = 0; a < nu; a++) {
+		json_t *ra = json_array_get(all, a);
+		const char *lo = json_string_value(json_object_get(ra, "lo"));
+		const char *hi = json_string_value(json_object_get(ra, "hi"));
+		int dup = 0;
+		for (size_t q = 0; q < *nr && !dup; q++)
+			dup = bound_is((*rs)[q].lo, lo) && bound_is((*rs)[q].hi, hi);
+		if (dup)
+			continue;
+		struct acc sa, sb2;
+		memset(&sa, 0, sizeof(sa));
+		memset(&sb2, 0, sizeof(sb2));
+		json_array_foreach(er, k, r) if (str_eq(json_string_value(json_object_get(r, "lo")), lo) &&
+						 str_eq(json_string_value(json_object_get(r, "hi")), hi))
+			acc_from_range(r, &sa);
+		json_array_foreach(ar, k, r) if (str_eq(json_string_value(json_object_get(r, "lo")), lo) &&
+						 str_eq(json_string_value(json_object_get(r, "hi")), hi))
+			acc_from_range(r, &sb2);
+		*rs = xrealloc(*rs, (*nr + 1) * sizeof(**rs));
+		struct rng *n = &(*rs)[*nr];
+		n->lo = bound1(lo);
+		n->hi = bound1(hi);
+		n->e = sa;
+		n->x = sb2;
+		n->final = 0;
+		n->keys = NULL;
+		if (acc_eq(&sa, &sb2)) {
+			rng_free(n);
+			continue;
+		}
+		(*nr)++;
+	}
+	json_decref(all);
+}
+
+/* Different split points: one range, the whole key space, with the sums of
+ * every range on each side. */
+static void ranges_whole(json_t *er, json_t *ar, struct rng **rs, size_t *nr)
+{
+	*rs = xcalloc(1, sizeof(**rs));
+	size_t k;
+	json_t *r;
+	json_array_foreach(er, k, r)
+	{
+		struct acc t;
+		if (acc_from_range(r, &t) == 0)
+			acc_add(&(*rs)[0].e, &t);
+	}
+	json_array_foreach(ar, k, r)
+	{
+		struct acc t;
+		if (acc_from_range(r, &t) == 0)
+			acc_add(&(*rs)[0].x, &t);
+	}
+	*nr = 1;
+}
+
+/* " (changed keys a b ...)" for each kind of differing key a range names. */
+static void range_keys_text(struct strbuf *det, json_t *keys)
+{
+	static const char *const kinds[] = { "changed", "missing", "extra" };
+	for (int kk = 0; kk < 3; kk++) {
+		json_t *l = json_object_get(keys, kinds[kk]);
+		if (!json_array_size(l))
+			continue;
+		sb_addf(det, " (%s key%s", kinds[kk], json_array_size(l) == 1 ? "" : "s");
+		size_t z;
+		json_t *kv;
+		json_array_foreach(l, z, kv)
+		{
+			if (z == 5) {
+				sb_addf(det, " ...");
+				break;
+			}
+			sb_addf(det, " %s", json_string_value(kv));
+		}
+		sb_addc(det, ')');
+	}
+}
+
+/* The differing ranges: into out (the verdict's "ranges"), the first five
+ * into det. Frees them. */
+static void ranges_report(json_t *key, struct rng *rs, size_t nr, struct strbuf *det, json_t *out)
+{
+	for (size_t q = 0; q < nr; q++) {
+		size_t width = range_width(&rs[q]);
+		struct strbuf kt = STRBUF_INIT, rt = STRBUF_INIT, lo = STRBUF_INIT, hi = STRBUF_INIT;
+		range_key(&kt, key, width);
+		range_text(&rt, &rs[q]);
+		bound_text(&lo, rs[q].lo, width, "");
+		bound_text(&hi, rs[q].hi, width, "");
+		json_t *ro = json_object();
+		json_object_set_new(ro, "key", json_string(sb_str(&kt)));
+		json_object_set_new(ro, "lo", rs[q].lo ? json_string(sb_str(&lo)) : json_null());
+		json_object_set_new(ro, "hi", rs[q].hi ? json_string(sb_str(&hi)) : json_null());
+		sb_release(&lo);
+		sb_release(&hi);
+		json_object_set_new(ro, "expected_rows", json_integer(rs[q].e.rows));
+		json_object_set_new(ro, "actual_rows", json_integer(rs[q].x.rows));
+		if (rs[q].keys)
+			json_object_update(ro, rs[q].keys);
+		json_array_append_new(out, ro);
+		if (q < 5) {
+			sb_addf(det, "%s %s %s: %lld row%s expected, %lld actual", q ? ";" : ":", sb_str(&kt), sb_str(&rt),
+				(long long)rs[q].e.rows, rs[q].e.rows == 1 ? "" : "s", (long long)rs[q].x.rows);
+			if (rs[q].keys)
+				range_keys_text(det, rs[q].keys);
+		}
+		sb_release(&kt);
+		sb_release(&rt);
+		rng_free(&rs[q]);
+	}
+	if (nr > 5)
+		sb_addf(det, "; and %zu more ranges", nr - 5);
+	free(rs);
+}
+
+/* A table whose content differs: the key ranges that differ, narrowed
+ * against the live databases when they can be reached, in its verdict. */
+static void checksum_mismatch(struct cmp *C, const char *table, json_t *e, json_t *x, struct side *es,
+			      struct side *as)
+{
+	int64_t erows = json_integer_value(json_object_get(e, "rows"));
+	int64_t arows = json_integer_value(json_object_get(x, "rows"));
+	struct strbuf det = STRBUF_INIT, why = STRBUF_INIT;
+	if (erows != arows)
+		sb_addf(&det, "content differs (%lld rows expected, %lld actual)", (long long)erows, (long long)arows);
+	else
+		sb_addf(&det, "content differs (%lld rows on both sides)", (long long)erows);
+	json_t *key = json_object_get(e, "key");
+	json_t *ranges_out = json_array();
+	if (!json_array_size(key)) {
+		sb_adds(&det, "; the table has no primary key, so no key ranges can be named");
+		note(&why, "not narrowed: the table has no primary key");
+	} else {
+		struct rng *rs = NULL;
+		size_t nr = 0;
+		json_t *eb = json_object_get(e, "bounds"), *ab = json_object_get(x, "bounds");
+		json_t *er = json_object_get(e, "ranges"), *ar = json_object_get(x, "ranges");
+		if (json_equal(eb, ab) && json_equal(key, json_object_get(x, "key"))) {
+			ranges_same_grid(er, ar, &rs, &nr);
+		} else {
+			ranges_whole(er, ar, &rs, &nr);
+			sb_adds(&why, "the states split the table at different key bounds (capture the second with ranges_from: ${steps.<first>.state} to compare range by range)");
+		}
+		if (nr)
+			narrow(C, table, e, es, as, &rs, &nr, &why);
+		ranges_report(key, rs, nr, &det, ranges_out);
+		if (why.len)
+			sb_addf(&det, " (%s)", sb_str(&why));
+	}
+	/* why the narrowing stopped before naming every differing key */
+	json_t *v = verdict(C, "checksums", table, "mismatch", json_incref(json_object_get(e, "sha256")),
+			    json_incref(json_object_get(x, "sha256")), sb_str(&det));
+	json_object_set_new(v, "expected_rows", json_integer(erows));
+	json_object_set_new(v, "actual_rows", json_integer(arows));
+	json_object_set_new(v, "ranges", ranges_out);
+	if (why.len)
+		json_object_set_new(v, "stopped", json_string(sb_str(&why)));
+	sb_release(&det);
+	sb_release(&why);
+}
+
 static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *es, struct side *as)
 {
 	size_t n;
@@ -981,169 +1168,17 @@ static void compare_checksums(struct cmp *C, json_t *E, json_t *A, struct side *
 		int eunpop = json_is_false(json_object_get(e, "populated"));
 		int aunpop = json_is_false(json_object_get(x, "populated"));
 		if (eunpop || aunpop) {
-			char d[200];
-			if (eunpop && aunpop)
-				snprintf(d, sizeof(d), "not populated on either side");
-			else
-				snprintf(d, sizeof(d), "the materialized view is not populated in the %s database (%lld rows in the %s)",
-					 aunpop ? "actual" : "expected",
-					 (long long)json_integer_value(json_object_get(aunpop ? e : x, "rows")),
-					 aunpop ? "expected" : "actual");
-			verdict(C, "checksums", keys[i], eunpop && aunpop ? "ok" : "mismatch", json_incref(esha),
-				json_incref(asha), d);
+			checksum_unpopulated(C, keys[i], e, x, eunpop, aunpop);
 			continue;
 		}
 		int64_t erows = json_integer_value(json_object_get(e, "rows"));
-		int64_t arows = json_integer_value(json_object_get(x, "rows"));
-		if (json_is_string(esha) && json_equal(esha, asha) && erows == arows) {
+		if (json_is_string(esha) && json_equal(esha, asha) && erows == json_integer_value(json_object_get(x, "rows"))) {
 			char d[64];
 			snprintf(d, sizeof(d), "%lld rows, equal", (long long)erows);
 			verdict(C, "checksums", keys[i], "ok", json_incref(esha), json_incref(asha), d);
 			continue;
 		}
-		struct strbuf det = STRBUF_INIT, why = STRBUF_INIT;
-		if (erows != arows)
-			sb_addf(&det, "content differs (%lld rows expected, %lld actual)", (long long)erows, (long long)arows);
-		else
-			sb_addf(&det, "content differs (%lld rows on both sides)", (long long)erows);
-		json_t *key = json_object_get(e, "key");
-		json_t *ranges_out = json_array();
-		if (!json_array_size(key)) {
-			sb_adds(&det, "; the table has no primary key, so no key ranges can be named");
-			note(&why, "not narrowed: the table has no primary key");
-		} else {
-			/* ranges from the states */
-			struct rng *rs = NULL;
-			size_t nr = 0;
-			json_t *eb = json_object_get(e, "bounds"), *ab = json_object_get(x, "bounds");
-			int same_grid = json_equal(eb, ab) && json_equal(key, json_object_get(x, "key"));
-			json_t *er = json_object_get(e, "ranges"), *ar = json_object_get(x, "ranges");
-			if (same_grid) {
-				size_t nu;
-				json_t *all = json_array();
-				size_t k;
-				json_t *r;
-				json_array_foreach(er, k, r) json_array_append(all, r);
-				json_array_foreach(ar, k, r) json_array_append(all, r);
-				nu = json_array_size(all);
-				for (size_t a = 0; a < nu; a++) {
-					json_t *ra = json_array_get(all, a);
-					const char *lo = json_string_value(json_object_get(ra, "lo"));
-					const char *hi = json_string_value(json_object_get(ra, "hi"));
-					int dup = 0;
-					for (size_t q = 0; q < nr && !dup; q++)
-						dup = bound_is(rs[q].lo, lo) && bound_is(rs[q].hi, hi);
-					if (dup)
-						continue;
-					struct acc sa, sb2;
-					memset(&sa, 0, sizeof(sa));
-					memset(&sb2, 0, sizeof(sb2));
-					json_array_foreach(er, k, r) if (str_eq(json_string_value(json_object_get(r, "lo")), lo) &&
-									 str_eq(json_string_value(json_object_get(r, "hi")), hi))
-						acc_from_range(r, &sa);
-					json_array_foreach(ar, k, r) if (str_eq(json_string_value(json_object_get(r, "lo")), lo) &&
-									 str_eq(json_string_value(json_object_get(r, "hi")), hi))
-						acc_from_range(r, &sb2);
-					rs = xrealloc(rs, (nr + 1) * sizeof(*rs));
-					rs[nr].lo = bound1(lo);
-					rs[nr].hi = bound1(hi);
-					rs[nr].e = sa;
-					rs[nr].x = sb2;
-					rs[nr].final = 0;
-					rs[nr].keys = NULL;
-					if (acc_eq(&sa, &sb2)) {
-						rng_free(&rs[nr]);
-						continue;
-					}
-					nr++;
-				}
-				json_decref(all);
-			} else {
-				/* different split points: start from the whole key space */
-				rs = xcalloc(1, sizeof(*rs));
-				size_t k;
-				json_t *r;
-				json_array_foreach(er, k, r)
-				{
-					struct acc t;
-					if (acc_from_range(r, &t) == 0)
-						acc_add(&rs[0].e, &t);
-				}
-				json_array_foreach(ar, k, r)
-				{
-					struct acc t;
-					if (acc_from_range(r, &t) == 0)
-						acc_add(&rs[0].x, &t);
-				}
-				nr = 1;
-				sb_adds(&why, "the states split the table at different key bounds (capture the second with ranges_from: ${steps.<first>.state} to compare range by range)");
-			}
-			if (nr)
-				narrow(C, keys[i], e, es, as, &rs, &nr, &why);
-			int64_t listed = 0;
-			for (size_t q = 0; q < nr; q++) {
-				size_t width = range_width(&rs[q]);
-				struct strbuf kt = STRBUF_INIT, rt = STRBUF_INIT, lo = STRBUF_INIT, hi = STRBUF_INIT;
-				range_key(&kt, key, width);
-				range_text(&rt, &rs[q]);
-				bound_text(&lo, rs[q].lo, width, "");
-				bound_text(&hi, rs[q].hi, width, "");
-				json_t *ro = json_object();
-				json_object_set_new(ro, "key", json_string(sb_str(&kt)));
-				json_object_set_new(ro, "lo", rs[q].lo ? json_string(sb_str(&lo)) : json_null());
-				json_object_set_new(ro, "hi", rs[q].hi ? json_string(sb_str(&hi)) : json_null());
-				sb_release(&lo);
-				sb_release(&hi);
-				json_object_set_new(ro, "expected_rows", json_integer(rs[q].e.rows));
-				json_object_set_new(ro, "actual_rows", json_integer(rs[q].x.rows));
-				if (rs[q].keys) {
-					json_object_update(ro, rs[q].keys);
-				}
-				json_array_append_new(ranges_out, ro);
-				if (listed++ < 5) {
-					sb_addf(&det, "%s %s %s: %lld row%s expected, %lld actual", q ? ";" : ":", sb_str(&kt),
-						sb_str(&rt), (long long)rs[q].e.rows, rs[q].e.rows == 1 ? "" : "s",
-						(long long)rs[q].x.rows);
-					if (rs[q].keys) {
-						static const char *const kinds[] = { "changed", "missing", "extra" };
-						for (int kk = 0; kk < 3; kk++) {
-							json_t *l = json_object_get(rs[q].keys, kinds[kk]);
-							if (!json_array_size(l))
-								continue;
-							sb_addf(&det, " (%s key%s", kinds[kk], json_array_size(l) == 1 ? "" : "s");
-							size_t z;
-							json_t *kv;
-							json_array_foreach(l, z, kv)
-							{
-								if (z == 5) {
-									sb_addf(&det, " ...");
-									break;
-								}
-								sb_addf(&det, " %s", json_string_value(kv));
-							}
-							sb_addc(&det, ')');
-						}
-					}
-				}
-				sb_release(&kt);
-				sb_release(&rt);
-				rng_free(&rs[q]);
-			}
-			if (nr > 5)
-				sb_addf(&det, "; and %zu more ranges", nr - 5);
-			free(rs);
-			if (why.len)
-				sb_addf(&det, " (%s)", sb_str(&why));
-		}
-		/* why the narrowing stopped before naming every differing key */
-		json_t *v = verdict(C, "checksums", keys[i], "mismatch", json_incref(esha), json_incref(asha), sb_str(&det));
-		json_object_set_new(v, "expected_rows", json_integer(erows));
-		json_object_set_new(v, "actual_rows", json_integer(arows));
-		json_object_set_new(v, "ranges", ranges_out);
-		if (why.len)
-			json_object_set_new(v, "stopped", json_string(sb_str(&why)));
-		sb_release(&det);
-		sb_release(&why);
+		checksum_mismatch(C, keys[i], e, x, es, as);
 	}
 	free(keys);
 }
@@ -1264,17 +1299,10 @@ static void cells(json_t *v, size_t max, char **e, char **x)
 	*x = window(xs, from, max);
 }
 
-static int do_compare(struct act *a)
+/* The tolerances: under `tolerances:` or (counts, freshness, sequences)
+ * given directly. 0, or -1 after act_fail. */
+static int compare_tolerances(struct act *a, struct cmp *C)
 {
-	json_t *E = act_json(a, "expected"), *A = act_json(a, "actual");
-	if (!is_state(E))
-		return act_fail(a, "'expected' is not a state; pass the state output of a pg.capture step, e.g. ${steps.baseline.state}");
-	if (!is_state(A))
-		return act_fail(a, "'actual' is not a state; pass the state output of a pg.capture step, e.g. ${steps.after.state}");
-	struct cmp C;
-	memset(&C, 0, sizeof(C));
-	C.a = a;
-	/* `counts:` and `freshness:` given directly are the same tolerances */
 	json_t *tol = json_deep_copy(act_json(a, "tolerances"));
 	static const char *const direct[] = { "counts", "freshness", "sequences" };
 	for (int k = 0; k < 3; k++) {
@@ -1285,113 +1313,133 @@ static int do_compare(struct act *a)
 			tol = json_object();
 		if (json_object_get(tol, direct[k])) {
 			json_decref(tol);
-			return act_fail(a, "'%s' is given twice (directly and under tolerances); keep one", direct[k]);
+			return act_fail(a, "'%s' is given twice (directly and under tolerances); keep one", direct[k]), -1;
 		}
 		json_object_set(tol, direct[k], v);
 	}
-	int trc = parse_tolerances(a, tol, &C.tol);
+	int trc = parse_tolerances(a, tol, &C->tol);
 	json_decref(tol);
-	if (trc != 0)
-		return ACT_FAIL;
-	C.tables = act_json(a, "tables");
-	C.bisect = act_bool(a, "bisect", 1);
-	C.max_queries = act_int(a, "max_queries", 64);
-	if (C.max_queries < 0)
-		C.max_queries = 0;
+	return trc != 0 ? -1 : 0;
+}
+
+/* The checks to make: those asked for, else every section both states
+ * hold. A new array, or NULL after act_fail. */
+static json_t *compare_list(struct act *a, json_t *E, json_t *A)
+{
 	json_t *checks = act_json(a, "checks");
 	json_t *list = json_array();
 	if (checks) {
 		size_t i;
 		json_t *c;
 		json_array_foreach(checks, i, c) json_array_append(list, c);
-	} else {
-		for (int i = 0; all_checks[i]; i++)
-			if (json_object_get(E, all_checks[i]) && json_object_get(A, all_checks[i]))
-				json_array_append_new(list, json_string(all_checks[i]));
-		if (!json_array_size(list)) {
-			json_decref(list);
-			return act_fail(a, "the two states have no check in common; capture the same sections (counts, schema, freshness, checksums) in both");
+		return list;
+	}
+	for (int i = 0; all_checks[i]; i++)
+		if (json_object_get(E, all_checks[i]) && json_object_get(A, all_checks[i]))
+			json_array_append_new(list, json_string(all_checks[i]));
+	if (json_array_size(list))
+		return list;
+	json_decref(list);
+	return act_fail(a, "the two states have no check in common; capture the same sections (counts, schema, freshness, checksums) in both"),
+	       NULL;
+}
+
+/* A table a state could not find is always a difference. */
+static void compare_missing(struct cmp *C, json_t *E, json_t *A)
+{
+	for (int side = 0; side < 2; side++) {
+		json_t *S = side ? A : E;
+		size_t k;
+		json_t *t;
+		json_array_foreach(json_object_get(S, "missing"), k, t)
+		{
+			if (!json_is_string(t) || !table_wanted(C, json_string_value(t)))
+				continue;
+			const char *db = json_string_value(json_object_get(S, "database"));
+			char d[600];
+			snprintf(d, sizeof(d), "table '%s' does not exist in the %s database (%s)", json_string_value(t),
+				 side ? "actual" : "expected", db ? db : "?");
+			verdict(C, "tables", json_string_value(t), "missing", NULL, NULL, d);
 		}
 	}
-	C.verdicts = json_array();
-	struct strbuf diff = STRBUF_INIT;
+}
+
+/* Each check on its section of both states. */
+static void compare_sections(struct cmp *C, json_t *E, json_t *A, json_t *list, struct strbuf *diff)
+{
 	struct side es = { "expected", E, "expected_db", 0, 0, NULL, NULL, NULL };
 	struct side as = { "actual", A, "actual_db", 0, 0, NULL, NULL, NULL };
 	size_t i;
 	json_t *c;
-	/* a table a state could not find is always a difference */
-	for (int side = 0; side < 2; side++) {
-		json_t *m = json_object_get(side ? A : E, "missing");
-		size_t k;
-		json_t *t;
-		json_array_foreach(m, k, t)
-		{
-			if (!json_is_string(t) || !table_wanted(&C, json_string_value(t)))
-				continue;
-			char d[600];
-			snprintf(d, sizeof(d), "table '%s' does not exist in the %s database (%s)", json_string_value(t),
-				 side ? "actual" : "expected",
-				 json_string_value(json_object_get(side ? A : E, "database")) ? json_string_value(json_object_get(side ? A : E, "database")) : "?");
-			verdict(&C, "tables", json_string_value(t), "missing", NULL, NULL, d);
-		}
-	}
+	int listed = 0;
 	json_array_foreach(list, i, c)
 	{
 		const char *ck = json_string_value(c);
+		listed |= !strcmp(ck, "sequences");
 		json_t *ES = json_object_get(E, ck), *AS = json_object_get(A, ck);
 		if (!ES || !AS) {
 			char d[200];
 			snprintf(d, sizeof(d), "the %s state has no %s; capture them in both states", ES ? "actual" : "expected", ck);
-			verdict(&C, ck, NULL, ES ? "missing" : "extra", NULL, NULL, d);
+			verdict(C, ck, NULL, ES ? "missing" : "extra", NULL, NULL, d);
 			continue;
 		}
 		if (!strcmp(ck, "counts"))
-			compare_counts(&C, ES, AS);
+			compare_counts(C, ES, AS);
 		else if (!strcmp(ck, "freshness"))
-			compare_freshness(&C, ES, AS);
+			compare_freshness(C, ES, AS);
 		else if (!strcmp(ck, "schema"))
-			compare_schema(&C, ES, AS, &diff);
+			compare_schema(C, ES, AS, diff);
 		else if (!strcmp(ck, "sequences"))
-			compare_sequences(&C, ES, AS);
+			compare_sequences(C, ES, AS);
 		else
-			compare_checksums(&C, ES, AS, &es, &as);
+			compare_checksums(C, ES, AS, &es, &as);
 	}
 	/* a sequence behind a column it feeds is a difference whatever the
 	 * other state says (also when only one state records sequences) */
-	{
-		int listed = 0;
-		json_array_foreach(list, i, c) listed |= !strcmp(json_string_value(c), "sequences");
-		if (listed || !checks)
-			for (int side = 0; side < 2; side++)
-				if (json_is_object(json_object_get(side ? A : E, "sequences")))
-					sequences_behind(&C, json_object_get(side ? A : E, "sequences"), side ? "actual" : "expected");
-	}
+	if (listed || !act_json(C->a, "checks"))
+		for (int side = 0; side < 2; side++)
+			if (json_is_object(json_object_get(side ? A : E, "sequences")))
+				sequences_behind(C, json_object_get(side ? A : E, "sequences"), side ? "actual" : "expected");
 	side_close(&es);
 	side_close(&as);
+}
 
-	/* the readable table, and a line per check */
-	struct strbuf sum = STRBUF_INIT;
-	sb_addf(&sum, "%-10s %-40s %-22s %-22s %s\n", "check", "table", "expected", "actual", "verdict");
+static const char *verdict_word(const char *vd)
+{
+	if (!strcmp(vd, "ok"))
+		return "ok";
+	return !strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" : !strcmp(vd, "behind") ? "BEHIND" : "EXTRA";
+}
+
+/* The readable table of verdicts (the summary output). */
+static void compare_summary(const struct cmp *C, struct strbuf *sum)
+{
+	sb_addf(sum, "%-10s %-40s %-22s %-22s %s\n", "check", "table", "expected", "actual", "verdict");
+	size_t i;
 	json_t *v;
-	json_array_foreach(C.verdicts, i, v)
+	json_array_foreach(C->verdicts, i, v)
 	{
 		char *t = cell(json_object_get(v, "table"), 40), *e, *x;
 		cells(v, 22, &e, &x);
-		const char *vd = json_string_value(json_object_get(v, "verdict"));
-		sb_addf(&sum, "%-10s %-40s %-22s %-22s %s\n", json_string_value(json_object_get(v, "check")), t, e, x,
-			strcmp(vd, "ok") ? (!strcmp(vd, "mismatch") ? "MISMATCH" : !strcmp(vd, "missing") ? "MISSING" :
-					    !strcmp(vd, "behind") ? "BEHIND" : "EXTRA")
-					 : "ok");
+		sb_addf(sum, "%-10s %-40s %-22s %-22s %s\n", json_string_value(json_object_get(v, "check")), t, e, x,
+			verdict_word(json_string_value(json_object_get(v, "verdict"))));
 		free(t);
 		free(e);
 		free(x);
 	}
+}
+
+/* A line per check, a line per difference, the schema diff. */
+static void compare_log(struct cmp *C, json_t *list, const struct strbuf *diff)
+{
+	struct act *a = C->a;
+	size_t i, k;
+	json_t *c, *v;
 	json_array_foreach(list, i, c)
 	{
 		const char *ck = json_string_value(c);
 		int total = 0, bad = 0;
-		size_t k;
-		json_array_foreach(C.verdicts, k, v)
+		json_array_foreach(C->verdicts, k, v)
 		{
 			if (strcmp(json_string_value(json_object_get(v, "check")), ck))
 				continue;
@@ -1400,86 +1448,126 @@ static int do_compare(struct act *a)
 		}
 		act_log(a, "%s: %d compared, %d ok, %d difference%s", ck, total, total - bad, bad, bad == 1 ? "" : "s");
 	}
-	json_array_foreach(C.verdicts, i, v)
+	json_array_foreach(C->verdicts, i, v)
 	{
-		if (!strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
+		const char *vd = json_string_value(json_object_get(v, "verdict"));
+		const char *detail = json_string_value(json_object_get(v, "detail"));
+		if (!strcmp(vd, "ok"))
 			continue;
-		if (!strcmp(json_string_value(json_object_get(v, "verdict")), "behind")) {
-			act_log(a, "  behind sequences %s: %s", json_string_value(json_object_get(v, "table")),
-				json_string_value(json_object_get(v, "detail")));
+		if (!strcmp(vd, "behind")) {
+			act_log(a, "  behind sequences %s: %s", json_string_value(json_object_get(v, "table")), detail);
 			continue;
 		}
 		char *e, *x;
 		cells(v, 80, &e, &x);
-		act_log(a, "  %s %s %s: expected %s, actual %s; %s", json_string_value(json_object_get(v, "verdict")),
-			json_string_value(json_object_get(v, "check")),
+		act_log(a, "  %s %s %s: expected %s, actual %s; %s", vd, json_string_value(json_object_get(v, "check")),
 			json_is_string(json_object_get(v, "table")) ? json_string_value(json_object_get(v, "table")) : "-", e,
-			x, json_string_value(json_object_get(v, "detail")) ? json_string_value(json_object_get(v, "detail")) : "");
+			x, detail ? detail : "");
 		free(e);
 		free(x);
 	}
-	if (diff.len) {
+	if (diff->len) {
 		/* one log line per diff line: a value's line breaks are escaped on the terminal */
 		act_log(a, "schema diff (- expected, + actual):");
-		for (const char *l = sb_str(&diff), *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
+		for (const char *l = sb_str(diff), *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
 			nl = strchr(l, '\n');
 			act_log(a, "%.*s", nl ? (int)(nl - l) : (int)strlen(l), l);
 		}
 	}
-	if (C.queries)
-		act_log(a, "%lld live quer%s to locate differences", (long long)C.queries, C.queries == 1 ? "y" : "ies");
+	if (C->queries)
+		act_log(a, "%lld live quer%s to locate differences", (long long)C->queries, C->queries == 1 ? "y" : "ies");
+}
 
-	act_out(a, "verdicts", json_incref(C.verdicts));
-	act_out_bool(a, "passed", C.ndiff == 0);
-	act_out_int(a, "differences", C.ndiff);
-	act_out(a, "checks", json_incref(list));
-	act_out_str(a, "summary", sb_str(&sum));
-	act_out_str(a, "schema_diff", sb_str(&diff));
-	act_out_int(a, "queries", C.queries);
+/* The step's failure: the first ten differences, each with its detail. */
+static int compare_fail(const struct cmp *C, json_t *E, json_t *A)
+{
+	struct strbuf m = STRBUF_INIT;
+	const char *en = json_string_value(json_object_get(E, "name")), *an = json_string_value(json_object_get(A, "name"));
+	sb_addf(&m, "verification failed: %d difference%s between '%s' and '%s'", C->ndiff, C->ndiff == 1 ? "" : "s",
+		en ? en : "expected", an ? an : "actual");
+	int shown = 0;
+	size_t i;
+	json_t *v;
+	json_array_foreach(C->verdicts, i, v)
 	{
-		json_t *bad = json_array();
-		json_array_foreach(C.verdicts, i, v) if (strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
-			json_array_append(bad, v);
-		json_t *ev = json_pack("{s:b,s:i,s:O,s:o,s:s?,s:s?}", "passed", C.ndiff == 0, "differences", C.ndiff,
-				       "checks", list, "mismatches", bad, "expected",
-				       json_string_value(json_object_get(E, "name")), "actual",
-				       json_string_value(json_object_get(A, "name")));
-		act_journal(a, "verify_result", ev);
-	}
-	int rc = ACT_OK;
-	if (C.ndiff) {
-		struct strbuf m = STRBUF_INIT;
-		sb_addf(&m, "verification failed: %d difference%s between '%s' and '%s'", C.ndiff, C.ndiff == 1 ? "" : "s",
-			json_string_value(json_object_get(E, "name")) ? json_string_value(json_object_get(E, "name")) : "expected",
-			json_string_value(json_object_get(A, "name")) ? json_string_value(json_object_get(A, "name")) : "actual");
-		int shown = 0;
-		json_array_foreach(C.verdicts, i, v)
-		{
-			if (!strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
-				continue;
-			if (shown == 10) {
-				sb_addf(&m, "; and %d more (see the verdicts output)", C.ndiff - 10);
-				break;
-			}
-			const char *t = json_string_value(json_object_get(v, "table"));
-			const char *d = json_string_value(json_object_get(v, "detail"));
-			if (!strcmp(json_string_value(json_object_get(v, "verdict")), "behind")) {
-				sb_addf(&m, "%s sequences behind %s: %s", shown ? ";" : ":", t ? t : "-", d ? d : "");
-				shown++;
-				continue;
-			}
-			char *e, *x;
-			cells(v, 70, &e, &x);
-			sb_addf(&m, "%s %s %s%s%s: expected %s, actual %s%s%s", shown ? ";" : ":",
-				json_string_value(json_object_get(v, "check")), json_string_value(json_object_get(v, "verdict")),
-				t ? " " : "", t ? t : "", e, x, d ? "; " : "", d ? d : "");
-			free(e);
-			free(x);
-			shown++;
+		const char *vd = json_string_value(json_object_get(v, "verdict"));
+		if (!strcmp(vd, "ok"))
+			continue;
+		if (shown == 10) {
+			sb_addf(&m, "; and %d more (see the verdicts output)", C->ndiff - 10);
+			break;
 		}
-		rc = act_fail(a, "%s", sb_str(&m));
-		sb_release(&m);
+		const char *t = json_string_value(json_object_get(v, "table"));
+		const char *d = json_string_value(json_object_get(v, "detail"));
+		shown++;
+		if (!strcmp(vd, "behind")) {
+			sb_addf(&m, "%s sequences behind %s: %s", shown > 1 ? ";" : ":", t ? t : "-", d ? d : "");
+			continue;
+		}
+		char *e, *x;
+		cells(v, 70, &e, &x);
+		sb_addf(&m, "%s %s %s%s%s: expected %s, actual %s%s%s", shown > 1 ? ";" : ":",
+			json_string_value(json_object_get(v, "check")), vd, t ? " " : "", t ? t : "", e, x, d ? "; " : "",
+			d ? d : "");
+		free(e);
+		free(x);
 	}
+	int rc = act_fail(C->a, "%s", sb_str(&m));
+	sb_release(&m);
+	return rc;
+}
+
+/* The outputs and the journal's verify_result. */
+static void compare_report(struct cmp *C, json_t *E, json_t *A, json_t *list, const struct strbuf *sum,
+			   const struct strbuf *diff)
+{
+	struct act *a = C->a;
+	act_out(a, "verdicts", json_incref(C->verdicts));
+	act_out_bool(a, "passed", C->ndiff == 0);
+	act_out_int(a, "differences", C->ndiff);
+	act_out(a, "checks", json_incref(list));
+	act_out_str(a, "summary", sb_str(sum));
+	act_out_str(a, "schema_diff", sb_str(diff));
+	act_out_int(a, "queries", C->queries);
+	json_t *bad = json_array();
+	size_t i;
+	json_t *v;
+	json_array_foreach(C->verdicts, i, v) if (strcmp(json_string_value(json_object_get(v, "verdict")), "ok"))
+		json_array_append(bad, v);
+	json_t *ev = json_pack("{s:b,s:i,s:O,s:o,s:s?,s:s?}", "passed", C->ndiff == 0, "differences", C->ndiff, "checks",
+			       list, "mismatches", bad, "expected", json_string_value(json_object_get(E, "name")), "actual",
+			       json_string_value(json_object_get(A, "name")));
+	act_journal(a, "verify_result", ev);
+}
+
+static int do_compare(struct act *a)
+{
+	json_t *E = act_json(a, "expected"), *A = act_json(a, "actual");
+	if (!is_state(E))
+		return act_fail(a, "'expected' is not a state; pass the state output of a pg.capture step, e.g. ${steps.baseline.state}");
+	if (!is_state(A))
+		return act_fail(a, "'actual' is not a state; pass the state output of a pg.capture step, e.g. ${steps.after.state}");
+	struct cmp C;
+	memset(&C, 0, sizeof(C));
+	C.a = a;
+	if (compare_tolerances(a, &C) != 0)
+		return ACT_FAIL;
+	C.tables = act_json(a, "tables");
+	C.bisect = act_bool(a, "bisect", 1);
+	C.max_queries = act_int(a, "max_queries", 64);
+	if (C.max_queries < 0)
+		C.max_queries = 0;
+	json_t *list = compare_list(a, E, A);
+	if (!list)
+		return ACT_FAIL;
+	C.verdicts = json_array();
+	struct strbuf diff = STRBUF_INIT, sum = STRBUF_INIT;
+	compare_missing(&C, E, A);
+	compare_sections(&C, E, A, list, &diff);
+	compare_summary(&C, &sum);
+	compare_log(&C, list, &diff);
+	compare_report(&C, E, A, list, &sum, &diff);
+	int rc = C.ndiff ? compare_fail(&C, E, A) : ACT_OK;
 	sb_release(&sum);
 	sb_release(&diff);
 	json_decref(list);
