@@ -9,25 +9,31 @@
 
 /* A credential shape: a PCRE2 pattern, matched on bytes (no PCRE2_UTF),
  * the capture group to hide (0: the whole match), and what it is, for lint
- * ("a password inside a connection URL"). */
+ * ("a password inside a connection URL"). Or, with `keys` instead of `re`:
+ * setting names ("a|b", case insensitive) whose assigned values are hidden
+ * (REDACT_ASSIGNED); the mask joins every family's names into one shape. */
 struct redact_pattern {
 	const char *re;
 	int group;
 	const char *what;
+	const char *keys;
 };
 
 /* Shapes several families register (each is added once):
  *   REDACT_URL_PASSWORD  the password in a URL's userinfo
  *                        (scheme://user:PASSWORD@host)
- *   REDACT_ASSIGNED(K)   a value assigned to one of the keys K ("a|b", case
- *                        insensitive) in key=value or key: value text, unless
- *                        it is a ${...} reference
+ *   REDACT_ASSIGNED(K)   a value assigned to one of the keys K ("a|b") in
+ *                        key=value or key: value text, unless it is a ${...}
+ *                        reference
  *   REDACT_BEARER        HTTP bearer and basic credentials */
-#define REDACT_URL_PASSWORD \
-	{ "[A-Za-z][A-Za-z0-9+.-]*://[^:/@\\s]*:([^@/\\s]+)@", 1, "a password inside a connection URL" }
-#define REDACT_ASSIGNED(keys)                                                                   \
-	{ "(?i)\\b(?:" keys ")\\s*[=:]\\s*(?!\\$\\{)('[^']*'|\"[^\"]*\"|[^\\s&;,'\"]+)", 1, \
-	  "a password or key assigned in the text" }
-#define REDACT_BEARER { "(?i)\\b(?:bearer|basic)\\s+([A-Za-z0-9._~+/=-]{8,})", 1, "a bearer token" }
+#define REDACT_URL_PASSWORD                                                 \
+	{ .re = "[A-Za-z][A-Za-z0-9+.-]*://[^:/@\\s]*:([^@/\\s]+)@", .group = 1, \
+	  .what = "a password inside a connection URL" }
+#define REDACT_ASSIGNED(k) { .keys = k, .group = 1, .what = "a password or key assigned in the text" }
+#define REDACT_BEARER                                                                   \
+	{ .re = "(?i)\\b(?:bearer|basic)\\s+([A-Za-z0-9._~+/=-]{8,})", .group = 1, \
+	  .what = "a bearer token" }
+/* What follows the key names of REDACT_ASSIGNED in its pattern. */
+#define REDACT_ASSIGNED_VALUE "\\s*[=:]\\s*(?!\\$\\{)('[^']*'|\"[^\"]*\"|[^\\s&;,'\"]+)"
 
 #endif

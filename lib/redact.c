@@ -34,27 +34,74 @@
 static char **secrets;
 static size_t nsecrets;
 
-/* Credential shapes, as the families registered them (redact.h), each
- * compiled on first use. */
+/* Credential shapes, as the families registered them (credential.h), each
+ * compiled on first use. The key names of every REDACT_ASSIGNED are joined
+ * into one shape (one scan of the text, not one per family), placed where
+ * the first of them was registered. */
 struct shape {
-	const struct redact_pattern *p;
+	char *re;
+	int group;
+	const char *what;
 	pcre2_code *code;
 	pcre2_match_data *md;
 };
 
 static struct shape *shapes;
 static size_t nshapes;
+static long assigned = -1;    /* the shape of the assigned keys, or -1 */
+static struct strbuf assigned_keys; /* "a|b|c" */
+
+static void drop_code(struct shape *sh)
+{
+	if (sh->md)
+		pcre2_match_data_free(sh->md);
+	if (sh->code)
+		pcre2_code_free(sh->code);
+	sh->md = NULL;
+	sh->code = NULL;
+}
+
+static void add_shape(const char *re, int group, const char *what)
+{
+	for (size_t i = 0; i < nshapes; i++)
+		if (!strcmp(shapes[i].re, re))
+			return;
+	shapes = xrealloc(shapes, (nshapes + 1) * sizeof(*shapes));
+	shapes[nshapes++] = (struct shape){ .re = xstrdup(re), .group = group, .what = what };
+}
+
+/* Adds key names ("a|b") to the assigned-keys shape, each once. */
+static void add_keys(const char *keys, const char *what)
+{
+	if (assigned < 0) {
+		add_shape("", 1, what);
+		assigned = (long)nshapes - 1;
+	}
+	for (const char *k = keys; *k;) {
+		size_t n = strcspn(k, "|");
+		int known = 0;
+		for (const char *h = sb_str(&assigned_keys); *h && !known;) {
+			size_t hn = strcspn(h, "|");
+			known = hn == n && !memcmp(h, k, n);
+			h += hn + (h[hn] == '|');
+		}
+		if (!known)
+			sb_addf(&assigned_keys, "%s%.*s", assigned_keys.len ? "|" : "", (int)n, k);
+		k += n + (k[n] == '|');
+	}
+	struct shape *sh = &shapes[assigned];
+	free(sh->re);
+	sh->re = xasprintf("(?i)\\b(?:%s)" REDACT_ASSIGNED_VALUE, sb_str(&assigned_keys));
+	drop_code(sh);
+}
 
 void redact_add_patterns(const struct redact_pattern *p)
 {
-	for (; p && p->re; p++) {
-		int known = 0;
-		for (size_t i = 0; i < nshapes && !known; i++)
-			known = !strcmp(shapes[i].p->re, p->re);
-		if (known)
-			continue;
-		shapes = xrealloc(shapes, (nshapes + 1) * sizeof(*shapes));
-		shapes[nshapes++] = (struct shape){ .p = p };
+	for (; p && (p->re || p->keys); p++) {
+		if (p->keys)
+			add_keys(p->keys, p->what);
+		else
+			add_shape(p->re, p->group, p->what);
 	}
 }
 
@@ -63,9 +110,9 @@ static void compile_shape(struct shape *sh)
 	int err;
 	PCRE2_SIZE off;
 	/* Byte mode (no PCRE2_UTF): any input is matched safely. */
-	sh->code = pcre2_compile((PCRE2_SPTR)sh->p->re, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
+	sh->code = pcre2_compile((PCRE2_SPTR)sh->re, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
 	if (!sh->code) {
-		fprintf(stderr, "drplay: internal error: redaction pattern '%s' does not compile\n", sh->p->what);
+		fprintf(stderr, "drplay: internal error: redaction pattern '%s' does not compile\n", sh->what);
 		abort();
 	}
 	pcre2_jit_compile(sh->code, PCRE2_JIT_COMPLETE);
@@ -132,14 +179,8 @@ void redact_release(void)
 	secrets = NULL;
 	nsecrets = 0;
 	longest = 0;
-	for (size_t i = 0; i < nshapes; i++) {
-		if (shapes[i].md)
-			pcre2_match_data_free(shapes[i].md);
-		if (shapes[i].code)
-			pcre2_code_free(shapes[i].code);
-		shapes[i].md = NULL;
-		shapes[i].code = NULL;
-	}
+	for (size_t i = 0; i < nshapes; i++)
+		drop_code(&shapes[i]);
 }
 
 struct range {
@@ -204,13 +245,13 @@ static const char *find_ranges(const char *s, size_t n, struct ranges *r, int us
 			if (rc < 0)
 				break;
 			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(pt->md);
-			PCRE2_SIZE ga = ov[2 * pt->p->group], gb = ov[2 * pt->p->group + 1];
+			PCRE2_SIZE ga = ov[2 * pt->group], gb = ov[2 * pt->group + 1];
 			if (ov[1] > n || ov[0] > ov[1])
 				break; /* never past the text, whatever the matcher says */
 			if (ga != PCRE2_UNSET && gb > ga && gb <= n) {
 				add_range(r, ga, gb);
 				if (!what)
-					what = pt->p->what;
+					what = pt->what;
 			}
 			start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
 		}

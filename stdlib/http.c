@@ -338,7 +338,7 @@ static const struct redact_pattern http_patterns[] = {
 	REDACT_URL_PASSWORD,
 	REDACT_ASSIGNED("api_key|apikey|access_token|auth_token"),
 	REDACT_BEARER,
-	{ NULL, 0, NULL },
+	{ .re = NULL },
 };
 
 const struct family http_family = {

@@ -504,7 +504,7 @@ static const struct kind_def *const maint_kinds[] = { &maint_kind, NULL };
 static const struct redact_pattern maint_patterns[] = {
 	REDACT_URL_PASSWORD,
 	REDACT_BEARER,
-	{ NULL, 0, NULL },
+	{ .re = NULL },
 };
 
 const struct family maint_family = {

@@ -2010,7 +2010,7 @@ static const struct kind_def *const pg_kinds[] = { &pg_kind, NULL };
 static const struct redact_pattern pg_patterns[] = {
 	REDACT_URL_PASSWORD,
 	REDACT_ASSIGNED("password|passwd|pwd"),
-	{ NULL, 0, NULL },
+	{ .re = NULL },
 };
 
 const struct family pg_family = {

@@ -582,7 +582,7 @@ static const struct kind_def *const pitr_kinds[] = { &pitr_kind, NULL };
 /* Neon's API key travels as a bearer token. */
 static const struct redact_pattern pitr_patterns[] = {
 	REDACT_BEARER,
-	{ NULL, 0, NULL },
+	{ .re = NULL },
 };
 
 const struct family pitr_family = {

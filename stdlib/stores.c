@@ -158,11 +158,11 @@ static const struct kind_def *const stores_kinds[] = { &dir_kind, &s3_kind, NULL
  * that assign them. */
 static const struct redact_pattern stores_patterns[] = {
 	REDACT_ASSIGNED("secret_key|secret_access_key|aws_secret_access_key"),
-	{ "\\b((?:AKIA|ASIA)[A-Z0-9]{16})\\b", 1, "an AWS access key id" },
-	{ "\\b(?:AKIA|ASIA)[A-Z0-9]{16}.{0,40}?(?<![A-Za-z0-9/+=])([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])", 1,
-	  "an AWS secret access key" },
+	{ .re = "\\b((?:AKIA|ASIA)[A-Z0-9]{16})\\b", .group = 1, .what = "an AWS access key id" },
+	{ .re = "\\b(?:AKIA|ASIA)[A-Z0-9]{16}.{0,40}?(?<![A-Za-z0-9/+=])([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
+	  .group = 1, .what = "an AWS secret access key" },
 	REDACT_URL_PASSWORD,
-	{ NULL, 0, NULL },
+	{ .re = NULL },
 };
 
 const struct family stores_family = {
