@@ -300,8 +300,9 @@ static json_t *json_kind(const struct kind_def *k)
 	if (k->drivers) {
 		json_t *ds = json_array();
 		for (const struct driver_def *const *d = k->drivers; *d; d++) {
-			json_t *fs = json_params((*d)->fields);
-			json_array_extend(fs, json_params((*d)->shared));
+			json_t *fs = json_params((*d)->fields), *shared = json_params((*d)->shared);
+			json_array_extend(fs, shared);
+			json_decref(shared);
 			json_array_append_new(ds, json_pack("{s:s,s:s,s:o}", "name", (*d)->name, "doc",
 							    (*d)->doc ? (*d)->doc : "", "fields", fs));
 		}
