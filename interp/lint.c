@@ -13,47 +13,6 @@
 
 #include "util.h"
 
-const struct rule_info lint_rules[] = {
-	{ "yaml-syntax", SEV_ERROR, "The file is not well-formed YAML (syntax, tabs, encoding, aliases)." },
-	{ "yaml-duplicate-key", SEV_ERROR, "A mapping has the same key twice." },
-	{ "yaml-limit", SEV_ERROR, "The file exceeds a size, nesting or alias-expansion limit." },
-	{ "io", SEV_ERROR, "The file cannot be read." },
-	{ "format-version", SEV_ERROR, "The 'drplay:' format version is missing or unknown." },
-	{ "schema-unknown-key", SEV_ERROR, "A key that the format does not define." },
-	{ "schema-type", SEV_ERROR, "A value of the wrong type." },
-	{ "schema-missing", SEV_ERROR, "A required key or parameter is missing." },
-	{ "schema-value", SEV_ERROR, "A value outside what the format allows." },
-	{ "step-duplicate-id", SEV_ERROR, "Two steps share an id." },
-	{ "unknown-action", SEV_ERROR, "A step names an action that is not registered." },
-	{ "unknown-param", SEV_ERROR, "A step passes a parameter its action does not take." },
-	{ "unknown-resource", SEV_ERROR, "A reference to a resource that is not declared." },
-	{ "unknown-kind", SEV_ERROR, "A resource of a kind no action family provides." },
-	{ "resource-kind", SEV_ERROR, "A parameter names a resource of the wrong kind." },
-	{ "undeclared-param", SEV_ERROR, "A reference to a param that is not declared." },
-	{ "unknown-reference", SEV_ERROR, "A reference to an unknown name (run, env, secret, resource field)." },
-	{ "step-order", SEV_ERROR, "A reference to a step that does not run earlier." },
-	{ "unknown-output", SEV_ERROR, "A reference to an output the step's action does not have." },
-	{ "expr-syntax", SEV_ERROR, "An expression or ${...} template does not parse." },
-	{ "destructive-in-validation", SEV_ERROR,
-	  "A destructive action on a live resource can run in validation mode." },
-	{ "maintenance-without-preflight", SEV_ERROR,
-	  "Maintenance goes on without an earlier passing preflight gate (abort with no outage)." },
-	{ "maintenance-off-unverified", SEV_ERROR,
-	  "Maintenance can be lifted without a passed verification gate (requires:)." },
-	{ "restore-without-snapshot", SEV_ERROR,
-	  "A destructive restore on a live resource has no earlier safety snapshot of it." },
-	{ "verify-not-gate", SEV_ERROR, "A verify step is not a gate, or continues on failure." },
-	{ "gate-continue", SEV_ERROR, "A gate that continues on failure is not a gate." },
-	{ "report-not-always", SEV_WARNING, "A report step does not run after failures (always: true)." },
-	{ "disaster-without-authorize", SEV_ERROR, "Disaster mode does not require --authorize." },
-	{ "maintenance-without-off", SEV_ERROR, "Maintenance goes on with no step that can turn it off." },
-	{ "literal-credential", SEV_ERROR, "A credential is written into the file instead of a secret." },
-	{ "secret-printed", SEV_ERROR, "A secret is placed where it would be printed or sent." },
-	{ "destructive-unknown-target", SEV_WARNING,
-	  "A destructive action's target is only known at run time; the run checks it then." },
-};
-const size_t lint_rules_count = ARRAY_SIZE(lint_rules);
-
 struct linter {
 	const struct playbook *pb;
 	struct diags *d;
