@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redact.h"
+#include "guard.h"
+#include "typing.h"
 #include "util.h"
 #include "version.h"
 
@@ -31,24 +32,6 @@ struct checker {
 
 /* Enough for every suggestion of any real playbook, about 0.1 s at most. */
 #define SUGGEST_BUDGET 1000000
-
-const char *mode_name(unsigned m)
-{
-	switch (m) {
-	case MODE_VALIDATION: return "validation";
-	case MODE_DISASTER: return "disaster";
-	default: return "any";
-	}
-}
-
-unsigned mode_parse(const char *s)
-{
-	if (!strcmp(s, "validation"))
-		return MODE_VALIDATION;
-	if (!strcmp(s, "disaster"))
-		return MODE_DISASTER;
-	return 0;
-}
 
 /* ---- small helpers ---- */
 
@@ -500,81 +483,6 @@ static struct vtree *compile(struct checker *C, const struct node *n, int as_exp
 
 /* ---- typed checking of a value against a declaration ---- */
 
-static const char *ptype_name(enum ptype t)
-{
-	switch (t) {
-	case T_STRING: return "a string";
-	case T_INT: return "an integer";
-	case T_NUMBER: return "a number";
-	case T_BOOL: return "true or false";
-	case T_DURATION: return "a duration (90s, 15m, 24h; at most 36500d)";
-	case T_TIMESTAMP: return "an RFC 3339 UTC timestamp (2026-11-29T09:10:00Z)";
-	case T_LIST: return "a list";
-	case T_MAP: return "a mapping";
-	case T_ANY: return "a value";
-	case T_EXPR: return "an expression";
-	case T_RESOURCE: return "a resource name";
-	}
-	return "a value";
-}
-
-/* Checks a literal JSON value against a type; returns a message (static) or
- * NULL when it fits. Shared with the run-time check in run.c. */
-const char *type_mismatch(enum ptype t, json_t *j);
-const char *type_mismatch(enum ptype t, json_t *j)
-{
-	int64_t x;
-	double d;
-	switch (t) {
-	case T_STRING:
-	case T_RESOURCE:
-	case T_EXPR:
-		if (json_is_string(j) || json_is_number(j) || json_is_boolean(j))
-			return NULL;
-		break;
-	case T_INT:
-		if (json_is_integer(j))
-			return NULL;
-		if (json_is_string(j) && parse_int64(json_string_value(j), &x) == 0)
-			return NULL;
-		break;
-	case T_NUMBER:
-		if (json_is_number(j))
-			return NULL;
-		if (json_is_string(j) && parse_decimal(json_string_value(j), &d) == 0)
-			return NULL;
-		break;
-	case T_BOOL:
-		if (json_is_boolean(j))
-			return NULL;
-		if (json_is_string(j) && (!strcmp(json_string_value(j), "true") ||
-					  !strcmp(json_string_value(j), "false")))
-			return NULL;
-		break;
-	case T_DURATION:
-		if (json_is_integer(j) && duration_from_secs(json_integer_value(j), &x) == 0)
-			return NULL;
-		if (json_is_string(j) && parse_duration(json_string_value(j), &x) == 0)
-			return NULL;
-		break;
-	case T_TIMESTAMP:
-		if (json_is_string(j) && parse_timestamp(json_string_value(j), &x) == 0)
-			return NULL;
-		break;
-	case T_LIST:
-		if (json_is_array(j))
-			return NULL;
-		break;
-	case T_MAP:
-		if (json_is_object(j))
-			return NULL;
-		break;
-	case T_ANY:
-		return NULL;
-	}
-	return ptype_name(t);
-}
-
 static char *json_brief(json_t *j)
 {
 	if (json_is_string(j))
@@ -589,25 +497,6 @@ static char *json_brief(json_t *j)
 		s[60] = '\0';
 	}
 	return s;
-}
-
-static int allowed_has(const char *const *allowed, json_t *j)
-{
-	char *s = json_is_string(j) ? xstrdup(json_string_value(j)) : json_dumps(j, JSON_ENCODE_ANY);
-	int ok = 0;
-	for (; s && *allowed && !ok; allowed++)
-		ok = !strcmp(*allowed, s);
-	free(s);
-	return ok;
-}
-
-static void allowed_list(const char *const *allowed, char *buf, size_t n)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; allowed[i]; i++)
-		sb_addf(&sb, "%s%s", i ? ", " : "", allowed[i]);
-	snprintf(buf, n, "%s", sb_str(&sb));
-	sb_release(&sb);
 }
 
 /* Checks the literal parts of a compiled value against a declaration. */
@@ -627,12 +516,13 @@ static void check_value(struct checker *C, const struct param_spec *ps, const st
 			if (e->kind != VT_LIT)
 				continue;
 			if (!allowed_has(ps->allowed, e->lit)) {
-				char al[256];
-				allowed_list(ps->allowed, al, sizeof(al));
+				struct strbuf al = STRBUF_INIT;
+				allowed_list(ps->allowed, &al);
 				char *b = json_brief(e->lit);
 				err(C, "schema-value", e->loc, "'%s' is not allowed in %s '%s'; allowed: %s",
-				    b, owner, ps->name, al);
+				    b, owner, ps->name, sb_str(&al));
 				free(b);
+				sb_release(&al);
 			}
 		}
 		return;
@@ -654,12 +544,13 @@ static void check_value(struct checker *C, const struct param_spec *ps, const st
 		return;
 	}
 	if (ps->allowed && !allowed_has(ps->allowed, v->lit)) {
-		char al[256];
-		allowed_list(ps->allowed, al, sizeof(al));
+		struct strbuf al = STRBUF_INIT;
+		allowed_list(ps->allowed, &al);
 		char *b = json_brief(v->lit);
 		err(C, "schema-value", v->loc, "%s '%s' is '%s', which is not one of: %s", owner, ps->name,
-		    b, al);
+		    b, sb_str(&al));
 		free(b);
+		sb_release(&al);
 	}
 }
 
@@ -696,39 +587,6 @@ static void check_resource_ref(struct checker *C, const struct param_spec *ps, c
 	if (ps->kind && rd->kind && !kind_in(ps->kind, rd->kind->name))
 		err(C, "resource-kind", v->loc, "%s '%s' needs a resource of kind %s, but '%s' is of kind %s",
 		    owner, ps->name, ps->kind, name, rd->kind->name);
-}
-
-/* Literal credentials: a credential-looking literal anywhere in a value, or
- * any literal where the declaration says it must come from a secret. */
-static void check_literal_secret(struct checker *C, const struct param_spec *ps, const struct vtree *v,
-				 const char *owner)
-{
-	if (v->kind == VT_MAP || v->kind == VT_SEQ) {
-		for (size_t i = 0; i < v->n; i++)
-			check_literal_secret(C, ps, v->vals[i], owner);
-		return;
-	}
-	if (v->kind == VT_LIT && json_is_string(v->lit) && *json_string_value(v->lit)) {
-		const char *what = redact_find_credential(json_string_value(v->lit));
-		if (ps && (ps->flags & P_SECRET)) {
-			err(C, "literal-credential", v->loc,
-			    "%s '%s' holds a credential written into the file; take it from a secret: ${secret.NAME}",
-			    owner, ps->name);
-			return;
-		}
-		if (what)
-			err(C, "literal-credential", v->loc,
-			    "%s '%s' contains %s written into the file; take it from a secret: ${secret.NAME}",
-			    owner, ps ? ps->name : "value", what);
-		return;
-	}
-	if (v->kind == VT_TMPL && ps && (ps->flags & P_SECRET) && !v->secret) {
-		/* A credential field built from env.* only is readable by anyone
-		 * who can see the environment listing; warn. */
-		warn(C, "literal-credential", v->loc,
-		     "%s '%s' is a credential but does not come from ${secret.*}; secrets are masked everywhere, env values are not",
-		     owner, ps->name);
-	}
 }
 
 /* ---- sections ---- */
@@ -1057,7 +915,7 @@ static void check_resources(struct checker *C, const struct node *n)
 			check_value(C, fs, fv, owner);
 			if (fs->type == T_RESOURCE)
 				check_resource_ref(C, fs, fv, owner);
-			check_literal_secret(C, fs, fv, owner);
+			guard_literal_credential(C->d, fs, fv, owner);
 		}
 		for (const struct param_spec *p = r->kind->fields; p->name; p++) {
 			if (!(p->flags & P_REQUIRED))
@@ -1087,20 +945,12 @@ static void check_resources(struct checker *C, const struct node *n)
 static const char *const step_keys[] = { "id", "action", "with", "modes", "when", "requires", "gate",
 					 "on_failure", "always", "timeout", "retries", "description", NULL };
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
 /* Inserts step i into the id index; returns the index of an earlier step
  * with the same id, or -1. */
 static long index_step(struct playbook *pb, size_t i)
 {
 	size_t mask = pb->step_hash_cap - 1;
-	for (size_t h = hash_str(pb->steps[i].id) & mask;; h = (h + 1) & mask) {
+	for (size_t h = plan_hash(pb->steps[i].id) & mask;; h = (h + 1) & mask) {
 		size_t v = pb->step_hash[h];
 		if (v == 0) {
 			pb->step_hash[h] = i + 1;
@@ -1347,7 +1197,7 @@ static void check_step(struct checker *C, const struct node *s, struct step *st)
 		check_value(C, ps, a->v, owner);
 		if (ps->type == T_RESOURCE)
 			check_resource_ref(C, ps, a->v, owner);
-		check_literal_secret(C, ps, a->v, owner);
+		guard_literal_credential(C->d, ps, a->v, owner);
 	}
 	for (const struct param_spec *p = st->def->params; p && p->name; p++) {
 		if ((p->flags & P_REQUIRED) && !step_arg(st, p->name))
@@ -1445,60 +1295,4 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 				check_step(&C, steps->vals[i], &pb->steps[i]);
 	}
 	return pb;
-}
-
-void playbook_free(struct playbook *pb)
-{
-	if (!pb)
-		return;
-	for (size_t i = 0; i < pb->ntmpls; i++)
-		tmpl_free(pb->tmpls[i]);
-	for (size_t i = 0; i < pb->nexprs; i++)
-		expr_free(pb->exprs[i]);
-	for (size_t i = 0; i < pb->njsons; i++)
-		json_decref(pb->jsons[i]);
-	free(pb->tmpls);
-	free(pb->exprs);
-	free(pb->jsons);
-	arena_free(pb->arena);
-	doc_free(pb->doc);
-	free(pb);
-}
-
-const struct param_def *playbook_param(const struct playbook *pb, const char *name)
-{
-	for (size_t i = 0; i < pb->nparams; i++)
-		if (!strcmp(pb->params[i].name, name))
-			return &pb->params[i];
-	return NULL;
-}
-
-const struct resource_def *playbook_resource(const struct playbook *pb, const char *name)
-{
-	for (size_t i = 0; i < pb->nresources; i++)
-		if (!strcmp(pb->resources[i].name, name))
-			return &pb->resources[i];
-	return NULL;
-}
-
-long playbook_step_index(const struct playbook *pb, const char *id)
-{
-	if (!pb->step_hash_cap)
-		return -1;
-	size_t mask = pb->step_hash_cap - 1;
-	for (size_t h = hash_str(id) & mask;; h = (h + 1) & mask) {
-		size_t v = pb->step_hash[h];
-		if (v == 0)
-			return -1;
-		if (!strcmp(pb->steps[v - 1].id, id))
-			return (long)(v - 1);
-	}
-}
-
-const struct arg *step_arg(const struct step *st, const char *name)
-{
-	for (size_t i = 0; i < st->nargs; i++)
-		if (!strcmp(st->args[i].spec->name, name))
-			return &st->args[i];
-	return NULL;
 }

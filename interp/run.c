@@ -34,6 +34,7 @@
 #include "redact.h"
 #include "run_internal.h"
 #include "text.h"
+#include "typing.h"
 #include "util.h"
 #include "version.h"
 
@@ -84,104 +85,6 @@ static const char *signal_name(int sig)
 	case SIGQUIT: return "SIGQUIT";
 	default: return "SIGINT";
 	}
-}
-
-/* ---- typing values against declarations ---- */
-
-const char *type_mismatch(enum ptype t, json_t *j);
-
-json_t *spec_default(const struct param_spec *ps)
-{
-	if (!ps->def)
-		return NULL;
-	switch (ps->type) {
-	case T_INT: {
-		int64_t v;
-		return parse_int64(ps->def, &v) == 0 ? json_integer(v) : NULL;
-	}
-	case T_NUMBER:
-		return json_real(strtod(ps->def, NULL));
-	case T_BOOL:
-		return json_boolean(!strcmp(ps->def, "true"));
-	case T_LIST:
-	case T_MAP:
-	case T_ANY: {
-		json_error_t je;
-		json_t *j = json_loads(ps->def, JSON_DECODE_ANY, &je);
-		return j ? j : json_string(ps->def);
-	}
-	default:
-		return json_string(ps->def);
-	}
-}
-
-json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err)
-{
-	const char *want = type_mismatch(ps->type, v);
-	if (want) {
-		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		*err = xasprintf("'%s' must be %s, but it resolved to %.80s", ps->name, want, s ? s : "?");
-		free(s);
-		return NULL;
-	}
-	json_t *out = NULL;
-	int64_t x;
-	switch (ps->type) {
-	case T_STRING:
-	case T_RESOURCE:
-	case T_EXPR:
-		if (json_is_string(v))
-			out = json_incref(v);
-		else if (json_is_integer(v))
-			out = json_sprintf("%lld", (long long)json_integer_value(v));
-		else if (json_is_real(v))
-			out = json_sprintf("%g", json_real_value(v));
-		else
-			out = json_string(json_is_true(v) ? "true" : "false");
-		break;
-	case T_INT:
-		if (json_is_integer(v))
-			out = json_incref(v);
-		else {
-			parse_int64(json_string_value(v), &x);
-			out = json_integer(x);
-		}
-		break;
-	case T_NUMBER:
-		out = json_is_number(v) ? json_incref(v) : json_real(strtod(json_string_value(v), NULL));
-		break;
-	case T_BOOL:
-		out = json_is_boolean(v) ? json_incref(v)
-					 : json_boolean(!strcmp(json_string_value(v), "true"));
-		break;
-	default:
-		out = json_incref(v);
-		break;
-	}
-	if (ps->allowed) {
-		json_t *items = json_is_array(out) ? out : NULL;
-		size_t n = items ? json_array_size(items) : 1;
-		for (size_t i = 0; i < n; i++) {
-			json_t *e = items ? json_array_get(items, i) : out;
-			char *s = json_is_string(e) ? xstrdup(json_string_value(e)) : json_dumps(e, JSON_ENCODE_ANY);
-			int ok = 0;
-			for (const char *const *a = ps->allowed; *a && !ok; a++)
-				ok = s && !strcmp(*a, s);
-			if (!ok) {
-				struct strbuf sb = STRBUF_INIT;
-				for (const char *const *a = ps->allowed; *a; a++)
-					sb_addf(&sb, "%s%s", a == ps->allowed ? "" : ", ", *a);
-				*err = xasprintf("'%s' is '%s', which is not one of: %s", ps->name, s ? s : "?",
-						 sb_str(&sb));
-				sb_release(&sb);
-				free(s);
-				json_decref(out);
-				return NULL;
-			}
-			free(s);
-		}
-	}
-	return out;
 }
 
 /* ---- the run-time resolver ---- */
@@ -1008,16 +911,6 @@ static json_t *hidden_env(const struct playbook *pb)
 	return names;
 }
 
-/* Constant-time comparison, so the token cannot be guessed by timing. */
-static int token_equal(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char diff = (unsigned char)(la != lb);
-	for (size_t i = 0; i < la; i++)
-		diff |= (unsigned char)(a[i] ^ (lb ? b[i % lb] : 0));
-	return diff == 0;
-}
-
 /* Explains why a step will not run in this mode, or NULL if it will. */
 static const char *mode_skip_reason(const struct step *st, unsigned mode, char *buf, size_t n)
 {
@@ -1139,87 +1032,6 @@ static json_t *resolve_args(struct run *r, const struct step *st, char **err)
 	return args;
 }
 
-/* Resolved targets of a step (resource indices); -1 in *unknown_name slot
- * when a target names no declared resource. */
-static size_t runtime_targets(struct run *r, const struct step *st, json_t *args, size_t *out, size_t max)
-{
-	size_t n = 0;
-	const struct playbook *pb = r->pb;
-	for (const struct param_spec *p = st->def->params; p && p->name; p++) {
-		if (p->type != T_RESOURCE || !(p->flags & P_TARGET))
-			continue;
-		const char *name = json_string_value(json_object_get(args, p->name));
-		const struct resource_def *rd = name ? playbook_resource(pb, name) : NULL;
-		if (!rd)
-			continue;
-		size_t ri = (size_t)(rd - pb->resources);
-		int dup = 0;
-		for (size_t k = 0; k < n; k++)
-			dup |= out[k] == ri;
-		if (!dup && n < max)
-			out[n++] = ri;
-		/* and what it refers to, for liveness and snapshot matching */
-		for (size_t f = 0; f < rd->nfields; f++) {
-			if (!(rd->fspecs[f]->flags & P_LIVE_REF) || rd->fields[f]->kind != VT_LIT)
-				continue;
-			const struct resource_def *to = playbook_resource(pb, json_string_value(rd->fields[f]->lit));
-			if (!to)
-				continue;
-			size_t ti = (size_t)(to - pb->resources);
-			dup = 0;
-			for (size_t k = 0; k < n; k++)
-				dup |= out[k] == ti;
-			if (!dup && n < max)
-				out[n++] = ti;
-		}
-	}
-	return n;
-}
-
-static int has_target_param(const struct step *st)
-{
-	for (const struct param_spec *p = st->def->params; p && p->name; p++)
-		if (p->type == T_RESOURCE && (p->flags & P_TARGET))
-			return 1;
-	return 0;
-}
-
-/* The run-time guards. Returns NULL when the step may run, else why not. */
-static char *runtime_guard(struct run *r, const struct step *st, json_t *args, unsigned flags, size_t *t,
-			   size_t nt)
-{
-	const struct playbook *pb = r->pb;
-	if ((flags & A_DESTRUCT) && r->mode == MODE_VALIDATION) {
-		if (!has_target_param(st))
-			return xasprintf("destructive action %s refused in validation mode; it runs only in disaster mode",
-					 st->def->name);
-		for (size_t i = 0; i < nt; i++)
-			if (resource_is_live(pb, t[i]))
-				return xasprintf("destructive action %s on live resource '%s' refused in validation mode; validation touches only throwaway resources",
-						 st->def->name, pb->resources[t[i]].name);
-	}
-	if ((flags & A_DESTRUCT) && st->def->cat == CAT_RESTORE) {
-		int live = 0;
-		for (size_t i = 0; i < nt; i++)
-			live |= resource_is_live(pb, t[i]);
-		if (live) {
-			for (size_t s = 0; s < st->index; s++) {
-				const struct step_state *ss = &r->ss[s];
-				if (ss->outcome != O_OK || pb->steps[s].def->cat != CAT_SNAPSHOT)
-					continue;
-				for (size_t a = 0; a < ss->ntargets; a++)
-					for (size_t b = 0; b < nt; b++)
-						if (ss->targets[a] == t[b])
-							return NULL;
-			}
-			return xasprintf("destructive restore %s over live resource '%s' refused: no safety snapshot of it was taken earlier in this run",
-					 st->def->name, pb->resources[t[0]].name);
-		}
-	}
-	(void)args;
-	return NULL;
-}
-
 static void journal_step(struct run *r, const char *event, const struct step *st, json_t *extra)
 {
 	json_t *f = json_object();
@@ -1247,118 +1059,114 @@ static void skip_step(struct run *r, const struct step *st, const char *reason)
 	journal_step(r, "step_skip", st, json_pack("{s:o}", "reason", json_text(reason)));
 }
 
-/* Runs one step with its retries. Sets the step's outcome. */
-static void exec_step(struct run *r, const struct step *st)
+/* The run-time guards over the step's resolved arguments (g). Returns 0
+ * when it may run; else records the refusal and returns -1. */
+static int refuse_step(struct run *r, const struct step *st, struct guard_step *g)
+{
+	struct step_state *ss = &r->ss[st->index];
+	struct guard_sink gs = { 0 };
+	guard_destructive(g, &gs);
+	guard_restore(g, r->snapped, &gs);
+	if (!gs.refusal)
+		return 0;
+	ss->outcome = O_REFUSED;
+	ss->error = gs.refusal;
+	run_say(r, "[%zu/%zu] %s: %s\n      REFUSED: %s\n", st->index + 1, r->pb->nsteps, st->id, st->def->name,
+		ss->error);
+	journal_step(r, "step_end", st, json_pack("{s:s,s:o,s:f}", "outcome", "refused", "error", json_text(ss->error),
+					    "duration_s", 0.0));
+	return -1;
+}
+
+/* One attempt of the action; signals up to sig_base were seen before it
+ * (an `always` step running after an interruption). Returns 1 when the
+ * step is done (it passed, was interrupted, or this was its last attempt),
+ * 0 to retry. Sets *changed when the attempt changed state. */
+static int attempt(struct run *r, const struct step *st, json_t *args, unsigned flags, int at, int sig_base,
+		   int *changed)
+{
+	struct step_state *ss = &r->ss[st->index];
+	struct act a = { 0 };
+	a.run = r;
+	a.st = st;
+	a.ss = ss;
+	a.args = args;
+	a.outputs = json_object();
+	a.progress = json_object();
+	a.sig_base = sig_base;
+	if (st->timeout_us)
+		a.deadline = mono_us() + st->timeout_us;
+	ss->attempts = at;
+	int rc = st->def->run(&a);
+	act_progress_end(&a);
+	/* a failed attempt that said it changed nothing changed nothing */
+	if ((flags & A_STATE) && !((rc != ACT_OK || a.error) && a.unchanged))
+		*changed = 1;
+	int timed_out = a.deadline && mono_us() > a.deadline;
+	int interrupted = run_signals > a.sig_base;
+	if (rc == ACT_OK && !a.error) {
+		json_decref(ss->outputs);
+		ss->outputs = a.outputs;
+		ss->outcome = O_OK;
+		if (json_object_size(a.progress))
+			json_object_set_new(ss->outputs, "_progress", a.progress);
+		else
+			json_decref(a.progress);
+		return 1;
+	}
+	free(ss->error);
+	if (interrupted) {
+		ss->error = xasprintf("interrupted by %s%s%s", signal_name(run_last_signal), a.error ? ": " : "",
+				      a.error ? a.error : "");
+		ss->outcome = O_INTERRUPTED;
+	} else if (timed_out) {
+		char d[32];
+		ss->error = xasprintf("timed out after %s (timeout: %s)%s%s", fmt_duration(st->timeout_us, d, sizeof(d)),
+				      d, a.error ? "; " : "", a.error ? a.error : "");
+		ss->outcome = O_FAILED;
+	} else {
+		ss->error = a.error ? a.error : xstrdup("the action failed without saying why");
+		a.error = NULL;
+		ss->outcome = O_FAILED;
+	}
+	free(a.error);
+	json_decref(ss->outputs);
+	ss->outputs = a.outputs;
+	json_decref(a.progress);
+	return ss->outcome == O_INTERRUPTED || at == st->retries + 1;
+}
+
+/* Waits before attempt at+1 (the delay doubles per attempt, up to an hour).
+ * Returns 0, or -1 when interrupted while waiting (recorded). */
+static int retry_wait(struct run *r, const struct step *st, int at, int sig_base)
+{
+	struct step_state *ss = &r->ss[st->index];
+	int64_t delay = st->retry_delay_us;
+	for (int k = 1; k < at && delay < 3600LL * 1000000; k++)
+		delay *= 2;
+	char d[32];
+	run_say(r, "      attempt %d of %d failed: %s; retrying in %s\n", at, st->retries + 1, ss->error,
+		fmt_duration(delay, d, sizeof(d)));
+	journal_step(r, "retry", st, json_pack("{s:i,s:o,s:f}", "attempt", at, "error", json_text(ss->error),
+					 "delay_s", (double)delay / 1e6));
+	struct act w = { 0 };
+	w.run = r;
+	w.st = st;
+	w.sig_base = sig_base;
+	if (act_sleep(&w, delay) == 0)
+		return 0;
+	free(ss->error);
+	ss->error = xstrdup("interrupted while waiting to retry");
+	ss->outcome = O_INTERRUPTED;
+	return -1;
+}
+
+/* The end of a step that ran: what it changed, the transcript line and
+ * the journal's step_end. */
+static void end_step(struct run *r, const struct step *st, unsigned flags, int changed, int64_t t0)
 {
 	struct step_state *ss = &r->ss[st->index];
 	const struct playbook *pb = r->pb;
-	size_t n = pb->nsteps;
-	int64_t t0 = mono_us();
-	ss->started_us = now_us();
-	char *err = NULL;
-	json_t *args = resolve_args(r, st, &err);
-	unsigned flags = 0;
-	if (args) {
-		struct argq q = { st, NULL, args, NULL };
-		flags = action_flags(st->def, &q);
-		ss->flags = flags;
-		ss->ntargets = runtime_targets(r, st, args, ss->targets, 16);
-		char *why = runtime_guard(r, st, args, flags, ss->targets, ss->ntargets);
-		if (why) {
-			ss->outcome = O_REFUSED;
-			ss->error = why;
-			run_say(r, "[%zu/%zu] %s: %s\n      REFUSED: %s\n", st->index + 1, n, st->id, st->def->name, why);
-			journal_step(r, "step_end", st, json_pack("{s:s,s:o,s:f}", "outcome", "refused", "error", json_text(why),
-							    "duration_s", 0.0));
-			json_decref(args);
-			return;
-		}
-	}
-	const char *kind = flags & A_DESTRUCT ? "destructive" : flags & A_STATE ? "state-changing" : "read-only";
-	run_say(r, "[%zu/%zu] %s: %s%s%s\n", st->index + 1, n, st->id, st->def->name,
-		st->gate ? "  (gate)" : "", flags & A_DESTRUCT ? "  (destructive)" : "");
-	/* read-only steps' events need not reach the disk one by one: the next
-	 * state-changing step (or the run's end) syncs them first */
-	journal_durable(r->journal, !args || (flags & A_STATE));
-	journal_step(r, "step_start", st, json_pack("{s:s,s:b}", "effect", kind, "state_changing", (flags & A_STATE) != 0));
-	int changed = 0;
-	if (!args) {
-		ss->outcome = O_FAILED;
-		ss->error = err;
-	} else {
-		int attempts = st->retries + 1;
-		for (int at = 1; at <= attempts; at++) {
-			struct act a = { 0 };
-			a.run = r;
-			a.st = st;
-			a.ss = ss;
-			a.args = args;
-			a.outputs = json_object();
-			a.progress = json_object();
-			a.sig_base = st->always && r->interrupted ? run_signals : 0;
-			if (st->timeout_us)
-				a.deadline = mono_us() + st->timeout_us;
-			ss->attempts = at;
-			int rc = st->def->run(&a);
-			act_progress_end(&a);
-			/* a failed attempt that said it changed nothing changed nothing */
-			if ((flags & A_STATE) && !((rc != ACT_OK || a.error) && a.unchanged))
-				changed = 1;
-			int timed_out = a.deadline && mono_us() > a.deadline;
-			int interrupted = run_signals > a.sig_base;
-			if (rc == ACT_OK && !a.error) {
-				json_decref(ss->outputs);
-				ss->outputs = a.outputs;
-				ss->outcome = O_OK;
-				if (json_object_size(a.progress))
-					json_object_set_new(ss->outputs, "_progress", a.progress);
-				else
-					json_decref(a.progress);
-				free(a.error);
-				break;
-			}
-			free(ss->error);
-			if (interrupted) {
-				ss->error = xasprintf("interrupted by %s%s%s", signal_name(run_last_signal),
-						      a.error ? ": " : "", a.error ? a.error : "");
-				ss->outcome = O_INTERRUPTED;
-			} else if (timed_out) {
-				char d[32];
-				ss->error = xasprintf("timed out after %s (timeout: %s)%s%s",
-						      fmt_duration(st->timeout_us, d, sizeof(d)), d,
-						      a.error ? "; " : "", a.error ? a.error : "");
-				ss->outcome = O_FAILED;
-			} else {
-				ss->error = a.error ? a.error : xstrdup("the action failed without saying why");
-				a.error = NULL;
-				ss->outcome = O_FAILED;
-			}
-			free(a.error);
-			json_decref(ss->outputs);
-			ss->outputs = a.outputs;
-			json_decref(a.progress);
-			if (ss->outcome == O_INTERRUPTED || at == attempts)
-				break;
-			int64_t delay = st->retry_delay_us;
-			for (int k = 1; k < at && delay < 3600LL * 1000000; k++)
-				delay *= 2;
-			char d[32];
-			run_say(r, "      attempt %d of %d failed: %s; retrying in %s\n", at, attempts, ss->error,
-				fmt_duration(delay, d, sizeof(d)));
-			journal_step(r, "retry", st, json_pack("{s:i,s:o,s:f}", "attempt", at, "error", json_text(ss->error),
-							 "delay_s", (double)delay / 1e6));
-			struct act w = { 0 };
-			w.run = r;
-			w.st = st;
-			w.sig_base = a.sig_base;
-			if (act_sleep(&w, delay) != 0) {
-				free(ss->error);
-				ss->error = xstrdup("interrupted while waiting to retry");
-				ss->outcome = O_INTERRUPTED;
-				break;
-			}
-		}
-	}
 	if (flags & A_STATE) {
 		if (changed)
 			r->state_changed = 1;
@@ -1384,13 +1192,59 @@ static void exec_step(struct run *r, const struct step *st)
 		json_object_set_new(extra, "error", json_text(ss->error));
 	if (ss->outputs)
 		json_object_set(extra, "outputs", ss->outputs);
-	if (ss->ntargets) {
+	if (ss->targets.n) {
 		json_t *t = json_array();
-		for (size_t i = 0; i < ss->ntargets; i++)
-			json_array_append_new(t, json_string(pb->resources[ss->targets[i]].name));
+		for (size_t i = 0; i < ss->targets.n; i++)
+			json_array_append_new(t, json_string(pb->resources[ss->targets.v[i]].name));
 		json_object_set_new(extra, "targets", t);
 	}
 	journal_step(r, "step_end", st, extra);
+}
+
+/* Runs one step with its retries. Sets the step's outcome. */
+static void exec_step(struct run *r, const struct step *st)
+{
+	struct step_state *ss = &r->ss[st->index];
+	int64_t t0 = mono_us();
+	ss->started_us = now_us();
+	char *err = NULL;
+	json_t *args = resolve_args(r, st, &err);
+	unsigned flags = 0;
+	struct guard_step g;
+	if (args) {
+		struct argq q = { st, NULL, args, NULL };
+		flags = action_flags(st->def, &q);
+		ss->flags = flags;
+		guard_step_run(&g, r->pb, r->mode, st, args, flags);
+		guard_step_targets(&g, NULL);
+		int refused = refuse_step(r, st, &g);
+		ss->targets = g.targets; /* the step keeps them (journal, snapshots) */
+		if (refused) {
+			json_decref(args);
+			return;
+		}
+	}
+	const char *kind = flags & A_DESTRUCT ? "destructive" : flags & A_STATE ? "state-changing" : "read-only";
+	run_say(r, "[%zu/%zu] %s: %s%s%s\n", st->index + 1, r->pb->nsteps, st->id, st->def->name,
+		st->gate ? "  (gate)" : "", flags & A_DESTRUCT ? "  (destructive)" : "");
+	/* read-only steps' events need not reach the disk one by one: the next
+	 * state-changing step (or the run's end) syncs them first */
+	journal_durable(r->journal, !args || (flags & A_STATE));
+	journal_step(r, "step_start", st, json_pack("{s:s,s:b}", "effect", kind, "state_changing", (flags & A_STATE) != 0));
+	int changed = 0;
+	if (!args) {
+		ss->outcome = O_FAILED;
+		ss->error = err;
+	} else {
+		for (int at = 1;; at++) {
+			int sig_base = st->always && r->interrupted ? run_signals : 0;
+			if (attempt(r, st, args, flags, at, sig_base, &changed) || retry_wait(r, st, at, sig_base) != 0)
+				break;
+		}
+		if (ss->outcome == O_OK)
+			guard_snapshot_taken(&g, r->snapped);
+	}
+	end_step(r, st, flags, changed, t0);
 	json_decref(args);
 }
 
@@ -1576,6 +1430,7 @@ int drplay_run(const struct run_opts *o)
 	r.ss = xcalloc(pb->nsteps + 1, sizeof(*r.ss));
 	r.res = xcalloc(pb->nresources + 1, sizeof(*r.res));
 	r.res_state = xcalloc(pb->nresources + 1, sizeof(*r.res_state));
+	r.snapped = xcalloc(pb->nresources + 1, 1);
 	for (size_t i = 0; i < pb->nresources; i++) {
 		r.res[i].name = pb->resources[i].name;
 		r.res[i].kind = pb->resources[i].kind;
@@ -1625,13 +1480,13 @@ int drplay_run(const struct run_opts *o)
 		}
 		char *expected = value_to_text(&v);
 		value_release(&v);
-		int ok = *expected && token_equal(expected, given);
+		char *why_not = guard_authorized(expected, given, o->authorize_file ? "--authorize-file" : "--authorize");
 		free_secret(expected);
 		redact_register(given);
 		free_secret(from_file);
-		if (!ok) {
-			fprintf(stderr, "drplay: the %s token does not match this playbook's disaster authorization; nothing ran\n",
-				o->authorize_file ? "--authorize-file" : "--authorize");
+		if (why_not) {
+			fprintf(stderr, "drplay: %s; nothing ran\n", why_not);
+			free(why_not);
 			rc = EXIT_REFUSED;
 			goto out_run;
 		}
@@ -1719,15 +1574,10 @@ int drplay_run(const struct run_opts *o)
 			skip_step(&r, st, r.interrupted && !stopped_at ? "the run was interrupted" : buf);
 			continue;
 		}
-		if (st->def->cat == CAT_MAINT_OFF && r.gate_failed) {
-			snprintf(buf, sizeof(buf),
-				 "gate '%s' failed: maintenance stays ON; lift it by hand only after a verified restore",
-				 gate_at);
-			skip_step(&r, st, buf);
-			continue;
-		}
-		if (st->def->cat == CAT_MAINT_OFF && r.interrupted) {
-			skip_step(&r, st, "the run was interrupted: maintenance stays ON");
+		char *held = guard_maint_off_held(st, r.gate_failed ? gate_at : NULL, r.interrupted);
+		if (held) {
+			skip_step(&r, st, held);
+			free(held);
 			continue;
 		}
 		int req_ok = 1;
@@ -1779,7 +1629,7 @@ int drplay_run(const struct run_opts *o)
 				stopped_at = st->id;
 			continue;
 		}
-		if (st->gate || st->def->cat == CAT_VERIFY || ss->outcome == O_REFUSED) {
+		if (guard_stops_run(st, ss->outcome == O_REFUSED)) {
 			if (!r.gate_failed)
 				gate_at = st->id;
 			r.gate_failed = 1;
@@ -1888,6 +1738,7 @@ out_run:
 		json_decref(r.ss[i].outputs);
 		free(r.ss[i].error);
 		free(r.ss[i].reason);
+		rset_release(&r.ss[i].targets);
 	}
 	if (r.tmpdir) {
 		nftw(r.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -1896,6 +1747,7 @@ out_run:
 	free(r.ss);
 	free(r.res);
 	free(r.res_state);
+	free(r.snapped);
 	free(r.children);
 	json_decref(r.created);
 	json_decref(r.res_taint);

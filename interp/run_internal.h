@@ -13,6 +13,7 @@
 
 #include "action.h"
 #include "expr.h"
+#include "guard.h"
 #include "journal.h"
 #include "plan.h"
 
@@ -28,8 +29,7 @@ struct step_state {
 	int64_t started_us;
 	int attempts;
 	unsigned flags;       /* effective flags when it ran */
-	size_t targets[16];   /* resources it touched (indices) */
-	size_t ntargets;
+	struct rset targets;  /* resources it touched */
 	int nothing_changed;  /* a state-changing step that failed before changing anything */
 };
 
@@ -52,6 +52,7 @@ struct run {
 	json_t *created;       /* {"kind": ["name", ...]} made by this run */
 	json_t *res_taint;     /* {"resource": {"field": true}}: fields made from secrets */
 	json_t *hidden_env;    /* {"NAME": true}: variables no child inherits (secrets) */
+	unsigned char *snapped; /* per resource: a safety snapshot of it passed */
 	int state_changed;
 	int stopped;
 	int gate_failed;
@@ -89,13 +90,6 @@ int run_resolve(void *ud, const char *root, const char *name, struct value *out,
 /* The evaluation context of a run: its resolver, and every value computed
  * from a secret (a template part, a resource field) registered for masking. */
 struct eval_ctx run_ctx(struct run *r);
-/* Coerces a JSON value to a declared type (defaults, allowed values).
- * Returns a new reference, or NULL with *err set. */
-json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err);
-/* The default of a declaration as JSON (new reference), or NULL. */
-json_t *spec_default(const struct param_spec *ps);
-/* Evaluates a vtree (eval.c). */
-int vtree_eval(const struct vtree *v, const struct eval_ctx *ctx, json_t **out, char **err, int *secret);
 /* Resolves resource i of the run (fields interpolated, typed). NULL with
  * *err set when it cannot. */
 struct resource *run_resource(struct run *r, size_t i, char **err);
