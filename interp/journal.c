@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "redact.h"
+#include "summary.h"
 #include "text.h"
 #include "util.h"
 
@@ -429,38 +430,23 @@ int journal_status(const char *dir, int as_json)
 	long pid = 0;
 	int alive = end || !start ? 0 : run_running(dir, path, start, &pid);
 
-	/* What state the run left. */
-	const char *maint = NULL, *maint_step = NULL;
-	json_t *snaps = json_array();
+	/* What state the run left: the steps folded as the run folds them. */
+	struct run_left left;
+	left_init(&left);
 	json_t *open_gates = json_array();
 	size_t i;
 	json_t *ev;
 	json_array_foreach(steps, i, ev)
 	{
-		const char *cat = jstr(ev, "category");
 		const char *outc = jstr(ev, "outcome");
-		if (!strcmp(jstr(ev, "event"), "step_end") && !strcmp(outc, "ok")) {
-			if (!strcmp(cat, "maintenance_on")) {
-				maint = "ON";
-				maint_step = jstr(ev, "step");
-			} else if (!strcmp(cat, "maintenance_off")) {
-				maint = "OFF";
-				maint_step = jstr(ev, "step");
-			}
-			json_t *outs = json_object_get(ev, "outputs");
-			const char *keys[] = { "name", "preserved", "snapshot" };
-			if (!strcmp(cat, "snapshot") || !strcmp(cat, "restore")) {
-				for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
-					const char *v = json_string_value(json_object_get(outs, keys[k]));
-					if (v && (!strcmp(cat, "snapshot") || strcmp(keys[k], "name") != 0))
-						json_array_append_new(snaps, json_string(v));
-				}
-			}
-		}
-		if (json_is_true(json_object_get(ev, "gate")) && strcmp(outc, "ok") != 0 &&
-		    !strcmp(jstr(ev, "event"), "step_end"))
+		int ended = !strcmp(jstr(ev, "event"), "step_end");
+		left_step(&left, jstr(ev, "step"), jstr(ev, "category"), ended && !strcmp(outc, "ok"),
+			  json_object_get(ev, "kept"));
+		if (json_is_true(json_object_get(ev, "gate")) && strcmp(outc, "ok") != 0 && ended)
 			json_array_append_new(open_gates, json_string(jstr(ev, "step")));
 	}
+	const char *maint = left.maint, *maint_step = left.maint_step;
+	json_t *snaps = left.kept;
 
 	if (as_json) {
 		json_t *o = json_object();
@@ -562,7 +548,7 @@ int journal_status(const char *dir, int as_json)
 	json_decref(last_start);
 	json_decref(steps);
 	json_decref(order);
-	json_decref(snaps);
+	left_release(&left);
 	json_decref(open_gates);
 	json_decref(rstates);
 	free(path);

@@ -33,6 +33,7 @@
 
 #include "redact.h"
 #include "run_internal.h"
+#include "summary.h"
 #include "text.h"
 #include "typing.h"
 #include "util.h"
@@ -43,18 +44,6 @@
 
 volatile sig_atomic_t run_signals;
 volatile sig_atomic_t run_last_signal;
-
-const char *outcome_name(enum outcome o)
-{
-	switch (o) {
-	case O_OK: return "ok";
-	case O_FAILED: return "failed";
-	case O_SKIPPED: return "skipped";
-	case O_INTERRUPTED: return "interrupted";
-	case O_REFUSED: return "refused";
-	default: return "pending";
-	}
-}
 
 void run_say(struct run *r, const char *fmt, ...)
 {
@@ -451,60 +440,6 @@ int act_expr_truth(struct act *a, const char *name, int *truth, const char **tex
 	*truth = value_truthy(&v);
 	value_release(&v);
 	return 0;
-}
-
-/* The run's counts and outcome so far, the step now running (if any) left
- * out: what run_end records and what a report says. `failed` counts every
- * failed, refused or interrupted step, `tolerated` those of them that
- * on_failure: continue let the run go past. */
-struct tally {
-	int ok, failed, tolerated, skipped, refused;
-	const char *failed_step; /* the first failure not tolerated */
-	int rc;
-	const char *outcome;
-};
-
-static void run_tally(const struct run *r, const struct step *running, struct tally *t)
-{
-	const struct playbook *pb = r->pb;
-	memset(t, 0, sizeof(*t));
-	for (size_t i = 0; i < pb->nsteps; i++) {
-		const struct step *st = &pb->steps[i];
-		if (st == running)
-			continue;
-		switch (r->ss[i].outcome) {
-		case O_OK: t->ok++; break;
-		case O_SKIPPED: t->skipped++; break;
-		case O_REFUSED:
-			t->refused++;
-			/* fallthrough */
-		case O_FAILED:
-		case O_INTERRUPTED:
-			t->failed++;
-			if (st->cont && !st->gate && r->ss[i].outcome == O_FAILED)
-				t->tolerated++;
-			else if (!t->failed_step)
-				t->failed_step = st->id;
-			break;
-		default: break;
-		}
-	}
-	if (r->interrupted || run_signals) {
-		t->rc = EXIT_INTERRUPTED;
-		t->outcome = "interrupted";
-	} else if (t->failed == t->tolerated) {
-		t->rc = EXIT_OK;
-		t->outcome = "succeeded";
-	} else if (t->refused && !r->state_changed) {
-		t->rc = EXIT_REFUSED;
-		t->outcome = "refused";
-	} else if (r->state_changed) {
-		t->rc = EXIT_STEP_FAILED;
-		t->outcome = "failed";
-	} else {
-		t->rc = EXIT_NO_OUTAGE;
-		t->outcome = "aborted before any change";
-	}
 }
 
 json_t *act_run_record(struct act *a)
@@ -1198,6 +1133,10 @@ static void end_step(struct run *r, const struct step *st, unsigned flags, int c
 			json_array_append_new(t, json_string(pb->resources[ss->targets.v[i]].name));
 		json_object_set_new(extra, "targets", t);
 	}
+	json_t *kept = kept_names(st->def, ss->outputs);
+	if (json_array_size(kept))
+		json_object_set(extra, "kept", kept);
+	json_decref(kept);
 	journal_step(r, "step_end", st, extra);
 }
 
@@ -1653,30 +1592,16 @@ int drplay_run(const struct run_opts *o)
 	const char *failed_step = t.failed_step;
 	double secs = (double)(mono_us() - r.started_mono) / 1e6;
 	/* What state the run leaves: maintenance and preserved states. */
-	const char *maint = NULL, *maint_step = NULL;
-	struct strbuf kept = STRBUF_INIT;
+	struct run_left left;
+	left_init(&left);
 	for (size_t i = 0; i < pb->nsteps; i++) {
 		const struct step *st = &pb->steps[i];
-		if (r.ss[i].outcome != O_OK)
-			continue;
-		if (st->def->cat == CAT_MAINT_ON) {
-			maint = "ON";
-			maint_step = st->id;
-		} else if (st->def->cat == CAT_MAINT_OFF) {
-			maint = "OFF";
-			maint_step = st->id;
-		}
-		if (st->def->cat == CAT_SNAPSHOT || st->def->cat == CAT_RESTORE) {
-			const char *keys[] = { "name", "preserved" };
-			for (size_t k = 0; k < 2; k++) {
-				if (st->def->cat == CAT_RESTORE && k == 0)
-					continue;
-				const char *v = json_string_value(json_object_get(r.ss[i].outputs, keys[k]));
-				if (v)
-					sb_addf(&kept, "%s%s", kept.len ? ", " : "", v);
-			}
-		}
+		json_t *k = kept_names(st->def, r.ss[i].outputs);
+		left_step(&left, st->id, category_name(st->def->cat), r.ss[i].outcome == O_OK, k);
+		json_decref(k);
 	}
+	const char *maint = left.maint, *maint_step = left.maint_step;
+	char *kept = left_kept_text(&left);
 	{
 		json_t *f = json_object();
 		json_object_set_new(f, "outcome", json_string(t.outcome));
@@ -1692,8 +1617,8 @@ int drplay_run(const struct run_opts *o)
 			json_object_set_new(f, "stopped_at", json_string(stopped_at ? stopped_at : failed_step));
 		if (maint)
 			json_object_set_new(f, "maintenance", json_string(maint));
-		if (kept.len)
-			json_object_set_new(f, "preserved", json_string(sb_str(&kept)));
+		if (*kept)
+			json_object_set_new(f, "preserved", json_string(kept));
 		journal_durable(r.journal, 1);
 		journal_event(r.journal, "run_end", f);
 	}
@@ -1714,9 +1639,10 @@ int drplay_run(const struct run_opts *o)
 	if (maint)
 		run_say(&r, "maintenance is %s (step '%s')%s\n", maint, maint_step,
 			!strcmp(maint, "ON") && rc ? "; it stays on until a verified restore: lift it by hand only then" : "");
-	if (kept.len)
-		run_say(&r, "preserved states (never deleted by a run): %s\n", sb_str(&kept));
-	sb_release(&kept);
+	if (*kept)
+		run_say(&r, "preserved states (never deleted by a run): %s\n", kept);
+	free(kept);
+	left_release(&left);
 	if (ferror(stdout))
 		fprintf(stderr, "drplay: warning: the transcript could not be written to standard output (was it closed?); the run went on%s%s%s\n",
 			r.journal ? ", and the journal '" : "", r.journal ? journal_path(r.journal) : "",

@@ -551,7 +551,7 @@ static const struct param_spec snapshot_params[] = {
 static const struct output_spec snapshot_outputs[] = {
 	{ "created_at", T_TIMESTAMP, "when it was taken" },
 	{ "lsn", T_STRING, "the WAL position it starts at (local, pgbackrest) or Neon's parent LSN" },
-	{ "name", T_STRING, "the snapshot's name (the run summary and `drplay status` list it)" },
+	{ "name", T_STRING, "the snapshot's name (the run summary and `drplay status` list it)", OUT_SNAPSHOT },
 	{ "snapshot_time", T_DURATION, "how long it took" },
 	{ "undo", T_STRING, "how to return to it" },
 	{ NULL, 0, NULL },
@@ -565,7 +565,8 @@ static const struct param_spec restore_params[] = {
 	{ NULL, 0, 0, NULL, NULL, NULL, NULL },
 };
 static const struct output_spec restore_outputs[] = {
-	{ "preserved", T_STRING, "the name of the kept, replaced state (the run summary and `drplay status` list it)" },
+	{ "preserved", T_STRING, "the name of the kept, replaced state (the run summary and `drplay status` list it)",
+	  OUT_PRESERVED },
 	{ "recovered_to", T_TIMESTAMP, "the time of the last transaction replayed (null when none was replayed)" },
 	{ "restore_seconds", T_NUMBER, "how long the restore took, in seconds" },
 	{ "restore_time", T_DURATION, "how long the restore took" },

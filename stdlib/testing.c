@@ -32,15 +32,23 @@ static const struct output_spec test_outputs[] = {
 	{ NULL, 0, NULL },
 };
 
-#define TEST_ACTION(var, nm, fl, cat) \
-	static const struct action_def var = { nm, do_test, fl, cat, test_params, test_outputs, "test-only " nm, NULL, NULL }
+/* test.snapshot's name is the snapshot's, as pitr.snapshot's is */
+static const struct output_spec test_snapshot_outputs[] = {
+	{ "name", T_STRING, "the name given", OUT_SNAPSHOT },
+	{ "value", T_STRING, "the value given, or the step id" },
+	{ NULL, 0, NULL },
+};
+
+#define TEST_ACTION_OUT(var, nm, fl, cat, outs) \
+	static const struct action_def var = { nm, do_test, fl, cat, test_params, outs, "test-only " nm, NULL, NULL }
+#define TEST_ACTION(var, nm, fl, cat) TEST_ACTION_OUT(var, nm, fl, cat, test_outputs)
 
 TEST_ACTION(t_maint_off, "test.maint_off", A_STATE, CAT_MAINT_OFF);
 TEST_ACTION(t_maint_on, "test.maint_on", A_STATE, CAT_MAINT_ON);
 TEST_ACTION(t_preflight, "test.preflight", 0, CAT_PREFLIGHT);
 TEST_ACTION(t_report, "test.report", 0, CAT_REPORT);
 TEST_ACTION(t_restore, "test.restore", A_DESTRUCT | A_STATE, CAT_RESTORE);
-TEST_ACTION(t_snapshot, "test.snapshot", A_STATE, CAT_SNAPSHOT);
+TEST_ACTION_OUT(t_snapshot, "test.snapshot", A_STATE, CAT_SNAPSHOT, test_snapshot_outputs);
 TEST_ACTION(t_verify, "test.verify", 0, CAT_VERIFY);
 TEST_ACTION(t_write, "test.write", A_STATE, CAT_OTHER);
 
