@@ -94,7 +94,7 @@ static json_t *static_resource(struct static_ud *su, const struct resource_def *
 	}
 	su->depth++;
 	for (size_t i = 0; i < rd->nfields; i++) {
-		struct eval_ctx ctx = { static_resolve, su, 0, NULL, NULL };
+		struct eval_ctx ctx = { .resolve = static_resolve, .ud = su };
 		json_t *x = NULL;
 		char *e = NULL;
 		int saved = su->unknown;
@@ -198,8 +198,8 @@ int vtree_static(const struct vtree *v, const struct static_env *env, json_t **o
 	}
 	if (v->dynamic && v->kind == VT_TMPL)
 		return 0;
-	struct static_ud su = { env, 0, 0 };
-	struct eval_ctx ctx = { static_resolve, &su, 0, NULL, NULL };
+	struct static_ud su = { .env = env };
+	struct eval_ctx ctx = { .resolve = static_resolve, .ud = &su };
 	if (vtree_eval(v, &ctx, out, err, NULL) == 0)
 		return 1;
 	if (su.unknown) {
@@ -212,8 +212,8 @@ int vtree_static(const struct vtree *v, const struct static_env *env, json_t **o
 
 int when_static(const struct expr *e, const struct static_env *env, int *truth)
 {
-	struct static_ud su = { env, 0, 0 };
-	struct eval_ctx ctx = { static_resolve, &su, 0, NULL, NULL };
+	struct static_ud su = { .env = env };
+	struct eval_ctx ctx = { .resolve = static_resolve, .ud = &su };
 	struct value v;
 	char *err = NULL;
 	if (expr_eval(e, &ctx, &v, &err) != 0) {
@@ -345,6 +345,6 @@ unsigned step_flags(const struct step *st, const struct static_env *env)
 {
 	if (!st->def)
 		return 0;
-	struct argq q = { st, env, NULL, NULL };
+	struct argq q = { .st = st, .env = env };
 	return action_flags(st->def, &q);
 }

@@ -500,7 +500,7 @@ static const char *field_taint(struct guard_secrets *gs, size_t ri, size_t f, in
 		return NULL;
 	}
 	gs->state[k] = 1;
-	struct taint_walk w = { gs, NULL, 0 };
+	struct taint_walk w = { .gs = gs };
 	vtree_taint(&w, pb->resources[ri].fields[f]);
 	gs->from[k] = w.from;
 	gs->state[k] = w.from || !w.incomplete ? 2 : 0;
@@ -570,7 +570,7 @@ static int whole_secret(const struct vtree *v)
 static int secret_in_arg(struct guard_secrets *gs, const struct step *st, const struct arg *a,
 			 struct guard_sink *s)
 {
-	struct taint_walk w = { gs, NULL, 0 };
+	struct taint_walk w = { .gs = gs };
 	if (!vtree_taint(&w, a->v))
 		return 0;
 	char *msg = NULL;

@@ -37,13 +37,16 @@ struct run_opts {
 	int no_journal;          /* a read-only command leaves no journal */
 };
 
-/* Exit codes of `drplay run` (SPEC.md, "Exit codes"). */
+/* Exit codes of drplay (SPEC.md, "Exit codes"): every command ends with
+ * one of these. */
 enum {
 	EXIT_OK = 0,
 	EXIT_STEP_FAILED = 1,   /* a step failed after state had changed */
+	EXIT_LINT_ERRORS = 1,   /* `drplay lint`: the playbooks have errors */
 	EXIT_INVALID = 2,       /* invalid usage or playbook */
 	EXIT_REFUSED = 3,       /* refused by a guard; nothing ran */
 	EXIT_NO_OUTAGE = 4,     /* stopped before any state-changing step ran */
+	EXIT_SOFTWARE = 70,     /* drplay itself cannot go on (a library it needs cannot be loaded) */
 	EXIT_INTERRUPTED = 130,
 };
 

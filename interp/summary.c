@@ -1,14 +1,18 @@
 /*
- * summary.c: the run's standing (counts, outcome, exit code) and what it
- * left (maintenance, kept states), one computation for the transcript, the
+ * summary.c: what a run says about itself: the transcript's lines
+ * (run_say), its standing (counts, outcome, exit code) and what it left
+ * (maintenance, kept states), one computation for the transcript, the
  * journal's run_end, the reports' run record and `drplay status`. See
  * summary.h.
  */
 #include "summary.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "run.h"
+#include "redact.h"
 #include "run_internal.h"
 #include "util.h"
 
@@ -65,6 +69,17 @@ void run_tally(const struct run *r, const struct step *running, struct tally *t)
 		t->rc = EXIT_NO_OUTAGE;
 		t->outcome = "aborted before any change";
 	}
+}
+
+void run_say(struct run *r, const char *fmt, ...)
+{
+	if (r->json || r->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	redact_vfprintf(stdout, fmt, ap);
+	va_end(ap);
+	fflush(stdout);
 }
 
 void left_init(struct run_left *l)

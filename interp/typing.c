@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run.h"
+
 const char *ptype_name(enum ptype t)
 {
 	switch (t) {
@@ -157,12 +159,12 @@ static json_t *convert(enum ptype t, json_t *v)
 	}
 }
 
-json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err)
+json_t *coerce_value(const struct param_spec *ps, json_t *v, struct fail *f)
 {
 	const char *want = type_mismatch(ps->type, v);
 	if (want) {
 		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		*err = xasprintf("'%s' must be %s, but it resolved to %.80s", ps->name, want, s ? s : "?");
+		fail_set(f, EXIT_STEP_FAILED, "'%s' must be %s, but it resolved to %.80s", ps->name, want, s ? s : "?");
 		free(s);
 		return NULL;
 	}
@@ -178,7 +180,7 @@ json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err)
 		char *s = value_text(e);
 		struct strbuf sb = STRBUF_INIT;
 		allowed_list(ps->allowed, &sb);
-		*err = xasprintf("'%s' is '%s', which is not one of: %s", ps->name, s ? s : "?", sb_str(&sb));
+		fail_set(f, EXIT_STEP_FAILED, "'%s' is '%s', which is not one of: %s", ps->name, s ? s : "?", sb_str(&sb));
 		sb_release(&sb);
 		free(s);
 		json_decref(out);

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "action.h"
+#include "fail.h"
 #include "util.h"
 
 /* The type as a message names it: "an integer", "a duration (90s, ...)". */
@@ -23,9 +24,9 @@ void allowed_list(const char *const *allowed, struct strbuf *sb);
 /* The default of a declaration as JSON (new reference), or NULL. */
 json_t *spec_default(const struct param_spec *ps);
 /* Coerces a resolved JSON value to a declared type and checks its allowed
- * values. Returns a new reference, or NULL with *err set (caller frees):
- * "'NAME' must be ..., but it resolved to ..." or "'NAME' is 'V', which is
- * not one of: ...". */
-json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err);
+ * values. Returns a new reference, or NULL with f set: "'NAME' must be
+ * ..., but it resolved to ..." or "'NAME' is 'V', which is not one of:
+ * ...". */
+json_t *coerce_value(const struct param_spec *ps, json_t *v, struct fail *f);
 
 #endif
