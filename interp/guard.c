@@ -66,8 +66,8 @@ static void add_with_refs(const struct playbook *pb, size_t ri, struct rset *out
 		return;
 	struct frame {
 		size_t ri, f;
-	} *stack = xcalloc(pb->nresources + 1, sizeof(*stack));
-	size_t depth = 0;
+	} small[8], *stack = small;
+	size_t depth = 0, alloc = ARRAY_SIZE(small);
 	stack[depth++] = (struct frame){ ri, 0 };
 	while (depth) {
 		struct frame *fr = &stack[depth - 1];
@@ -77,10 +77,17 @@ static void add_with_refs(const struct playbook *pb, size_t ri, struct rset *out
 			continue;
 		}
 		long to = live_ref(pb, rd, fr->f++);
-		if (to >= 0 && rset_add(out, (size_t)to))
-			stack[depth++] = (struct frame){ (size_t)to, 0 };
+		if (to < 0 || !rset_add(out, (size_t)to))
+			continue;
+		if (depth == alloc) { /* a chain longer than most: the stack grows */
+			alloc *= 2;
+			stack = stack == small ? memcpy(xcalloc(alloc, sizeof(*stack)), small, sizeof(small))
+					       : xrealloc(stack, alloc * sizeof(*stack));
+		}
+		stack[depth++] = (struct frame){ (size_t)to, 0 };
 	}
-	free(stack);
+	if (stack != small)
+		free(stack);
 }
 
 int guard_targets(const struct playbook *pb, const struct step *st, const struct static_env *env,
