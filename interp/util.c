@@ -119,9 +119,12 @@ void sb_add(struct strbuf *sb, const void *data, size_t n)
 {
 	n = sb_room(sb, n);
 	if (!n) {
-		if (!sb->buf) {
+		/* an empty add still leaves a terminated buffer behind (sb_room
+		 * may just have allocated it, uninitialised) */
+		if (!sb->buf)
 			sb_room(sb, 0);
-		}
+		if (sb->buf)
+			sb->buf[sb->len] = '\0';
 		return;
 	}
 	memcpy(sb->buf + sb->len, data, n);

@@ -4,8 +4,10 @@
 # starts every server the integration tests use (PostgreSQL with WAL archive
 # and the fixture, s3rver behind the read-only-enforcing nginx proxy plus the
 # fault proxy, redis, the flag service), checks each one really answers, and
-# stops them all.  Safe to run concurrently with itself.
+# stops them all.  Safe to run concurrently with itself.  These checks prove
+# the harness, not drplay: they count as one test (T_HARNESS_ONLY).
 set -u
+T_HARNESS_ONLY="harness: every server the tests use starts and answers"
 # shellcheck source=../lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=../lib/pg.sh
