@@ -16,11 +16,11 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "diag.h"
+#include "text.h"
 #include "util.h"
 #include "unit.h"
 
@@ -315,21 +315,21 @@ static char *actual(const struct tcase *tc, struct outcome *o, const struct chec
 	return NULL;
 }
 
-/* A message (caller frees) or NULL for a text in a FAIL line: at most 200
- * bytes, control characters escaped. */
-static char *shown(const char *s)
+/* s for a PASS or FAIL line (caller frees): escaped for the terminal as
+ * text_term does, so that the line is valid UTF-8 (tests/run.sh reads it as
+ * text), and cut to at most max bytes at a character boundary. */
+static char *shown(const char *s, size_t max)
 {
 	struct strbuf sb = STRBUF_INIT;
-	size_t n = strlen(s);
-	for (size_t i = 0; i < n && i < 200; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c == 0x7f)
-			sb_addf(&sb, "\\x%02x", c);
-		else
-			sb_addc(&sb, (char)c);
+	text_term(&sb, s, strlen(s));
+	if (sb.len > max) {
+		size_t cut = max - 3;
+		while (cut > 0 && ((unsigned char)sb.buf[cut] & 0xc0) == 0x80)
+			cut--;
+		sb.len = cut;
+		sb.buf[cut] = '\0';
+		sb_adds(&sb, "...");
 	}
-	if (n > 200)
-		sb_addf(&sb, "... (%zu bytes)", n);
 	return sb_detach(&sb);
 }
 
@@ -358,7 +358,7 @@ static void run_case(struct tcase *tc)
 			free(err);
 		} else if (!strcmp(c->key, "lacks") ? strstr(got, c->text) != NULL
 			   : c->contains ? !strstr(got, c->text) : strcmp(got, c->text) != 0) {
-			char *g = shown(got), *w = shown(c->text);
+			char *g = shown(got, 300), *w = shown(c->text, 300);
 			why = xasprintf("%s:%d: %s is \"%s\", expected %s\"%s\"", tc->file, c->line,
 					!strcmp(c->key, "lacks") ? "the outcome" : c->key, g,
 					!strcmp(c->key, "lacks") ? "it not to contain "
@@ -370,9 +370,7 @@ static void run_case(struct tcase *tc)
 		}
 		free(got);
 	}
-	char *name = shown(tc->src);
-	if (strlen(name) > 60)
-		memcpy(name + 57, "...", 4);
+	char *name = shown(tc->src, 60);
 	if (why) {
 		unit_failures++;
 		printf("FAIL: unit/expr/%s:%d %s: %s\n", tc->file, tc->line, name, why);
