@@ -4,7 +4,7 @@
  * strings, timestamps and durations, 'in', and member access into JSON;
  * and the errors of an evaluation, which name the sub-expression that
  * failed and never quote a secret. The evaluator and the builtins call
- * these; they use only expr_value.c (see expr_int.h).
+ * these; they use expr_value.c and the operator names of expr_lex.c.
  */
 #include "expr_int.h"
 
