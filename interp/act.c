@@ -1,9 +1,12 @@
 /*
- * act.c: the action API (action.h) as the executor provides it: typed
- * parameters, outputs, logging and progress through the redaction registry,
- * cancellation, and subprocesses started with posix_spawn and an argv array
- * (never a shell), each in its own process group so that an interruption or
- * a timeout ends the child and everything it started.
+ * act.c: the action API (action.h) as the executor provides it, the third
+ * layer, on value resolution (resolve.h) and process control (proc.h):
+ * typed parameters, resources, outputs, failure, logging and progress
+ * through the redaction registry, cancellation, expressions and approvals,
+ * the run record reports read, and subprocesses (act_run and friends, on
+ * proc_spawn: an argv array, never a shell, each child in its own process
+ * group so that an interruption or a timeout ends it and what it started).
+ * The run loop (run.c) sits on top and hands each step a struct act.
  */
 
 #include "run_internal.h"
@@ -11,23 +14,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pwd.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "redact.h"
 #include "relay.h"
+#include "resolve.h"
+#include "run.h"
+#include "summary.h"
 #include "text.h"
 #include "util.h"
-
-extern char **environ;
 
 /* ---- parameters ---- */
 
@@ -112,12 +113,11 @@ struct resource *act_resource_named(struct act *a, const char *name)
 		act_fail(a, "resource '%s' is not declared in the playbook; declare it under 'resources:'", name);
 		return NULL;
 	}
-	char *err = NULL;
-	struct resource *r = run_resource(a->run, (size_t)(rd - a->run->pb->resources), &err);
-	if (!r) {
-		act_fail(a, "resource '%s': %s", name, err);
-		free(err);
-	}
+	struct fail f = FAIL_INIT;
+	struct resource *r = run_resource(a->run, (size_t)(rd - a->run->pb->resources), &f);
+	if (!r)
+		act_fail(a, "resource '%s': %s", name, fail_text(&f));
+	fail_release(&f);
 	return r;
 }
 
@@ -216,8 +216,9 @@ int act_fail(struct act *a, const char *fmt, ...)
 	for (char *p = m; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
-	free(a->error);
-	a->error = m;
+	fail_set(&a->fail, EXIT_STEP_FAILED, "%s", m);
+	a->fail.step = a->st->id;
+	free(m);
 	return ACT_FAIL;
 }
 
@@ -233,7 +234,7 @@ void act_changing(struct act *a)
 
 const char *act_error(struct act *a)
 {
-	return a->error;
+	return fail_is_set(&a->fail) ? fail_text(&a->fail) : NULL;
 }
 
 void act_log(struct act *a, const char *fmt, ...)
@@ -375,6 +376,116 @@ void act_progress(struct act *a, const char *phase, uint64_t done, uint64_t tota
 	}
 }
 
+/* ---- expressions, approvals and the run record ---- */
+
+int act_expr_truth(struct act *a, const char *name, int *truth, const char **text)
+{
+	const struct arg *ar = step_arg(a->st, name);
+	if (!ar || ar->v->kind != VT_EXPR || !ar->v->expr) {
+		act_fail(a, "parameter '%s' is not an expression", name);
+		return -1;
+	}
+	if (text)
+		*text = expr_text(ar->v->expr);
+	struct eval_ctx ctx = run_ctx(a->run);
+	struct value v;
+	char *err = NULL;
+	if (expr_eval(ar->v->expr, &ctx, &v, &err) != 0) {
+		act_fail(a, "cannot evaluate '%s': %s", expr_text(ar->v->expr), err);
+		free(err);
+		return -1;
+	}
+	*truth = value_truthy(&v);
+	value_release(&v);
+	return 0;
+}
+
+json_t *act_run_record(struct act *a)
+{
+	struct run *r = a->run;
+	const struct playbook *pb = r->pb;
+	char ts[40];
+	json_t *o = json_object();
+	json_object_set_new(o, "run", json_string(r->run_id));
+	json_object_set_new(o, "playbook", json_string(pb->name));
+	json_object_set_new(o, "file", json_text(pb->file));
+	json_object_set_new(o, "mode", json_string(mode_name(r->mode)));
+	json_object_set_new(o, "started_at", json_string(fmt_timestamp(r->started_us, ts, sizeof(ts))));
+	json_object_set_new(o, "started_s", json_real((double)r->started_us / 1e6));
+	json_object_set_new(o, "now", json_string(fmt_timestamp(now_us(), ts, sizeof(ts))));
+	json_object_set_new(o, "now_s", json_real((double)now_us() / 1e6));
+	json_t *obj = json_object();
+	if (pb->rto_us)
+		json_object_set_new(obj, "rto_s", json_real((double)pb->rto_us / 1e6));
+	if (pb->rpo_us)
+		json_object_set_new(obj, "rpo_s", json_real((double)pb->rpo_us / 1e6));
+	json_object_set_new(o, "objectives", obj);
+	json_t *steps = json_array();
+	for (size_t i = 0; i < pb->nsteps; i++) {
+		const struct step *st = &pb->steps[i];
+		const struct step_state *ss = &r->ss[i];
+		json_t *s = json_object();
+		json_object_set_new(s, "id", json_string(st->id));
+		json_object_set_new(s, "action", json_string(st->def->name));
+		json_object_set_new(s, "category", json_string(category_name(st->def->cat)));
+		unsigned f = ss->outcome == O_PENDING || ss->outcome == O_SKIPPED ? st->def->flags : ss->flags;
+		json_object_set_new(s, "effect", json_string(f & A_DESTRUCT ? "destructive" : f & A_STATE ? "state-changing"
+												  : "read-only"));
+		json_object_set_new(s, "gate", json_boolean(st->gate));
+		json_object_set_new(s, "always", json_boolean(st->always));
+		if (st->desc)
+			json_object_set_new(s, "description", json_string(st->desc));
+		json_object_set_new(s, "outcome", json_string(st == a->st ? "running" : outcome_name(ss->outcome)));
+		if (st != a->st && ss->outcome == O_FAILED && st->cont && !st->gate)
+			json_object_set_new(s, "tolerated", json_true());
+		if (ss->reason)
+			json_object_set_new(s, "reason", json_text(ss->reason));
+		if (ss->error)
+			json_object_set_new(s, "error", json_text(ss->error));
+		if (ss->started_us) {
+			json_object_set_new(s, "started_at", json_string(fmt_timestamp(ss->started_us, ts, sizeof(ts))));
+			json_object_set_new(s, "started_s", json_real((double)ss->started_us / 1e6));
+		}
+		if (ss->outcome != O_PENDING && ss->outcome != O_SKIPPED)
+			json_object_set_new(s, "duration_s", json_real((double)ss->dur_us / 1e6));
+		if (ss->outputs)
+			json_object_set(s, "outputs", ss->outputs);
+		json_array_append_new(steps, s);
+	}
+	json_object_set_new(o, "steps", steps);
+	/* how the run ends, as far as this step can know: the outcome run_end
+	 * will record unless a later step still to run changes it */
+	struct tally t;
+	run_tally(r, a->st, &t);
+	int to_run = 0;
+	for (size_t i = a->st->index + 1; i < pb->nsteps; i++) {
+		if (r->ss[i].outcome != O_PENDING)
+			continue;
+		/* a later step out of this mode, or not `always` after the run
+		 * stopped, will be skipped: count it so already */
+		if ((pb->steps[i].modes & r->mode) && (!r->stopped || pb->steps[i].always))
+			to_run++;
+		else
+			t.skipped++;
+	}
+	json_object_set_new(o, "outcome", json_string(t.outcome));
+	json_object_set_new(o, "exit_code", json_integer(t.rc));
+	json_object_set_new(o, "final", json_boolean(to_run == 0));
+	if (t.failed_step)
+		json_object_set_new(o, "stopped_at", json_string(t.failed_step));
+	json_object_set_new(o, "counts", json_pack("{s:i,s:i,s:i,s:i,s:i}", "ok", t.ok, "failed", t.failed,
+						   "tolerated", t.tolerated, "skipped", t.skipped, "to_run", to_run));
+	return o;
+}
+
+int act_preapproved(struct act *a)
+{
+	for (size_t i = 0; i < a->run->napprove; i++)
+		if (!strcmp(a->run->approve[i], a->st->id))
+			return 1;
+	return 0;
+}
+
 /* ---- cancellation and run facts ---- */
 
 int act_cancelled(struct act *a)
@@ -476,141 +587,13 @@ int act_was_created(struct act *a, const char *kind, const char *name)
 
 /* ---- subprocesses ---- */
 
-static void track_child(struct run *r, pid_t pid)
-{
-	if (r->nchildren == r->achildren) {
-		r->achildren = r->achildren ? r->achildren * 2 : 8;
-		r->children = xrealloc(r->children, r->achildren * sizeof(*r->children));
-	}
-	r->children[r->nchildren++] = pid;
-}
-
-static void untrack_child(struct run *r, pid_t pid)
-{
-	for (size_t i = 0; i < r->nchildren; i++) {
-		if (r->children[i] == pid) {
-			r->children[i] = r->children[--r->nchildren];
-			return;
-		}
-	}
-}
-
-void run_kill_children(struct run *r)
-{
-	for (size_t i = 0; i < r->nchildren; i++)
-		kill(-r->children[i], SIGTERM);
-	int64_t end = mono_us() + 5000000;
-	while (r->nchildren && mono_us() < end) {
-		for (size_t i = 0; i < r->nchildren;) {
-			int st;
-			pid_t w = waitpid(r->children[i], &st, WNOHANG);
-			if (w == r->children[i] || (w < 0 && errno == ECHILD))
-				r->children[i] = r->children[--r->nchildren];
-			else
-				i++;
-		}
-		if (r->nchildren)
-			usleep(20000);
-	}
-	for (size_t i = 0; i < r->nchildren; i++) {
-		kill(-r->children[i], SIGKILL);
-		waitpid(r->children[i], NULL, 0);
-	}
-	r->nchildren = 0;
-}
-
-/* Builds the argv actually run: as another user through runuser(1) when
- * asked and running as root (PostgreSQL's tools refuse root). */
-static char **final_argv(char *const argv[], const char *run_as)
-{
-	size_t n = 0;
-	while (argv[n])
-		n++;
-	int wrap = run_as && *run_as && geteuid() == 0 && strcmp(run_as, "root") != 0;
-	char **v = xcalloc(n + 6, sizeof(*v));
-	size_t k = 0;
-	if (wrap) {
-		v[k++] = "runuser";
-		v[k++] = "-u";
-		v[k++] = (char *)run_as;
-		v[k++] = "--";
-	}
-	for (size_t i = 0; i < n; i++)
-		v[k++] = argv[i];
-	v[k] = NULL;
-	return v;
-}
-
-/* The child's environment: drplay's, without the variables the playbook
- * reads as secrets (hidden: run.hidden_env), with `extra` ("NAME=value")
- * added, replacing inherited ones of the same name. */
-static char **build_env(const json_t *hidden, char *const *extra)
-{
-	size_t n = 0, m = 0;
-	while (environ[n])
-		n++;
-	while (extra && extra[m])
-		m++;
-	char **e = xcalloc(n + m + 1, sizeof(*e));
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t nl = strcspn(environ[i], "=");
-		if (json_object_getn(hidden, environ[i], nl))
-			continue;
-		int replaced = 0;
-		for (size_t j = 0; j < m && !replaced; j++)
-			replaced = strncmp(extra[j], environ[i], nl) == 0 && extra[j][nl] == '=';
-		if (!replaced)
-			e[k++] = environ[i];
-	}
-	for (size_t j = 0; j < m; j++)
-		e[k++] = extra[j];
-	e[k] = NULL;
-	return e;
-}
-
 static pid_t spawn(struct act *a, char *const argv[], const struct spawn_opts *o, int out_fd, int err_fd)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	int in_fd = o && o->stdin_fd >= 0 ? o->stdin_fd : -1;
-	if (in_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (out_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-	if (err_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-	if (o && o->cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
-	sigset_t def, none;
-	sigemptyset(&def);
-	sigaddset(&def, SIGINT);
-	sigaddset(&def, SIGTERM);
-	sigaddset(&def, SIGPIPE);
-	sigaddset(&def, SIGCHLD);
-	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	char **av = final_argv(argv, o ? o->run_as : NULL);
-	char **env = build_env(a->run->hidden_env, o ? o->env_extra : NULL);
-	pid_t pid;
-	int rc = posix_spawnp(&pid, av[0], &fa, &at, av, env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	free(env);
-	if (rc != 0) {
-		act_fail(a, "cannot start '%s': %s; check that it is installed and on PATH", av[0], strerror(rc));
-		free(av);
-		return -1;
-	}
-	free(av);
-	track_child(a->run, pid);
+	struct fail f = FAIL_INIT;
+	pid_t pid = proc_spawn(&a->run->children, a->run->hidden_env, argv, o, out_fd, err_fd, &f);
+	if (pid < 0)
+		act_fail(a, "%s", fail_text(&f));
+	fail_release(&f);
 	return pid;
 }
 
@@ -618,23 +601,6 @@ pid_t act_spawn(struct act *a, char *const argv[], const struct spawn_opts *o)
 {
 	return spawn(a, argv, o, o && o->stdout_fd >= 0 ? o->stdout_fd : -1,
 		     o && o->stderr_fd >= 0 ? o->stderr_fd : -1);
-}
-
-/* Ends the child's process group: TERM, then KILL after a grace period. */
-static void end_group(pid_t pid, int *st)
-{
-	kill(-pid, SIGTERM);
-	int64_t end = mono_us() + 5000000;
-	while (mono_us() < end) {
-		pid_t w = waitpid(pid, st, WNOHANG);
-		if (w == pid) {
-			kill(-pid, SIGKILL); /* grandchildren that ignored TERM */
-			return;
-		}
-		usleep(20000);
-	}
-	kill(-pid, SIGKILL);
-	waitpid(pid, st, 0);
 }
 
 int act_wait(struct act *a, pid_t pid, int *exited, int *status, int *cancelled)
@@ -646,29 +612,30 @@ int act_wait(struct act *a, pid_t pid, int *exited, int *status, int *cancelled)
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
-			untrack_child(a->run, pid);
+			children_forget(&a->run->children, pid);
 			act_fail(a, "waiting for child %ld failed: %s", (long)pid, strerror(errno));
 			return -1;
 		}
 		if (act_cancelled(a)) {
 			*cancelled = 1;
-			end_group(pid, &st);
+			proc_end_group(pid, &st);
 			break;
 		}
 		usleep(10000);
 	}
-	untrack_child(a->run, pid);
+	children_forget(&a->run->children, pid);
 	*exited = WIFEXITED(st);
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 	return 0;
 }
 
 struct capture {
-	int fd;
+	int fd;             /* the pipe's read end, -1 once closed */
 	struct strbuf sb;
 	struct relay relay; /* lines for the transcript, when relaying */
 	struct act *a;
 	int is_err;
+	int relaying;
 };
 
 static void relay_line(void *ud, const char *line)
@@ -677,31 +644,116 @@ static void relay_line(void *ud, const char *line)
 	act_log(c->a, "%s%s", c->is_err ? "! " : "", line);
 }
 
-/* The captured bytes as a step output: masked over everything read, then
- * cut at the cap (a secret at the cut is masked whole), then made UTF-8. */
-static char *captured(const struct capture *c, size_t cap, int *truncated)
+static void capture_init(struct capture *c, struct act *a, int is_err, size_t cap, int relaying)
 {
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->a = a;
+	c->is_err = is_err;
+	c->relaying = relaying;
+	/* read past the cap by the masking margin: mask first, then cut */
+	sb_init(&c->sb, cap + redact_margin());
+	relay_init(&c->relay, relay_line, c);
+}
+
+/* The captured bytes as a step output: masked over everything read, then
+ * cut at the cap (a secret at the cut is masked whole), then made UTF-8.
+ * Releases the capture. */
+static char *capture_finish(struct capture *c, size_t cap, int *truncated)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->relaying)
+		relay_flush(&c->relay);
+	relay_release(&c->relay);
 	size_t keep = c->sb.len < cap ? c->sb.len : cap;
 	*truncated = c->sb.truncated || c->sb.len > cap;
-	return redact_utf8(sb_str(&c->sb), c->sb.len, keep);
+	char *out = redact_utf8(sb_str(&c->sb), c->sb.len, keep);
+	sb_release(&c->sb);
+	return out;
+}
+
+/* Reads what is ready on the open pipes, waiting up to 50 ms. Returns 0,
+ * or -1 when no pipe is left open or polling failed. */
+static int capture_read(struct capture *cs[2])
+{
+	struct pollfd pf[2];
+	struct capture *open[2];
+	int n = 0;
+	for (int i = 0; i < 2; i++) {
+		if (cs[i]->fd < 0)
+			continue;
+		pf[n] = (struct pollfd){ .fd = cs[i]->fd, .events = POLLIN };
+		open[n++] = cs[i];
+	}
+	if (n == 0)
+		return -1;
+	int pr = poll(pf, (nfds_t)n, 50);
+	if (pr < 0 && errno != EINTR)
+		return -1;
+	for (int i = 0; i < n && pr > 0; i++) {
+		if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		char buf[16384];
+		ssize_t r = read(pf[i].fd, buf, sizeof(buf));
+		if (r > 0) {
+			sb_add(&open[i]->sb, buf, (size_t)r);
+			if (open[i]->relaying)
+				relay_feed(&open[i]->relay, buf, (size_t)r);
+		} else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+			close(open[i]->fd);
+			open[i]->fd = -1;
+		}
+	}
+	return 0;
+}
+
+static void set_status(struct spawn_result *res, int st)
+{
+	res->exited = WIFEXITED(st);
+	res->status = WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st);
+}
+
+/* Reads the child's output until it exits (and shortly after: a daemon it
+ * started may keep the pipe open) or the step is cancelled. */
+static void capture_child(struct act *a, pid_t pid, struct capture *cs[2], struct spawn_result *res)
+{
+	int st = 0;
+	int64_t exited_at = 0;
+	for (;;) {
+		if (!exited_at && waitpid(pid, &st, WNOHANG) == pid) {
+			children_forget(&a->run->children, pid);
+			set_status(res, st);
+			exited_at = mono_us();
+		}
+		if (exited_at && mono_us() - exited_at > 300000)
+			return;
+		int none_open = cs[0]->fd < 0 && cs[1]->fd < 0;
+		if (capture_read(cs) != 0) {
+			if (none_open && !exited_at) /* no pipes left: wait for the exit */
+				act_wait(a, pid, &res->exited, &res->status, &res->cancelled);
+			return;
+		}
+		if (!exited_at && act_cancelled(a)) {
+			proc_end_group(pid, &st);
+			children_forget(&a->run->children, pid);
+			res->cancelled = 1;
+			set_status(res, st);
+			return;
+		}
+	}
 }
 
 int act_run(struct act *a, char *const argv[], const struct spawn_opts *o, struct spawn_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	size_t cap = o && o->capture_cap ? o->capture_cap : (1u << 20);
-	struct capture cap_out = { -1, STRBUF_INIT, { STRBUF_INIT, 0, 0, NULL, NULL }, a, 0 };
-	struct capture cap_err = { -1, STRBUF_INIT, { STRBUF_INIT, 0, 0, NULL, NULL }, a, 1 };
-	/* read past the cap by the masking margin: mask first, then cut */
-	sb_init(&cap_out.sb, cap + redact_margin());
-	sb_init(&cap_err.sb, cap + redact_margin());
-	relay_init(&cap_out.relay, relay_line, &cap_out);
-	relay_init(&cap_err.relay, relay_line, &cap_err);
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	int want_out = !o || o->stdout_fd < 0, want_err = !o || o->stderr_fd < 0;
-	if ((want_out && pipe2(po, O_CLOEXEC) != 0) || (want_err && pipe2(pe, O_CLOEXEC) != 0))
-	{
+	if ((want_out && pipe2(po, O_CLOEXEC) != 0) || (want_err && pipe2(pe, O_CLOEXEC) != 0)) {
 		act_fail(a, "cannot create pipes: %s", strerror(errno));
+		for (int i = 0; i < 2; i++)
+			if (po[i] >= 0)
+				close(po[i]);
 		return -1;
 	}
 	pid_t pid = spawn(a, argv, o, want_out ? po[1] : o->stdout_fd, want_err ? pe[1] : o->stderr_fd);
@@ -716,89 +768,17 @@ int act_run(struct act *a, char *const argv[], const struct spawn_opts *o, struc
 			close(pe[0]);
 		return -1;
 	}
-	cap_out.fd = po[0];
-	cap_err.fd = pe[0];
-	int relay = o && o->relay;
-	int st = 0, done = 0;
-	int64_t exited_at = 0;
-	while (!done) {
-		/* A child that exited while a daemon it started keeps the pipe
-		 * open: stop reading shortly after the exit. */
-		if (pid > 0 && !exited_at) {
-			pid_t w = waitpid(pid, &st, WNOHANG);
-			if (w == pid) {
-				untrack_child(a->run, pid);
-				res->exited = WIFEXITED(st);
-				res->status = WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st);
-				exited_at = mono_us();
-			}
-		}
-		if (exited_at && mono_us() - exited_at > 300000)
-			break;
-		struct pollfd pf[2];
-		int n = 0;
-		struct capture *cs[2];
-		if (cap_out.fd >= 0) {
-			pf[n].fd = cap_out.fd;
-			pf[n].events = POLLIN;
-			cs[n++] = &cap_out;
-		}
-		if (cap_err.fd >= 0) {
-			pf[n].fd = cap_err.fd;
-			pf[n].events = POLLIN;
-			cs[n++] = &cap_err;
-		}
-		if (n == 0) {
-			/* no pipes left: wait for the exit */
-			if (!exited_at) {
-				int ex, stt, cc;
-				act_wait(a, pid, &ex, &stt, &cc);
-				res->exited = ex;
-				res->status = stt;
-				res->cancelled = cc;
-			}
-			break;
-		}
-		int pr = poll(pf, (nfds_t)n, 50);
-		if (pr < 0 && errno != EINTR)
-			break;
-		for (int i = 0; i < n && pr > 0; i++) {
-			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			char buf[16384];
-			ssize_t r = read(pf[i].fd, buf, sizeof(buf));
-			if (r > 0) {
-				sb_add(&cs[i]->sb, buf, (size_t)r);
-				if (relay)
-					relay_feed(&cs[i]->relay, buf, (size_t)r);
-			} else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
-				close(cs[i]->fd);
-				cs[i]->fd = -1;
-			}
-		}
-		if (!exited_at && act_cancelled(a)) {
-			end_group(pid, &st);
-			untrack_child(a->run, pid);
-			res->cancelled = 1;
-			res->exited = WIFEXITED(st);
-			res->status = WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st);
-			done = 1;
-		}
-	}
-	if (cap_out.fd >= 0)
-		close(cap_out.fd);
-	if (cap_err.fd >= 0)
-		close(cap_err.fd);
-	if (relay) {
-		relay_flush(&cap_out.relay);
-		relay_flush(&cap_err.relay);
-	}
-	relay_release(&cap_out.relay);
-	relay_release(&cap_err.relay);
-	res->out = captured(&cap_out, cap, &res->out_truncated);
-	res->err = captured(&cap_err, cap, &res->err_truncated);
-	sb_release(&cap_out.sb);
-	sb_release(&cap_err.sb);
+	size_t cap = o && o->capture_cap ? o->capture_cap : (1u << 20);
+	int relaying = o && o->relay;
+	struct capture out, err;
+	capture_init(&out, a, 0, cap, relaying);
+	capture_init(&err, a, 1, cap, relaying);
+	out.fd = po[0];
+	err.fd = pe[0];
+	struct capture *cs[2] = { &out, &err };
+	capture_child(a, pid, cs, res);
+	res->out = capture_finish(&out, cap, &res->out_truncated);
+	res->err = capture_finish(&err, cap, &res->err_truncated);
 	return 0;
 }
 

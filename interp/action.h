@@ -48,10 +48,20 @@ struct param_spec {
 	const char *doc;            /* one line for `drplay actions` and SPEC.md */
 };
 
+/* What an output means to the interpreter beyond its value. The names of
+ * states a step kept are listed by the run's summary, its journal (step_end
+ * `kept`) and `drplay status`, and no run deletes them. */
+enum output_role {
+	OUT_VALUE,     /* a plain output */
+	OUT_SNAPSHOT,  /* the name of a safety snapshot the step took */
+	OUT_PRESERVED, /* the name under which the step kept the state it replaced */
+};
+
 struct output_spec {
 	const char *name;
 	enum ptype type;
 	const char *doc;
+	enum output_role role;
 };
 
 /* Action flags and categories. */

@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "describe.h"
-#include "redact.h"
+#include "guard.h"
+#include "typing.h"
 #include "util.h"
 #include "version.h"
 
@@ -28,28 +29,11 @@ struct checker {
 	 * 50,000 misspelled step references must not cost 50,000 x 50,000 edit
 	 * distances. Past the budget, messages carry no suggestion. */
 	size_t suggest_budget;
+	struct strbuf hint;   /* the last suggestion made */
 };
 
 /* Enough for every suggestion of any real playbook, about 0.1 s at most. */
 #define SUGGEST_BUDGET 1000000
-
-const char *mode_name(unsigned m)
-{
-	switch (m) {
-	case MODE_VALIDATION: return "validation";
-	case MODE_DISASTER: return "disaster";
-	default: return "any";
-	}
-}
-
-unsigned mode_parse(const char *s)
-{
-	if (!strcmp(s, "validation"))
-		return MODE_VALIDATION;
-	if (!strcmp(s, "disaster"))
-		return MODE_DISASTER;
-	return 0;
-}
 
 /* ---- small helpers ---- */
 
@@ -101,19 +85,19 @@ static size_t edit_distance(const char *a, const char *b)
 	return d[la][lb];
 }
 
-/* " (did you mean 'x'?)" for the closest candidate, or "". Static buffer.
+/* " (did you mean 'x'?)" for the closest candidate, or "": valid until the
+ * next suggestion.
  * The candidates are the strings at offset off of n records of stride bytes
  * (so a list of structs needs no copy). Each candidate costs one unit of C's
  * budget; when too little is left, "". */
 static const char *suggest_strided(struct checker *C, const char *got, const void *recs, size_t n,
 				   size_t stride, size_t off)
 {
-	static char buf[160];
 	const char *best = NULL;
 	size_t bd = 99;
-	buf[0] = '\0';
+	sb_reset(&C->hint);
 	if (C->suggest_budget < n)
-		return buf;
+		return sb_str(&C->hint);
 	C->suggest_budget -= n;
 	for (size_t i = 0; i < n; i++) {
 		const char *cand = *(const char *const *)((const char *)recs + i * stride + off);
@@ -127,8 +111,8 @@ static const char *suggest_strided(struct checker *C, const char *got, const voi
 	}
 	size_t len = strlen(got);
 	if (best && bd <= (len < 4 ? 1 : len / 3 + 1))
-		snprintf(buf, sizeof(buf), " (did you mean '%s'?)", best);
-	return buf;
+		sb_addf(&C->hint, " (did you mean '%s'?)", best);
+	return sb_str(&C->hint);
 }
 
 static const char *suggest(struct checker *C, const char *got, const char *const *cands, size_t n)
@@ -456,7 +440,7 @@ static struct vtree *compile(struct checker *C, const struct node *n, int as_exp
 		}
 		return v;
 	}
-	struct ref_ctx rc = { C, 0, 0 };
+	struct ref_ctx rc = { .C = C };
 	if (as_expr && node_scalar_type(n) != S_NULL) {
 		v->kind = VT_EXPR;
 		v->expr = expr_parse(n->str, content_loc(n), C->d);
@@ -501,81 +485,6 @@ static struct vtree *compile(struct checker *C, const struct node *n, int as_exp
 
 /* ---- typed checking of a value against a declaration ---- */
 
-static const char *ptype_name(enum ptype t)
-{
-	switch (t) {
-	case T_STRING: return "a string";
-	case T_INT: return "an integer";
-	case T_NUMBER: return "a number";
-	case T_BOOL: return "true or false";
-	case T_DURATION: return "a duration (90s, 15m, 24h; at most 36500d)";
-	case T_TIMESTAMP: return "an RFC 3339 UTC timestamp (2026-11-29T09:10:00Z)";
-	case T_LIST: return "a list";
-	case T_MAP: return "a mapping";
-	case T_ANY: return "a value";
-	case T_EXPR: return "an expression";
-	case T_RESOURCE: return "a resource name";
-	}
-	return "a value";
-}
-
-/* Checks a literal JSON value against a type; returns a message (static) or
- * NULL when it fits. Shared with the run-time check in run.c. */
-const char *type_mismatch(enum ptype t, json_t *j);
-const char *type_mismatch(enum ptype t, json_t *j)
-{
-	int64_t x;
-	double d;
-	switch (t) {
-	case T_STRING:
-	case T_RESOURCE:
-	case T_EXPR:
-		if (json_is_string(j) || json_is_number(j) || json_is_boolean(j))
-			return NULL;
-		break;
-	case T_INT:
-		if (json_is_integer(j))
-			return NULL;
-		if (json_is_string(j) && parse_int64(json_string_value(j), &x) == 0)
-			return NULL;
-		break;
-	case T_NUMBER:
-		if (json_is_number(j))
-			return NULL;
-		if (json_is_string(j) && parse_decimal(json_string_value(j), &d) == 0)
-			return NULL;
-		break;
-	case T_BOOL:
-		if (json_is_boolean(j))
-			return NULL;
-		if (json_is_string(j) && (!strcmp(json_string_value(j), "true") ||
-					  !strcmp(json_string_value(j), "false")))
-			return NULL;
-		break;
-	case T_DURATION:
-		if (json_is_integer(j) && duration_from_secs(json_integer_value(j), &x) == 0)
-			return NULL;
-		if (json_is_string(j) && parse_duration(json_string_value(j), &x) == 0)
-			return NULL;
-		break;
-	case T_TIMESTAMP:
-		if (json_is_string(j) && parse_timestamp(json_string_value(j), &x) == 0)
-			return NULL;
-		break;
-	case T_LIST:
-		if (json_is_array(j))
-			return NULL;
-		break;
-	case T_MAP:
-		if (json_is_object(j))
-			return NULL;
-		break;
-	case T_ANY:
-		return NULL;
-	}
-	return ptype_name(t);
-}
-
 static char *json_brief(json_t *j)
 {
 	if (json_is_string(j))
@@ -590,25 +499,6 @@ static char *json_brief(json_t *j)
 		s[60] = '\0';
 	}
 	return s;
-}
-
-static int allowed_has(const char *const *allowed, json_t *j)
-{
-	char *s = json_is_string(j) ? xstrdup(json_string_value(j)) : json_dumps(j, JSON_ENCODE_ANY);
-	int ok = 0;
-	for (; s && *allowed && !ok; allowed++)
-		ok = !strcmp(*allowed, s);
-	free(s);
-	return ok;
-}
-
-static void allowed_list(const char *const *allowed, char *buf, size_t n)
-{
-	struct strbuf sb = STRBUF_INIT;
-	for (size_t i = 0; allowed[i]; i++)
-		sb_addf(&sb, "%s%s", i ? ", " : "", allowed[i]);
-	snprintf(buf, n, "%s", sb_str(&sb));
-	sb_release(&sb);
 }
 
 /* Checks the literal parts of a compiled value against a declaration. */
@@ -628,12 +518,13 @@ static void check_value(struct checker *C, const struct param_spec *ps, const st
 			if (e->kind != VT_LIT)
 				continue;
 			if (!allowed_has(ps->allowed, e->lit)) {
-				char al[256];
-				allowed_list(ps->allowed, al, sizeof(al));
+				struct strbuf al = STRBUF_INIT;
+				allowed_list(ps->allowed, &al);
 				char *b = json_brief(e->lit);
 				err(C, "schema-value", e->loc, "'%s' is not allowed in %s '%s'; allowed: %s",
-				    b, owner, ps->name, al);
+				    b, owner, ps->name, sb_str(&al));
 				free(b);
+				sb_release(&al);
 			}
 		}
 		return;
@@ -655,12 +546,13 @@ static void check_value(struct checker *C, const struct param_spec *ps, const st
 		return;
 	}
 	if (ps->allowed && !allowed_has(ps->allowed, v->lit)) {
-		char al[256];
-		allowed_list(ps->allowed, al, sizeof(al));
+		struct strbuf al = STRBUF_INIT;
+		allowed_list(ps->allowed, &al);
 		char *b = json_brief(v->lit);
 		err(C, "schema-value", v->loc, "%s '%s' is '%s', which is not one of: %s", owner, ps->name,
-		    b, al);
+		    b, sb_str(&al));
 		free(b);
+		sb_release(&al);
 	}
 }
 
@@ -697,39 +589,6 @@ static void check_resource_ref(struct checker *C, const struct param_spec *ps, c
 	if (ps->kind && rd->kind && !kind_in(ps->kind, rd->kind->name))
 		err(C, "resource-kind", v->loc, "%s '%s' needs a resource of kind %s, but '%s' is of kind %s",
 		    owner, ps->name, ps->kind, name, rd->kind->name);
-}
-
-/* Literal credentials: a credential-looking literal anywhere in a value, or
- * any literal where the declaration says it must come from a secret. */
-static void check_literal_secret(struct checker *C, const struct param_spec *ps, const struct vtree *v,
-				 const char *owner)
-{
-	if (v->kind == VT_MAP || v->kind == VT_SEQ) {
-		for (size_t i = 0; i < v->n; i++)
-			check_literal_secret(C, ps, v->vals[i], owner);
-		return;
-	}
-	if (v->kind == VT_LIT && json_is_string(v->lit) && *json_string_value(v->lit)) {
-		const char *what = redact_find_credential(json_string_value(v->lit));
-		if (ps && (ps->flags & P_SECRET)) {
-			err(C, "literal-credential", v->loc,
-			    "%s '%s' holds a credential written into the file; take it from a secret: ${secret.NAME}",
-			    owner, ps->name);
-			return;
-		}
-		if (what)
-			err(C, "literal-credential", v->loc,
-			    "%s '%s' contains %s written into the file; take it from a secret: ${secret.NAME}",
-			    owner, ps ? ps->name : "value", what);
-		return;
-	}
-	if (v->kind == VT_TMPL && ps && (ps->flags & P_SECRET) && !v->secret) {
-		/* A credential field built from env.* only is readable by anyone
-		 * who can see the environment listing; warn. */
-		warn(C, "literal-credential", v->loc,
-		     "%s '%s' is a credential but does not come from ${secret.*}; secrets are masked everywhere, env values are not",
-		     owner, ps->name);
-	}
 }
 
 /* ---- sections ---- */
@@ -801,7 +660,7 @@ static void check_modes(struct checker *C, const struct node *n)
 					pb->authorize = tmpl_parse(an->str, content_loc(an), C->d);
 					if (pb->authorize) {
 						track_tmpl(pb, pb->authorize);
-						struct ref_ctx rc = { C, 0, 0 };
+						struct ref_ctx rc = { .C = C };
 						C->cur_step = -1;
 						tmpl_refs(pb->authorize, check_ref, &rc);
 						if (rc.dynamic)
@@ -833,6 +692,101 @@ static enum ptype param_type_parse(const char *s)
 
 static const char *const param_types[] = { "string", "int", "bool", "timestamp", "duration", "number", NULL };
 
+/* required: true, false, or the modes that need it. */
+static void param_required(struct checker *C, const struct node *rq, struct param_def *p)
+{
+	int b;
+	if (rq->kind == N_SEQ) {
+		for (size_t j = 0; j < rq->n; j++) {
+			const struct node *m = rq->vals[j];
+			unsigned mb = m->kind == N_SCALAR ? mode_parse(m->str) : 0;
+			if (!mb)
+				err(C, "schema-value", m->loc, "'required' lists modes; '%s' is not validation or disaster",
+				    m->kind == N_SCALAR ? m->str : "?");
+			p->required |= mb;
+		}
+	} else if (node_bool(rq, &b) == 0) {
+		p->required = b ? MODE_ALL : 0;
+	} else {
+		err(C, "schema-type", rq->loc, "'required' must be true, false or a list of modes such as [disaster]");
+	}
+}
+
+/* allowed: a non-empty list of values of the param's type. */
+static void param_allowed(struct checker *C, const struct node *al, struct param_def *p)
+{
+	if (al->kind != N_SEQ || al->n == 0) {
+		err(C, "schema-type", al->loc, "'allowed' must be a non-empty list of values");
+		return;
+	}
+	p->allowed = node_to_json(al);
+	track_json(C->pb, p->allowed);
+	for (size_t j = 0; j < al->n; j++) {
+		const char *want = type_mismatch(p->type, json_array_get(p->allowed, j));
+		if (want)
+			err(C, "schema-type", al->vals[j]->loc, "allowed value of param '%s' must be %s", p->name, want);
+	}
+}
+
+/* default: one value of the param's type, among the allowed ones. */
+static void param_default(struct checker *C, const struct node *dn, struct param_def *p)
+{
+	if (dn->kind != N_SCALAR) {
+		err(C, "schema-type", dn->loc, "the default of param '%s' must be a single value", p->name);
+		return;
+	}
+	json_t *j = node_to_json(dn);
+	const char *want = type_mismatch(p->type, j);
+	if (want) {
+		err(C, "schema-type", dn->loc, "the default of param '%s' must be %s, not '%s'", p->name, want, dn->str);
+		json_decref(j);
+		return;
+	}
+	p->def = j;
+	track_json(C->pb, j);
+	if (!p->allowed)
+		return;
+	size_t ai;
+	json_t *e;
+	json_array_foreach(p->allowed, ai, e) if (json_equal(e, j)) return;
+	err(C, "schema-value", dn->loc, "the default of param '%s' is not among its allowed values", p->name);
+}
+
+/* One declared param (its name already checked): type, description,
+ * required, allowed, default. */
+static void check_param(struct checker *C, const struct node *v, struct param_def *p)
+{
+	static const char *const keys[] = { "type", "default", "allowed", "description", "required", NULL };
+	if (v->kind == N_SCALAR && node_scalar_type(v) == S_NULL)
+		return;
+	if (v->kind != N_MAP) {
+		err(C, "schema-type", v->loc, "param '%s' must be a mapping such as {type: string}, not a %s", p->name,
+		    node_kind_name(v));
+		return;
+	}
+	known_keys(C, v, keys, "a param");
+	const struct node *t = node_get(v, "type");
+	if (t && (t->kind != N_SCALAR || param_type_parse(t->str) == T_ANY))
+		err(C, "schema-value", t->loc,
+		    "param type '%s' is unknown; use string, int, bool, timestamp, duration or number%s",
+		    t->kind == N_SCALAR ? t->str : "?", t->kind == N_SCALAR ? suggest(C, t->str, param_types, 6) : "");
+	else if (t)
+		p->type = param_type_parse(t->str);
+	p->desc = want_string(C, node_get(v, "description"), "'description'");
+	const struct node *rq = node_get(v, "required");
+	if (rq)
+		param_required(C, rq, p);
+	const struct node *al = node_get(v, "allowed");
+	if (al)
+		param_allowed(C, al, p);
+	const struct node *dn = node_get(v, "default");
+	if (dn && !(dn->kind == N_SCALAR && node_scalar_type(dn) == S_NULL))
+		param_default(C, dn, p);
+	if (p->def && p->required)
+		warn(C, "schema-value", rq->loc, "param '%s' is required and has a default; the default is never used",
+		     p->name);
+}
+
 static void check_params(struct checker *C, const struct node *n)
 {
 	struct playbook *pb = C->pb;
@@ -844,113 +798,132 @@ static void check_params(struct checker *C, const struct node *n)
 		return;
 	}
 	pb->params = arena_alloc(pb->arena, (n->n + 1) * sizeof(*pb->params));
-	static const char *const keys[] = { "type", "default", "allowed", "description", "required", NULL };
 	for (size_t i = 0; i < n->n; i++) {
-		const struct node *k = n->keys[i], *v = n->vals[i];
+		const struct node *k = n->keys[i];
 		if (k->kind != N_SCALAR)
 			continue;
 		if (!valid_ident(k->str, 1, 0) || isdigit((unsigned char)k->str[0])) {
 			err(C, "schema-value", k->loc,
-			    "param name '%s' is not valid; use letters, digits and '_' (not starting with a digit)",
-			    k->str);
+			    "param name '%s' is not valid; use letters, digits and '_' (not starting with a digit)", k->str);
 			continue;
 		}
 		struct param_def *p = &pb->params[pb->nparams++];
 		p->name = k->str;
 		p->loc = k->loc;
 		p->type = T_STRING;
-		if (v->kind == N_SCALAR && node_scalar_type(v) == S_NULL)
-			continue;
-		if (v->kind != N_MAP) {
-			err(C, "schema-type", v->loc, "param '%s' must be a mapping such as {type: string}, not a %s",
-			    k->str, node_kind_name(v));
-			continue;
-		}
-		known_keys(C, v, keys, "a param");
-		const struct node *t = node_get(v, "type");
-		if (t) {
-			if (t->kind != N_SCALAR || param_type_parse(t->str) == T_ANY) {
-				err(C, "schema-value", t->loc,
-				    "param type '%s' is unknown; use string, int, bool, timestamp, duration or number%s",
-				    t->kind == N_SCALAR ? t->str : "?",
-				    t->kind == N_SCALAR ? suggest(C, t->str, param_types, 6) : "");
-			} else {
-				p->type = param_type_parse(t->str);
-			}
-		}
-		p->desc = want_string(C, node_get(v, "description"), "'description'");
-		const struct node *rq = node_get(v, "required");
-		if (rq) {
-			int b;
-			if (rq->kind == N_SEQ) {
-				for (size_t j = 0; j < rq->n; j++) {
-					const struct node *m = rq->vals[j];
-					unsigned mb = m->kind == N_SCALAR ? mode_parse(m->str) : 0;
-					if (!mb)
-						err(C, "schema-value", m->loc,
-						    "'required' lists modes; '%s' is not validation or disaster",
-						    m->kind == N_SCALAR ? m->str : "?");
-					p->required |= mb;
-				}
-			} else if (node_bool(rq, &b) == 0) {
-				p->required = b ? MODE_ALL : 0;
-			} else {
-				err(C, "schema-type", rq->loc,
-				    "'required' must be true, false or a list of modes such as [disaster]");
-			}
-		}
-		struct param_spec ps = { p->name, p->type, 0, NULL, NULL, NULL, NULL };
-		const struct node *al = node_get(v, "allowed");
-		if (al) {
-			if (al->kind != N_SEQ || al->n == 0) {
-				err(C, "schema-type", al->loc, "'allowed' must be a non-empty list of values");
-			} else {
-				p->allowed = node_to_json(al);
-				track_json(pb, p->allowed);
-				for (size_t j = 0; j < al->n; j++) {
-					json_t *e = json_array_get(p->allowed, j);
-					const char *want = type_mismatch(p->type, e);
-					if (want)
-						err(C, "schema-type", al->vals[j]->loc,
-						    "allowed value of param '%s' must be %s", p->name, want);
-				}
-			}
-		}
-		const struct node *dn = node_get(v, "default");
-		if (dn && !(dn->kind == N_SCALAR && node_scalar_type(dn) == S_NULL)) {
-			if (dn->kind != N_SCALAR) {
-				err(C, "schema-type", dn->loc, "the default of param '%s' must be a single value", p->name);
-			} else {
-				json_t *j = node_to_json(dn);
-				const char *want = type_mismatch(p->type, j);
-				if (want) {
-					err(C, "schema-type", dn->loc, "the default of param '%s' must be %s, not '%s'",
-					    p->name, want, dn->str);
-					json_decref(j);
-				} else {
-					p->def = j;
-					track_json(pb, j);
-					if (p->allowed) {
-						int ok = 0;
-						size_t ai;
-						json_t *e;
-						json_array_foreach(p->allowed, ai, e) ok |= json_equal(e, j);
-						if (!ok)
-							err(C, "schema-value", dn->loc,
-							    "the default of param '%s' is not among its allowed values",
-							    p->name);
-					}
-				}
-			}
-		}
-		(void)ps;
-		if (p->def && p->required)
-			warn(C, "schema-value", rq->loc,
-			     "param '%s' is required and has a default; the default is never used", p->name);
+		check_param(C, n->vals[i], p);
 	}
 }
 
 static const char *const res_keys_base[] = { "kind", "live", "throwaway", "description", NULL };
+
+/* A resource's kind, looked up in the registry (r->kind NULL when it is
+ * missing or unknown). */
+static void resource_kind(struct checker *C, const struct node *k, const struct node *v, struct resource_def *r)
+{
+	if (v->kind != N_MAP) {
+		err(C, "schema-type", v->loc, "resource '%s' must be a mapping with a 'kind', not a %s", k->str,
+		    node_kind_name(v));
+		return;
+	}
+	const struct node *kn = node_get(v, "kind");
+	if (!kn) {
+		err(C, "schema-missing", v->loc, "resource '%s' has no 'kind'; add one (see `drplay actions` for kinds)",
+		    k->str);
+		return;
+	}
+	if (kn->kind != N_SCALAR) {
+		err(C, "schema-type", kn->loc, "'kind' must be a name");
+		return;
+	}
+	r->kind = kind_find(kn->str);
+	if (r->kind)
+		return;
+	size_t nk;
+	const struct kind_def *const *all = kinds_all(&nk);
+	const char **names = xcalloc(nk + 1, sizeof(*names));
+	struct strbuf sb = STRBUF_INIT;
+	for (size_t j = 0; j < nk; j++) {
+		names[j] = all[j]->name;
+		sb_addf(&sb, "%s%s", j ? ", " : "", names[j]);
+	}
+	err(C, "unknown-kind", kn->loc, "unknown resource kind '%s'%s; %s%s", kn->str, suggest(C, kn->str, names, nk),
+	    nk ? "known kinds: " : "no resource kinds are registered", sb_str(&sb));
+	sb_release(&sb);
+	free(names);
+}
+
+/* One field of a resource: a field its kind declares, compiled and checked. */
+static void resource_field(struct checker *C, struct resource_def *r, const struct node *fk, const struct node *fv,
+			   const char *owner)
+{
+	const struct param_spec *fs = param_find(r->kind->fields, fk->str);
+	if (!fs) {
+		const char *names[64];
+		size_t nn = 0;
+		for (const struct param_spec *p = r->kind->fields; p->name && nn < 60; p++)
+			names[nn++] = p->name;
+		for (size_t b = 0; res_keys_base[b]; b++)
+			names[nn++] = res_keys_base[b];
+		names[nn] = NULL;
+		err(C, "schema-unknown-key", fk->loc, "unknown field '%s' for a resource of kind %s%s", fk->str,
+		    r->kind->name, suggest(C, fk->str, names, nn));
+		return;
+	}
+	struct vtree *v = compile(C, fv, 0);
+	r->fspecs[r->nfields] = fs;
+	r->fields[r->nfields] = v;
+	r->field_locs[r->nfields] = fk->loc;
+	r->nfields++;
+	check_value(C, fs, v, owner);
+	if (fs->type == T_RESOURCE)
+		check_resource_ref(C, fs, v, owner);
+	guard_literal_credential(C->d, fs, v, owner);
+}
+
+/* The kind's own checks, over the fields as a step's arguments. */
+static void resource_kind_check(struct checker *C, const struct resource_def *r)
+{
+	struct step fake = { 0 };
+	fake.args = arena_alloc(C->pb->arena, (r->nfields + 1) * sizeof(*fake.args));
+	for (size_t j = 0; j < r->nfields; j++)
+		fake.args[j] = (struct arg){ .spec = r->fspecs[j], .v = r->fields[j], .loc = r->field_locs[j] };
+	fake.nargs = r->nfields;
+	fake.loc = r->loc;
+	fake.id = r->name;
+	struct argq q = { .st = &fake, .d = C->d };
+	r->kind->check(&q);
+}
+
+/* A resource's flags and fields (its kind known). */
+static void resource_body(struct checker *C, const struct node *v, struct resource_def *r)
+{
+	struct playbook *pb = C->pb;
+	const struct node *ln = node_get(v, "live"), *tn = node_get(v, "throwaway");
+	want_bool(C, ln, "'live'", &r->live);
+	want_bool(C, tn, "'throwaway'", &r->throwaway);
+	if (r->live && r->throwaway)
+		err(C, "schema-value", tn->loc,
+		    "resource '%s' is both live and throwaway; a live resource must never be overwritten by a validation run: pick one",
+		    r->name);
+	want_string(C, node_get(v, "description"), "'description'");
+	if (!r->kind)
+		return;
+	r->fspecs = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->fspecs));
+	r->fields = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->fields));
+	r->field_locs = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->field_locs));
+	char *owner = xasprintf("resource '%s' field", r->name);
+	for (size_t j = 0; j < v->n; j++)
+		if (v->keys[j]->kind == N_SCALAR && !in_list(v->keys[j]->str, res_keys_base))
+			resource_field(C, r, v->keys[j], v->vals[j], owner);
+	free(owner);
+	for (const struct param_spec *p = r->kind->fields; p->name; p++)
+		if ((p->flags & P_REQUIRED) && !node_get(v, p->name))
+			err(C, "schema-missing", v->loc, "resource '%s' (kind %s) needs field '%s': %s", r->name,
+			    r->kind->name, p->name, p->doc ? p->doc : "");
+	if (r->kind->check)
+		resource_kind_check(C, r);
+}
 
 static void check_resources(struct checker *C, const struct node *n)
 {
@@ -965,7 +938,7 @@ static void check_resources(struct checker *C, const struct node *n)
 	pb->resources = arena_alloc(pb->arena, (n->n + 1) * sizeof(*pb->resources));
 	/* First the names and kinds, so that fields may refer to other resources. */
 	for (size_t i = 0; i < n->n; i++) {
-		const struct node *k = n->keys[i], *v = n->vals[i];
+		const struct node *k = n->keys[i];
 		if (k->kind != N_SCALAR)
 			continue;
 		if (!valid_ident(k->str, 1, 1)) {
@@ -976,38 +949,9 @@ static void check_resources(struct checker *C, const struct node *n)
 		struct resource_def *r = &pb->resources[pb->nresources++];
 		r->name = k->str;
 		r->loc = k->loc;
-		if (v->kind != N_MAP) {
-			err(C, "schema-type", v->loc, "resource '%s' must be a mapping with a 'kind', not a %s",
-			    k->str, node_kind_name(v));
-			continue;
-		}
-		const struct node *kn = node_get(v, "kind");
-		if (!kn) {
-			err(C, "schema-missing", v->loc, "resource '%s' has no 'kind'; add one (see `drplay actions` for kinds)",
-			    k->str);
-			continue;
-		}
-		if (kn->kind != N_SCALAR) {
-			err(C, "schema-type", kn->loc, "'kind' must be a name");
-			continue;
-		}
-		r->kind = kind_find(kn->str);
-		if (!r->kind) {
-			size_t nk;
-			const struct kind_def *const *all = kinds_all(&nk);
-			const char **names = xcalloc(nk + 1, sizeof(*names));
-			for (size_t j = 0; j < nk; j++)
-				names[j] = all[j]->name;
-			struct strbuf sb = STRBUF_INIT;
-			for (size_t j = 0; j < nk; j++)
-				sb_addf(&sb, "%s%s", j ? ", " : "", names[j]);
-			err(C, "unknown-kind", kn->loc, "unknown resource kind '%s'%s; %s%s", kn->str,
-			    suggest(C, kn->str, names, nk), nk ? "known kinds: " : "no resource kinds are registered",
-			    sb_str(&sb));
-			sb_release(&sb);
-			free(names);
-		}
+		resource_kind(C, k, n->vals[i], r);
 	}
+	/* Then each one's flags and fields. */
 	C->in_resource = 1;
 	C->cur_step = -1;
 	size_t ri = 0;
@@ -1016,81 +960,10 @@ static void check_resources(struct checker *C, const struct node *n)
 		if (k->kind != N_SCALAR || !valid_ident(k->str, 1, 1))
 			continue;
 		struct resource_def *r = &pb->resources[ri++];
-		if (v->kind != N_MAP)
-			continue;
-		const struct node *ln = node_get(v, "live"), *tn = node_get(v, "throwaway");
-		want_bool(C, ln, "'live'", &r->live);
-		want_bool(C, tn, "'throwaway'", &r->throwaway);
-		if (r->live && r->throwaway)
-			err(C, "schema-value", tn->loc,
-			    "resource '%s' is both live and throwaway; a live resource must never be overwritten by a validation run: pick one",
-			    r->name);
-		want_string(C, node_get(v, "description"), "'description'");
-		if (!r->kind)
-			continue;
-		r->fspecs = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->fspecs));
-		r->fields = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->fields));
-		r->field_locs = arena_alloc(pb->arena, (v->n + 1) * sizeof(*r->field_locs));
-		char owner[160];
-		snprintf(owner, sizeof(owner), "resource '%s' field", r->name);
-		for (size_t j = 0; j < v->n; j++) {
-			const struct node *fk = v->keys[j];
-			if (fk->kind != N_SCALAR || in_list(fk->str, res_keys_base))
-				continue;
-			const struct param_spec *fs = param_find(r->kind->fields, fk->str);
-			if (!fs) {
-				const char *names[64];
-				size_t nn = 0;
-				for (const struct param_spec *p = r->kind->fields; p->name && nn < 60; p++)
-					names[nn++] = p->name;
-				for (size_t b = 0; res_keys_base[b]; b++)
-					names[nn++] = res_keys_base[b];
-				names[nn] = NULL;
-				err(C, "schema-unknown-key", fk->loc, "unknown field '%s' for a resource of kind %s%s",
-				    fk->str, r->kind->name, suggest(C, fk->str, names, nn));
-				continue;
-			}
-			struct vtree *fv = compile(C, v->vals[j], 0);
-			r->fspecs[r->nfields] = fs;
-			r->fields[r->nfields] = fv;
-			r->field_locs[r->nfields] = fk->loc;
-			r->nfields++;
-			check_value(C, fs, fv, owner);
-			if (fs->type == T_RESOURCE)
-				check_resource_ref(C, fs, fv, owner);
-			check_literal_secret(C, fs, fv, owner);
-		}
-		for (const struct param_spec *p = r->kind->fields; p->name; p++) {
-			if (!(p->flags & P_REQUIRED))
-				continue;
-			if (!node_get(v, p->name))
-				err(C, "schema-missing", v->loc, "resource '%s' (kind %s) needs field '%s': %s",
-				    r->name, r->kind->name, p->name, p->doc ? p->doc : "");
-		}
-		if (r->kind->check) {
-			struct step fake = { 0 };
-			fake.args = arena_alloc(pb->arena, (r->nfields + 1) * sizeof(*fake.args));
-			for (size_t j = 0; j < r->nfields; j++) {
-				fake.args[j].spec = r->fspecs[j];
-				fake.args[j].v = r->fields[j];
-				fake.args[j].loc = r->field_locs[j];
-			}
-			fake.nargs = r->nfields;
-			fake.loc = r->loc;
-			fake.id = r->name;
-			struct argq q = { &fake, NULL, NULL, C->d };
-			r->kind->check(&q);
-		}
+		if (v->kind == N_MAP)
+			resource_body(C, v, r);
 	}
 	C->in_resource = 0;
-}
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
 }
 
 /* Inserts step i into the id index; returns the index of an earlier step
@@ -1098,7 +971,7 @@ static uint64_t hash_str(const char *s)
 static long index_step(struct playbook *pb, size_t i)
 {
 	size_t mask = pb->step_hash_cap - 1;
-	for (size_t h = hash_str(pb->steps[i].id) & mask;; h = (h + 1) & mask) {
+	for (size_t h = plan_hash(pb->steps[i].id) & mask;; h = (h + 1) & mask) {
 		size_t v = pb->step_hash[h];
 		if (v == 0) {
 			pb->step_hash[h] = i + 1;
@@ -1153,115 +1026,118 @@ static void collect_steps(struct checker *C, const struct node *n)
 	}
 }
 
-static void check_step(struct checker *C, const struct node *s, struct step *st)
+/* The step's action, looked up in the registry. */
+static void step_action(struct checker *C, const struct node *s, struct step *st)
 {
-	struct playbook *pb = C->pb;
-	C->cur_step = (long)st->index;
-	known_keys(C, s, step_key_names(), "a step");
-	st->modes = pb->modes;
 	const struct node *an = node_get(s, "action");
 	if (!an) {
 		err(C, "schema-missing", s->loc, "step '%s' has no 'action'; see `drplay actions` for the list",
 		    st->id);
-	} else if (an->kind != N_SCALAR) {
+		return;
+	}
+	if (an->kind != N_SCALAR) {
 		err(C, "schema-type", an->loc, "'action' must be an action name");
-	} else {
-		st->action_loc = an->loc;
-		st->def = registry_find(an->str);
-		if (!st->def) {
-			size_t na;
-			const struct action_def *const *all = registry_all(&na);
-			const char **names = xcalloc(na + 1, sizeof(*names));
-			for (size_t j = 0; j < na; j++)
-				names[j] = all[j]->name;
-			err(C, "unknown-action", an->loc, "unknown action '%s'%s; `drplay actions` lists them",
-			    an->str, suggest(C, an->str, names, na));
-			free(names);
-		}
+		return;
 	}
-	st->desc = want_string(C, node_get(s, "description"), "'description'");
-	/* modes */
-	const struct node *mn = node_get(s, "modes");
-	if (mn) {
-		st->has_modes = 1;
-		st->modes_loc = mn->loc;
-		st->modes = 0;
-		const struct node *const *items = NULL;
-		size_t ni = 0;
-		const struct node *single = mn;
-		if (mn->kind == N_SEQ) {
-			items = (const struct node *const *)mn->vals;
-			ni = mn->n;
-		} else {
-			items = &single;
-			ni = 1;
-		}
-		for (size_t j = 0; j < ni; j++) {
-			const struct node *m = items[j];
-			unsigned mb = m->kind == N_SCALAR ? mode_parse(m->str) : 0;
-			if (!mb) {
-				err(C, "schema-value", m->loc, "'%s' is not a mode; use validation or disaster",
-				    m->kind == N_SCALAR ? m->str : "?");
-				continue;
-			}
-			if (!(pb->modes & mb)) {
-				err(C, "schema-value", m->loc,
-				    "step '%s' runs in mode '%s', which the playbook does not declare under 'modes:'",
-				    st->id, m->str);
-				continue;
-			}
-			st->modes |= mb;
-		}
+	st->action_loc = an->loc;
+	st->def = registry_find(an->str);
+	if (st->def)
+		return;
+	size_t na;
+	const struct action_def *const *all = registry_all(&na);
+	const char **names = xcalloc(na + 1, sizeof(*names));
+	for (size_t j = 0; j < na; j++)
+		names[j] = all[j]->name;
+	err(C, "unknown-action", an->loc, "unknown action '%s'%s; `drplay actions` lists them", an->str,
+	    suggest(C, an->str, names, na));
+	free(names);
+}
+
+/* A node that is a list of items, or one item: its items. */
+static const struct node *const *items_of(const struct node *n, const struct node **single, size_t *ni)
+{
+	if (n->kind == N_SEQ) {
+		*ni = n->n;
+		return (const struct node *const *)n->vals;
 	}
-	/* when */
-	const struct node *wn = node_get(s, "when");
-	if (wn) {
-		st->when_loc = wn->loc;
-		if (wn->kind == N_SCALAR && node_scalar_type(wn) == S_BOOL) {
-			/* `when: false` parks a step; keep it as an expression. */
+	*single = n;
+	*ni = 1;
+	return single;
+}
+
+/* modes: where the step runs (a mode or a list of them, each declared). */
+static void step_modes(struct checker *C, const struct node *mn, struct step *st)
+{
+	struct playbook *pb = C->pb;
+	st->has_modes = 1;
+	st->modes_loc = mn->loc;
+	st->modes = 0;
+	const struct node *single;
+	size_t ni;
+	const struct node *const *items = items_of(mn, &single, &ni);
+	for (size_t j = 0; j < ni; j++) {
+		const struct node *m = items[j];
+		unsigned mb = m->kind == N_SCALAR ? mode_parse(m->str) : 0;
+		if (!mb) {
+			err(C, "schema-value", m->loc, "'%s' is not a mode; use validation or disaster",
+			    m->kind == N_SCALAR ? m->str : "?");
+			continue;
 		}
-		if (wn->kind != N_SCALAR) {
-			err(C, "schema-type", wn->loc, "'when' must be an expression string");
-		} else {
-			struct vtree *v = compile(C, wn, 1);
-			st->when = v->expr;
+		if (!(pb->modes & mb)) {
+			err(C, "schema-value", m->loc,
+			    "step '%s' runs in mode '%s', which the playbook does not declare under 'modes:'", st->id,
+			    m->str);
+			continue;
 		}
+		st->modes |= mb;
 	}
-	/* requires */
-	const struct node *rn = node_get(s, "requires");
-	if (rn) {
-		st->requires_loc = rn->loc;
-		const struct node *const *items;
-		size_t ni;
-		const struct node *single = rn;
-		if (rn->kind == N_SEQ) {
-			items = (const struct node *const *)rn->vals;
-			ni = rn->n;
-		} else {
-			items = &single;
-			ni = 1;
-		}
-		st->requires = arena_alloc(pb->arena, (ni + 1) * sizeof(*st->requires));
-		for (size_t j = 0; j < ni; j++) {
-			const struct node *r = items[j];
-			if (r->kind != N_SCALAR) {
-				err(C, "schema-type", r->loc, "'requires' lists step ids");
-				continue;
-			}
-			long idx = playbook_step_index(pb, r->str);
-			if (idx < 0) {
-				err(C, "step-order", r->loc, "'requires' names unknown step '%s'", r->str);
-				continue;
-			}
-			if (idx >= (long)st->index) {
-				err(C, "step-order", r->loc,
-				    "'requires' names step '%s', which does not run before '%s'; steps run in order: move it earlier",
-				    r->str, st->id);
-				continue;
-			}
-			st->requires[st->nrequires++] = (size_t)idx;
-		}
+}
+
+/* when: an expression (`when: false` parks a step; it stays an expression). */
+static void step_when(struct checker *C, const struct node *wn, struct step *st)
+{
+	st->when_loc = wn->loc;
+	if (wn->kind != N_SCALAR) {
+		err(C, "schema-type", wn->loc, "'when' must be an expression string");
+		return;
 	}
+	struct vtree *v = compile(C, wn, 1);
+	st->when = v->expr;
+}
+
+/* requires: earlier steps, by id. */
+static void step_requires(struct checker *C, const struct node *rn, struct step *st)
+{
+	struct playbook *pb = C->pb;
+	st->requires_loc = rn->loc;
+	const struct node *single;
+	size_t ni;
+	const struct node *const *items = items_of(rn, &single, &ni);
+	st->requires = arena_alloc(pb->arena, (ni + 1) * sizeof(*st->requires));
+	for (size_t j = 0; j < ni; j++) {
+		const struct node *r = items[j];
+		if (r->kind != N_SCALAR) {
+			err(C, "schema-type", r->loc, "'requires' lists step ids");
+			continue;
+		}
+		long idx = playbook_step_index(pb, r->str);
+		if (idx < 0) {
+			err(C, "step-order", r->loc, "'requires' names unknown step '%s'", r->str);
+			continue;
+		}
+		if (idx >= (long)st->index) {
+			err(C, "step-order", r->loc,
+			    "'requires' names step '%s', which does not run before '%s'; steps run in order: move it earlier",
+			    r->str, st->id);
+			continue;
+		}
+		st->requires[st->nrequires++] = (size_t)idx;
+	}
+}
+
+/* gate, always, on_failure: what a failure of the step does to the run. */
+static void step_flow(struct checker *C, const struct node *s, struct step *st)
+{
 	const struct node *g = node_get(s, "gate");
 	if (g) {
 		st->gate_loc = g->loc;
@@ -1281,72 +1157,78 @@ static void check_step(struct checker *C, const struct node *s, struct step *st)
 			err(C, "schema-value", of->loc, "'on_failure' must be stop or continue, not '%s'",
 			    of->kind == N_SCALAR ? of->str : "?");
 	}
-	const struct node *to = node_get(s, "timeout");
-	if (to) {
-		if (want_duration(C, to, "'timeout'", &st->timeout_us) == 0 && st->timeout_us == 0)
-			err(C, "schema-value", to->loc, "'timeout' must be longer than 0s");
+}
+
+/* retries: a count, or {count: N, delay: 5s}. */
+static void step_retries(struct checker *C, const struct node *rt, struct step *st)
+{
+	int64_t cnt = 0;
+	st->retry_delay_us = 1000000;
+	if (rt->kind == N_SCALAR && node_int(rt, &cnt) == 0) {
+		st->retries = (int)cnt;
+	} else if (rt->kind == N_MAP) {
+		static const char *const rkeys[] = { "count", "delay", NULL };
+		known_keys(C, rt, rkeys, "'retries'");
+		const struct node *cn = node_get(rt, "count");
+		if (!cn)
+			err(C, "schema-missing", rt->loc, "'retries' needs 'count'");
+		else if (node_int(cn, &cnt) != 0)
+			err(C, "schema-type", cn->loc, "'count' must be an integer");
+		st->retries = (int)cnt;
+		want_duration(C, node_get(rt, "delay"), "'delay'", &st->retry_delay_us);
+	} else {
+		err(C, "schema-type", rt->loc, "'retries' must be {count: N, delay: 5s}");
 	}
-	const struct node *rt = node_get(s, "retries");
-	if (rt) {
-		int64_t cnt = 0;
-		st->retry_delay_us = 1000000;
-		if (rt->kind == N_SCALAR && node_int(rt, &cnt) == 0) {
-			st->retries = (int)cnt;
-		} else if (rt->kind == N_MAP) {
-			static const char *const rkeys[] = { "count", "delay", NULL };
-			known_keys(C, rt, rkeys, "'retries'");
-			const struct node *cn = node_get(rt, "count");
-			if (!cn)
-				err(C, "schema-missing", rt->loc, "'retries' needs 'count'");
-			else if (node_int(cn, &cnt) != 0)
-				err(C, "schema-type", cn->loc, "'count' must be an integer");
-			st->retries = (int)cnt;
-			want_duration(C, node_get(rt, "delay"), "'delay'", &st->retry_delay_us);
-		} else {
-			err(C, "schema-type", rt->loc, "'retries' must be {count: N, delay: 5s}");
-		}
-		if (cnt < 0 || cnt > 100) {
-			err(C, "schema-value", rt->loc, "'retries' count must be between 0 and 100");
-			st->retries = 0;
-		}
+	if (cnt < 0 || cnt > 100) {
+		err(C, "schema-value", rt->loc, "'retries' count must be between 0 and 100");
+		st->retries = 0;
 	}
-	/* with */
+}
+
+/* One `with:` entry: a parameter the action declares, compiled and checked. */
+static void step_arg_check(struct checker *C, struct step *st, const struct node *k, const struct node *v,
+			   const char *owner)
+{
+	const struct param_spec *ps = param_find(st->def->params, k->str);
+	if (!ps) {
+		const char *names[64];
+		size_t nn = 0;
+		for (const struct param_spec *p = st->def->params; p && p->name && nn < 63; p++)
+			names[nn++] = p->name;
+		names[nn] = NULL;
+		err(C, "unknown-param", k->loc, "action %s has no parameter '%s'%s", st->def->name, k->str,
+		    suggest(C, k->str, names, nn));
+		return;
+	}
+	struct arg *a = &st->args[st->nargs++];
+	a->spec = ps;
+	a->loc = k->loc;
+	a->v = compile(C, v, ps->type == T_EXPR);
+	check_value(C, ps, a->v, owner);
+	if (ps->type == T_RESOURCE)
+		check_resource_ref(C, ps, a->v, owner);
+	guard_literal_credential(C->d, ps, a->v, owner);
+}
+
+/* with: the action's parameters, every required one given, then the
+ * action's own checks. */
+static void step_with(struct checker *C, const struct node *s, struct step *st)
+{
+	struct playbook *pb = C->pb;
 	const struct node *wt = node_get(s, "with");
 	if (wt && !(wt->kind == N_SCALAR && node_scalar_type(wt) == S_NULL) && wt->kind != N_MAP) {
-		err(C, "schema-type", wt->loc, "'with' must be a mapping of parameters, not a %s",
-		    node_kind_name(wt));
+		err(C, "schema-type", wt->loc, "'with' must be a mapping of parameters, not a %s", node_kind_name(wt));
 		wt = NULL;
 	}
 	if (!st->def)
 		return;
 	size_t nw = wt && wt->kind == N_MAP ? wt->n : 0;
 	st->args = arena_alloc(pb->arena, (nw + 1) * sizeof(*st->args));
-	char owner[160];
-	snprintf(owner, sizeof(owner), "%s parameter", st->def->name);
-	for (size_t j = 0; j < nw; j++) {
-		const struct node *k = wt->keys[j];
-		if (k->kind != N_SCALAR)
-			continue;
-		const struct param_spec *ps = param_find(st->def->params, k->str);
-		if (!ps) {
-			const char *names[64];
-			size_t nn = 0;
-			for (const struct param_spec *p = st->def->params; p && p->name && nn < 63; p++)
-				names[nn++] = p->name;
-			names[nn] = NULL;
-			err(C, "unknown-param", k->loc, "action %s has no parameter '%s'%s", st->def->name, k->str,
-			    suggest(C, k->str, names, nn));
-			continue;
-		}
-		struct arg *a = &st->args[st->nargs++];
-		a->spec = ps;
-		a->loc = k->loc;
-		a->v = compile(C, wt->vals[j], ps->type == T_EXPR);
-		check_value(C, ps, a->v, owner);
-		if (ps->type == T_RESOURCE)
-			check_resource_ref(C, ps, a->v, owner);
-		check_literal_secret(C, ps, a->v, owner);
-	}
+	char *owner = xasprintf("%s parameter", st->def->name);
+	for (size_t j = 0; j < nw; j++)
+		if (wt->keys[j]->kind == N_SCALAR)
+			step_arg_check(C, st, wt->keys[j], wt->vals[j], owner);
+	free(owner);
 	for (const struct param_spec *p = st->def->params; p && p->name; p++) {
 		if ((p->flags & P_REQUIRED) && !step_arg(st, p->name))
 			err(C, "schema-missing", wt ? wt->loc : s->loc,
@@ -1354,9 +1236,32 @@ static void check_step(struct checker *C, const struct node *s, struct step *st)
 			    p->doc ? p->doc : ptype_name(p->type));
 	}
 	if (st->def->check) {
-		struct argq q = { st, NULL, NULL, C->d };
+		struct argq q = { .st = st, .d = C->d };
 		st->def->check(&q);
 	}
+}
+
+static void check_step(struct checker *C, const struct node *s, struct step *st)
+{
+	C->cur_step = (long)st->index;
+	known_keys(C, s, step_key_names(), "a step");
+	st->modes = C->pb->modes;
+	step_action(C, s, st);
+	st->desc = want_string(C, node_get(s, "description"), "'description'");
+	const struct node *n;
+	if ((n = node_get(s, "modes")))
+		step_modes(C, n, st);
+	if ((n = node_get(s, "when")))
+		step_when(C, n, st);
+	if ((n = node_get(s, "requires")))
+		step_requires(C, n, st);
+	step_flow(C, s, st);
+	const struct node *to = node_get(s, "timeout");
+	if (to && want_duration(C, to, "'timeout'", &st->timeout_us) == 0 && st->timeout_us == 0)
+		err(C, "schema-value", to->loc, "'timeout' must be longer than 0s");
+	if ((n = node_get(s, "retries")))
+		step_retries(C, n, st);
+	step_with(C, s, st);
 }
 
 static void check_objectives(struct checker *C, const struct node *n)
@@ -1379,16 +1284,17 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 	pb->doc = doc;
 	pb->arena = arena_new();
 	pb->file = doc->file;
-	struct checker C = { pb, d, -1, 0, SUGGEST_BUDGET };
+	struct checker C = { .pb = pb, .d = d, .cur_step = -1, .suggest_budget = SUGGEST_BUDGET };
 	const struct node *root = doc->root;
 	if (!root) {
 		if (d->nerr == 0) {
-			struct loc l = { doc->file, 1, 1 };
+			struct loc l = { .file = doc->file, .line = 1, .col = 1 };
 			err(&C, "schema-type", l,
 			    "the playbook is empty; it must be a mapping that starts with 'drplay: 1'");
 		}
 		pb->doc = NULL;
 		playbook_free(pb);
+		sb_release(&C.hint);
 		return NULL;
 	}
 	if (root->kind != N_MAP) {
@@ -1397,6 +1303,7 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 		    node_kind_name(root));
 		pb->doc = NULL;
 		playbook_free(pb);
+		sb_release(&C.hint);
 		return NULL;
 	}
 	known_keys(&C, root, top_keys, "the playbook");
@@ -1442,61 +1349,6 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 			if (steps->vals[i]->kind == N_MAP)
 				check_step(&C, steps->vals[i], &pb->steps[i]);
 	}
+	sb_release(&C.hint);
 	return pb;
-}
-
-void playbook_free(struct playbook *pb)
-{
-	if (!pb)
-		return;
-	for (size_t i = 0; i < pb->ntmpls; i++)
-		tmpl_free(pb->tmpls[i]);
-	for (size_t i = 0; i < pb->nexprs; i++)
-		expr_free(pb->exprs[i]);
-	for (size_t i = 0; i < pb->njsons; i++)
-		json_decref(pb->jsons[i]);
-	free(pb->tmpls);
-	free(pb->exprs);
-	free(pb->jsons);
-	arena_free(pb->arena);
-	doc_free(pb->doc);
-	free(pb);
-}
-
-const struct param_def *playbook_param(const struct playbook *pb, const char *name)
-{
-	for (size_t i = 0; i < pb->nparams; i++)
-		if (!strcmp(pb->params[i].name, name))
-			return &pb->params[i];
-	return NULL;
-}
-
-const struct resource_def *playbook_resource(const struct playbook *pb, const char *name)
-{
-	for (size_t i = 0; i < pb->nresources; i++)
-		if (!strcmp(pb->resources[i].name, name))
-			return &pb->resources[i];
-	return NULL;
-}
-
-long playbook_step_index(const struct playbook *pb, const char *id)
-{
-	if (!pb->step_hash_cap)
-		return -1;
-	size_t mask = pb->step_hash_cap - 1;
-	for (size_t h = hash_str(id) & mask;; h = (h + 1) & mask) {
-		size_t v = pb->step_hash[h];
-		if (v == 0)
-			return -1;
-		if (!strcmp(pb->steps[v - 1].id, id))
-			return (long)(v - 1);
-	}
-}
-
-const struct arg *step_arg(const struct step *st, const char *name)
-{
-	for (size_t i = 0; i < st->nargs; i++)
-		if (!strcmp(st->args[i].spec->name, name))
-			return &st->args[i];
-	return NULL;
 }

@@ -433,11 +433,3 @@ void diags_print(const struct diags *d, enum diag_format fmt, FILE *f)
 	case DF_SARIF: print_sarif(d, f); break;
 	}
 }
-
-const struct rule_info *lint_rule_find(const char *id)
-{
-	for (size_t i = 0; i < lint_rules_count; i++)
-		if (strcmp(lint_rules[i].id, id) == 0)
-			return &lint_rules[i];
-	return NULL;
-}

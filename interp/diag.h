@@ -10,9 +10,8 @@
 
 #include <stdio.h>
 #include "node.h"
+#include "rules.h"
 #include "util.h"
-
-enum sev { SEV_ERROR, SEV_WARNING, SEV_NOTE };
 
 /* Which outcome class a diagnostic belongs to, so `run` can pick its exit
  * code: a broken playbook (2) or a safety guard that refuses it (3). */
@@ -54,17 +53,7 @@ void diags_sort(struct diags *d);
 enum diag_format { DF_TEXT, DF_JSON, DF_SARIF };
 /* Prints every diagnostic to f. Text: "FILE:LINE:COL: error: [rule] msg",
  * the source line and a caret. JSON: {"diagnostics":[...]} . SARIF: a full
- * sarif-2.1.0 log whose rules come from the lint rule table. */
+ * sarif-2.1.0 log whose rules come from the rule table (rules.h). */
 void diags_print(const struct diags *d, enum diag_format fmt, FILE *f);
-
-/* The lint rule table (lint.c): id, default severity, one-line description. */
-struct rule_info {
-	const char *id;
-	enum sev sev;
-	const char *summary;
-};
-extern const struct rule_info lint_rules[];
-extern const size_t lint_rules_count;
-const struct rule_info *lint_rule_find(const char *id);
 
 #endif

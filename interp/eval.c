@@ -1,9 +1,9 @@
 /*
  * eval.c: turning compiled values (vtrees) into JSON, both statically (lint
  * and plan: params, env, run and resources known, step outputs not) and at
- * run time (run.c supplies a resolver with step outputs). Also the static
- * questions the guards and lint ask of a step: which resources it touches,
- * whether they are live, and its effective flags.
+ * run time (run.c supplies a resolver with step outputs). Also the
+ * argument queries of the registry's flags hooks, and a step's effective
+ * flags.
  */
 #include "plan.h"
 
@@ -11,8 +11,6 @@
 #include <string.h>
 
 #include "util.h"
-
-int vtree_eval(const struct vtree *v, const struct eval_ctx *ctx, json_t **out, char **err, int *secret);
 
 /* Evaluates a vtree with a resolver. Returns 0 and a new reference, or -1
  * with *err set (caller frees). *secret is OR-ed with the taint. */
@@ -96,7 +94,7 @@ static json_t *static_resource(struct static_ud *su, const struct resource_def *
 	}
 	su->depth++;
 	for (size_t i = 0; i < rd->nfields; i++) {
-		struct eval_ctx ctx = { static_resolve, su, 0, NULL, NULL };
+		struct eval_ctx ctx = { .resolve = static_resolve, .ud = su };
 		json_t *x = NULL;
 		char *e = NULL;
 		int saved = su->unknown;
@@ -200,8 +198,8 @@ int vtree_static(const struct vtree *v, const struct static_env *env, json_t **o
 	}
 	if (v->dynamic && v->kind == VT_TMPL)
 		return 0;
-	struct static_ud su = { env, 0, 0 };
-	struct eval_ctx ctx = { static_resolve, &su, 0, NULL, NULL };
+	struct static_ud su = { .env = env };
+	struct eval_ctx ctx = { .resolve = static_resolve, .ud = &su };
 	if (vtree_eval(v, &ctx, out, err, NULL) == 0)
 		return 1;
 	if (su.unknown) {
@@ -214,8 +212,8 @@ int vtree_static(const struct vtree *v, const struct static_env *env, json_t **o
 
 int when_static(const struct expr *e, const struct static_env *env, int *truth)
 {
-	struct static_ud su = { env, 0, 0 };
-	struct eval_ctx ctx = { static_resolve, &su, 0, NULL, NULL };
+	struct static_ud su = { .env = env };
+	struct eval_ctx ctx = { .resolve = static_resolve, .ud = &su };
 	struct value v;
 	char *err = NULL;
 	if (expr_eval(e, &ctx, &v, &err) != 0) {
@@ -347,88 +345,6 @@ unsigned step_flags(const struct step *st, const struct static_env *env)
 {
 	if (!st->def)
 		return 0;
-	struct argq q = { st, env, NULL, NULL };
+	struct argq q = { .st = st, .env = env };
 	return action_flags(st->def, &q);
-}
-
-/* ---- targets and liveness ---- */
-
-static void add_unique(size_t *out, size_t *n, size_t max, size_t v)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (out[i] == v)
-			return;
-	if (*n < max)
-		out[(*n)++] = v;
-}
-
-static void follow_refs(const struct playbook *pb, size_t ri, size_t *out, size_t *n, size_t max,
-			int depth)
-{
-	if (depth > 8)
-		return;
-	const struct resource_def *rd = &pb->resources[ri];
-	for (size_t i = 0; i < rd->nfields; i++) {
-		if (!(rd->fspecs[i]->flags & P_LIVE_REF) || rd->fields[i]->kind != VT_LIT ||
-		    !json_is_string(rd->fields[i]->lit))
-			continue;
-		const struct resource_def *to = playbook_resource(pb, json_string_value(rd->fields[i]->lit));
-		if (!to)
-			continue;
-		size_t ti = (size_t)(to - pb->resources);
-		size_t before = *n;
-		add_unique(out, n, max, ti);
-		if (*n > before)
-			follow_refs(pb, ti, out, n, max, depth + 1);
-	}
-}
-
-size_t step_targets(const struct playbook *pb, const struct step *st, const struct static_env *env,
-		    size_t *out, size_t max, int *unknown)
-{
-	size_t n = 0;
-	*unknown = 0;
-	if (!st->def)
-		return 0;
-	for (size_t i = 0; i < st->nargs; i++) {
-		const struct param_spec *ps = st->args[i].spec;
-		if (ps->type != T_RESOURCE || !(ps->flags & P_TARGET))
-			continue;
-		json_t *v = NULL;
-		char *err = NULL;
-		int r = env ? vtree_static(st->args[i].v, env, &v, &err)
-			    : (st->args[i].v->kind == VT_LIT ? (v = json_incref(st->args[i].v->lit), 1) : 0);
-		free(err);
-		if (r != 1 || !json_is_string(v)) {
-			*unknown = 1;
-			json_decref(v);
-			continue;
-		}
-		const struct resource_def *rd = playbook_resource(pb, json_string_value(v));
-		json_decref(v);
-		if (!rd) {
-			*unknown = 1;
-			continue;
-		}
-		size_t ri = (size_t)(rd - pb->resources);
-		add_unique(out, &n, max, ri);
-		follow_refs(pb, ri, out, &n, max, 0);
-	}
-	return n;
-}
-
-int resource_is_live(const struct playbook *pb, size_t ri)
-{
-	size_t set[16];
-	size_t n = 0;
-	add_unique(set, &n, 16, ri);
-	follow_refs(pb, ri, set, &n, 16, 0);
-	for (size_t i = 0; i < n; i++) {
-		const struct resource_def *rd = &pb->resources[set[i]];
-		if (rd->live)
-			return 1;
-	}
-	/* Fail-closed: a resource that says neither live nor throwaway is
-	 * treated as live. */
-	return !pb->resources[ri].throwaway;
 }

@@ -3,7 +3,8 @@
  * interpolation (grammar in grammar/expr.ebnf). Expressions are parsed once
  * at check time into an AST and evaluated many times; evaluation asks the
  * caller's resolver for the roots (params, env, secret, steps, resources,
- * run) and navigates JSON values itself.
+ * run) and navigates JSON values itself. Implemented in stages, one file
+ * each (interp/expr_*.c; the map is in expr_int.h).
  */
 #ifndef DRPLAY_EXPR_H
 #define DRPLAY_EXPR_H

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "redact.h"
+#include "run.h"
+#include "summary.h"
 #include "text.h"
 #include "util.h"
 
@@ -66,19 +68,19 @@ static int mkdirs(const char *dir)
 	return rc;
 }
 
-struct journal *journal_open(const char *dir, const char *run_id, char **err)
+struct journal *journal_open(const char *dir, const char *run_id, struct fail *f)
 {
 	if (mkdirs(dir) != 0) {
-		*err = xasprintf("cannot create journal directory '%s': %s; pass --journal-dir to a writable place",
-				 dir, strerror(errno));
+		fail_set(f, EXIT_INVALID, "cannot create journal directory '%s': %s; pass --journal-dir to a writable place",
+			 dir, strerror(errno));
 		return NULL;
 	}
 	struct journal *j = xcalloc(1, sizeof(*j));
 	j->path = xasprintf("%s/%s.jsonl", dir, run_id);
 	j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_EXCL | O_CLOEXEC, 0640);
 	if (j->fd < 0) {
-		*err = xasprintf("cannot create journal '%s': %s; pass --journal-dir to a writable place",
-				 j->path, strerror(errno));
+		fail_set(f, EXIT_INVALID, "cannot create journal '%s': %s; pass --journal-dir to a writable place", j->path,
+			 strerror(errno));
 		free(j->path);
 		free(j);
 		return NULL;
@@ -140,8 +142,8 @@ int journal_event(struct journal *j, const char *event, json_t *fields)
 	if (wr != 0) {
 		rc = -1;
 		if (!j->warned) {
-			fprintf(stderr, "drplay: warning: cannot write the journal '%s': %s; the run goes on, but its record is incomplete\n",
-				j->path, strerror(errno));
+			warn_print("cannot write the journal '%s': %s; the run goes on, but its record is incomplete", j->path,
+				   strerror(errno));
 			j->warned = 1;
 		}
 	}
@@ -161,8 +163,8 @@ void journal_durable(struct journal *j, int on)
 	if (on && j->pending) {
 		j->pending = 0;
 		if (fdatasync(j->fd) != 0 && !j->warned) {
-			fprintf(stderr, "drplay: warning: cannot sync the journal '%s': %s; the run goes on, but its record may be incomplete after a crash\n",
-				j->path, strerror(errno));
+			warn_print("cannot sync the journal '%s': %s; the run goes on, but its record may be incomplete after a crash",
+				   j->path, strerror(errno));
 			j->warned = 1;
 		}
 	}
@@ -180,18 +182,19 @@ void journal_close(struct journal *j)
 	free(j);
 }
 
-int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, char **err)
+int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, struct fail *fl)
 {
 	*fd = -1;
 	if (mkdirs(dir) != 0) {
-		*err = xasprintf("cannot create journal directory '%s': %s", dir, strerror(errno));
+		fail_set(fl, EXIT_REFUSED, "cannot create journal directory '%s': %s", dir, strerror(errno));
 		return -1;
 	}
 	/* the checker allows no '/' and no leading '.' in a playbook name: the
 	 * lock is a file directly in the journal directory, never outside it */
 	if (!*playbook || *playbook == '.' || strchr(playbook, '/')) {
-		*err = xasprintf("playbook name '%s' cannot name a lock file in '%s'; rename the playbook (letters, digits, '.', '_', '-')",
-				 playbook, dir);
+		fail_set(fl, EXIT_REFUSED,
+			 "playbook name '%s' cannot name a lock file in '%s'; rename the playbook (letters, digits, '.', '_', '-')",
+			 playbook, dir);
 		return -1;
 	}
 	char *path = xasprintf("%s/%s.lock", dir, playbook);
@@ -199,17 +202,19 @@ int journal_lock(const char *dir, const char *playbook, const char *run_id, int 
 	 * truncate its target), never a FIFO or device (O_NONBLOCK: no wait) */
 	int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0640);
 	if (f < 0) {
-		*err = errno == ELOOP
-			       ? xasprintf("lock file '%s' is a symbolic link, which drplay never follows; remove it if you did not put it there",
-					   path)
-			       : xasprintf("cannot open lock file '%s': %s", path, strerror(errno));
+		if (errno == ELOOP)
+			fail_set(fl, EXIT_REFUSED,
+				 "lock file '%s' is a symbolic link, which drplay never follows; remove it if you did not put it there",
+				 path);
+		else
+			fail_set(fl, EXIT_REFUSED, "cannot open lock file '%s': %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
 	struct stat st = { 0 };
 	if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		*err = xasprintf("lock file '%s' is not a plain file of its own (%s); remove it if you did not put it there",
-				 path, S_ISREG(st.st_mode) ? "it has other hard links" : "not a regular file");
+		fail_set(fl, EXIT_REFUSED, "lock file '%s' is not a plain file of its own (%s); remove it if you did not put it there",
+			 path, S_ISREG(st.st_mode) ? "it has other hard links" : "not a regular file");
 		close(f);
 		free(path);
 		return -1;
@@ -221,8 +226,9 @@ int journal_lock(const char *dir, const char *playbook, const char *run_id, int 
 			holder[r] = '\0';
 			holder[strcspn(holder, "\n")] = '\0';
 		}
-		*err = xasprintf("another run of playbook '%s' holds the lock '%s' (%s); wait for it to finish, or check `drplay status`",
-				 playbook, path, *holder ? holder : "holder unknown");
+		fail_set(fl, EXIT_REFUSED,
+			 "another run of playbook '%s' holds the lock '%s' (%s); wait for it to finish, or check `drplay status`",
+			 playbook, path, *holder ? holder : "holder unknown");
 		close(f);
 		free(path);
 		return -1;
@@ -352,219 +358,251 @@ static int run_running(const char *dir, const char *path, json_t *start, long *p
 	return lock_names_it ? 1 : -1;
 }
 
-int journal_status(const char *dir, int as_json)
+/* A journal read back: the events `drplay status` shows. */
+struct journal_read {
+	json_t *start, *end;  /* run_start and run_end (NULL when missing) */
+	json_t *steps;        /* each step's last step_end or step_skip, in first-seen order */
+	json_t *order;        /* step id -> index in steps */
+	json_t *rstates;      /* resource -> the last event of it that carried a "state" */
+	json_t *last_start;   /* the step_start not yet ended, or NULL */
+	int bad;              /* lines that did not parse, the last one not counted */
+	int torn;             /* the last line did not parse (a crash or a full disk) */
+};
+
+static void read_event(struct journal_read *jr, json_t *ev)
 {
-	char *path = newest_journal(dir);
-	if (!path) {
-		fprintf(stderr, "drplay status: no run journal in '%s'; runs write there (pass --journal-dir to look elsewhere)\n",
-			dir);
-		return 2;
+	const char *type = jstr(ev, "event");
+	/* what an action's own event (database_stopped) says a resource is in */
+	if (*jstr(ev, "resource") && *jstr(ev, "state"))
+		json_object_set(jr->rstates, jstr(ev, "resource"), ev);
+	json_t **keep = !strcmp(type, "run_start") ? &jr->start : !strcmp(type, "run_end") ? &jr->end
+			: !strcmp(type, "step_start") ? &jr->last_start : NULL;
+	if (keep) {
+		json_decref(*keep);
+		*keep = json_incref(ev);
+	} else if (!strcmp(type, "step_end") || !strcmp(type, "step_skip")) {
+		const char *id = jstr(ev, "step");
+		json_t *idx = json_object_get(jr->order, id);
+		if (idx) {
+			json_array_set(jr->steps, (size_t)json_integer_value(idx), ev);
+		} else {
+			json_object_set_new(jr->order, id, json_integer((json_int_t)json_array_size(jr->steps)));
+			json_array_append(jr->steps, ev);
+		}
+		if (!strcmp(type, "step_end")) {
+			json_decref(jr->last_start);
+			jr->last_start = NULL;
+		}
 	}
+}
+
+/* Reads the journal at path; for the terminal (not as_json) its values are
+ * escaped (text.h). Returns 0, or -1 with f set when it cannot be read. */
+static int read_journal(const char *path, int as_json, struct journal_read *jr, struct fail *fl)
+{
+	memset(jr, 0, sizeof(*jr));
 	FILE *f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "drplay status: cannot read '%s': %s\n", path, strerror(errno));
-		free(path);
-		return 2;
-	}
-	json_t *start = NULL, *end = NULL, *steps = json_array(), *order = json_object();
-	/* The last event of each resource that carried a "state" (an action's
-	 * own event such as database_stopped): what the run left it in. */
-	json_t *rstates = json_object();
+	if (!f)
+		return fail_set(fl, EXIT_INVALID, "cannot read '%s': %s", path, strerror(errno));
+	jr->steps = json_array();
+	jr->order = json_object();
+	jr->rstates = json_object();
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	int bad = 0, last_bad = 0;
-	const char *running = NULL;
-	json_t *last_start = NULL;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		json_error_t je;
 		/* a line cut off by a crash or a full disk (perhaps NUL-padded)
 		 * does not parse; only the last one may be so */
 		json_t *ev = json_loadb(line, (size_t)n, 0, &je);
-		last_bad = !ev;
+		jr->torn = !ev;
 		if (!ev) {
-			bad++;
+			jr->bad++;
 			continue;
 		}
-		if (!as_json) { /* its values reach the terminal escaped (text.h) */
+		if (!as_json) {
 			json_t *safe = json_term(ev);
 			json_decref(ev);
 			ev = safe;
 		}
-		const char *type = jstr(ev, "event");
-		if (*jstr(ev, "resource") && *jstr(ev, "state"))
-			json_object_set(rstates, jstr(ev, "resource"), ev);
-		if (!strcmp(type, "run_start")) {
-			json_decref(start);
-			start = json_incref(ev);
-		} else if (!strcmp(type, "run_end")) {
-			json_decref(end);
-			end = json_incref(ev);
-		} else if (!strcmp(type, "step_start")) {
-			json_decref(last_start);
-			last_start = json_incref(ev);
-			running = jstr(ev, "step");
-		} else if (!strcmp(type, "step_end") || !strcmp(type, "step_skip")) {
-			const char *id = jstr(ev, "step");
-			json_t *idx = json_object_get(order, id);
-			if (idx) {
-				json_array_set(steps, (size_t)json_integer_value(idx), ev);
-			} else {
-				json_object_set_new(order, id, json_integer((json_int_t)json_array_size(steps)));
-				json_array_append(steps, ev);
-			}
-			if (!strcmp(type, "step_end")) {
-				json_decref(last_start);
-				last_start = NULL;
-			}
-		}
+		read_event(jr, ev);
 		json_decref(ev);
 	}
 	free(line);
 	fclose(f);
-	(void)running;
-	/* the last line torn: what a crash or a full disk leaves */
-	int torn = last_bad;
-	bad -= torn;
-	long pid = 0;
-	int alive = end || !start ? 0 : run_running(dir, path, start, &pid);
+	jr->bad -= jr->torn;
+	return 0;
+}
 
-	/* What state the run left. */
-	const char *maint = NULL, *maint_step = NULL;
-	json_t *snaps = json_array();
-	json_t *open_gates = json_array();
+static void journal_read_release(struct journal_read *jr)
+{
+	json_decref(jr->start);
+	json_decref(jr->end);
+	json_decref(jr->last_start);
+	json_decref(jr->steps);
+	json_decref(jr->order);
+	json_decref(jr->rstates);
+}
+
+/* What `drplay status` says about a journal. */
+struct status {
+	const char *path;
+	struct journal_read jr;
+	long pid;             /* the process looked at for a run without an end */
+	int alive;            /* 1 running, 0 gone, -1 cannot tell */
+	struct run_left left; /* the steps folded as the run folds them */
+	json_t *open_gates;   /* gates that did not pass */
+};
+
+static void status_json(const struct status *s)
+{
+	const struct journal_read *jr = &s->jr;
+	json_t *o = json_object();
+	json_object_set_new(o, "journal", json_string(s->path));
+	json_object_set(o, "run", jr->start ? jr->start : json_null());
+	json_object_set(o, "end", jr->end ? jr->end : json_null());
+	json_object_set(o, "steps", jr->steps);
+	json_object_set_new(o, "finished", json_boolean(jr->end != NULL));
+	if (!jr->end && jr->start) {
+		json_object_set_new(o, "running", s->alive < 0 ? json_null() : json_boolean(s->alive));
+		json_object_set_new(o, "pid", json_integer(s->pid));
+	}
+	if (!jr->end && jr->last_start)
+		json_object_set_new(o, s->alive > 0 ? "running_step" : "stopped_in", json_string(jstr(jr->last_start, "step")));
+	json_object_set_new(o, "torn_last_line", json_boolean(jr->torn && s->alive <= 0));
+	json_object_set_new(o, "unreadable_lines", json_integer(jr->bad));
+	json_object_set_new(o, "maintenance", s->left.maint ? json_string(s->left.maint) : json_null());
+	json_object_set(o, "snapshots", s->left.kept);
+	json_object_set(o, "failed_gates", s->open_gates);
+	json_object_set(o, "resource_states", jr->rstates);
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
+/* The run line, and how it ended or whether it is still running. */
+static void status_text_run(const struct status *s)
+{
+	const struct journal_read *jr = &s->jr;
+	json_t *start = jr->start, *end = jr->end, *last = jr->last_start;
+	printf("journal: %s\n", s->path);
+	if (start)
+		printf("run %s of '%s' (%s) in %s mode, started %s\n", jstr(start, "run"), jstr(start, "playbook"),
+		       jstr(start, "file"), jstr(start, "mode"), jstr(start, "ts"));
+	if (end)
+		printf("ended %s: %s (exit %lld)\n", jstr(end, "ts"), jstr(end, "outcome"),
+		       (long long)json_integer_value(json_object_get(end, "exit_code")));
+	else if (s->alive > 0 && last)
+		printf("the run is still running (pid %ld holds this journal open): now in step '%s' (%s)\n", s->pid,
+		       jstr(last, "step"), jstr(last, "action"));
+	else if (s->alive > 0)
+		printf("the run is still running (pid %ld holds this journal open)\n", s->pid);
+	else if (last)
+		printf("the run did not finish: the journal stops during step '%s' (%s); %s\n", jstr(last, "step"),
+		       jstr(last, "action"),
+		       s->alive == 0 ? "its process is gone (killed, or the machine went down): check what that step left"
+				     : "it was killed or is still running");
+	else
+		printf("the run did not finish: the journal has no end event%s\n",
+		       s->alive == 0 ? "; its process is gone (killed, or the machine went down)" : "");
+	if (jr->torn && s->alive <= 0)
+		printf("the journal's last line is incomplete (cut off while it was written: a crash or a full disk); the events before it are shown\n");
+}
+
+static void status_text_steps(const struct status *s)
+{
 	size_t i;
 	json_t *ev;
-	json_array_foreach(steps, i, ev)
+	printf("steps:\n");
+	json_array_foreach(s->jr.steps, i, ev)
 	{
-		const char *cat = jstr(ev, "category");
 		const char *outc = jstr(ev, "outcome");
-		if (!strcmp(jstr(ev, "event"), "step_end") && !strcmp(outc, "ok")) {
-			if (!strcmp(cat, "maintenance_on")) {
-				maint = "ON";
-				maint_step = jstr(ev, "step");
-			} else if (!strcmp(cat, "maintenance_off")) {
-				maint = "OFF";
-				maint_step = jstr(ev, "step");
-			}
-			json_t *outs = json_object_get(ev, "outputs");
-			const char *keys[] = { "name", "preserved", "snapshot" };
-			if (!strcmp(cat, "snapshot") || !strcmp(cat, "restore")) {
-				for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
-					const char *v = json_string_value(json_object_get(outs, keys[k]));
-					if (v && (!strcmp(cat, "snapshot") || strcmp(keys[k], "name") != 0))
-						json_array_append_new(snaps, json_string(v));
-				}
-			}
-		}
-		if (json_is_true(json_object_get(ev, "gate")) && strcmp(outc, "ok") != 0 &&
-		    !strcmp(jstr(ev, "event"), "step_end"))
-			json_array_append_new(open_gates, json_string(jstr(ev, "step")));
-	}
-
-	if (as_json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "journal", json_string(path));
-		json_object_set(o, "run", start ? start : json_null());
-		json_object_set(o, "end", end ? end : json_null());
-		json_object_set(o, "steps", steps);
-		json_object_set_new(o, "finished", json_boolean(end != NULL));
-		if (!end && start) {
-			json_object_set_new(o, "running", alive < 0 ? json_null() : json_boolean(alive));
-			json_object_set_new(o, "pid", json_integer(pid));
-		}
-		if (!end && last_start)
-			json_object_set_new(o, alive > 0 ? "running_step" : "stopped_in", json_string(jstr(last_start, "step")));
-		json_object_set_new(o, "torn_last_line", json_boolean(torn && alive <= 0));
-		json_object_set_new(o, "unreadable_lines", json_integer(bad));
-		json_object_set_new(o, "maintenance", maint ? json_string(maint) : json_null());
-		json_object_set(o, "snapshots", snaps);
-		json_object_set(o, "failed_gates", open_gates);
-		json_object_set(o, "resource_states", rstates);
-		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(o);
-	} else {
-		printf("journal: %s\n", path);
-		if (start)
-			printf("run %s of '%s' (%s) in %s mode, started %s\n", jstr(start, "run"),
-			       jstr(start, "playbook"), jstr(start, "file"), jstr(start, "mode"),
-			       jstr(start, "ts"));
-		if (end)
-			printf("ended %s: %s (exit %lld)\n", jstr(end, "ts"), jstr(end, "outcome"),
-			       (long long)json_integer_value(json_object_get(end, "exit_code")));
-		else if (alive > 0 && last_start)
-			printf("the run is still running (pid %ld holds this journal open): now in step '%s' (%s)\n", pid,
-			       jstr(last_start, "step"), jstr(last_start, "action"));
-		else if (alive > 0)
-			printf("the run is still running (pid %ld holds this journal open)\n", pid);
-		else if (last_start)
-			printf("the run did not finish: the journal stops during step '%s' (%s); %s\n",
-			       jstr(last_start, "step"), jstr(last_start, "action"),
-			       alive == 0 ? "its process is gone (killed, or the machine went down): check what that step left"
-					  : "it was killed or is still running");
-		else
-			printf("the run did not finish: the journal has no end event%s\n",
-			       alive == 0 ? "; its process is gone (killed, or the machine went down)" : "");
-		if (torn && alive <= 0)
-			printf("the journal's last line is incomplete (cut off while it was written: a crash or a full disk); the events before it are shown\n");
-		printf("steps:\n");
-		json_array_foreach(steps, i, ev)
-		{
-			const char *outc = jstr(ev, "outcome");
-			if (!*outc)
-				outc = "skipped";
-			json_t *dur = json_object_get(ev, "duration_s");
-			char d[32] = "";
-			if (json_is_number(dur))
-				snprintf(d, sizeof(d), "%.2fs", json_number_value(dur));
-			printf("  %-11s %8s  %-18s %-20s", outc, d, jstr(ev, "step"), jstr(ev, "action"));
-			if (json_is_true(json_object_get(ev, "gate")))
-				printf(" (gate)");
-			const char *why = *jstr(ev, "error") ? jstr(ev, "error") : jstr(ev, "reason");
-			if (*why) {
-				char *m = redact(why);
-				printf("  %s", m);
-				free(m);
-			}
-			putchar('\n');
-		}
-		if (json_array_size(open_gates)) {
-			printf("failed gates:");
-			json_array_foreach(open_gates, i, ev) printf(" %s", json_string_value(ev));
-			putchar('\n');
-		}
-		if (maint)
-			printf("maintenance: %s (last changed by step '%s')%s\n", maint, maint_step,
-			       !strcmp(maint, "ON") ? "; lift it only after a verified restore" : "");
-		else
-			printf("maintenance: not changed by this run\n");
-		const char *rname;
-		json_t *rs;
-		json_object_foreach(rstates, rname, rs)
-		{
-			char *m = redact(jstr(rs, "message"));
-			printf("resource %s: %s (event %s at %s, step '%s')%s%s\n", rname, jstr(rs, "state"),
-			       jstr(rs, "event"), jstr(rs, "ts"), jstr(rs, "step"), *m ? ": " : "", m);
+		json_t *dur = json_object_get(ev, "duration_s");
+		char d[32] = "";
+		if (json_is_number(dur))
+			snprintf(d, sizeof(d), "%.2fs", json_number_value(dur));
+		printf("  %-11s %8s  %-18s %-20s", *outc ? outc : "skipped", d, jstr(ev, "step"), jstr(ev, "action"));
+		if (json_is_true(json_object_get(ev, "gate")))
+			printf(" (gate)");
+		const char *why = *jstr(ev, "error") ? jstr(ev, "error") : jstr(ev, "reason");
+		if (*why) {
+			char *m = redact(why);
+			printf("  %s", m);
 			free(m);
 		}
-		if (json_array_size(snaps)) {
-			printf("preserved states (never deleted by a run; `drplay cleanup` removes them on approval):");
-			json_array_foreach(snaps, i, ev) printf(" %s", json_string_value(ev));
-			putchar('\n');
-		}
-		if (bad)
-			printf("warning: %d journal line(s) before the last could not be read; the journal was altered or damaged\n",
-			       bad);
+		putchar('\n');
 	}
-	json_decref(start);
-	json_decref(end);
-	json_decref(last_start);
-	json_decref(steps);
-	json_decref(order);
-	json_decref(snaps);
-	json_decref(open_gates);
-	json_decref(rstates);
-	free(path);
-	return 0;
+}
+
+/* What the run left: failed gates, maintenance, resource states, kept states. */
+static void status_text_left(const struct status *s)
+{
+	size_t i;
+	json_t *ev;
+	if (json_array_size(s->open_gates)) {
+		printf("failed gates:");
+		json_array_foreach(s->open_gates, i, ev) printf(" %s", json_string_value(ev));
+		putchar('\n');
+	}
+	if (s->left.maint)
+		printf("maintenance: %s (last changed by step '%s')%s\n", s->left.maint, s->left.maint_step,
+		       !strcmp(s->left.maint, "ON") ? "; lift it only after a verified restore" : "");
+	else
+		printf("maintenance: not changed by this run\n");
+	const char *rname;
+	json_t *rs;
+	json_object_foreach(s->jr.rstates, rname, rs)
+	{
+		char *m = redact(jstr(rs, "message"));
+		printf("resource %s: %s (event %s at %s, step '%s')%s%s\n", rname, jstr(rs, "state"), jstr(rs, "event"),
+		       jstr(rs, "ts"), jstr(rs, "step"), *m ? ": " : "", m);
+		free(m);
+	}
+	if (json_array_size(s->left.kept)) {
+		printf("preserved states (never deleted by a run; `drplay cleanup` removes them on approval):");
+		json_array_foreach(s->left.kept, i, ev) printf(" %s", json_string_value(ev));
+		putchar('\n');
+	}
+	if (s->jr.bad)
+		printf("warning: %d journal line(s) before the last could not be read; the journal was altered or damaged\n",
+		       s->jr.bad);
+}
+
+int journal_status(const char *dir, int as_json)
+{
+	struct fail f = FAIL_INIT;
+	struct status s = { .path = newest_journal(dir) };
+	if (!s.path) {
+		fail_set(&f, EXIT_INVALID, "no run journal in '%s'; runs write there (pass --journal-dir to look elsewhere)",
+			 dir);
+	} else if (read_journal(s.path, as_json, &s.jr, &f) == 0) {
+		s.alive = s.jr.end || !s.jr.start ? 0 : run_running(dir, s.path, s.jr.start, &s.pid);
+		left_init(&s.left);
+		s.open_gates = json_array();
+		size_t i;
+		json_t *ev;
+		json_array_foreach(s.jr.steps, i, ev)
+		{
+			const char *outc = jstr(ev, "outcome");
+			int ended = !strcmp(jstr(ev, "event"), "step_end");
+			left_step(&s.left, jstr(ev, "step"), jstr(ev, "category"), ended && !strcmp(outc, "ok"),
+				  json_object_get(ev, "kept"));
+			if (json_is_true(json_object_get(ev, "gate")) && strcmp(outc, "ok") != 0 && ended)
+				json_array_append_new(s.open_gates, json_string(jstr(ev, "step")));
+		}
+		if (as_json) {
+			status_json(&s);
+		} else {
+			status_text_run(&s);
+			status_text_steps(&s);
+			status_text_left(&s);
+		}
+		left_release(&s.left);
+		json_decref(s.open_gates);
+		journal_read_release(&s.jr);
+	}
+	int rc = fail_is_set(&f) ? fail_print(&f, "drplay status") : EXIT_OK;
+	fail_release(&f);
+	free((char *)s.path);
+	return rc;
 }

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "fail.h"
+
 struct journal;
 
 /* The journal directory to use: the flag's value, else $DRPLAY_JOURNAL_DIR,
@@ -19,8 +21,8 @@ struct journal;
 char *journal_default_dir(const char *flag);
 
 /* Creates dir if needed and opens <dir>/<run_id>.jsonl for appending.
- * Returns NULL with *err set (caller frees) on failure. */
-struct journal *journal_open(const char *dir, const char *run_id, char **err);
+ * Returns NULL with f set (exit code EXIT_INVALID) on failure. */
+struct journal *journal_open(const char *dir, const char *run_id, struct fail *f);
 /* The file's path. */
 const char *journal_path(const struct journal *j);
 /* Appends {"ts": ..., "event": event, ...fields}; fields is stolen (may be
@@ -37,8 +39,9 @@ void journal_echo(struct journal *j, int on);
 void journal_close(struct journal *j);
 
 /* Takes the per-playbook lock in dir: 0 on success (*fd holds it until
- * journal_unlock), -1 with *err naming the holder when another run has it. */
-int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, char **err);
+ * journal_unlock), -1 with f set (EXIT_REFUSED) naming the holder when
+ * another run has it, or why the lock file cannot be used. */
+int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, struct fail *f);
 void journal_unlock(int fd);
 
 /* `drplay status`: prints the newest run found in dir. Returns the exit

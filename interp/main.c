@@ -12,6 +12,7 @@
 #include "action.h"
 #include "describe.h"
 #include "diag.h"
+#include "fail.h"
 #include "family.h"
 #include "journal.h"
 #include "plan.h"
@@ -29,20 +30,41 @@ struct cmd {
 
 static const struct cmd *find_cmd(const char *name);
 
+/* Says what is wrong with a command's use: "drplay CMD: MSG", masked.
+ * Returns the exit code (EXIT_INVALID). */
+static int vcommand_error(const char *cmd, const char *fmt, va_list ap)
+{
+	struct fail f = FAIL_INIT;
+	fail_vset(&f, EXIT_INVALID, fmt, ap);
+	char *prog = xasprintf("drplay %s", cmd);
+	int rc = fail_print(&f, prog);
+	free(prog);
+	fail_release(&f);
+	return rc;
+}
+
+static int command_error(const char *cmd, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static int command_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vcommand_error(cmd, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* command_error, then the command's usage. */
 static int usage_error(const char *cmd, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static int usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "drplay %s: ", cmd);
-	redact_vfprintf(stderr, fmt, ap);
+	int rc = vcommand_error(cmd, fmt, ap);
 	va_end(ap);
 	const struct cmd *c = find_cmd(cmd);
 	if (c)
-		fprintf(stderr, "\nusage: %s\n(see `drplay help %s`)\n", c->usage, cmd);
-	else
-		fputc('\n', stderr);
-	return 2;
+		fprintf(stderr, "usage: %s\n(see `drplay help %s`)\n", c->usage, cmd);
+	return rc;
 }
 
 /* ---- run / plan ---- */
@@ -81,7 +103,7 @@ static int run_like(int argc, char **argv, int dry)
 		case 'J': o.json = 1; break;
 		case 'h':
 			printf("usage: %s\n\n%s", find_cmd(cmd)->usage, find_cmd(cmd)->help);
-			rc = 0;
+			rc = EXIT_OK;
 			break;
 		default:
 			rc = usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -142,7 +164,7 @@ static int cmd_lint(int argc, char **argv)
 				return usage_error("lint", "unknown format '%s'; use text, json or sarif", optarg);
 		} else if (c == 'h') {
 			printf("usage: %s\n\n%s", find_cmd("lint")->usage, find_cmd("lint")->help);
-			return 0;
+			return EXIT_OK;
 		} else {
 			return usage_error("lint", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -180,7 +202,7 @@ static int cmd_lint(int argc, char **argv)
 			printf("%d error%s, %d warning%s\n", d.nerr, d.nerr == 1 ? "" : "s", d.nwarn,
 			       d.nwarn == 1 ? "" : "s");
 	}
-	int rc = unreadable ? 2 : d.nerr ? 1 : 0;
+	int rc = unreadable ? EXIT_INVALID : d.nerr ? EXIT_LINT_ERRORS : EXIT_OK;
 	for (int i = 0; i < argc - optind; i++) {
 		playbook_free(pbs[i]);
 		doc_free(docs[i]);
@@ -214,12 +236,10 @@ static int cmd_actions(int argc, char **argv)
 			return usage_error("actions", "unknown option or format '%s'", argv[optind - 1]);
 	}
 	const char *name = optind < argc ? argv[optind] : NULL;
-	if (name && !describe_known(name)) {
-		redact_fprintf(stderr, "drplay actions: no action or resource kind '%s'; `drplay actions` lists them\n", name);
-		return 2;
-	}
+	if (name && !describe_known(name))
+		return command_error("actions", "no action or resource kind '%s'; `drplay actions` lists them", name);
 	describe_actions(name, fmt, stdout);
-	return 0;
+	return EXIT_OK;
 }
 
 static int cmd_schema(int argc, char **argv)
@@ -228,7 +248,7 @@ static int cmd_schema(int argc, char **argv)
 	if (argc > 1)
 		return usage_error("schema", "takes no arguments");
 	describe_schema(stdout);
-	return 0;
+	return EXIT_OK;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -511,49 +531,86 @@ static int cmd_version(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	printf("drplay %s\n", DRPLAY_VERSION);
-	return 0;
+	return EXIT_OK;
 }
 
 static const struct cmd commands[] = {
-	{ "actions", cmd_actions, "drplay actions [NAME] [--format=text|markdown|json]",
-	  "Lists the registered actions and resource kinds with their effect (read-only,\n"
-	  "state-changing, destructive) and category; with NAME, its parameters and outputs.\n" },
-	{ "cleanup", cmd_cleanup,
-	  "drplay cleanup FILE --resource NAME [--approve=EXACT_NAME] [--mode=MODE] [--journal-dir DIR] [--json]",
-	  "Lists the snapshots and preserved states a resource keeps (for a pitr resource:\n"
-	  "safety snapshots, states preserved by restores, leftover branches), using the\n"
-	  "playbook's definition of the resource. No run ever deletes them; this command\n"
-	  "deletes one, and only when --approve repeats its exact name (journaled).\n"
-	  "Exit: 0 done; 1 the deletion failed; 2 usage or playbook error; 4 listing failed.\n" },
-	{ "help", cmd_help, "drplay help [COMMAND]", "Shows help for drplay or one command.\n" },
-	{ "lint", cmd_lint, "drplay lint FILE... [--format=text|json|sarif]",
-	  "Checks playbooks against the format and the safety rules, for every declared mode.\n"
-	  "Text lines are FILE:LINE:COL: error|warning: [rule-id] message, with the source\n"
-	  "line and a caret. SARIF 2.1.0 is for code-review annotations. FILE - reads standard\n"
-	  "input; a FIFO, device or directory is refused at once.\n"
-	  "Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n" },
-	{ "plan", cmd_plan, "drplay plan FILE [run options]",
-	  "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
-	  "or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n" },
-	{ "run", cmd_run,
-	  "drplay run FILE [--mode=validation|disaster] [--param NAME=VALUE]...\n"
-	  "                [--authorize-file FILE | --authorize=TOKEN] [--approve=STEP_ID]...\n"
-	  "                [--dry-run] [--journal-dir DIR] [--json]",
-	  "Loads, checks and plans the playbook for the mode (its default mode, validation, when\n"
-	  "not given), refuses it if any guard fails, then runs its steps, journaling each.\n"
-	  "Disaster mode needs the token the playbook names: prefer --authorize-file FILE (a\n"
-	  "file only its owner can read; --authorize=TOKEN shows the token to `ps`).\n"
-	  "FILE - reads the playbook from standard input.\n"	  "Exit: 0 success; 1 a step failed after state had changed (gates held; read the\n"
-	  "report); 2 invalid usage or playbook; 3 refused by a guard, nothing ran; 4 stopped\n"
-	  "before any state-changing step ran (no outage); 130 interrupted.\n" },
-	{ "schema", cmd_schema, "drplay schema",
-	  "Prints the playbook JSON Schema (2020-12), generated from the registry; the copy in\n"
-	  "grammar/playbook.schema.json is what editors (yaml-language-server) use.\n" },
-	{ "status", cmd_status, "drplay status [--journal-dir DIR] [--json]",
-	  "Shows the last run from its journal: steps with outcomes and timings, failed gates,\n"
-	  "and the state it left (maintenance, preserved snapshots); for a run without an end,\n"
-	  "whether it is still running or was killed.\n" },
-	{ "version", cmd_version, "drplay --version", "Prints the version.\n" },
+	{
+		.name = "actions",
+		.fn = cmd_actions,
+		.usage = "drplay actions [NAME] [--format=text|markdown|json]",
+		.help = "Lists the registered actions and resource kinds with their effect (read-only,\n"
+			"state-changing, destructive) and category; with NAME, its parameters and outputs.\n",
+	},
+	{
+		.name = "cleanup",
+		.fn = cmd_cleanup,
+		.usage = "drplay cleanup FILE --resource NAME [--approve=EXACT_NAME] [--mode=MODE] [--journal-dir DIR] [--json]",
+		.help = "Lists the snapshots and preserved states a resource keeps (for a pitr resource:\n"
+			"safety snapshots, states preserved by restores, leftover branches), using the\n"
+			"playbook's definition of the resource. No run ever deletes them; this command\n"
+			"deletes one, and only when --approve repeats its exact name (journaled).\n"
+			"Exit: 0 done; 1 the deletion failed; 2 usage or playbook error; 4 listing failed.\n",
+	},
+	{
+		.name = "help",
+		.fn = cmd_help,
+		.usage = "drplay help [COMMAND]",
+		.help = "Shows help for drplay or one command.\n",
+	},
+	{
+		.name = "lint",
+		.fn = cmd_lint,
+		.usage = "drplay lint FILE... [--format=text|json|sarif]",
+		.help = "Checks playbooks against the format and the safety rules, for every declared mode.\n"
+			"Text lines are FILE:LINE:COL: error|warning: [rule-id] message, with the source\n"
+			"line and a caret. SARIF 2.1.0 is for code-review annotations. FILE - reads standard\n"
+			"input; a FIFO, device or directory is refused at once.\n"
+			"Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n",
+	},
+	{
+		.name = "plan",
+		.fn = cmd_plan,
+		.usage = "drplay plan FILE [run options]",
+		.help = "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
+			"or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n",
+	},
+	{
+		.name = "run",
+		.fn = cmd_run,
+		.usage = "drplay run FILE [--mode=validation|disaster] [--param NAME=VALUE]...\n"
+			  "                [--authorize-file FILE | --authorize=TOKEN] [--approve=STEP_ID]...\n"
+			  "                [--dry-run] [--journal-dir DIR] [--json]",
+		.help = "Loads, checks and plans the playbook for the mode (its default mode, validation, when\n"
+			"not given), refuses it if any guard fails, then runs its steps, journaling each.\n"
+			"Disaster mode needs the token the playbook names: prefer --authorize-file FILE (a\n"
+			"file only its owner can read; --authorize=TOKEN shows the token to `ps`).\n"
+			"FILE - reads the playbook from standard input.\n"
+			"Exit: 0 success; 1 a step failed after state had changed (gates held; read the\n"
+			"report); 2 invalid usage or playbook; 3 refused by a guard, nothing ran; 4 stopped\n"
+			"before any state-changing step ran (no outage); 130 interrupted.\n",
+	},
+	{
+		.name = "schema",
+		.fn = cmd_schema,
+		.usage = "drplay schema",
+		.help = "Prints the playbook JSON Schema (2020-12), generated from the registry; the copy in\n"
+			"grammar/playbook.schema.json is what editors (yaml-language-server) use.\n",
+	},
+	{
+		.name = "status",
+		.fn = cmd_status,
+		.usage = "drplay status [--journal-dir DIR] [--json]",
+		.help = "Shows the last run from its journal: steps with outcomes and timings, failed gates,\n"
+			"and the state it left (maintenance, preserved snapshots); for a run without an end,\n"
+			"whether it is still running or was killed.\n",
+	},
+	{
+		.name = "version",
+		.fn = cmd_version,
+		.usage = "drplay --version",
+		.help = "Prints the version.\n",
+	},
 };
 
 /* The commands above and the kinds' own (a kind_def's command, such as
@@ -577,8 +634,9 @@ static void commands_init(void)
 		all_cmds[ncmds++] = commands[i];
 	for (size_t i = 0; i < nk; i++)
 		if (kinds[i]->command)
-			all_cmds[ncmds++] = (struct cmd){ kinds[i]->name, cmd_kind, kinds[i]->command->usage,
-							  kinds[i]->command->help };
+			all_cmds[ncmds++] = (struct cmd){ .name = kinds[i]->name, .fn = cmd_kind,
+							  .usage = kinds[i]->command->usage,
+							  .help = kinds[i]->command->help };
 	qsort(all_cmds, ncmds, sizeof(*all_cmds), cmp_cmd);
 }
 
@@ -605,16 +663,16 @@ static int cmd_help(int argc, char **argv)
 {
 	if (argc < 2) {
 		main_help(stdout);
-		return 0;
+		return EXIT_OK;
 	}
 	const struct cmd *c = find_cmd(argv[1]);
 	if (!c) {
-		redact_fprintf(stderr, "drplay help: no command '%s'\n", argv[1]);
+		int rc = command_error("help", "no command '%s'", argv[1]);
 		main_help(stderr);
-		return 2;
+		return rc;
 	}
 	printf("usage: %s\n\n%s", c->usage, c->help);
-	return 0;
+	return EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -623,19 +681,22 @@ int main(int argc, char **argv)
 	stdlib_register();
 	if (argc < 2) {
 		main_help(stderr);
-		return 2;
+		return EXIT_INVALID;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
 		return cmd_version(argc, argv);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		main_help(stdout);
-		return 0;
+		return EXIT_OK;
 	}
 	const struct cmd *c = find_cmd(argv[1]);
 	if (!c) {
-		redact_fprintf(stderr, "drplay: unknown command '%s'\n", argv[1]);
+		struct fail f = FAIL_INIT;
+		fail_set(&f, EXIT_INVALID, "unknown command '%s'", argv[1]);
+		rc = fail_print(&f, "drplay");
+		fail_release(&f);
 		main_help(stderr);
-		return 2;
+		return rc;
 	}
 	rc = c->fn(argc - 1, argv + 1);
 	redact_release();

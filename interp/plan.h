@@ -141,6 +141,9 @@ const struct param_def *playbook_param(const struct playbook *pb, const char *na
 const struct resource_def *playbook_resource(const struct playbook *pb, const char *name);
 /* Index of a step by id, or -1. */
 long playbook_step_index(const struct playbook *pb, const char *id);
+/* The hash of a step id in the playbook's step index (FNV-1a); the checker
+ * fills the index with it and playbook_step_index probes it. */
+uint64_t plan_hash(const char *s);
 const struct arg *step_arg(const struct step *st, const char *name);
 
 /* Lint: the semantic safety rules over a checked playbook, for the given
@@ -162,6 +165,10 @@ struct static_env {
 	const char *run_id;
 	int64_t started_us;
 };
+/* Evaluates a vtree with a resolver (eval.c). Returns 0 and a new reference
+ * in *out, or -1 with *err set (caller frees). When secret is not NULL, it
+ * is set to 1 if the value was made from a secret. */
+int vtree_eval(const struct vtree *v, const struct eval_ctx *ctx, json_t **out, char **err, int *secret);
 /* Evaluates a vtree statically. Returns 1 and a new reference in *out when
  * known, 0 when it depends on something unknown, -1 on an evaluation error
  * (message in *err, caller frees). */
@@ -179,15 +186,6 @@ struct argq {
 	struct diags *d;
 };
 
-/* The resources a step touches: its P_TARGET argument's resource and, through
- * P_LIVE_REF fields, the resources that one refers to. Returns how many were
- * found into out (indices into pb->resources); *unknown set when the target
- * is not known statically. */
-size_t step_targets(const struct playbook *pb, const struct step *st, const struct static_env *env,
-		    size_t *out, size_t max, int *unknown);
-/* 1 when the resource is live for guard purposes (live: true, or declares
- * neither live nor throwaway: fail-closed), following P_LIVE_REF fields. */
-int resource_is_live(const struct playbook *pb, size_t ri);
 /* Effective action flags of a step, statically (worst case when unknown). */
 unsigned step_flags(const struct step *st, const struct static_env *env);
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "exitcode.h" /* the exit codes of `drplay run` (SPEC.md, "Exit codes") */
+#include "exitcode.h" /* the exit codes of drplay (SPEC.md, "Exit codes") */
 
 struct action_def;
 

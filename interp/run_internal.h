@@ -1,35 +1,38 @@
 /*
- * run_internal.h: the executor's state, shared by run.c (the executor) and
- * act.c (the action API it hands to actions). Nothing in stdlib/ includes
- * this file: actions see only action.h.
+ * run_internal.h: the executor's state, shared by its layers: process
+ * control (proc.c), value resolution (resolve.c), the action API (act.c)
+ * and the run loop (run.c, with its planning in prepare.c). Nothing in
+ * stdlib/ includes this file: actions see only action.h.
  */
 #ifndef DRPLAY_RUN_INTERNAL_H
 #define DRPLAY_RUN_INTERNAL_H
 
-#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
 
 #include "action.h"
 #include "expr.h"
+#include "fail.h"
+#include "guard.h"
 #include "journal.h"
 #include "plan.h"
+#include "proc.h"
 
 enum outcome { O_PENDING, O_OK, O_FAILED, O_SKIPPED, O_INTERRUPTED, O_REFUSED };
+/* "ok", "failed", "skipped", "interrupted", "refused" or "pending". */
 const char *outcome_name(enum outcome o);
 
 struct step_state {
 	enum outcome outcome;
 	json_t *outputs;      /* the action's outputs (object), also for failures */
-	char *error;
-	char *reason;         /* why it was skipped or refused */
+	char *error;          /* why it failed or was refused: the failure's message */
+	char *reason;         /* why it was skipped */
 	int64_t dur_us;
 	int64_t started_us;
 	int attempts;
 	unsigned flags;       /* effective flags when it ran */
-	size_t targets[16];   /* resources it touched (indices) */
-	size_t ntargets;
+	struct rset targets;  /* resources it touched */
 	int nothing_changed;  /* a state-changing step that failed before changing anything */
 };
 
@@ -47,17 +50,19 @@ struct run {
 	size_t napprove;
 	struct step_state *ss;
 	struct resource *res;  /* one per declared resource */
-	int *res_state;        /* 0 unresolved, 1 resolving, 2 resolved, -1 failed */
+	int *res_state;        /* 0 unresolved, 1 resolving, 2 resolved */
 	char *tmpdir;
 	json_t *created;       /* {"kind": ["name", ...]} made by this run */
 	json_t *res_taint;     /* {"resource": {"field": true}}: fields made from secrets */
 	json_t *hidden_env;    /* {"NAME": true}: variables no child inherits (secrets) */
+	unsigned char *snapped; /* per resource: a safety snapshot of it passed */
 	int state_changed;
 	int stopped;
+	const char *stopped_at;  /* the step the run stopped at */
 	int gate_failed;
+	const char *gate_at;     /* the first gate that failed */
 	int interrupted;
-	pid_t *children;       /* process groups of running children */
-	size_t nchildren, achildren;
+	struct children children; /* process groups of running children */
 };
 
 struct act {
@@ -66,7 +71,7 @@ struct act {
 	struct step_state *ss;
 	json_t *args;          /* resolved arguments, defaults applied */
 	json_t *outputs;
-	char *error;
+	struct fail fail;      /* act_fail's: the step's failure, when set */
 	int64_t deadline;      /* monotonic microseconds, 0 = none */
 	int sig_base;          /* signals seen before this step started */
 	int shielded;          /* act_shield: cancellation ignores the deadline */
@@ -80,30 +85,9 @@ struct act {
 	json_t *progress;      /* last figures per phase, for the journal */
 };
 
-/* Signals received so far (SIGINT/SIGTERM), and the last one. */
-extern volatile sig_atomic_t run_signals;
-extern volatile sig_atomic_t run_last_signal;
-
-/* The run-time resolver for ${...} and expressions (run.c). */
-int run_resolve(void *ud, const char *root, const char *name, struct value *out, char **err);
-/* The evaluation context of a run: its resolver, and every value computed
- * from a secret (a template part, a resource field) registered for masking. */
-struct eval_ctx run_ctx(struct run *r);
-/* Coerces a JSON value to a declared type (defaults, allowed values).
- * Returns a new reference, or NULL with *err set. */
-json_t *coerce_value(const struct param_spec *ps, json_t *v, char **err);
-/* The default of a declaration as JSON (new reference), or NULL. */
-json_t *spec_default(const struct param_spec *ps);
-/* Evaluates a vtree (eval.c). */
-int vtree_eval(const struct vtree *v, const struct eval_ctx *ctx, json_t **out, char **err, int *secret);
-/* Resolves resource i of the run (fields interpolated, typed). NULL with
- * *err set when it cannot. */
-struct resource *run_resource(struct run *r, size_t i, char **err);
-/* Ends every running child process group (TERM, then KILL after grace). */
-void run_kill_children(struct run *r);
-/* Prints a line of the transcript (masked), unless --json. */
+/* Prints a line of the transcript (masked), unless --json (summary.c). */
 void run_say(struct run *r, const char *fmt, ...) PRINTF_LIKE(2, 3);
-/* Ends an open progress bar line on the terminal. */
+/* Ends an open progress bar line on the terminal (act.c). */
 void act_progress_end(struct act *a);
 
 #endif

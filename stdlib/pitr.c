@@ -464,7 +464,7 @@ static const struct output_spec snapshot_outputs[] = {
 	{ .name = "created_at", .type = T_TIMESTAMP, .doc = "when it was taken" },
 	{ .name = "lsn", .type = T_STRING,
 	  .doc = "the WAL position it starts at (local, pgbackrest) or Neon's parent LSN" },
-	{ .name = "name", .type = T_STRING,
+	{ .name = "name", .type = T_STRING, .role = OUT_SNAPSHOT,
 	  .doc = "the snapshot's name (the run summary and `drplay status` list it)" },
 	{ .name = "snapshot_time", .type = T_DURATION, .doc = "how long it took" },
 	{ .name = "undo", .type = T_STRING, .doc = "how to return to it" },
@@ -480,7 +480,7 @@ static const struct param_spec restore_params[] = {
 	{ .name = NULL },
 };
 static const struct output_spec restore_outputs[] = {
-	{ .name = "preserved", .type = T_STRING,
+	{ .name = "preserved", .type = T_STRING, .role = OUT_PRESERVED,
 	  .doc = "the name of the kept, replaced state (the run summary and `drplay status` list it)" },
 	{ .name = "recovered_to", .type = T_TIMESTAMP,
 	  .doc = "the time of the last transaction replayed (null when none was replayed)" },

@@ -32,16 +32,24 @@ static const struct output_spec test_outputs[] = {
 	{ .name = NULL },
 };
 
-#define TEST_ACTION(var, nm, fl, category)                                                              \
+/* test.snapshot's name is the snapshot's, as pitr.snapshot's is */
+static const struct output_spec test_snapshot_outputs[] = {
+	{ .name = "name", .type = T_STRING, .role = OUT_SNAPSHOT, .doc = "the name given" },
+	{ .name = "value", .type = T_STRING, .doc = "the value given, or the step id" },
+	{ .name = NULL },
+};
+
+#define TEST_ACTION_OUT(var, nm, fl, category, outs)                                                    \
 	static const struct action_def var = { .name = nm, .run = do_test, .flags = fl, .cat = category,     \
-					       .params = test_params, .outputs = test_outputs, .doc = "test-only " nm }
+					       .params = test_params, .outputs = outs, .doc = "test-only " nm }
+#define TEST_ACTION(var, nm, fl, category) TEST_ACTION_OUT(var, nm, fl, category, test_outputs)
 
 TEST_ACTION(t_maint_off, "test.maint_off", A_STATE, CAT_MAINT_OFF);
 TEST_ACTION(t_maint_on, "test.maint_on", A_STATE, CAT_MAINT_ON);
 TEST_ACTION(t_preflight, "test.preflight", 0, CAT_PREFLIGHT);
 TEST_ACTION(t_report, "test.report", 0, CAT_REPORT);
 TEST_ACTION(t_restore, "test.restore", A_DESTRUCT | A_STATE, CAT_RESTORE);
-TEST_ACTION(t_snapshot, "test.snapshot", A_STATE, CAT_SNAPSHOT);
+TEST_ACTION_OUT(t_snapshot, "test.snapshot", A_STATE, CAT_SNAPSHOT, test_snapshot_outputs);
 TEST_ACTION(t_verify, "test.verify", 0, CAT_VERIFY);
 TEST_ACTION(t_write, "test.write", A_STATE, CAT_OTHER);
 
