@@ -727,22 +727,30 @@ static void spec_release(struct capspec *cs)
 	json_decref(cs->checksums_list);
 }
 
+/* pg.counts and pg.checksum: one section (S_COUNT or S_CHECK) of the tables
+ * named by `tables` (default all) of `db`, as a state; NULL after act_fail. */
+static json_t *capture_tables(struct act *a, enum section sec)
+{
+	struct capspec cs;
+	if (spec_common(a, &cs) != ACT_OK)
+		return NULL;
+	json_t *tv = act_json(a, "tables");
+	json_t *all = json_string("all");
+	int rc = sec == S_COUNT
+			 ? want_tables(a, "tables", tv ? tv : all, &cs.counts, &cs.counts_all, &cs.counts_list)
+			 : want_tables(a, "tables", tv ? tv : all, &cs.checksums, &cs.checksums_all, &cs.checksums_list);
+	json_decref(all);
+	struct resource *r = rc == 0 ? act_resource(a, "db") : NULL;
+	json_t *st = r ? capture(a, r, &cs) : NULL;
+	spec_release(&cs);
+	return st;
+}
+
 /* ---- pg.counts ---- */
 
 static int do_counts(struct act *a)
 {
-	struct capspec cs;
-	if (spec_common(a, &cs) != ACT_OK)
-		return ACT_FAIL;
-	json_t *tv = act_json(a, "tables");
-	json_t *all = json_string("all");
-	int rc = want_tables(a, "tables", tv ? tv : all, &cs.counts, &cs.counts_all, &cs.counts_list);
-	json_decref(all);
-	if (rc != 0)
-		return ACT_FAIL;
-	struct resource *r = act_resource(a, "db");
-	json_t *st = r ? capture(a, r, &cs) : NULL;
-	spec_release(&cs);
+	json_t *st = capture_tables(a, S_COUNT);
 	if (!st)
 		return ACT_FAIL;
 	json_t *counts = json_object_get(st, "counts");
@@ -827,18 +835,7 @@ static int do_freshness(struct act *a)
 
 static int do_checksum(struct act *a)
 {
-	struct capspec cs;
-	if (spec_common(a, &cs) != ACT_OK)
-		return ACT_FAIL;
-	json_t *tv = act_json(a, "tables");
-	json_t *all = json_string("all");
-	int rc = want_tables(a, "tables", tv ? tv : all, &cs.checksums, &cs.checksums_all, &cs.checksums_list);
-	json_decref(all);
-	if (rc != 0)
-		return ACT_FAIL;
-	struct resource *r = act_resource(a, "db");
-	json_t *st = r ? capture(a, r, &cs) : NULL;
-	spec_release(&cs);
+	json_t *st = capture_tables(a, S_CHECK);
 	if (!st)
 		return ACT_FAIL;
 	json_t *ck = json_object_get(st, "checksums");
