@@ -17,6 +17,10 @@
 #                a JSON line per step. Target: under 100 ms.
 #   run_1k_tmpfs the same with the journal on tmpfs (/dev/shm), where fsync
 #                costs nothing: the interpreter's own cost.
+# With DRPLAY_BENCH_OLD=PATH (an earlier build of drplay, e.g. before a
+# refactoring), startup, lint_10k and run_1k are also measured against it,
+# the two binaries alternating, in lines NAME_vs_old with target 1.05 (within
+# 5% of the old build).
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/lib.sh"
@@ -107,4 +111,31 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	v=$(bench_best 5 "$DRPLAY" run "$pb" --journal-dir "$shm/j")
 	b=$(bench_best 5 sh "$base" "$shm")
 	bench_report run_1k_tmpfs "$(awk -v x="$v" 'BEGIN{print x*1000}')" ms "$(awk -v x="$b" 'BEGIN{print x*1000}')" 100 value
+fi
+
+# ---- against an earlier build, side by side (DRPLAY_BENCH_OLD) ----
+if [ -n "${DRPLAY_BENCH_OLD:-}" ]; then
+	[ -x "$DRPLAY_BENCH_OLD" ] || { echo "bench_core: DRPLAY_BENCH_OLD=$DRPLAY_BENCH_OLD is not executable" >&2; exit 1; }
+	pb10k=$work/big.yaml
+	vs_old() { # NAME UNIT CMD-WITH-@BIN@...: best of 5 rounds, old and new alternating
+		local name=$1 unit=$2 new="" old="" t r
+		shift 2
+		for ((r = 0; r < 5; r++)); do
+			for which in new old; do
+				local bin=$DRPLAY
+				[ $which = old ] && bin=$DRPLAY_BENCH_OLD
+				local -a cmd=()
+				for w in "$@"; do cmd+=("${w//@BIN@/$bin}"); done
+				t=$("${cmd[@]}") || return 1
+				if [ $which = new ]; then
+					if [ -z "$new" ] || awk -v a="$t" -v b="$new" 'BEGIN{exit !(a<b)}'; then new=$t; fi
+				elif [ -z "$old" ] || awk -v a="$t" -v b="$old" 'BEGIN{exit !(a<b)}'; then old=$t; fi
+			done
+		done
+		bench_report "${name}_vs_old" "$new" "$unit" "$old" 1.05
+	}
+	ms_of() { awk -v x="$(bench_time "$@")" 'BEGIN{print x*1000}'; }
+	vs_old startup ms mean_ms 300 @BIN@ --version
+	vs_old lint_10k ms ms_of @BIN@ lint "$pb10k"
+	vs_old run_1k ms ms_of @BIN@ run "$pb" --journal-dir "$work/j"
 fi
