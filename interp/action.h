@@ -123,6 +123,9 @@ struct driver_def {
 	const struct param_spec *shared;   /* fields declared once for several drivers
 					    * (pitr's server fields), or NULL */
 	const void *ops;                   /* the family's table of functions for it */
+	/* Optional: static checks of the driver's literal fields (a url's
+	 * form); report through argq_error and return the number of errors. */
+	int (*check)(const struct argq *q);
 };
 /* Registers a driver (called before main by DRIVER_REGISTER). */
 void driver_register(const struct driver_def *d);

@@ -163,6 +163,14 @@ t_eq "check .sql.gz: what it checked" '["readable","gzip","format","expect_table
 t_eq "check .sql.gz: format plain" plain "$(od_out check format)"
 t_eq "check .sql.gz: sha256 of the object" "$(sha256sum "$T_TMP/plain.sql.gz" | cut -d' ' -f1)" \
     "$(od_out check sha256)"
+# A key with characters outside RFC 3986's unreserved set: the SigV4
+# canonical path (libcurl's escaping, '/' kept) must match the server's.
+odd='prod/odd names/app db+1 (x)=y&z~ü,é;@$!.sql.gz'
+odd_enc=$(jq -rn --arg k "$odd" '$k | split("/") | map(@uri) | join("/")') # curl signs the path as given
+s3_put S3 "$T_TMP/plain.sql.gz" "$odd_enc" || die_setup "upload failed"
+od_run "offsite.check of a key with spaces, +, =, &, @ and UTF-8 (signed path)" 0 check.yaml --param key="$odd"
+t_eq "odd key: the object's sha256 (it was read)" "$(sha256sum "$T_TMP/plain.sql.gz" | cut -d' ' -f1)" \
+    "$(od_out check sha256)"
 od_run "offsite.check of a .sql.gz with manifest: required fails (exit 4: nothing changed)" 4 check.yaml \
     --param key=prod/legacy/appdb-2026-11-01_04-30-00.sql.gz --param manifest=required
 t_contains "check required: says the manifest is missing" "$T_OUT" "has no manifest"

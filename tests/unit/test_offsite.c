@@ -12,6 +12,7 @@
 #include "../../lib/util.h"
 #include "../../stdlib/dump.h"
 #include "../../lib/s3.h"
+#include "../../lib/jsonhttp.h"
 
 static int64_t t(const char *key)
 {
@@ -62,6 +63,24 @@ static void uri_encoding(void)
 	free(a);
 	a = s3_uri_encode("prod/x=y&z", 0);
 	CHECK_STR(a, "prod%2Fx%3Dy%26z");
+	free(a);
+	/* empty segments and a trailing slash stay as written */
+	a = s3_uri_encode("/a//b c/", 1);
+	CHECK_STR(a, "/a//b%20c/");
+	free(a);
+	a = s3_uri_encode("", 1);
+	CHECK_STR(a, "");
+	free(a);
+	/* every byte outside RFC 3986's unreserved set, upper-case hex */
+	a = s3_uri_encode("!*'();:@&=+$,?#[]%\x7f", 0);
+	CHECK_STR(a, "%21%2A%27%28%29%3B%3A%40%26%3D%2B%24%2C%3F%23%5B%5D%25%7F");
+	free(a);
+	/* the JSON APIs' path segments (neon) escape the same way */
+	a = jh_escape("br-1/db name@x~ü");
+	CHECK_STR(a, "br-1%2Fdb%20name%40x~%C3%BC");
+	free(a);
+	a = jh_escape("");
+	CHECK_STR(a, "");
 	free(a);
 }
 
