@@ -52,6 +52,10 @@ t_exit "database_restore validation (offsite) passes" 0 run database_restore.yam
 t_eq "validation offsite: the fresh database was dropped" "$(jout copy_from_dump database)" "$(jout drop_copy dropped)"
 t_eq "validation offsite: nothing left on the server" "$DBS0" "$(dbs)"
 t_eq "validation: production's orders untouched" "$SUM0" "$(prod_sum)"
+t_eq "validation: two runs wrote one Prometheus file, under a stable name" "$R/database_restore-validation.prom" \
+    "$(ls "$R"/*.prom | grep -v nightly)"
+t_contains "... holding the last run's result" "$(cat "$R/database_restore-validation.prom")" \
+    'drplay_last_run_success{playbook="database_restore",mode="validation"} 1'
 t_eq "validation: the flag never went on" false "$(sandbox_flag)"
 t_exit "database_restore in disaster mode without a restore point is refused (exit 2)" 2 \
     run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN"
@@ -71,6 +75,7 @@ t_eq "live: verified against the baseline with sequence positions and checksums"
 t_eq "live: every sequence position verified after the recovery (none behind, none missing)" true \
     "$(jout verify verdicts | jq '[.[] | select(.check == "sequences")] | length > 0 and all(.verdict == "ok")')"
 t_eq "live: maintenance is off again" false "$(sandbox_flag)"
+t_eq "live: the Prometheus file has a stable name (not the run id)" "$R/live_drill.prom" "$(ls "$R"/live*.prom)"
 t_eq "live: the database froze writes during the window" true "$(jout freeze database | grep -qx shop && echo true)"
 t_eq "live: ... and takes writes again (new sessions are not read-only)" off "$(pg_sql PROD shop "show default_transaction_read_only")"
 t_eq "live: every write acknowledged before the drill is back" 0 \
