@@ -709,3 +709,25 @@ void describe_schema(FILE *f)
 	fputc('\n', f);
 	json_decref(root);
 }
+
+/* ---- for the manual pages (manpage.c) ---- */
+
+char *describe_param_type(const struct param_spec *p)
+{
+	return type_text(p);
+}
+
+const char *describe_output_type(const struct output_spec *o)
+{
+	return ptype_word(o->type);
+}
+
+const char *describe_effect(const struct action_def *d)
+{
+	return effect(d);
+}
+
+char *describe_driver_fields(const struct driver_def *d, int required)
+{
+	return driver_fields(d, required, ", ", "");
+}

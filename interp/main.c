@@ -15,6 +15,7 @@
 #include "fail.h"
 #include "family.h"
 #include "journal.h"
+#include "manpage.h"
 #include "plan.h"
 #include "redact.h"
 #include "run.h"
@@ -525,6 +526,7 @@ static int cmd_cleanup(int argc, char **argv)
 }
 
 static int cmd_help(int argc, char **argv);
+static int cmd_manpage(int argc, char **argv);
 
 static int cmd_version(int argc, char **argv)
 {
@@ -567,6 +569,14 @@ static const struct cmd commands[] = {
 			"line and a caret. SARIF 2.1.0 is for code-review annotations. FILE - reads standard\n"
 			"input; a FIFO, device or directory is refused at once.\n"
 			"Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n",
+	},
+	{
+		.name = "manpage",
+		.fn = cmd_manpage,
+		.usage = "drplay manpage 1|5",
+		.help = "Prints the manual page drplay(1) (the commands) or drplay-playbook(5) (the playbook\n"
+			"format) in roff, generated from the command table and the registry; `make install`\n"
+			"installs them.\n",
 	},
 	{
 		.name = "plan",
@@ -672,6 +682,21 @@ static int cmd_help(int argc, char **argv)
 		return rc;
 	}
 	printf("usage: %s\n\n%s", c->usage, c->help);
+	return EXIT_OK;
+}
+
+static int cmd_manpage(int argc, char **argv)
+{
+	if (argc != 2)
+		return usage_error("manpage", "which page? give 1 (the commands) or 5 (the playbook format)");
+	commands_init();
+	struct man_cmd *mc = xcalloc(ncmds, sizeof(*mc));
+	for (size_t i = 0; i < ncmds; i++)
+		mc[i] = (struct man_cmd){ .name = all_cmds[i].name, .usage = all_cmds[i].usage, .help = all_cmds[i].help };
+	int rc = manpage_print(argv[1], mc, ncmds, stdout);
+	free(mc);
+	if (rc != 0)
+		return usage_error("manpage", "no page '%s'; give 1 (the commands) or 5 (the playbook format)", argv[1]);
 	return EXIT_OK;
 }
 
