@@ -270,9 +270,32 @@ static void sizes(void)
 	CHECK_STR(human_size(8443402, b, sizeof(b)), "8.1 MiB");
 }
 
+/* The client tools' major against the server's (SPEC 8.5: the tools must be
+ * the server's major or newer). */
+static void tool_versions(void)
+{
+	char v[32];
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 16.2 (Ubuntu 16.2-1ubuntu4)\n", v, sizeof(v)) == 1600);
+	CHECK_STR(v, "16.2");
+	CHECK(dump_tool_major("pg_restore (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)\n", v, sizeof(v)) == 1500);
+	CHECK(dump_tool_major("psql (PostgreSQL) 17beta1\n", v, sizeof(v)) == 1700);
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.6.24\n", v, sizeof(v)) == 906);
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.2.4\n", NULL, 0) == 902);
+	CHECK(dump_tool_major("command not found\n", v, sizeof(v)) == -1);
+	CHECK(dump_tool_major("", v, sizeof(v)) == -1);
+	CHECK(dump_server_major(160002) == 1600);
+	CHECK(dump_server_major(150008) == 1500);
+	CHECK(dump_server_major(90624) == 906);
+	/* a 15 client for a 16 server is older; 9.6 is older than 10 */
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 15.8", NULL, 0) < dump_server_major(160002));
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.6.24", NULL, 0) < dump_server_major(100023));
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 10.1", NULL, 0) >= dump_server_major(90624));
+}
+
 int main(void)
 {
 	unit_group = "offsite";
+	RUN(tool_versions);
 	RUN(key_times);
 	RUN(dump_keys);
 	RUN(uri_encoding);
