@@ -2,6 +2,8 @@
 # kind names, and playbook files (*.yaml, *.yml). The commands and flags come
 # from `drplay help` and the actions from `drplay actions`, so the completion
 # knows what the installed binary knows.
+# COMPREPLY=($(compgen ...)) is the idiom: candidates are single words.
+# shellcheck disable=SC2207
 _drplay_commands() {
     drplay help 2>/dev/null | awk '/^commands:/ { f = 1; next } f && /^  [a-z]/ { print $1 }'
 }
