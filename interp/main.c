@@ -15,6 +15,7 @@
 #include "fail.h"
 #include "family.h"
 #include "journal.h"
+#include "mcp.h"
 #include "plan.h"
 #include "redact.h"
 #include "run.h"
@@ -526,6 +527,17 @@ static int cmd_cleanup(int argc, char **argv)
 
 static int cmd_help(int argc, char **argv);
 
+/* `drplay mcp`: the server's body is mcp.c. */
+static int cmd_mcp(int argc, char **argv)
+{
+	int rc = mcp_main(argc, argv);
+	if (rc == -1)
+		printf("usage: %s\n\n%s", find_cmd("mcp")->usage, find_cmd("mcp")->help);
+	else if (rc == -2)
+		return usage_error("mcp", "unknown option or argument");
+	return rc < 0 ? EXIT_OK : rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
@@ -567,6 +579,16 @@ static const struct cmd commands[] = {
 			"line and a caret. SARIF 2.1.0 is for code-review annotations. FILE - reads standard\n"
 			"input; a FIFO, device or directory is refused at once.\n"
 			"Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n",
+	},
+	{
+		.name = "mcp",
+		.fn = cmd_mcp,
+		.usage = "drplay mcp [--allow-disaster --authorize-file FILE] [--journal-dir DIR]",
+		.help = "A Model Context Protocol server on standard input and output (JSON-RPC 2.0, one\n"
+			"message per line): tools lint, plan, run, status and actions, each run as a child\n"
+			"drplay. Runs are validation-only unless --allow-disaster and --authorize-file are\n"
+			"given; an approve step is asked of the person through the client (elicitation).\n"
+			"Logs go to standard error. Exit: 0 when the client closes the input; 2 usage.\n",
 	},
 	{
 		.name = "plan",
