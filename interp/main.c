@@ -697,6 +697,18 @@ static int cmd_help(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Whether the command was asked for JSON (--json, or --format=json where a
+ * command takes formats): then a refusal before its run is a JSON document
+ * on stdout too (fail_json_begin). */
+static int wants_json(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "--format=json") ||
+		    (!strcmp(argv[i], "--format") && i + 1 < argc && !strcmp(argv[i + 1], "json")))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -720,7 +732,9 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return rc;
 	}
-	rc = c->fn(argc - 1, argv + 1);
+	if (wants_json(argc, argv))
+		fail_json_begin(c->name);
+	rc = fail_json_end(c->fn(argc - 1, argv + 1));
 	redact_release();
 	return rc;
 }

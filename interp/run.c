@@ -629,7 +629,9 @@ int drplay_run(const struct run_opts *o)
 	if (rc == 0) {
 		run_init(&r, o);
 		rc = prepare_authorize(&r, o);
-		if (rc == 0 && o->dry_run)
+		if (rc == 0 && o->dry_run && o->json)
+			print_plan_json(&r, &d);
+		else if (rc == 0 && o->dry_run)
 			print_plan(&r);
 		else if (rc == 0)
 			rc = run_recorded(&r, o);
