@@ -605,7 +605,8 @@ void mcp_jobs_read(struct mcp_server *s, int fd)
 
 /* ---- the approve steps of a run, asked of the person ---- */
 
-/* The approve steps the plan (plan --json's document) will run. */
+/* The approve steps the plan (plan --json's drplay.plan/1 document) may
+ * reach: decision run or run_if (a `when:` decided during the run). */
 static json_t *plan_approvals(json_t *plan)
 {
 	json_t *asks = json_array();
@@ -615,13 +616,15 @@ static json_t *plan_approvals(json_t *plan)
 	{
 		const char *action = json_string_value(json_object_get(st, "action"));
 		const char *sid = json_string_value(json_object_get(st, "id"));
-		json_t *skip = json_object_get(st, "skip");
-		if (!action || strcmp(action, "approve") != 0 || !sid || (skip && !json_is_false(skip) &&
-									 !json_is_null(skip)))
+		const char *decision = json_string_value(json_object_get(st, "decision"));
+		if (!action || strcmp(action, "approve") != 0 || !sid || !decision || !strcmp(decision, "skip"))
 			continue;
-		json_t *msg = json_object_get(json_object_get(st, "with"), "message");
+		json_t *msg = json_object_get(json_object_get(st, "args"), "message");
+		json_t *text = json_object_get(msg, "value");
+		if (!json_is_string(text))
+			text = json_object_get(msg, "template");
 		json_array_append_new(asks, json_pack("{s:s, s:s}", "id", sid, "message",
-						      json_is_string(msg) ? json_string_value(msg) : ""));
+						      json_is_string(text) ? json_string_value(text) : ""));
 	}
 	return asks;
 }
