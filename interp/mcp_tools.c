@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -735,6 +736,9 @@ static void job_finished(struct mcp_server *s, struct mcp_job *j, int status)
 	if (json_array_size(j->approved))
 		json_object_set(st, "approved", j->approved);
 	int is_error = code != EXIT_OK && !(j->tool->lint_exit_ok && code == EXIT_LINT_ERRORS);
+	const char *file = json_string_value(json_object_get(j->args, "file"));
+	redact_fprintf(stderr, "drplay mcp: %s %s: exit %d%s\n", j->tool->name, file ? file : "", code,
+		       WIFSIGNALED(status) ? " (killed by a signal)" : "");
 	job_done(s, j, tool_result(st, is_error));
 }
 

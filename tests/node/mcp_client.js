@@ -185,6 +185,8 @@ async function main() {
 	} finally {
 		await a.client.close();
 	}
+	check('the server logs each call on stderr, not stdout', /drplay mcp: lint .*bad\.yaml: exit 1/.test(a.stderr()),
+		a.stderr());
 
 	// a client without elicitation: an approve step fails closed, nothing runs
 	const b = await connect([], null);
