@@ -11,7 +11,7 @@ const [drplay, file, nArg] = process.argv.slice(2);
 const n = Number(nArg || 30);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 
-const server = spawn(drplay, ['mcp'], { stdio: ['pipe', 'pipe', 'inherit'] });
+const server = spawn(drplay, ['mcp'], { stdio: ['pipe', 'pipe', 'ignore'] }); // its per-call log lines
 let buf = '';
 const waiting = new Map();
 server.stdout.on('data', (d) => {
