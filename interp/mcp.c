@@ -117,6 +117,12 @@ struct mcp_input {
 	int discarding; /* inside a line already refused as too long */
 };
 
+static void too_long(struct mcp_server *s)
+{
+	mcp_error(s, NULL, RPC_INVALID_REQUEST, "message longer than %u bytes; it is ignored up to its end of line "
+		  "(send smaller messages)", MCP_MAX_MESSAGE);
+}
+
 /* Takes the complete lines out of in (and, at eof, what is left). */
 static void input_lines(struct mcp_server *s, struct mcp_input *in, int eof)
 {
@@ -126,7 +132,9 @@ static void input_lines(struct mcp_server *s, struct mcp_input *in, int eof)
 		if (!nl)
 			break;
 		size_t n = (size_t)(nl - (in->buf.buf + start));
-		if (!in->discarding && n > 0 && !(n == 1 && in->buf.buf[start] == '\r'))
+		if (!in->discarding && n > MCP_MAX_MESSAGE)
+			too_long(s);
+		else if (!in->discarding && n > 0 && !(n == 1 && in->buf.buf[start] == '\r'))
 			on_line(s, in->buf.buf + start, n);
 		in->discarding = 0;
 		start += n + 1;
@@ -137,8 +145,7 @@ static void input_lines(struct mcp_server *s, struct mcp_input *in, int eof)
 	in->buf.buf[rest] = '\0';
 	if (rest > MCP_MAX_MESSAGE) {
 		if (!in->discarding)
-			mcp_error(s, NULL, RPC_INVALID_REQUEST, "message longer than %u bytes; it is ignored up to its "
-				  "end of line (send smaller messages)", MCP_MAX_MESSAGE);
+			too_long(s);
 		in->discarding = 1;
 		sb_reset(&in->buf);
 	}

@@ -109,11 +109,13 @@ t_eq "lifecycle: initialize without protocolVersion" -32602 "$(reply lifecycle 5
 	echo "$INIT"
 	node -e 'process.stdout.write(JSON.stringify({jsonrpc: "2.0", id: 2, method: "tools/call", params: {name: "lint", arguments: {file: "x".repeat(3 << 20)}}}) + "\n")'
 	echo '{"jsonrpc":"2.0","id":3,"method":"ping"}'
+	node -e 'process.stdout.write(JSON.stringify({jsonrpc: "2.0", id: 4, method: "ping", params: {pad: "x".repeat((1 << 20) - 200)}}) + "\n")'
 } | raw huge
 t_eq "huge: a message over 1 MiB is an invalid request" "-32600 true" \
 	"$(reply huge null 'r.error.code + " " + /longer than 1048576 bytes/.test(r.error.message)')"
 t_eq "huge: it is never parsed or answered by id" undefined "$(reply huge 2 'typeof r')"
 t_eq "huge: the next message is answered" '{}' "$(reply huge 3 'JSON.stringify(r.result)')"
+t_eq "huge: a message just under the cap is read" '{}' "$(reply huge 4 'JSON.stringify(r.result)')"
 
 # input that ends inside a message
 {
