@@ -513,6 +513,7 @@ static void journal_run_start(struct run *r, const struct run_opts *o)
 	json_object_set(f, "params", r->params);
 	json_object_set_new(f, "steps", json_integer((json_int_t)pb->nsteps));
 	json_object_set_new(f, "drplay", json_string(DRPLAY_VERSION));
+	json_object_set_new(f, "format", json_string("drplay.journal/1"));
 	json_object_set_new(f, "pid", json_integer(getpid()));
 	json_object_set_new(f, "user", json_string(pw ? pw->pw_name : "?"));
 	if (o->command)
