@@ -126,6 +126,18 @@ t_eq "eof: the server ends 0, not a hang" 0 "$(cat "$D/eof.rc")"
 t_eq "eof: a parse error says the input ended inside a message" "-32700 true" \
 	"$(reply eof null 'r.error.code + " " + /ended inside a message/.test(r.error.message)')"
 
+# the input closes while the person is being asked
+{
+	echo '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"raw","version":"1"}}}'
+	echo '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run","arguments":{"file":"'"$PB/approve.yaml"'"}}}'
+	sleep 3 # the plan runs, then the question comes; then the input ends unanswered
+} | raw unanswered
+t_eq "unanswered: the person was asked (elicitation/create, step go)" "elicitation/create true" \
+	"$(reply unanswered '"drplay-1"' 'r.method + " " + /approve step .go./.test(r.params.message)')"
+t_eq "unanswered: the run is refused when the input closes first" "true true" \
+	"$(reply unanswered 2 'r.result.isError + " " + /closed its input before the person answered; nothing ran/.test(r.result.content[0].text)')"
+t_eq "unanswered: the server ends 0" 0 "$(cat "$D/unanswered.rc")"
+
 # ----------------------------------------------- a child killed, a cancel ---
 cat >"$D/long.yaml" <<'YAML'
 drplay: 1

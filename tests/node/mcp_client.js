@@ -159,6 +159,10 @@ async function approvals(client, answers) {
 	answers.push(() => ({ action: 'decline' }));
 	const no = await client.callTool({ name: 'run', arguments: { file: pb('approve.yaml') } });
 	check('approve: a decline is refused', no.isError === true && /decline/.test(textOf(no)), show(no));
+	answers.push(() => { throw new Error('nobody at the keyboard'); });
+	const err = await client.callTool({ name: 'run', arguments: { file: pb('approve.yaml') } });
+	check('approve: an elicitation the client fails is refused', err.isError === true &&
+		/not approved \(the client could not ask\)/.test(textOf(err)), show(err));
 	check('approve: refused runs never started', runsOf('mcp_approve') === before + 1,
 		`${runsOf('mcp_approve')} vs ${before + 1}`);
 }
