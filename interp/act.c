@@ -313,6 +313,31 @@ void act_progress_end(struct act *a)
 	}
 }
 
+/* A `progress` event in the journal, so that a follower (`drplay status
+ * --follow`) sees a long step move: the figures and the ETA, at most one
+ * per PROGRESS_JOURNAL_US per step (the first report of a step at once). */
+#define PROGRESS_JOURNAL_US (2 * 1000000LL)
+static void progress_journal(struct act *a, const char *phase, uint64_t done, uint64_t total, double secs,
+			     double rate, int64_t now)
+{
+	if (a->jlast && now - a->jlast < PROGRESS_JOURNAL_US)
+		return;
+	a->jlast = now;
+	json_t *f = json_object();
+	json_object_set_new(f, "phase", json_string(phase));
+	json_object_set_new(f, "done", json_integer((json_int_t)done));
+	if (total) {
+		json_object_set_new(f, "total", json_integer((json_int_t)total));
+		json_object_set_new(f, "percent", json_real(done >= total ? 100.0 : 100.0 * (double)done / (double)total));
+	}
+	json_object_set_new(f, "unit", json_string("bytes"));
+	json_object_set_new(f, "elapsed_s", json_real(secs));
+	json_object_set_new(f, "rate_per_s", json_real(rate));
+	if (total && rate > 0 && done < total)
+		json_object_set_new(f, "eta_s", json_real((double)(total - done) / rate));
+	act_journal(a, "progress", f);
+}
+
 void act_progress(struct act *a, const char *phase, uint64_t done, uint64_t total)
 {
 	int64_t now = mono_us();
@@ -333,6 +358,7 @@ void act_progress(struct act *a, const char *phase, uint64_t done, uint64_t tota
 	json_object_set_new(fig, "seconds", json_real(secs));
 	json_object_set_new(fig, "rate_bytes_per_s", json_real(rate));
 	json_object_set_new(a->progress, phase, fig);
+	progress_journal(a, phase, done, total, secs, rate, now);
 	int final = total && done >= total;
 	if (a->run->json || a->run->quiet)
 		return;

@@ -5,6 +5,7 @@
  * through the redaction registry.
  */
 #include "diag.h"
+#include "jsonout.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -286,10 +287,12 @@ static json_t *masked_string(const char *s)
 	return j;
 }
 
-static void print_json(const struct diags *d, FILE *f)
+json_t *diags_json(const struct diags *d, size_t *omitted)
 {
 	unsigned char *shown;
-	size_t omitted = diag_select(d, &shown);
+	size_t om = diag_select(d, &shown);
+	if (omitted)
+		*omitted = om;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < d->n; i++) {
 		const struct diag *g = &d->v[i];
@@ -307,15 +310,19 @@ static void print_json(const struct diags *d, FILE *f)
 		json_object_set_new(o, "message", masked_string(g->msg));
 		json_array_append_new(arr, o);
 	}
-	json_t *root = json_object();
-	json_object_set_new(root, "diagnostics", arr);
+	free(shown);
+	return arr;
+}
+
+static void print_json(const struct diags *d, FILE *f)
+{
+	size_t omitted;
+	json_t *root = jsonout_new("drplay.lint/1");
+	json_object_set_new(root, "diagnostics", diags_json(d, &omitted));
 	json_object_set_new(root, "errors", json_integer(d->nerr));
 	json_object_set_new(root, "warnings", json_integer(d->nwarn));
 	json_object_set_new(root, "omitted", json_integer((json_int_t)omitted));
-	json_dumpf(root, f, JSON_INDENT(2));
-	fputc('\n', f);
-	json_decref(root);
-	free(shown);
+	jsonout_print(root, f, 1);
 }
 
 /* A relative path as a URI reference: percent-encodes what is not allowed. */

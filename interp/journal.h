@@ -47,5 +47,13 @@ void journal_unlock(int fd);
 /* `drplay status`: prints the newest run found in dir. Returns the exit
  * code (0, or 2 when there is no journal). */
 int journal_status(const char *dir, int json);
+/* The same for the journal at path (NULL: there is none in dir). */
+int journal_status_of(const char *dir, const char *path, int json);
+/* Whether the run that wrote the journal `path` (started as `start`, its
+ * run_start event) is still running: 1 yes, 0 no (its process is gone:
+ * killed, or the machine went down), -1 when it cannot be told. *pid is the
+ * process looked at: the one the playbook's lock names for this run, else
+ * the one run_start names. */
+int journal_run_alive(const char *dir, const char *path, json_t *start, long *pid);
 
 #endif

@@ -16,9 +16,11 @@
 #include "family.h"
 #include "journal.h"
 #include "manpage.h"
+#include "mcp.h"
 #include "plan.h"
 #include "redact.h"
 #include "run.h"
+#include "status.h"
 #include "util.h"
 #include "version.h"
 
@@ -66,6 +68,14 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 	if (c)
 		fprintf(stderr, "usage: %s\n(see `drplay help %s`)\n", c->usage, cmd);
 	return rc;
+}
+
+/* Prints a command's usage and help on stdout: -h, --help. Returns 0. */
+static int show_help(const char *cmd)
+{
+	const struct cmd *c = find_cmd(cmd);
+	printf("usage: %s\n\n%s", c->usage, c->help);
+	return EXIT_OK;
 }
 
 /* ---- run / plan ---- */
@@ -257,26 +267,36 @@ static int cmd_status(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "journal-dir", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "playbook", required_argument, NULL, 'p' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL;
-	int json = 0, c;
+	struct status_opts so = { 0 };
+	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		if (c == 'j')
-			dir = optarg;
+			so.dir = optarg;
 		else if (c == 'J')
-			json = 1;
+			so.json = 1;
+		else if (c == 'p')
+			so.playbook = optarg;
+		else if (c == 'f')
+			so.follow = 1;
+		else if (c == 'h')
+			return show_help("status");
 		else
-			return usage_error("status", "unknown option '%s'", argv[optind - 1]);
+			return usage_error("status", "unknown or incomplete option '%s'", argv[optind - 1]);
 	}
 	if (optind < argc)
+		so.run_id = argv[optind++];
+	if (optind < argc)
 		return usage_error("status", "unexpected argument '%s'", argv[optind]);
-	char *d = journal_default_dir(dir);
-	int rc = journal_status(d, json);
-	free(d);
-	return rc;
+	if (so.run_id && so.playbook)
+		return usage_error("status", "give a RUN_ID or --playbook NAME, not both");
+	return status_show(&so);
 }
 
 /* ---- one-step commands on a playbook's resources ---- */
@@ -528,6 +548,17 @@ static int cmd_cleanup(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 static int cmd_manpage(int argc, char **argv);
 
+/* `drplay mcp`: the server's body is mcp.c. */
+static int cmd_mcp(int argc, char **argv)
+{
+	int rc = mcp_main(argc, argv);
+	if (rc == -1)
+		printf("usage: %s\n\n%s", find_cmd("mcp")->usage, find_cmd("mcp")->help);
+	else if (rc == -2)
+		return usage_error("mcp", "unknown option or argument");
+	return rc < 0 ? EXIT_OK : rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
 	(void)argc;
@@ -579,6 +610,16 @@ static const struct cmd commands[] = {
 			"installs them.\n",
 	},
 	{
+		.name = "mcp",
+		.fn = cmd_mcp,
+		.usage = "drplay mcp [--allow-disaster --authorize-file FILE] [--journal-dir DIR]",
+		.help = "A Model Context Protocol server on standard input and output (JSON-RPC 2.0, one\n"
+			"message per line): tools lint, plan, run, status and actions, each run as a child\n"
+			"drplay. Runs are validation-only unless --allow-disaster and --authorize-file are\n"
+			"given; an approve step is asked of the person through the client (elicitation).\n"
+			"Logs go to standard error. Exit: 0 when the client closes the input; 2 usage.\n",
+	},
+	{
 		.name = "plan",
 		.fn = cmd_plan,
 		.usage = "drplay plan FILE [run options]",
@@ -610,10 +651,14 @@ static const struct cmd commands[] = {
 	{
 		.name = "status",
 		.fn = cmd_status,
-		.usage = "drplay status [--journal-dir DIR] [--json]",
-		.help = "Shows the last run from its journal: steps with outcomes and timings, failed gates,\n"
-			"and the state it left (maintenance, preserved snapshots); for a run without an end,\n"
-			"whether it is still running or was killed.\n",
+		.usage = "drplay status [RUN_ID | --playbook NAME] [--follow] [--journal-dir DIR] [--json]",
+		.help = "Shows a run from its journal: steps with outcomes and timings, failed gates, and the\n"
+			"state it left (maintenance, preserved snapshots); for a run without an end, whether\n"
+			"it is still running or was killed. Without RUN_ID it shows the newest run of a\n"
+			"playbook (of --playbook NAME), by its start: a one-step command such as `drplay\n"
+			"maintenance on` is shown only when there is no playbook run.\n"
+			"--follow prints every event as it is journaled until the run ends, then exits with\n"
+			"the run's exit code (130 when its process is gone without an end: killed).\n",
 	},
 	{
 		.name = "version",
@@ -700,6 +745,18 @@ static int cmd_manpage(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Whether the command was asked for JSON (--json, or --format=json where a
+ * command takes formats): then a refusal before its run is a JSON document
+ * on stdout too (fail_json_begin). */
+static int wants_json(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "--format=json") ||
+		    (!strcmp(argv[i], "--format") && i + 1 < argc && !strcmp(argv[i + 1], "json")))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -723,7 +780,9 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return rc;
 	}
-	rc = c->fn(argc - 1, argv + 1);
+	if (wants_json(argc, argv))
+		fail_json_begin(c->name);
+	rc = fail_json_end(c->fn(argc - 1, argv + 1));
 	redact_release();
 	return rc;
 }

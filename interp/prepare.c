@@ -22,7 +22,10 @@
 static int print_diags_exit(struct diags *d)
 {
 	diags_sort(d);
-	diags_print(d, DF_TEXT, stderr);
+	if (fail_json_active())
+		fail_json_diags(diags_json(d, NULL));
+	else
+		diags_print(d, DF_TEXT, stderr);
 	if (d->nerr == 0)
 		return 0;
 	int invalid = d->nerr - d->nguard;

@@ -513,6 +513,7 @@ static void journal_run_start(struct run *r, const struct run_opts *o)
 	json_object_set(f, "params", r->params);
 	json_object_set_new(f, "steps", json_integer((json_int_t)pb->nsteps));
 	json_object_set_new(f, "drplay", json_string(DRPLAY_VERSION));
+	json_object_set_new(f, "format", json_string("drplay.journal/1"));
 	json_object_set_new(f, "pid", json_integer(getpid()));
 	json_object_set_new(f, "user", json_string(pw ? pw->pw_name : "?"));
 	if (o->command)
@@ -629,7 +630,9 @@ int drplay_run(const struct run_opts *o)
 	if (rc == 0) {
 		run_init(&r, o);
 		rc = prepare_authorize(&r, o);
-		if (rc == 0 && o->dry_run)
+		if (rc == 0 && o->dry_run && o->json)
+			print_plan_json(&r, &d);
+		else if (rc == 0 && o->dry_run)
 			print_plan(&r);
 		else if (rc == 0)
 			rc = run_recorded(&r, o);
