@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "action.h"
+#include "chain.h"
 #include "describe.h"
 #include "diag.h"
 #include "fail.h"
@@ -251,15 +252,27 @@ static int cmd_schema(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* `drplay status --verify`: the chain of the journal status would show. */
+static int status_verify(const char *dir, int json)
+{
+	char *path = journal_newest(dir);
+	if (!path)
+		return command_error("status", "no run journal in '%s'; runs write there (pass --journal-dir to look elsewhere)", dir);
+	int rc = chain_verify_print(path, json);
+	free(path);
+	return rc;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "journal-dir", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir = NULL;
-	int json = 0, c;
+	int json = 0, verify = 0, c;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -267,13 +280,15 @@ static int cmd_status(int argc, char **argv)
 			dir = optarg;
 		else if (c == 'J')
 			json = 1;
+		else if (c == 'V')
+			verify = 1;
 		else
 			return usage_error("status", "unknown option '%s'", argv[optind - 1]);
 	}
 	if (optind < argc)
 		return usage_error("status", "unexpected argument '%s'", argv[optind]);
 	char *d = journal_default_dir(dir);
-	int rc = journal_status(d, json);
+	int rc = verify ? status_verify(d, json) : journal_status(d, json);
 	free(d);
 	return rc;
 }
@@ -600,10 +615,13 @@ static const struct cmd commands[] = {
 	{
 		.name = "status",
 		.fn = cmd_status,
-		.usage = "drplay status [--journal-dir DIR] [--json]",
+		.usage = "drplay status [--journal-dir DIR] [--json] [--verify]",
 		.help = "Shows the last run from its journal: steps with outcomes and timings, failed gates,\n"
 			"and the state it left (maintenance, preserved snapshots); for a run without an end,\n"
-			"whether it is still running or was killed.\n",
+			"whether it is still running or was killed.\n"
+			"--verify checks the journal's hash chain instead and names the first line that does\n"
+			"not fit (edited, deleted, inserted, reordered, or a cut last line) and what was expected.\n"
+			"Exit with --verify: 0 every line fits, 1 a line does not, 2 no journal or unreadable.\n",
 	},
 	{
 		.name = "version",
