@@ -13,6 +13,7 @@
 #include "chain.h"
 #include "describe.h"
 #include "diag.h"
+#include "evidence.h"
 #include "fail.h"
 #include "family.h"
 #include "journal.h"
@@ -572,6 +573,16 @@ static const struct cmd commands[] = {
 		.fn = cmd_help,
 		.usage = "drplay help [COMMAND]",
 		.help = "Shows help for drplay or one command.\n",
+	},
+	{
+		.name = "evidence",
+		.fn = evidence_command,
+		.usage = "drplay evidence verify FILE [--key PUBLIC_KEY] [--journal JOURNAL]",
+		.help = "Checks an evidence document report.write wrote (format evidence): with --key, that it is\n"
+			"signed and that the Ed25519 signature verifies with that public key (PEM); with --journal,\n"
+			"that the run's journal fits its hash chain and still has, at the line the document\n"
+			"recorded, the chain the document recorded. Names what does not fit.\n"
+			"Exit: 0 every check fits, 1 something does not, 2 usage or a file that cannot be read.\n",
 	},
 	{
 		.name = "lint",
