@@ -109,6 +109,13 @@ const char *journal_chain(const struct journal *j, long *lines)
 	return j->chain;
 }
 
+static char *newest_journal(const char *dir);
+
+char *journal_newest(const char *dir)
+{
+	return newest_journal(dir);
+}
+
 void journal_echo(struct journal *j, int on)
 {
 	j->echo = on;
@@ -273,7 +280,7 @@ void journal_unlock(int fd)
 
 /* ---- status ---- */
 
-char *journal_newest(const char *dir)
+static char *newest_journal(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -589,7 +596,7 @@ static void status_text_left(const struct status *s)
 int journal_status(const char *dir, int as_json)
 {
 	struct fail f = FAIL_INIT;
-	struct status s = { .path = journal_newest(dir) };
+	struct status s = { .path = newest_journal(dir) };
 	if (!s.path) {
 		fail_set(&f, EXIT_INVALID, "no run journal in '%s'; runs write there (pass --journal-dir to look elsewhere)",
 			 dir);
