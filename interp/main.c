@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "action.h"
+#include "chain.h"
 #include "describe.h"
 #include "diag.h"
+#include "evidence.h"
 #include "fail.h"
 #include "family.h"
 #include "journal.h"
@@ -270,6 +272,7 @@ static int cmd_status(int argc, char **argv)
 		{ "playbook", required_argument, NULL, 'p' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct status_opts so = { 0 };
@@ -287,6 +290,8 @@ static int cmd_status(int argc, char **argv)
 			so.follow = 1;
 		else if (c == 'h')
 			return show_help("status");
+		else if (c == 'V')
+			so.verify = 1;
 		else
 			return usage_error("status", "unknown or incomplete option '%s'", argv[optind - 1]);
 	}
@@ -296,6 +301,8 @@ static int cmd_status(int argc, char **argv)
 		return usage_error("status", "unexpected argument '%s'", argv[optind]);
 	if (so.run_id && so.playbook)
 		return usage_error("status", "give a RUN_ID or --playbook NAME, not both");
+	if (so.verify && so.follow)
+		return usage_error("status", "give --verify or --follow, not both");
 	return status_show(&so);
 }
 
@@ -592,6 +599,16 @@ static const struct cmd commands[] = {
 		.help = "Shows help for drplay or one command.\n",
 	},
 	{
+		.name = "evidence",
+		.fn = evidence_command,
+		.usage = "drplay evidence verify FILE [--key PUBLIC_KEY] [--journal JOURNAL]",
+		.help = "Checks an evidence document report.write wrote (format evidence): with --key, that it is\n"
+			"signed and that the Ed25519 signature verifies with that public key (PEM); with --journal,\n"
+			"that the run's journal fits its hash chain and still has, at the line the document\n"
+			"recorded, the chain the document recorded. Names what does not fit.\n"
+			"Exit: 0 every check fits, 1 something does not, 2 usage or a file that cannot be read.\n",
+	},
+	{
 		.name = "lint",
 		.fn = cmd_lint,
 		.usage = "drplay lint FILE... [--format=text|json|sarif]",
@@ -651,14 +668,17 @@ static const struct cmd commands[] = {
 	{
 		.name = "status",
 		.fn = cmd_status,
-		.usage = "drplay status [RUN_ID | --playbook NAME] [--follow] [--journal-dir DIR] [--json]",
+		.usage = "drplay status [RUN_ID | --playbook NAME] [--follow] [--verify] [--journal-dir DIR] [--json]",
 		.help = "Shows a run from its journal: steps with outcomes and timings, failed gates, and the\n"
 			"state it left (maintenance, preserved snapshots); for a run without an end, whether\n"
 			"it is still running or was killed. Without RUN_ID it shows the newest run of a\n"
 			"playbook (of --playbook NAME), by its start: a one-step command such as `drplay\n"
 			"maintenance on` is shown only when there is no playbook run.\n"
 			"--follow prints every event as it is journaled until the run ends, then exits with\n"
-			"the run's exit code (130 when its process is gone without an end: killed).\n",
+			"the run's exit code (130 when its process is gone without an end: killed).\n"
+			"--verify checks the run's journal hash chain instead and names the first line that does\n"
+			"not fit (edited, deleted, inserted, reordered, or a cut last line) and what was expected.\n"
+			"Exit with --verify: 0 every line fits, 1 a line does not, 2 no journal or unreadable.\n",
 	},
 	{
 		.name = "version",

@@ -514,6 +514,8 @@ int prepare_authorize(struct run *r, const struct run_opts *o)
 		redact_register(given);
 		if (why_not)
 			fail_set(&f, EXIT_REFUSED, "%s; nothing ran", why_not);
+		else
+			r->authorized_with = o->authorize_file ? "--authorize-file" : "--authorize";
 		free(why_not);
 	}
 	free_secret(owned);

@@ -1956,6 +1956,7 @@ static void restore_report(struct restore *r, int errors)
 	act_out_int(a, "jobs", r->stage_path ? r->jobs : 1);
 	act_out_int(a, "errors_ignored", errors);
 	act_out(a, "bytes_per_second", json_real(rate));
+	act_out(a, "download_seconds", json_real(r->stage_path ? (double)(r->t_read - r->t0) / 1e6 : 0.0));
 	json_t *ev = json_object();
 	json_object_set_new(ev, "key", json_string(r->key));
 	json_object_set_new(ev, "store", json_string(store_name(r->st)));
@@ -2107,6 +2108,8 @@ static const struct output_spec restore_outputs[] = {
 	{ .name = "jobs", .type = T_INT, .doc = "parallel jobs used" },
 	{ .name = "errors_ignored", .type = T_INT, .doc = "SQL errors passed over (allow_errors)" },
 	{ .name = "bytes_per_second", .type = T_NUMBER, .doc = "the dump's bytes over the whole restore time" },
+	{ .name = "download_seconds", .type = T_NUMBER, .role = OUT_PHASE_DOWNLOAD,
+	  .doc = "with jobs > 1, the time spent downloading the dump to local storage before pg_restore; 0 when streamed (download and restore overlap)" },
 	{ .name = NULL },
 };
 static const struct action_def dump_restore_def = {
