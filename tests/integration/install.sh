@@ -92,7 +92,7 @@ zcomp() { # WORDS...: what the zsh function adds for the last word
         source "$f" # as autoload would: the file is the body, ending in a call of _drplay' zsh "$D/usr/share/zsh/site-functions/_drplay" "$@" | sort | tr '\n' ' ' | sed 's/ $//')
 }
 t_check "zsh: the script parses" zsh -n "$D/usr/share/zsh/site-functions/_drplay"
-t_contains "zsh: drplay <TAB> offers the commands" "$(zcomp drplay '')" "lint maintenance manpage plan run"
+t_contains "zsh: drplay <TAB> offers the commands" "$(zcomp drplay '')" "lint maintenance manpage mcp plan run"
 t_contains "zsh: drplay actions <TAB> offers pg.counts" "$(zcomp drplay actions '')" "pg.counts"
 t_contains "zsh: drplay run --<TAB> offers --mode=" "$(zcomp drplay run --)" "--mode="
 t_eq "zsh: drplay lint <TAB> offers playbooks" "FILES -g *.(yaml|yml)" "$(zcomp drplay lint '')"
