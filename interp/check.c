@@ -15,6 +15,7 @@
 
 #include "describe.h"
 #include "guard.h"
+#include "import.h"
 #include "typing.h"
 #include "util.h"
 #include "version.h"
@@ -594,7 +595,7 @@ static void check_resource_ref(struct checker *C, const struct param_spec *ps, c
 /* ---- sections ---- */
 
 static const char *const top_keys[] = { "drplay", "name", "description", "modes", "params",
-					"resources", "steps", "objectives", NULL };
+					"resources", "steps", "objectives", "import", NULL };
 
 static void check_modes(struct checker *C, const struct node *n)
 {
@@ -1285,7 +1286,15 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 	pb->arena = arena_new();
 	pb->file = doc->file;
 	struct checker C = { .pb = pb, .d = d, .cur_step = -1, .suggest_budget = SUGGEST_BUDGET };
-	const struct node *root = doc->root;
+	const struct node *root = import_expand(doc, d);
+	if (doc->imported)
+		pb->import_ref = doc->imported->import_ref;
+	if (!root && doc->root) { /* an import that cannot be resolved */
+		pb->doc = NULL;
+		playbook_free(pb);
+		sb_release(&C.hint);
+		return NULL;
+	}
 	if (!root) {
 		if (d->nerr == 0) {
 			struct loc l = { .file = doc->file, .line = 1, .col = 1 };

@@ -272,6 +272,9 @@ static void print_text(const struct diags *d, FILE *f)
 			line_index_build(&li, doc);
 		}
 		print_caret(&li, g->loc, f);
+		if (doc && doc->imported_at.file)
+			redact_fprintf(f, "%s:%d:%d: note: in procedure %s, imported here\n", doc->imported_at.file,
+				       doc->imported_at.line, doc->imported_at.col, doc->import_ref);
 		i++;
 	}
 	free(li.start);
@@ -305,6 +308,12 @@ static void print_json(const struct diags *d, FILE *f)
 		json_object_set_new(o, "severity", json_string(sev_name(g->sev)));
 		json_object_set_new(o, "rule", json_string(g->rule));
 		json_object_set_new(o, "message", masked_string(g->msg));
+		const struct doc *doc = find_doc(d, g->loc.file);
+		if (doc && doc->imported_at.file)
+			json_object_set_new(o, "imported_at",
+					    json_pack("{s:o, s:i, s:i, s:s}", "file", masked_string(doc->imported_at.file),
+						      "line", doc->imported_at.line, "column", doc->imported_at.col,
+						      "procedure", doc->import_ref));
 		json_array_append_new(arr, o);
 	}
 	json_t *root = json_object();

@@ -14,6 +14,7 @@
 #include "diag.h"
 #include "fail.h"
 #include "family.h"
+#include "import.h"
 #include "journal.h"
 #include "plan.h"
 #include "redact.h"
@@ -240,6 +241,22 @@ static int cmd_actions(int argc, char **argv)
 		return command_error("actions", "no action or resource kind '%s'; `drplay actions` lists them", name);
 	describe_actions(name, fmt, stdout);
 	return EXIT_OK;
+}
+
+static int cmd_procedures(int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error("procedures", "takes at most one NAME");
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: %s\n\n%s", find_cmd("procedures")->usage, find_cmd("procedures")->help);
+		return EXIT_OK;
+	}
+	char *err;
+	if (procedures_show(argc == 2 ? argv[1] : NULL, stdout, &err) == 0)
+		return EXIT_OK;
+	int rc = command_error("procedures", "%s", err);
+	free(err);
+	return rc;
 }
 
 static int cmd_schema(int argc, char **argv)
@@ -574,6 +591,14 @@ static const struct cmd commands[] = {
 		.usage = "drplay plan FILE [run options]",
 		.help = "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
 			"or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n",
+	},
+	{
+		.name = "procedures",
+		.fn = cmd_procedures,
+		.usage = "drplay procedures [NAME[@MAJOR]]",
+		.help = "Lists the procedures this drplay ships (a playbook imports one with\n"
+			"`import: drplay:NAME@MAJOR` and binds its resources and params); with NAME, prints\n"
+			"its YAML (the newest major unless @MAJOR is given).\n",
 	},
 	{
 		.name = "run",

@@ -624,6 +624,9 @@ void print_plan(struct run *r)
 	const struct playbook *pb = r->pb;
 	run_say(r, "plan for '%s' (%s) in %s mode; nothing runs (dry run)\n", pb->name, pb->file,
 		mode_name(r->mode));
+	if (pb->import_ref)
+		run_say(r, "imports %s (%s): the procedure's steps, bound to this file's resources and params\n",
+			pb->import_ref, pb->doc->imported->file);
 	if (json_object_size(r->params)) {
 		run_say(r, "params:\n");
 		const char *k;
