@@ -46,6 +46,7 @@ t_contains "nightly: the metrics textfile says success" "$(cat "$R/nightly.prom"
 SUM0=$(prod_sum)
 t_exit "database_restore validation (pitr) passes" 0 run database_restore.yaml
 t_eq "validation pitr: a branch was made and verified" ok "$(joutcome verify_copy)"
+t_eq "validation pitr: the preview ran against production before the branch went" ok "$(joutcome preview)"
 t_eq "validation pitr: the branch was discarded" "$(jout branch name)" "$(jout discard_branch discarded)"
 t_eq "validation pitr: no maintenance" "" "$(joutcome maint_on)"
 t_exit "database_restore validation (offsite) passes" 0 run database_restore.yaml --param source=offsite
