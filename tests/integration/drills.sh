@@ -4,7 +4,7 @@
 # the sandbox (tests/lib/sandbox.sh: PostgreSQL with WAL archiving and a base
 # backup, s3rver behind nginx with the nightly dump, the HTTP flag, the web
 # application and the application simulator writing all the time):
-#   nightly_validation.yaml; database_restore.yaml in VALIDATION with both
+#   nightly_dump.yaml; nightly_validation.yaml; database_restore.yaml in VALIDATION with both
 #   sources (production untouched, throwaways removed); live_drill.yaml in
 #   DISASTER (maintenance on and off, T0, the off-site restore and PITR
 #   forward to T0 verified with checksums, every acknowledged write before T0
@@ -31,10 +31,16 @@ dbs() { pg_sql PROD postgres "select string_agg(datname, ',' order by datname) f
 prod_sum() { pg_sql PROD shop "select count(*) || ':' || md5(string_agg(id::text || total::text, ',' order by id)) from public.orders"; }
 run() { "$DRPLAY" run "$PB/$1" --journal-dir "$J" "${SANDBOX_PARAMS[@]}" --param report_dir="$R" "${@:2}"; }
 
-for pb in database_restore nightly_validation live_drill; do
+for pb in database_restore nightly_dump nightly_validation live_drill; do
     t_exit "$pb.yaml lints" 0 "$DRPLAY" lint "$PB/$pb.yaml"
     t_eq "$pb.yaml lints clean (no diagnostics)" "" "$T_OUT"
 done
+
+# ---- the nightly dump (the shipped procedure, an S3 environment) ----
+BACKUP_S3_WRITE_KEY_ID=$S3_RW_KEY BACKUP_S3_WRITE_SECRET=$S3_SECRET \
+    t_exit "nightly_dump passes" 0 run nightly_dump.yaml --param metrics_file="$R/dump.prom"
+t_eq "nightly_dump: the dump it wrote is the newest, checked against its manifest" ok "$(joutcome found)"
+t_contains "nightly_dump: the metrics textfile says success" "$(cat "$R/dump.prom")" 'drplay_last_run_success{playbook="nightly_dump",mode="validation"} 1'
 
 # ---- nightly validation ----
 DBS0=$(dbs)
