@@ -140,12 +140,18 @@ static struct node *scalar_new(struct merge *M, struct loc loc, const char *s)
 	return n;
 }
 
+/* Whether a procedure's resource is a slot the importer binds. */
+static int is_slot(const struct node *v)
+{
+	return v && v->kind == N_MAP && node_get(v, "bind");
+}
+
 /* The names a mapping's keys hold, as "a, b, c" (caller frees). */
 static char *key_list(const struct node *m, int slots_only)
 {
 	struct strbuf sb = STRBUF_INIT;
 	for (size_t i = 0; m && m->kind == N_MAP && i < m->n; i++)
-		if (!slots_only || (m->vals[i]->kind == N_MAP && node_get(m->vals[i], "bind")))
+		if (!slots_only || is_slot(m->vals[i]))
 			sb_addf(&sb, "%s%s", sb.len ? ", " : "", m->keys[i]->str);
 	return sb_detach(&sb);
 }
@@ -266,9 +272,52 @@ static struct node *bind_resource(struct merge *M, const struct node *name, cons
 	return m;
 }
 
+/* A typo: when exactly one slot is unbound and exactly one name of the
+ * environment is no resource of the procedure, that name meant the slot.
+ * Sets *slot_name and *decl (the declaration bound to it), else NULL. */
+static void typo_pair(const struct node *pr, const struct node *er, const char **slot_name,
+		      const struct node **decl)
+{
+	size_t nslot = 0, nstray = 0;
+	*slot_name = NULL;
+	*decl = NULL;
+	for (size_t i = 0; pr && er && i < pr->n; i++)
+		if (is_slot(pr->vals[i]) && !node_get(er, pr->keys[i]->str) && nslot++ == 0)
+			*slot_name = pr->keys[i]->str;
+	for (size_t i = 0; er && i < er->n; i++)
+		if (er->keys[i]->kind == N_SCALAR && !node_get(pr, er->keys[i]->str) && nstray++ == 0)
+			*decl = er->vals[i];
+	if (nslot != 1 || nstray != 1) {
+		*slot_name = NULL;
+		*decl = NULL;
+	}
+}
+
+/* The names of the environment that bind nothing: an error each, listing
+ * the slots (and naming the slot a typo meant). */
+static void stray_names(struct merge *M, const struct node *pr, const struct node *er, const char *meant,
+			const struct node *meant_decl)
+{
+	for (size_t i = 0; er && i < er->n; i++) {
+		const struct node *k = er->keys[i];
+		const struct node *own = k->kind == N_SCALAR && pr ? node_get(pr, k->str) : NULL;
+		if (is_slot(own))
+			continue;
+		char *names = key_list(pr, 1);
+		char *hint = er->vals[i] == meant_decl ? xasprintf("; did you mean '%s'?", meant) : xstrdup("");
+		diag_add(M->d, SEV_ERROR, "unknown-resource", k->loc,
+			 "resource '%s' is not one procedure drplay:%s@%d binds%s; it binds: %s%s",
+			 k->kind == N_SCALAR ? k->str : "?", M->proc->name, M->proc->major,
+			 own ? " (the procedure declares it itself)" : "", names, hint);
+		free(hint);
+		free(names);
+	}
+}
+
 /* resources: the procedure's, each slot replaced by the environment's
  * declaration of the same name; a slot left unbound or a name the
- * procedure does not declare is an error. */
+ * procedure does not bind is an error (a one-name typo is one error: the
+ * declaration still binds the slot it meant, so nothing else follows). */
 static struct node *merge_resources(struct merge *M, const struct node *pr, const struct node *er)
 {
 	size_t np = pr && pr->kind == N_MAP ? pr->n : 0;
@@ -278,14 +327,19 @@ static struct node *merge_resources(struct merge *M, const struct node *pr, cons
 			 node_kind_name(er));
 		er = NULL;
 	}
+	const char *meant;
+	const struct node *meant_decl;
+	typo_pair(np ? pr : NULL, er, &meant, &meant_decl);
 	struct node *m = map_new(M, pr ? pr->loc : M->ref->loc, np);
 	for (size_t i = 0; i < np; i++) {
 		const struct node *k = pr->keys[i], *v = pr->vals[i];
-		if (v->kind != N_MAP || !node_get(v, "bind")) {
+		if (!is_slot(v)) {
 			map_put(m, (struct node *)k, (struct node *)v);
 			continue;
 		}
 		const struct node *decl = er ? node_get(er, k->str) : NULL;
+		if (!decl && meant && !strcmp(meant, k->str))
+			decl = meant_decl;
 		if (decl) {
 			map_put(m, (struct node *)k, bind_resource(M, k, v, decl));
 			continue;
@@ -298,18 +352,7 @@ static struct node *merge_resources(struct merge *M, const struct node *pr, cons
 			 k->str);
 		free(want);
 	}
-	for (size_t i = 0; er && i < er->n; i++) {
-		const struct node *k = er->keys[i];
-		const struct node *slot = k->kind == N_SCALAR && pr ? node_get(pr, k->str) : NULL;
-		if (slot && slot->kind == N_MAP && node_get(slot, "bind"))
-			continue;
-		char *names = key_list(pr, 1);
-		diag_add(M->d, SEV_ERROR, "unknown-resource", k->loc,
-			 "resource '%s' is not one procedure drplay:%s@%d binds%s; it binds: %s",
-			 k->kind == N_SCALAR ? k->str : "?", M->proc->name, M->proc->major,
-			 slot ? " (the procedure declares it itself)" : "", names);
-		free(names);
-	}
+	stray_names(M, pr, er, meant, meant_decl);
 	return m;
 }
 
