@@ -346,6 +346,26 @@ static const char *sarif_level(enum sev s)
 	return s == SEV_ERROR ? "error" : s == SEV_WARNING ? "warning" : "note";
 }
 
+/* A SARIF location: the file as a URI reference, the line and column. */
+static json_t *sarif_location(struct loc loc)
+{
+	json_t *art = json_object();
+	char *uri = path_uri(loc.file);
+	json_object_set_new(art, "uri", masked_string(uri));
+	free(uri);
+	json_t *phys = json_object();
+	json_object_set_new(phys, "artifactLocation", art);
+	if (loc.line > 0) {
+		json_t *reg = json_object();
+		json_object_set_new(reg, "startLine", json_integer(loc.line));
+		json_object_set_new(reg, "startColumn", json_integer(loc.col > 0 ? loc.col : 1));
+		json_object_set_new(phys, "region", reg);
+	}
+	json_t *l = json_object();
+	json_object_set_new(l, "physicalLocation", phys);
+	return l;
+}
+
 static void print_sarif(const struct diags *d, FILE *f)
 {
 	json_t *rules = json_array();
@@ -376,29 +396,25 @@ static void print_sarif(const struct diags *d, FILE *f)
 			if (strcmp(lint_rules[k].id, g->rule) == 0)
 				json_object_set_new(o, "ruleIndex", json_integer((json_int_t)k));
 		json_object_set_new(o, "level", json_string(sarif_level(g->sev)));
+		/* A finding inside an imported procedure is annotated on the
+		 * importing line (the file under review), the procedure's own
+		 * place given as a related location. */
+		const struct doc *doc = find_doc(d, g->loc.file);
+		int imported = doc && doc->imported_at.file;
+		char *text = imported ? xasprintf("in procedure %s (%s:%d:%d): %s", doc->import_ref, g->loc.file,
+						  g->loc.line, g->loc.col, g->msg)
+				      : xstrdup(g->msg);
 		json_t *msg = json_object();
-		json_object_set_new(msg, "text", masked_string(g->msg));
+		json_object_set_new(msg, "text", masked_string(text));
+		free(text);
 		json_object_set_new(o, "message", msg);
 		if (g->loc.file) {
-			json_t *art = json_object();
-			char *uri = path_uri(g->loc.file);
-			json_object_set_new(art, "uri", masked_string(uri));
-			free(uri);
-			json_t *phys = json_object();
-			json_object_set_new(phys, "artifactLocation", art);
-			if (g->loc.line > 0) {
-				json_t *reg = json_object();
-				json_object_set_new(reg, "startLine", json_integer(g->loc.line));
-				json_object_set_new(reg, "startColumn",
-						    json_integer(g->loc.col > 0 ? g->loc.col : 1));
-				json_object_set_new(phys, "region", reg);
-			}
-			json_t *l = json_object();
-			json_object_set_new(l, "physicalLocation", phys);
 			json_t *locs = json_array();
-			json_array_append_new(locs, l);
+			json_array_append_new(locs, sarif_location(imported ? doc->imported_at : g->loc));
 			json_object_set_new(o, "locations", locs);
 		}
+		if (imported)
+			json_object_set_new(o, "relatedLocations", json_pack("[o]", sarif_location(g->loc)));
 		json_array_append_new(results, o);
 	}
 	json_t *driver = json_object();
