@@ -18,6 +18,7 @@
 #include "import.h"
 #include "typing.h"
 #include "util.h"
+#include "text.h"
 #include "version.h"
 
 struct checker {
@@ -490,7 +491,7 @@ static char *json_brief(json_t *j)
 {
 	if (json_is_string(j))
 		return xstrdup(json_string_value(j));
-	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = json_dumps_short(j, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!s)
 		return xstrdup("?");
 	if (strlen(s) > 60) {

@@ -14,6 +14,7 @@
 #include "redact.h"
 #include "resolve.h"
 #include "util.h"
+#include "text.h"
 
 /* ---- load and check ---- */
 
@@ -158,7 +159,7 @@ static int given_param(const struct playbook *pb, const char *arg, json_t *param
 /* A JSON value as a message quotes it (caller frees). */
 static char *json_shown(json_t *v)
 {
-	return json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps_short(v, JSON_ENCODE_ANY);
 }
 
 /* Param p after the --param values: its default applied, then required in
@@ -575,7 +576,7 @@ static void print_vtree_plan(struct run *r, const struct vtree *v, const char *k
 		text = xstrdup(expr_text(v->expr));
 	} else if (!v->dynamic && vtree_eval(v, &ctx, &j, &err, NULL) == 0) {
 		text = json_is_string(j) ? xstrdup(json_string_value(j))
-					 : json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+					 : json_dumps_short(j, JSON_COMPACT | JSON_ENCODE_ANY);
 	} else if (v->kind == VT_TMPL) {
 		text = xasprintf("%s   (resolved at run time)", tmpl_text(v->tmpl));
 	} else if (v->dynamic) {
