@@ -6,10 +6,11 @@
 # The README marks its parts: `<!-- quickstart: NAME -->` before a ```sh
 # block (run here in a bash of its own, in a fresh directory, with drplay on
 # PATH) or `<!-- quickstart: file NAME -->` before a ```yaml block (written
-# to NAME). Only two things are not taken verbatim: the `env` block's values
-# (its `export NAME=...` lines; each name must be one this test provides)
-# and the `T=` line of the rehearsal (the moment just before this test's
-# damage). The `setup` block needs systemd and a packaged server; the
+# to NAME). Only three things are not taken verbatim: the `env` block's
+# values (its `export NAME=...` lines; each name must be one this test
+# provides), the `T=` line of the rehearsal (the moment just before this
+# test's damage) and the preserved state's name given to salvage (the one
+# this restore's report names). The `setup` block needs systemd and a packaged server; the
 # harness starts its PostgreSQL 15 the same way (WAL archived into a
 # directory, a base backup by pg_basebackup, a scratch database), and the
 # test checks the block says so.
@@ -19,7 +20,8 @@
 # rehearsal in validation mode passes and names the rows the restore brings
 # back and discards; the disaster restore (--approve=go) returns production
 # to T exactly, keeps the replaced state, and its report counts the
-# discarded writes. Then the same procedure inlined by hand (the shipped
+# discarded writes; `drplay salvage` returns exactly those rows, and its
+# salvage.sql puts them back. Then the same procedure inlined by hand (the shipped
 # YAML with the bindings pasted in) lints, plans and runs like the import.
 set -u
 # shellcheck source=../lib/common.sh
@@ -41,7 +43,7 @@ block() { # NAME -> the code block after <!-- quickstart: NAME -->
         on && /^```$/ { exit }
         on { print }' "$README"
 }
-for b in env setup "file nightly_dump.yaml" "file database_restore.yaml" first rehearse restore; do
+for b in env setup "file nightly_dump.yaml" "file database_restore.yaml" first rehearse restore salvage; do
     [[ -n $(block "$b") ]] || die_setup "README has no quickstart block '$b'"
 done
 
@@ -153,6 +155,33 @@ t_contains "restore: drplay status names the preserved state" "$RUN_OUT" "$PRESE
 MD=$(md)
 t_contains "restore: the report names the preserved state" "$MD" "$PRESERVED"
 t_contains "restore: the report says what the restore discarded before the outage" "$MD" "5 rows of public.customers"
+
+t_contains "restore: the report states RPO in rows, per table, and where they are kept" "$MD" \
+    "| RPO (rows) | 12 rows discarded (public.customers 5, public.orders 7), 2 changed back; kept in \`$PRESERVED\`"
+t_eq "restore: the JSON report has the same counts" "12 2" \
+    "$(cd "$W" && jq -r '.summary.discarded | "\(.discarded) \(.changed)"' "$(jout report markdown | sed 's/\.md$/.json/')")"
+
+# ---- the writes after T, salvaged from the preserved state ----
+t_exit "salvage: the README's cleanup and salvage run (the state named by the report)" 0 \
+    qs salvage "s/--state [^ ]+/--state $PRESERVED/"
+t_contains "salvage: cleanup lists the preserved state" "$T_OUT" "$PRESERVED"
+SD=$W/salvage-$PRESERVED
+t_check "salvage: salvage.sql was written" test -s "$SD/salvage.sql"
+csv_ids() { grep '^discarded,' "$SD/public.$1.csv" | cut -d, -f2 | sort -n | tr '\n' ' '; }
+t_eq "salvage: exactly the 5 customers written after T" "301 302 303 304 305 " "$(csv_ids customers)"
+t_eq "salvage: exactly the 7 orders written after T" \
+    "$(pg_sql PROD shop "select string_agg(i::text, ' ') || ' ' from generate_series(1001, 1007) i")" "$(csv_ids orders)"
+t_eq "salvage: the 2 repriced rows, with their new prices" "changed,sku-1,12.00 changed,sku-2,13.00 " \
+    "$(grep -v '^drplay_change' "$SD/public.prices.csv" | sort | tr '\n' ' ')"
+t_eq "salvage: the preserved state was not altered and production is still as restored" "$GOOD" \
+    "$(pg_sql PROD shop "select count(*) || ':' || md5(string_agg(id || ',' || customer_id || ',' || total, ';' order by id)) from orders")"
+SQLF=$W/apply.sql
+cp "$SD/salvage.sql" "$SQLF"
+t_exit "salvage: salvage.sql re-applies to production" 0 pg_psql PROD -d shop -f "$SQLF"
+t_eq "salvage: ... and production has both: the deleted orders back and the writes after T" \
+    "1007 305 12.00" "$(pg_sql PROD shop "select (select count(*) from orders) || ' ' || (select count(*) from customers) || ' ' || (select price from prices where sku = 'sku-1')")"
+t_eq "salvage: ... the orders the bad delete removed are still there" "$DELETED" \
+    "$(pg_sql PROD shop "select count(*) from orders where customer_id % 3 = 0 and id <= 1000")"
 
 # ---- the imported procedure behaves like the same procedure inlined ----
 "$DRPLAY" procedures database_restore >"$W/procedure.yaml"
