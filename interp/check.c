@@ -829,6 +829,12 @@ static void resource_kind(struct checker *C, const struct node *k, const struct 
 		return;
 	}
 	const struct node *kn = node_get(v, "kind");
+	if (!kn && node_get(v, "bind")) {
+		err(C, "schema-missing", v->loc,
+		    "resource '%s' is a procedure's slot (bind:), bound by the playbook that imports it; a procedure is not run or linted by itself: lint a playbook with import: drplay:NAME@MAJOR (SPEC 1.5)",
+		    k->str);
+		return;
+	}
 	if (!kn) {
 		err(C, "schema-missing", v->loc, "resource '%s' has no 'kind'; add one (see `drplay actions` for kinds)",
 		    k->str);
