@@ -66,10 +66,20 @@ SRC_TESTONLY := $(sort $(wildcard stdlib/testing*.c))
 SRC := $(SRC_LIB) $(SRC_INTERP) $(SRC_STDLIB)
 HDR := $(wildcard lib/*.h interp/*.h stdlib/*.h)
 
+# The shipped procedures (procedures/NAME@MAJOR.yaml), compiled into the
+# binary as one generated C file: an installed drplay needs no search path.
+PROCEDURES := $(sort $(wildcard procedures/*.yaml))
+GEN_PROC = build/gen/procedures.c
+$(GEN_PROC): $(PROCEDURES) procedures/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@bash procedures/embed.sh $@ $(PROCEDURES)
+
 OBJDIR = build/$(VARIANT)
-OBJ := $(SRC:%.c=$(OBJDIR)/%.o)
+OBJ := $(SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/$(GEN_PROC:.c=.o)
 TOBJDIR = build/$(VARIANT)-testing
-TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(SRC_TESTONLY:%.c=$(TOBJDIR)/%.o))
+TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(SRC_TESTONLY:%.c=$(TOBJDIR)/%.o)) \
+	$(TOBJDIR)/$(GEN_PROC:.c=.o)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 # Unit test binaries: build/unit/ for the release build, build/unit-san/ for the sanitized one.
@@ -176,7 +186,7 @@ bench: deps
 	@bash tests/bench/run.sh
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) $(SRC_TESTONLY)
+FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) $(SRC_TESTONLY) $(GEN_PROC)
 fuzz: $(FUZZ_TARGETS)
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p build/fuzz

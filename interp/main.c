@@ -16,6 +16,7 @@
 #include "evidence.h"
 #include "fail.h"
 #include "family.h"
+#include "import.h"
 #include "journal.h"
 #include "manpage.h"
 #include "mcp.h"
@@ -253,6 +254,22 @@ static int cmd_actions(int argc, char **argv)
 		return command_error("actions", "no action or resource kind '%s'; `drplay actions` lists them", name);
 	describe_actions(name, fmt, stdout);
 	return EXIT_OK;
+}
+
+static int cmd_procedures(int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error("procedures", "takes at most one NAME");
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: %s\n\n%s", find_cmd("procedures")->usage, find_cmd("procedures")->help);
+		return EXIT_OK;
+	}
+	char *err;
+	if (procedures_show(argc == 2 ? argv[1] : NULL, stdout, &err) == 0)
+		return EXIT_OK;
+	int rc = command_error("procedures", "%s", err);
+	free(err);
+	return rc;
 }
 
 static int cmd_schema(int argc, char **argv)
@@ -493,47 +510,68 @@ static int cmd_kind(int argc, char **argv)
 
 /* ---- cleanup: the one place preserved states are deleted ---- */
 
-static int cmd_cleanup(int argc, char **argv)
+/* FILE and --NAME VALUE options (names[] NULL-terminated, values into
+ * vals[]; flags[] take no value: "1" into fvals[]) plus the common ones,
+ * for the one-step commands. Returns -1 to go on, else the exit code
+ * (help: 0). */
+static int file_opts(const char *cmd, int argc, char **argv, const char *const *names, const char *const *flags,
+		     const char **vals, const char **fvals, const char **file, struct run_opts *o)
 {
-	struct run_opts o = { 0 };
-	const char *file = NULL, *resname = NULL, *approve = NULL;
 	int rc = -1;
 	for (int i = 1; i < argc && rc < 0; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			printf("usage: %s\n\n%s", find_cmd("cleanup")->usage, find_cmd("cleanup")->help);
+			printf("usage: %s\n\n%s", find_cmd(cmd)->usage, find_cmd(cmd)->help);
 			return 0;
 		}
 		if (strncmp(a, "--", 2) != 0) {
-			if (file)
-				rc = usage_error("cleanup", "unexpected argument '%s'", a);
-			file = a;
+			if (*file)
+				rc = usage_error(cmd, "unexpected argument '%s'", a);
+			*file = a;
 			continue;
 		}
-		int used = common_opt("cleanup", argv, i, argc, &o, &rc);
+		int used = common_opt(cmd, argv, i, argc, o, &rc);
 		if (used == 0)
 			break;
 		if (used > 0) {
 			i += used - 1;
 			continue;
 		}
+		int flag = 0;
+		for (size_t k = 0; flags && flags[k] && !flag; k++)
+			if (!strcmp(a + 2, flags[k])) {
+				fvals[k] = "1";
+				flag = 1;
+			}
+		if (flag)
+			continue;
 		char name[64];
 		const char *val = NULL;
 		used = opt_value(argv, i, argc, name, sizeof(name), &val);
-		if (!used || (strcmp(name, "resource") && strcmp(name, "approve"))) {
-			rc = usage_error("cleanup", used ? "unknown option '%s'" : "option '%s' needs a value", a);
+		size_t k = 0;
+		while (names[k] && strcmp(names[k], name))
+			k++;
+		if (!used || !names[k]) {
+			rc = usage_error(cmd, used ? "unknown option '%s'" : "option '%s' needs a value", a);
 			break;
 		}
 		i += used - 1;
-		if (!strcmp(name, "resource"))
-			resname = val;
-		else
-			approve = val;
+		vals[k] = val;
 	}
+	if (rc < 0 && !*file)
+		rc = usage_error(cmd, "which playbook? give its FILE");
+	return rc;
+}
+
+static int cmd_cleanup(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	const char *file = NULL, *v[2] = { NULL, NULL };
+	static const char *const names[] = { "resource", "approve", NULL };
+	int rc = file_opts("cleanup", argc, argv, names, NULL, v, NULL, &file, &o);
 	if (rc >= 0)
 		return rc;
-	if (!file)
-		return usage_error("cleanup", "which playbook? give its FILE");
+	const char *resname = v[0], *approve = v[1];
 	if (!resname)
 		return usage_error("cleanup", "which resource? give --resource NAME");
 	if (approve && !*approve)
@@ -547,6 +585,40 @@ static int cmd_cleanup(int argc, char **argv)
 	o.one_id = "cleanup";
 	o.command = "cleanup";
 	o.no_journal = approve == NULL;
+	rc = drplay_run(&o);
+	json_decref(with);
+	return rc;
+}
+
+/* ---- salvage: the writes after the restore point ---- */
+
+static int cmd_salvage(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	const char *file = NULL, *v[4] = { NULL, NULL, NULL, NULL }, *f[1] = { NULL };
+	static const char *const names[] = { "resource", "state", "against", "out", NULL };
+	static const char *const flags[] = { "count-only", NULL };
+	int rc = file_opts("salvage", argc, argv, names, flags, v, f, &file, &o);
+	if (rc >= 0)
+		return rc;
+	if (!v[0] || !*v[0])
+		return usage_error("salvage", "which pitr resource? give --resource NAME");
+	if (!v[1] || !*v[1])
+		return usage_error("salvage", "which preserved state? give --state NAME (`drplay cleanup FILE --resource %s` lists them)", v[0]);
+	int count_only = f[0] != NULL;
+	json_t *with = json_pack("{s:s,s:s,s:b}", "resource", v[0], "state", v[1], "count_only", count_only);
+	if (v[2])
+		json_object_set_new(with, "against", json_string(v[2]));
+	char *out = v[3] ? xstrdup(v[3]) : xasprintf("salvage-%s", v[1]);
+	if (!count_only)
+		json_object_set_new(with, "out", json_string(out));
+	free(out);
+	o.file = file;
+	o.one_def = registry_find("pitr.salvage");
+	o.one_with = with;
+	o.one_id = "salvage";
+	o.command = "salvage";
+	o.no_journal = 1;
 	rc = drplay_run(&o);
 	json_decref(with);
 	return rc;
@@ -644,6 +716,14 @@ static const struct cmd commands[] = {
 			"or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n",
 	},
 	{
+		.name = "procedures",
+		.fn = cmd_procedures,
+		.usage = "drplay procedures [NAME[@MAJOR]]",
+		.help = "Lists the procedures this drplay ships (a playbook imports one with\n"
+			"`import: drplay:NAME@MAJOR` and binds its resources and params); with NAME, prints\n"
+			"its YAML (the newest major unless @MAJOR is given).\n",
+	},
+	{
 		.name = "run",
 		.fn = cmd_run,
 		.usage = "drplay run FILE [--mode=validation|disaster] [--param NAME=VALUE]...\n"
@@ -657,6 +737,19 @@ static const struct cmd commands[] = {
 			"Exit: 0 success; 1 a step failed after state had changed (gates held; read the\n"
 			"report); 2 invalid usage or playbook; 3 refused by a guard, nothing ran; 4 stopped\n"
 			"before any state-changing step ran (no outage); 130 interrupted.\n",
+	},
+	{
+		.name = "salvage",
+		.fn = cmd_salvage,
+		.usage = "drplay salvage FILE --resource NAME --state STATE [--against RESOURCE] [--out DIR] [--count-only] [--mode=MODE] [--journal-dir DIR] [--json]",
+		.help = "Starts a state a restore preserved (for a pitr resource: the replaced data directory,\n"
+			"copied first so that it is never altered) as a throwaway server, compares it by primary\n"
+			"key with the restored database (--against, default the resource's database), and writes\n"
+			"the rows the restore discarded or changed into DIR (default salvage-STATE, new or empty):\n"
+			"salvage.sql (INSERT and UPDATE statements to review and apply) and one CSV per table.\n"
+			"--count-only writes nothing and prints the counts. The server is stopped on every path.\n"
+			"Exit: 0 done; 2 usage or playbook error; 4 it failed, nothing changed (the preserved state\n"
+			"and the restored database are untouched; the throwaway server is stopped).\n",
 	},
 	{
 		.name = "schema",

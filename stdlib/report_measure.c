@@ -390,6 +390,8 @@ json_t *report_summary(struct act *a, json_t *rec, const struct measures *m)
 	json_object_set(sum, "differences", m->verdicts);
 	if (act_json(a, "restored"))
 		json_object_set(sum, "restored", act_json(a, "restored"));
+	if (json_is_integer(json_object_get(act_json(a, "discarded"), "discarded")))
+		json_object_set(sum, "discarded", act_json(a, "discarded"));
 	return sum;
 }
 
