@@ -480,11 +480,11 @@ static int cap_statements(struct cap *c)
 	return 0;
 }
 
-/* Runs the statements on the pool; a failure names its table or section. */
-static int cap_read(struct cap *c)
+/* Orders the statements for the pool: a relation both counted and
+ * checksummed is read in full once, so its count does not add to the bytes
+ * progress measures; the longest go first. */
+static void cap_order(struct cap *c)
 {
-	/* a relation both counted and checksummed is read in full once: its
-	 * count does not add to the bytes progress measures */
 	for (size_t i = 0; i < c->nu; i++) {
 		if (c->tasks[c->u[i].task].sec != S_COUNT)
 			continue;
@@ -496,8 +496,17 @@ static int cap_read(struct cap *c)
 	}
 	if (c->nu)
 		qsort(c->u, c->nu, sizeof(*c->u), cmp_unit_cost);
-	size_t failed = 0;
-	int rc = pool_run(c->a, &c->s, c->u, c->nu, c->cs->jobs, c->nkt ? "checksum" : c->nct ? "count" : "read", &failed);
+}
+
+static const char *cap_phase(const struct cap *c)
+{
+	return c->nkt ? "checksum" : c->nct ? "count" : "read";
+}
+
+/* After the pool ran (rc as pool_run's): a failure names its table or
+ * section. 0, or -1 after act_fail. */
+static int cap_result(struct cap *c, int rc, size_t failed)
+{
 	if (rc <= 0)
 		return rc;
 	const struct unit *f = &c->u[failed];
@@ -514,6 +523,15 @@ static int cap_read(struct cap *c)
 					       : c->kt[tk->idx].key;
 	unit_failure(c->a, &c->s, f, key, tk->sec);
 	return -1;
+}
+
+/* Runs the statements on the pool; a failure names its table or section. */
+static int cap_read(struct cap *c)
+{
+	cap_order(c);
+	size_t failed = 0;
+	int rc = pool_run(c->a, &c->s, c->u, c->nu, c->cs->jobs, cap_phase(c), &failed);
+	return cap_result(c, rc, failed);
 }
 
 /* The counts section: rows per table, a partitioned table's being its
@@ -703,6 +721,68 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	}
 	cap_release(&c);
 	return state;
+}
+
+/* ---- the proof of a dump (dump.create) ---- */
+
+struct pgproof {
+	struct capspec cs;
+	struct cap c;
+	struct poolrun *pool;
+};
+
+int pg_proof_start(struct act *a, struct resource *r, const char *snapshot, const char *taken_at, int jobs,
+		   struct pgproof **out)
+{
+	struct pgproof *p = xcalloc(1, sizeof(*p));
+	*out = NULL;
+	p->cs = (struct capspec){ .name = "proof", .counts = 1, .counts_all = 1, .schema = 1, .sequences = 1,
+				  .checksums = 1, .checksums_all = 1, .jobs = jobs > 0 ? jobs : pool_default_jobs(),
+				  .ranges = DEFAULT_RANGES };
+	p->c = (struct cap){ .a = a, .r = r, .cs = &p->cs };
+	struct cap *c = &p->c;
+	int rc = pgsnap_import(a, r, snapshot, &c->s);
+	if (rc == 0) {
+		snprintf(c->s.captured_at, sizeof(c->s.captured_at), "%s", taken_at);
+		c->t0 = mono_us();
+		c->dblabel = xasprintf("'%s' (resource '%s')", c->s.database, r->name);
+		rc = cap_tables(c) == 0 && cap_lock(c) == 0 && cap_statements(c) == 0 ? 0 : -1;
+	}
+	if (rc == 0) {
+		cap_order(c);
+		rc = pool_start(a, &c->s, c->u, c->nu, p->cs.jobs, &p->pool);
+	}
+	if (rc != 0) {
+		cap_release(c);
+		free(p);
+		return -1;
+	}
+	*out = p;
+	return 0;
+}
+
+json_t *pg_proof_finish(struct act *a, struct pgproof *p)
+{
+	struct cap *c = &p->c;
+	size_t failed = 0;
+	int rc = pool_finish(a, p->pool, "proof", &failed);
+	json_t *state = NULL;
+	if (cap_result(c, rc, failed) == 0) {
+		state = cap_state(c);
+		cap_journal(c);
+	}
+	cap_release(c);
+	free(p);
+	return state;
+}
+
+void pg_proof_abort(struct pgproof *p)
+{
+	if (!p)
+		return;
+	pool_abort(p->pool);
+	cap_release(&p->c);
+	free(p);
 }
 
 static int spec_common(struct act *a, struct capspec *cs)
