@@ -45,6 +45,7 @@ struct capspec {
 	json_t *ranges_from; /* a state or a checksums map */
 	int jobs, ranges;
 	int record_missing;  /* pg.capture: a listed table that does not exist is recorded, not fatal */
+	int mv_refreshed;    /* a dump's proof: a materialized view's rows are its query's (what a restore's REFRESH makes) */
 };
 
 enum section { S_COUNT, S_FRESH, S_CHECK, S_SEQ, S_SCHEMA };
@@ -284,6 +285,7 @@ struct cap {
 	struct task *tasks;    /* what each statement's result is for */
 	size_t ntasks;
 	size_t schema_task, seq_task;
+	json_t *mvdefs;        /* mv_refreshed: oid (text) -> the view's query */
 };
 
 /* A new task of section sec (index idx in its table list); its number. */
@@ -386,6 +388,41 @@ static int cap_lock(struct cap *c)
 	return pg_schema_units(c->a, c->s.c, c->cs->schemas, c->cs->privileges, c->schema_task, &c->u, &c->nu, &c->au);
 }
 
+/* mv_refreshed: the defining queries of the populated materialized views
+ * read, in the snapshot (pg_get_viewdef, without its ';'). 0 or -1 after
+ * act_fail. */
+static int cap_mv_defs(struct cap *c)
+{
+	if (!c->cs->mv_refreshed)
+		return 0;
+	c->mvdefs = json_object();
+	PGresult *res = pg_exec(c->a, c->s.c, "reading the materialized views' queries",
+				"SELECT c.oid::text, pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relkind = 'm' AND c.relispopulated");
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		char *d = xstrdup(PQgetvalue(res, i, 1));
+		size_t l = strlen(d);
+		while (l && (d[l - 1] == ';' || d[l - 1] == ' ' || d[l - 1] == '\n'))
+			d[--l] = '\0';
+		json_object_set_new(c->mvdefs, PQgetvalue(res, i, 0), json_string(d));
+		free(d);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The query whose rows stand for materialized view t in a proof, or NULL
+ * (t is read as it is). */
+static const char *mv_query(const struct cap *c, const struct pgtab *t)
+{
+	if (!c->mvdefs || t->relkind != 'm' || t->unpopulated)
+		return NULL;
+	char oid[24];
+	snprintf(oid, sizeof(oid), "%lld", (long long)t->oid);
+	return json_string_value(json_object_get(c->mvdefs, oid));
+}
+
 /* One count(*) per counted table, after the sizes of all, in one query:
  * the server may answer a count with a parallel (index-only) scan, faster
  * than block ranges. */
@@ -416,7 +453,9 @@ static int cap_count_units(struct cap *c)
 			memset(&x, 0, sizeof(x));
 			x.kind = U_SCALAR;
 			x.task = task;
-			x.sql = xasprintf("SELECT count(*) FROM ONLY %s", c->ct[i].qname);
+			const char *def = mv_query(c, &c->ct[i]);
+			x.sql = def ? xasprintf("SELECT count(*) FROM (%s) AS mv", def)
+				    : xasprintf("SELECT count(*) FROM ONLY %s", c->ct[i].qname);
 			x.bytes = bytes;
 			push_unit(&c->u, &c->nu, &c->au, &x);
 		}
@@ -460,6 +499,16 @@ static int cap_checksum_units(struct cap *c)
 		if (ckplan_make(c->a, &c->s, &c->kt[i], reuse_entry(c->cs->ranges_from, c->kt[i].key), c->cs->ranges,
 				&c->plans[i]) != 0)
 			return -1;
+		const char *def = mv_query(c, &c->kt[i]);
+		if (def) {
+			struct unit x = { .kind = U_HASH, .task = task, .keycol = -1,
+					  .bytes = c->kt[i].nleaves ? c->kt[i].leaves[0].bytes : 0 };
+			x.cost = x.bytes;
+			x.sql = xasprintf("COPY (SELECT %s FROM (%s) AS mv(%s)) TO STDOUT", c->kt[i].collist, def,
+					  c->kt[i].collist);
+			push_unit(&c->u, &c->nu, &c->au, &x);
+			continue;
+		}
 		ckplan_units(&c->s, &c->kt[i], &c->plans[i], task, c->cs->jobs, &c->u, &c->nu, &c->au);
 	}
 	return 0;
@@ -468,6 +517,8 @@ static int cap_checksum_units(struct cap *c)
 /* The statements of every section. */
 static int cap_statements(struct cap *c)
 {
+	if (cap_mv_defs(c) != 0)
+		return -1;
 	if (c->nct && cap_count_units(c) != 0)
 		return -1;
 	cap_fresh_units(c);
@@ -703,6 +754,7 @@ static void cap_release(struct cap *c)
 	pgseq_free(c->sq, c->nsq);
 	pgseq_feeds_free(c->sf, c->nsf);
 	json_decref(c->missing);
+	json_decref(c->mvdefs);
 }
 
 /* Captures the sections asked for into a new state; NULL after act_fail. */
@@ -737,7 +789,7 @@ int pg_proof_start(struct act *a, struct resource *r, const char *snapshot, cons
 	struct pgproof *p = xcalloc(1, sizeof(*p));
 	*out = NULL;
 	p->cs = (struct capspec){ .name = "proof", .counts = 1, .counts_all = 1, .schema = 1, .sequences = 1,
-				  .checksums = 1, .checksums_all = 1, .jobs = jobs > 0 ? jobs : pool_default_jobs(),
+				  .checksums = 1, .checksums_all = 1, .mv_refreshed = 1, .jobs = jobs > 0 ? jobs : pool_default_jobs(),
 				  .ranges = DEFAULT_RANGES };
 	p->c = (struct cap){ .a = a, .r = r, .cs = &p->cs };
 	struct cap *c = &p->c;
