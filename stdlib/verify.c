@@ -1432,7 +1432,7 @@ static void compare_summary(const struct cmp *C, struct strbuf *sum)
 }
 
 /* A line per check, a line per difference, the schema diff. */
-static void compare_log(struct cmp *C, json_t *list, const struct strbuf *diff)
+static void compare_log(struct cmp *C, json_t *E, json_t *list, const struct strbuf *diff)
 {
 	struct act *a = C->a;
 	size_t i, k;
@@ -1450,10 +1450,20 @@ static void compare_log(struct cmp *C, json_t *list, const struct strbuf *diff)
 		}
 		act_log(a, "%s: %d compared, %d ok, %d difference%s", ck, total, total - bad, bad, bad == 1 ? "" : "s");
 	}
+	int proof = json_object_get(E, "proof") != NULL;
 	json_array_foreach(C->verdicts, i, v)
 	{
 		const char *vd = json_string_value(json_object_get(v, "verdict"));
 		const char *detail = json_string_value(json_object_get(v, "detail"));
+		if (!strcmp(vd, "ok") && proof && !strcmp(json_string_value(json_object_get(v, "check")), "checksums")) {
+			/* against a dump's proof each table's exact verdict is
+			 * the evidence: say it, not only the tally */
+			const char *d = json_string_value(json_object_get(v, "actual"));
+			act_log(a, "  exact checksums %s: %s%.16s%s as the dump's proof recorded it",
+				json_string_value(json_object_get(v, "table")), d ? "sha256 " : "", d ? d : "not populated",
+				d ? "..." : "");
+			continue;
+		}
 		if (!strcmp(vd, "ok"))
 			continue;
 		if (!strcmp(vd, "behind")) {
@@ -1567,7 +1577,7 @@ static int do_compare(struct act *a)
 	compare_missing(&C, E, A);
 	compare_sections(&C, E, A, list, &diff);
 	compare_summary(&C, &sum);
-	compare_log(&C, list, &diff);
+	compare_log(&C, E, list, &diff);
 	compare_report(&C, E, A, list, &sum, &diff);
 	int rc = C.ndiff ? compare_fail(&C, E, A) : ACT_OK;
 	sb_release(&sum);
