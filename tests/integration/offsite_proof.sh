@@ -184,6 +184,7 @@ for KIND in s3 dir; do
     refused "no manifest with verify_key" "${KIND}b" "$ukey" "has no manifest, so no signature"
 
     # ------------------------------------------------------------ no proof
+    sleep 1 # a new second: keys are the snapshot time
     od_run "$KIND: dump.create with proof: false" 0 proof_create.yaml --param store="$KIND" --param proof=false
     nkey=$(od_out dump key)
     t_eq "$KIND: no proof output" null "$(od_out dump proof)"
@@ -196,6 +197,7 @@ done
 KIND=dir
 pg_sql PG appdb "create role noread login; revoke all on all tables in schema public from public" >/dev/null
 files0=$(find "$OFFSITE_DIR" -type f | sort)
+sleep 1 # a new second: keys are the snapshot time
 OFFSITE_DB_DSN="postgresql://noread@127.0.0.1:$PG_PORT/appdb" \
     od_run "dir: dump.create when the proof cannot be read" 1 proof_create.yaml --param store=dir
 t_contains "proof unreadable: the cause is the server's" "$T_OUT" "permission denied"
