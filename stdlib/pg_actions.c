@@ -45,7 +45,7 @@ struct capspec {
 	json_t *ranges_from; /* a state or a checksums map */
 	int jobs, ranges;
 	int record_missing;  /* pg.capture: a listed table that does not exist is recorded, not fatal */
-	int mv_refreshed;    /* a dump's proof: a materialized view's rows are its query's (what a restore's REFRESH makes) */
+	int for_proof;       /* a dump's proof: a materialized view's rows are its query's (what a restore's REFRESH makes); counts from checksums */
 };
 
 enum section { S_COUNT, S_FRESH, S_CHECK, S_SEQ, S_SCHEMA };
@@ -285,7 +285,7 @@ struct cap {
 	struct task *tasks;    /* what each statement's result is for */
 	size_t ntasks;
 	size_t schema_task, seq_task;
-	json_t *mvdefs;        /* mv_refreshed: oid (text) -> the view's query */
+	json_t *mvdefs;        /* for_proof: oid (text) -> the view's query */
 };
 
 /* A new task of section sec (index idx in its table list); its number. */
@@ -388,12 +388,12 @@ static int cap_lock(struct cap *c)
 	return pg_schema_units(c->a, c->s.c, c->cs->schemas, c->cs->privileges, c->schema_task, &c->u, &c->nu, &c->au);
 }
 
-/* mv_refreshed: the defining queries of the populated materialized views
+/* for_proof: the defining queries of the populated materialized views
  * read, in the snapshot (pg_get_viewdef, without its ';'). 0 or -1 after
  * act_fail. */
 static int cap_mv_defs(struct cap *c)
 {
-	if (!c->cs->mv_refreshed)
+	if (!c->cs->for_proof)
 		return 0;
 	c->mvdefs = json_object();
 	PGresult *res = pg_exec(c->a, c->s.c, "reading the materialized views' queries",
@@ -423,6 +423,21 @@ static const char *mv_query(const struct cap *c, const struct pgtab *t)
 	return json_string_value(json_object_get(c->mvdefs, oid));
 }
 
+/* A proof reads every table whole for its checksum: a table counted and
+ * checksummed (not a partitioned table or a partition: those are counted
+ * leaf by leaf, and the parent is the sum) takes
+ * its count from the rows hashed instead of a second read. The S_CHECK task
+ * of ct[i] then, else -1. */
+static long count_from_checksum(const struct cap *c, size_t i)
+{
+	if (!c->cs->for_proof || c->ct[i].parent_key || c->ct[i].relkind == 'p')
+		return -1;
+	for (size_t t = 0; t < c->ntasks; t++)
+		if (c->tasks[t].sec == S_CHECK && !strcmp(c->kt[c->tasks[t].idx].key, c->ct[i].key))
+			return (long)t;
+	return -1;
+}
+
 /* One count(*) per counted table, after the sizes of all, in one query:
  * the server may answer a count with a parallel (index-only) scan, faster
  * than block ranges. */
@@ -448,7 +463,7 @@ static int cap_count_units(struct cap *c)
 				parse_int64(PQgetvalue(res, k, 1), &bytes);
 		}
 		size_t task = cap_task(c, S_COUNT, i);
-		if (c->ct[i].relkind != 'p' && !c->ct[i].unpopulated) {
+		if (c->ct[i].relkind != 'p' && !c->ct[i].unpopulated && count_from_checksum(c, i) < 0) {
 			struct unit x;
 			memset(&x, 0, sizeof(x));
 			x.kind = U_SCALAR;
@@ -519,10 +534,13 @@ static int cap_statements(struct cap *c)
 {
 	if (cap_mv_defs(c) != 0)
 		return -1;
+	/* a proof's counts come from its checksums where it can: those first */
+	if (c->cs->for_proof && c->nkt && cap_checksum_units(c) != 0)
+		return -1;
 	if (c->nct && cap_count_units(c) != 0)
 		return -1;
 	cap_fresh_units(c);
-	if (c->nkt && cap_checksum_units(c) != 0)
+	if (!c->cs->for_proof && c->nkt && cap_checksum_units(c) != 0)
 		return -1;
 	if (c->cs->sequences) {
 		c->seq_task = cap_task(c, S_SEQ, 0);
@@ -590,14 +608,25 @@ static int cap_read(struct cap *c)
 static void cap_counts(struct cap *c, json_t *state)
 {
 	int64_t *cnt = xcalloc(c->nct + 1, sizeof(*cnt));
+	long *from = xcalloc(c->nct + 1, sizeof(*from));
+	for (size_t i = 0; i < c->nct; i++)
+		from[i] = count_from_checksum(c, i);
 	for (size_t i = 0; i < c->nu; i++) {
 		const struct task *tk = &c->tasks[c->u[i].task];
+		if (tk->sec == S_CHECK && c->u[i].acc) {
+			for (size_t k = 0; k < c->nct; k++)
+				if (from[k] == (long)c->u[i].task)
+					for (int b = 0; b < (c->u[i].nb > 0 ? c->u[i].nb : 1); b++)
+						cnt[k] += c->u[i].acc[b].rows;
+			continue;
+		}
 		if (tk->sec != S_COUNT)
 			continue;
 		int64_t v = 0;
 		parse_int64(c->u[i].v1 ? c->u[i].v1 : "0", &v);
 		cnt[tk->idx] += v;
 	}
+	free(from);
 	for (size_t i = 0; i < c->nct; i++) {
 		if (c->ct[i].relkind == 'p')
 			continue;
@@ -789,7 +818,7 @@ int pg_proof_start(struct act *a, struct resource *r, const char *snapshot, cons
 	struct pgproof *p = xcalloc(1, sizeof(*p));
 	*out = NULL;
 	p->cs = (struct capspec){ .name = "proof", .counts = 1, .counts_all = 1, .schema = 1, .sequences = 1,
-				  .checksums = 1, .checksums_all = 1, .mv_refreshed = 1, .jobs = jobs > 0 ? jobs : pool_default_jobs(),
+				  .checksums = 1, .checksums_all = 1, .for_proof = 1, .jobs = jobs > 0 ? jobs : pool_default_jobs(),
 				  .ranges = DEFAULT_RANGES };
 	p->c = (struct cap){ .a = a, .r = r, .cs = &p->cs };
 	struct cap *c = &p->c;

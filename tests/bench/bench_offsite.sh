@@ -6,6 +6,7 @@
 #   dump.restore (1 job)   vs  curl -s URL | pg_restore -d DB       (<= 1.10)
 #   dump.restore (jobs: 2) vs  curl -o FILE URL; pg_restore -j 2 FILE (<= 1.10)
 #   dump.create            vs  pg_dump -Fc | curl -T - URL          (<= 1.10)
+#                              (proof: false; bench_proof.sh measures the proof)
 #   offsite.check          vs  curl -s URL | sha256sum              (<= 1.20)
 # and drplay's own peak RSS in each (< 64 MB; sampled from /proc, so it
 # counts drplay alone, not pg_dump or pg_restore). Both sides create the
