@@ -46,9 +46,6 @@ PGC=(-h 127.0.0.1 -p "$PG_PORT" -U postgres)
 printf '# bench_proof: pgbench scale %s, table data %s\n' "$SCALE" \
     "$(pg_sql PG bench "select pg_size_pretty(sum(pg_relation_size(oid))) from pg_class where relkind = 'r' and relname like 'pgbench%'")" >&2
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", b - a }'; }
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 run_drplay() { "$DRPLAY" run "$PB" --journal-dir "$J" "$@"; }
 timed_drplay() { # ARGS... -> wall seconds of one drplay run
     local t0 t1
@@ -56,18 +53,6 @@ timed_drplay() { # ARGS... -> wall seconds of one drplay run
     run_drplay "$@" >"$T_TMP/run.out" 2>&1 || { cat "$T_TMP/run.out" >&2; return 1; }
     t1=$(now)
     elapsed "$t0" "$t1"
-}
-drplay_peak_kb() { # CMD... -> drplay's peak resident set (VmHWM, KiB), sampled every 20 ms
-    local pid hwm=0 v
-    "$@" >"$T_TMP/peak.out" 2>&1 &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        v=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
-        [[ -n $v ]] && ((v > hwm)) && hwm=$v
-        sleep 0.02
-    done
-    wait "$pid" || { cat "$T_TMP/peak.out" >&2; return 1; }
-    echo "$hwm"
 }
 
 # ------------------------------------------------- dump.create with proof ---
