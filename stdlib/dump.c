@@ -1458,6 +1458,8 @@ static void create_report(struct create *c, int parts)
 	json_object_set_new(ev, "parts", json_integer(parts));
 	json_object_set_new(ev, "sha256", json_string(c->sha));
 	json_object_set_new(ev, "taken_at", json_string(c->ts));
+	json_object_set_new(ev, "proof", c->pkey ? json_string(c->pkey) : json_null());
+	json_object_set_new(ev, "signed", json_boolean(c->signed_));
 	act_journal(a, "dump_created", ev);
 }
 

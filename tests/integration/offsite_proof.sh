@@ -85,6 +85,8 @@ for KIND in s3 dir; do
     key=$(od_out dump key)
     t_eq "$KIND: the proof output is KEY.proof.json" "$key.proof.json" "$(od_out dump proof)"
     t_eq "$KIND: signed output" true "$(od_out dump signed)"
+    t_eq "$KIND: the journal's dump_created names the proof and the signature" "$key.proof.json true" \
+        "$(od_events dump_created | node -pe 'const e = JSON.parse(require("fs").readFileSync(0)); e.proof + " " + e.signed')"
     obj_get "$key.manifest.json" "$W/m.json"
     obj_get "$key.proof.json" "$W/p.json"
     t_eq "$KIND: the manifest records the proof's SHA-256" "$(sha "$W/p.json")" "$(od_json "$W/m.json" j.proof.sha256)"
