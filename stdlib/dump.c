@@ -1254,6 +1254,23 @@ static int create_pump(struct create *c)
 	return 0;
 }
 
+/* A store's signing_key, when it has one, is a usable Ed25519 private key
+ * (checked before the dump, so that a bad key stores nothing). 0, or -1
+ * after act_fail. */
+static int signing_key_ok(struct act *a, struct resource *sr)
+{
+	const char *key = sr ? res_str(sr, "signing_key") : NULL;
+	if (!key || !*key)
+		return 0;
+	struct strbuf err = STRBUF_INIT;
+	char id[65];
+	int rc = sign_key_id(key, strlen(key), id, &err) == SIGN_OK ? 0 : -1;
+	if (rc != 0)
+		act_fail(a, "the signing_key of store '%s' is not usable: %s; nothing was dumped", sr->name, sb_str(&err));
+	sb_release(&err);
+	return rc;
+}
+
 /* Checks the arguments, opens the snapshot and the store writer: what
  * comes before pg_dump. 0, or -1 after act_fail (nothing written yet). */
 static int create_begin(struct create *c, int64_t *compress)
@@ -1273,6 +1290,8 @@ static int create_begin(struct create *c, int64_t *compress)
 	*compress = act_int(a, "compress", -1);
 	if (act_has(a, "compress") && (*compress < 0 || *compress > 9))
 		return act_fail(a, "compress is %lld; give 0 (none) to 9 (smallest)", (long long)*compress), -1;
+	if (signing_key_ok(a, act_resource(a, "store")) != 0)
+		return -1;
 	c->snap_rc = open_snapshot(a, c->db, &c->sn);
 	if (c->snap_rc < 0)
 		return -1;
@@ -1596,7 +1615,8 @@ static int proof_start(struct create *c)
 		act_log(a, "warning: no proof is taken: the source cannot export a snapshot, so no read can share pg_dump's");
 		return 0;
 	}
-	if (pg_proof_start(a, c->db, c->sn.id, c->ts, (int)act_int(a, "proof_jobs", 0), &c->proof) == 0)
+	int64_t jobs = act_int(a, "proof_jobs", 0);
+	if (pg_proof_start(a, c->db, c->sn.id, c->ts, jobs > 64 ? 64 : (int)jobs, &c->proof) == 0)
 		return 0;
 	return proof_failed(c);
 }

@@ -205,3 +205,11 @@ OFFSITE_DB_DSN="postgresql://noread@127.0.0.1:$PG_PORT/appdb" \
 t_contains "proof unreadable: the cause is the server's" "$T_OUT" "permission denied"
 t_contains "proof unreadable: says nothing was stored" "$T_OUT" "nothing was stored"
 t_eq "proof unreadable: no new file, no temporary file" "$files0" "$(find "$OFFSITE_DIR" -type f | sort)"
+
+# a signing key that is not an Ed25519 private key: refused before the dump
+files0=$(find "$OFFSITE_DIR" -type f | sort)
+OFFSITE_SIGNING_KEY_A="not-a-pem-key-0123456789" od_run "dir: dump.create with an unusable signing_key (exit 4)" 4 \
+    proof_create.yaml --param store=dira
+t_contains "bad signing_key: named" "$T_OUT" "the signing_key of store 'dira' is not usable"
+t_not_contains "bad signing_key: the key is not shown" "$T_OUT" "not-a-pem-key-0123456789"
+t_eq "bad signing_key: nothing stored" "$files0" "$(find "$OFFSITE_DIR" -type f | sort)"
