@@ -6,6 +6,7 @@
 #                        against the release build and again against the sanitized one
 #   make demo            the main job on a local sandbox
 #   make bench           speed against the baseline tools, one line per benchmark
+#   make bench-scale     the off-site, PITR and checksum benches at ten times the size
 #   make fuzz            build the libFuzzer targets (clang) into build/fuzz/
 #   make fuzz-long       fuzz every target for minutes (FUZZ_SECONDS, default 300), before a release
 #   make spec            regenerate SPEC.md's action tables and grammar/playbook.schema.json
@@ -94,7 +95,7 @@ TBIN ?= tests/drplay-test
 SAN_BIN = build/san/drplay
 SAN_TBIN = build/san/drplay-test
 
-.PHONY: all check test demo bench fuzz fuzz-long deps deps-build spec clean checksrc build-deps-present \
+.PHONY: all check test demo bench bench-scale fuzz fuzz-long deps deps-build spec clean checksrc build-deps-present \
 	install uninstall deb
 
 all: $(BIN) $(TBIN)
@@ -184,6 +185,11 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
+
+# the off-site, PITR and checksum benches at ten times the size (BENCH_SCALE_FACTOR)
+bench-scale: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/scale.sh
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) $(SRC_TESTONLY) $(GEN_PROC)

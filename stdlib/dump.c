@@ -38,6 +38,8 @@
 
 #include "dump.h"
 #include "pg.h"
+#include "pg_tables.h"
+#include "sign.h"
 #include "text.h"
 #include "version.h"
 
@@ -998,7 +1000,14 @@ struct create {
 	int64_t t0, t1;
 	int64_t started;      /* when pg_dump started (wall clock) */
 	char ts[40];          /* the snapshot's time, RFC 3339 */
+	struct pgproof *proof; /* read beside pg_dump, in its snapshot */
+	char *pkey;           /* the proof's key (KEY.proof.json) */
+	json_t *pentry;       /* the manifest's "proof" entry, once stored */
+	json_t *pstate;       /* the proof read, until it is stored */
+	int signed_;          /* the manifest carries a signature */
 };
+
+static int proof_wait(struct create *c);
 
 static void stop_reader(struct create *c)
 {
@@ -1021,6 +1030,11 @@ static void create_release(struct create *c)
 		c->pid = -1;
 	}
 	stop_reader(c);
+	pg_proof_abort(c->proof);
+	c->proof = NULL;
+	free(c->pkey);
+	json_decref(c->pentry);
+	json_decref(c->pstate);
 	if (c->pr.md) {
 		EVP_MD_CTX_free(c->pr.md);
 		pthread_mutex_destroy(&c->pr.mu);
@@ -1162,6 +1176,8 @@ static int create_pump(struct create *c)
 		return act_fail(a, "pg_dump of %s wrote nothing; nothing was stored", pg_where(c->db)), -1;
 	if (act_cancelled(a))
 		return act_fail(a, "the dump was cancelled before it was stored; nothing was stored under '%s'", c->key), -1;
+	if (proof_wait(c) != 0)
+		return -1;
 	if (store_writer_put(&c->lc, c->w, pr->buf[i], pr->len[i], 1, pr->sha[i]) != 0 ||
 	    store_writer_commit(&c->lc, c->w) != 0)
 		return stepctx_fail(a, &c->lc), -1;
@@ -1174,6 +1190,23 @@ static int create_pump(struct create *c)
 	for (int k = 0; k < 32; k++)
 		snprintf(c->sha + 2 * k, 3, "%02x", md[k]);
 	return 0;
+}
+
+/* A store's signing_key, when it has one, is a usable Ed25519 private key
+ * (checked before the dump, so that a bad key stores nothing). 0, or -1
+ * after act_fail. */
+static int signing_key_ok(struct act *a, struct resource *sr)
+{
+	const char *key = sr ? res_str(sr, "signing_key") : NULL;
+	if (!key || !*key)
+		return 0;
+	struct strbuf err = STRBUF_INIT;
+	char id[65];
+	int rc = sign_key_id(key, strlen(key), id, &err) == SIGN_OK ? 0 : -1;
+	if (rc != 0)
+		act_fail(a, "the signing_key of store '%s' is not usable: %s; nothing was dumped", sr->name, sb_str(&err));
+	sb_release(&err);
+	return rc;
 }
 
 /* Checks the arguments, opens the snapshot and the store writer: what
@@ -1195,6 +1228,8 @@ static int create_begin(struct create *c, int64_t *compress)
 	*compress = act_int(a, "compress", -1);
 	if (act_has(a, "compress") && (*compress < 0 || *compress > 9))
 		return act_fail(a, "compress is %lld; give 0 (none) to 9 (smallest)", (long long)*compress), -1;
+	if (signing_key_ok(a, act_resource(a, "store")) != 0)
+		return -1;
 	c->snap_rc = open_snapshot(a, c->db, &c->sn);
 	if (c->snap_rc < 0)
 		return -1;
@@ -1210,6 +1245,82 @@ static int create_begin(struct create *c, int64_t *compress)
 	if (!c->w)
 		return stepctx_fail(a, &c->lc), -1;
 	return 0;
+}
+
+/* ---- signed manifests (SPEC.md, 'Signed manifests') ---- */
+
+/* The bytes a manifest's signature covers: the manifest without its
+ * "signature" member, as compact JSON with sorted keys (new string). */
+static char *manifest_signed_text(json_t *m)
+{
+	json_t *copy = json_copy(m);
+	json_object_del(copy, "signature");
+	char *t = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(copy);
+	return t;
+}
+
+/* Signs manifest m with the store resource's signing_key, when it has one:
+ * adds "signature" {alg, key_id, value}. 0, or -1 after act_fail. */
+static int manifest_sign(struct act *a, struct resource *sr, json_t *m)
+{
+	const char *key = sr ? res_str(sr, "signing_key") : NULL;
+	if (!key || !*key)
+		return 0;
+	struct strbuf err = STRBUF_INIT;
+	char id[65], sig[SIGN_B64_LEN + 1];
+	char *text = manifest_signed_text(m);
+	int rc = sign_key_id(key, strlen(key), id, &err);
+	if (rc == SIGN_OK)
+		rc = sign_ed25519(key, strlen(key), text, strlen(text), sig, &err);
+	free(text);
+	if (rc != SIGN_OK) {
+		act_fail(a, "cannot sign the manifest with the signing_key of store '%s': %s", sr->name, sb_str(&err));
+		sb_release(&err);
+		return -1;
+	}
+	sb_release(&err);
+	json_object_set_new(m, "signature", json_pack("{s:s,s:s,s:s}", "alg", "ed25519", "key_id", id, "value", sig));
+	return 0;
+}
+
+int dump_check_signature(struct act *a, struct resource *sr, struct store *s, const char *key, json_t *m)
+{
+	const char *pub = sr ? res_str(sr, "verify_key") : NULL;
+	if (!pub || !*pub)
+		return 0;
+	const char *name = store_name(s);
+	if (!m)
+		return act_fail(a, "dump '%s' in store '%s' has no manifest, so no signature: store '%s' declares verify_key and accepts signed dumps only; take the dump with dump.create on a store with signing_key",
+				key, name, name), -1;
+	json_t *sg = json_object_get(m, "signature");
+	if (!sg)
+		return act_fail(a, "the manifest of dump '%s' in store '%s' is unsigned: store '%s' declares verify_key and accepts signed dumps only; someone without the signing key wrote it, or it was taken without signing_key",
+				key, name, name), -1;
+	struct strbuf err = STRBUF_INIT;
+	char want[65];
+	if (sign_key_id(pub, strlen(pub), want, &err) != SIGN_OK) {
+		act_fail(a, "the verify_key of store '%s' is not usable: %s", name, sb_str(&err));
+		sb_release(&err);
+		return -1;
+	}
+	const char *alg = json_string_value(json_object_get(sg, "alg"));
+	const char *kid = json_string_value(json_object_get(sg, "key_id"));
+	const char *val = json_string_value(json_object_get(sg, "value"));
+	int rc = SIGN_ERROR;
+	if (alg && !strcmp(alg, "ed25519") && val) {
+		char *text = manifest_signed_text(m);
+		rc = sign_verify_ed25519(pub, strlen(pub), text, strlen(text), val, &err);
+		free(text);
+	}
+	sb_release(&err);
+	if (rc == SIGN_OK)
+		return 0;
+	if (kid && strcmp(kid, want) != 0)
+		return act_fail(a, "the manifest of dump '%s' in store '%s' is signed with another key (id %.16s..., store '%s' verifies %.16s...): it was not written by the holder of the signing key; do not restore it",
+				key, name, kid, name, want), -1;
+	return act_fail(a, "the signature of the manifest of dump '%s' in store '%s' does not verify with the verify_key of store '%s': the manifest was altered after it was signed; do not restore it",
+			key, name, name), -1;
 }
 
 /* The manifest, beside the dump. 0, or -1 after act_fail (the dump exists;
@@ -1240,6 +1351,13 @@ static int create_manifest(struct create *c)
 	json_object_set_new(m, "duration_s", json_real((double)(c->t1 - c->t0) / 1e6));
 	json_object_set_new(m, "created_by", json_string("drplay " DRPLAY_VERSION));
 	json_object_set_new(m, "run", json_string(act_run_id(c->a)));
+	if (c->pentry)
+		json_object_set(m, "proof", c->pentry);
+	if (manifest_sign(c->a, act_resource(c->a, "store"), m) != 0) {
+		json_decref(m);
+		return -1;
+	}
+	c->signed_ = json_object_get(m, "signature") != NULL;
 	char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(m);
 	size_t tl = strlen(text);
@@ -1286,6 +1404,8 @@ static void create_report(struct create *c, int parts)
 	act_out_str(a, "pg_dump_version", c->pgdump_ver);
 	act_out_str(a, "store", store_where(c->st));
 	act_out_int(a, "parts", parts);
+	act_out_str(a, "proof", c->pkey);
+	act_out_bool(a, "signed", c->signed_);
 	json_t *ev = json_object();
 	json_object_set_new(ev, "key", json_string(c->key));
 	json_object_set_new(ev, "store", json_string(store_name(c->st)));
@@ -1295,7 +1415,190 @@ static void create_report(struct create *c, int parts)
 	json_object_set_new(ev, "parts", json_integer(parts));
 	json_object_set_new(ev, "sha256", json_string(c->sha));
 	json_object_set_new(ev, "taken_at", json_string(c->ts));
+	json_object_set_new(ev, "proof", c->pkey ? json_string(c->pkey) : json_null());
+	json_object_set_new(ev, "signed", json_boolean(c->signed_));
 	act_journal(a, "dump_created", ev);
+}
+
+/* ---- the proof (SPEC.md, 'The proof of a dump') ---- */
+
+char *dump_proof_key(const char *key)
+{
+	return xasprintf("%s.proof.json", key);
+}
+
+/* Why a manifest's "proof" entry is not one this drplay reads, or NULL. */
+static const char *proof_entry_bad(json_t *e, char *buf, size_t n)
+{
+	if (!json_is_object(e))
+		return "its proof entry is not an object";
+	json_t *f = json_object_get(e, "format");
+	if (!json_is_integer(f)) {
+		snprintf(buf, n, "its proof entry has no format number");
+		return buf;
+	}
+	if (json_integer_value(f) != DUMP_PROOF_FORMAT) {
+		snprintf(buf, n, "its proof is of format %lld, which this drplay does not read (it reads format %d); use the drplay that took the dump, or take a new one",
+			 (long long)json_integer_value(f), DUMP_PROOF_FORMAT);
+		return buf;
+	}
+	if (!json_is_string(json_object_get(e, "key")) || !is_hex64(json_string_value(json_object_get(e, "sha256"))) ||
+	    !json_is_integer(json_object_get(e, "size")) || json_integer_value(json_object_get(e, "size")) < 0)
+		return "its proof entry lacks the proof's key, size or SHA-256";
+	return NULL;
+}
+
+/* Why a proof's text is not the proof of dump `key` of the manifest's
+ * database, or NULL. */
+static const char *proof_text_bad(json_t *p, json_t *m, const char *key, char *buf, size_t n)
+{
+	json_t *mark = json_object_get(p, "proof");
+	if (!json_is_object(p) || json_integer_value(json_object_get(p, "drplay_state")) != 1 || !json_is_object(mark))
+		return "it is not a drplay proof (a state with a proof section)";
+	if (json_integer_value(json_object_get(mark, "format")) != DUMP_PROOF_FORMAT) {
+		snprintf(buf, n, "it is of format %lld, which this drplay does not read (it reads format %d)",
+			 (long long)json_integer_value(json_object_get(mark, "format")), DUMP_PROOF_FORMAT);
+		return buf;
+	}
+	const char *pd = json_string_value(json_object_get(p, "database"));
+	const char *md = json_string_value(json_object_get(m, "database"));
+	if (!pd || !md || strcmp(pd, md) != 0 || !json_equal(json_object_get(mark, "database"), json_object_get(m, "database"))) {
+		snprintf(buf, n, "it is the proof of database '%s', but the dump is of database '%s'", pd ? pd : "?",
+			 md ? md : "?");
+		return buf;
+	}
+	const char *pk = json_string_value(json_object_get(mark, "dump"));
+	if (!pk || strcmp(pk, key) != 0) {
+		snprintf(buf, n, "it is the proof of dump '%s', not of '%s'", pk ? pk : "?", key);
+		return buf;
+	}
+	if (!json_equal(json_object_get(mark, "snapshot_time"), json_object_get(m, "snapshot_time")))
+		return "its snapshot time is not the manifest's";
+	return NULL;
+}
+
+int dump_read_proof(struct act *a, struct store *s, const char *key, json_t *m, json_t **out)
+{
+	*out = NULL;
+	json_t *e = m ? json_object_get(m, "proof") : NULL;
+	if (!e)
+		return 0;
+	char wb[400];
+	const char *why = proof_entry_bad(e, wb, sizeof(wb));
+	if (why)
+		return act_fail(a, "the proof of dump '%s' in store '%s' is refused: %s", key, store_name(s), why), -1;
+	const char *pk = json_string_value(json_object_get(e, "key"));
+	json_int_t psize = json_integer_value(json_object_get(e, "size"));
+	char *buf = NULL;
+	size_t len = 0;
+	struct libctx lc = stepctx(a);
+	int r = store_read_small(&lc, s, pk, (size_t)psize + 1 > (1u << 30) ? (1u << 30) : (size_t)psize + 1, &buf, &len);
+	if (r < 0) {
+		act_fail(a, "the proof '%s' of dump '%s' in store '%s' cannot be read as its manifest says (%lld bytes): %s; a larger proof does not match its manifest",
+			 pk, key, store_name(s), (long long)psize, lib_error(&lc) ? lib_error(&lc) : "the store failed");
+		libctx_release(&lc);
+		return -1;
+	}
+	libctx_release(&lc);
+	if (r == 1)
+		return act_fail(a, "the manifest of dump '%s' in store '%s' names the proof '%s', but the store has none: it was deleted; take a new dump, or restore without a proof from a copy of the manifest without it",
+				key, store_name(s), pk), -1;
+	char sha[65];
+	sha256_hex(buf, len, sha);
+	if ((json_int_t)len != psize || strcmp(sha, json_string_value(json_object_get(e, "sha256"))) != 0) {
+		free(buf);
+		return act_fail(a, "the proof '%s' of dump '%s' in store '%s' does not match its manifest: %zu bytes with SHA-256 %.16s..., the manifest says %lld bytes with %.16s...; it was truncated or replaced, so it proves nothing",
+				pk, key, store_name(s), len, sha, (long long)psize,
+				json_string_value(json_object_get(e, "sha256"))), -1;
+	}
+	json_t *p = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	why = proof_text_bad(p, m, key, wb, sizeof(wb));
+	if (why) {
+		json_decref(p);
+		return act_fail(a, "the proof '%s' of dump '%s' in store '%s' is refused: %s", pk, key, store_name(s), why), -1;
+	}
+	*out = p;
+	return 0;
+}
+
+int dump_trust(struct act *a, struct resource *sr, struct store *s, const char *key, json_t *m, json_t **proof)
+{
+	*proof = NULL;
+	if (dump_check_signature(a, sr, s, key, m) != 0)
+		return -1;
+	return dump_read_proof(a, s, key, m, proof);
+}
+
+/* The proof could not be read: the step's message says so (after what the
+ * reader reported) and that nothing was stored. -1. */
+static int proof_failed(struct create *c)
+{
+	const char *why = act_error(c->a);
+	char *m = xstrdup(why ? why : "unknown error");
+	act_fail(c->a, "the dump's proof cannot be read: %s; nothing was stored under '%s' (proof: false dumps without it)",
+		 m, c->key);
+	free(m);
+	return -1;
+}
+
+/* Starts reading the proof in pg_dump's snapshot, when asked and there is
+ * an exported snapshot to read. 0, or -1 after act_fail. */
+static int proof_start(struct create *c)
+{
+	struct act *a = c->a;
+	if (!act_bool(a, "proof", 1))
+		return 0;
+	if (c->snap_rc != 0) {
+		act_log(a, "warning: no proof is taken: the source cannot export a snapshot, so no read can share pg_dump's");
+		return 0;
+	}
+	int64_t jobs = act_int(a, "proof_jobs", 0);
+	if (pg_proof_start(a, c->db, c->sn.id, c->ts, jobs > 64 ? 64 : (int)jobs, &c->proof) == 0)
+		return 0;
+	return proof_failed(c);
+}
+
+/* Waits for the proof (before the dump is committed, so that a proof
+ * that fails leaves nothing stored). 0, or -1 after act_fail. */
+static int proof_wait(struct create *c)
+{
+	if (!c->proof)
+		return 0;
+	c->pstate = pg_proof_finish(c->a, c->proof);
+	c->proof = NULL;
+	return c->pstate ? 0 : proof_failed(c);
+}
+
+/* Stores the proof beside the dump; its entry goes into
+ * the manifest. 0, or -1 after act_fail (nothing of it was written). */
+static int proof_store(struct create *c)
+{
+	json_t *st = c->pstate;
+	c->pstate = NULL;
+	if (!st)
+		return 0;
+	struct act *a = c->a;
+	json_t *mark = json_object();
+	json_object_set_new(mark, "format", json_integer(DUMP_PROOF_FORMAT));
+	json_object_set_new(mark, "dump", json_string(c->key));
+	json_object_set_new(mark, "database", json_string(c->sn.dbname));
+	json_object_set_new(mark, "source", json_string(pg_where(c->db)));
+	json_object_set_new(mark, "snapshot_time", json_string(c->ts));
+	json_object_set_new(st, "proof", mark);
+	char *text = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(st);
+	size_t tl = strlen(text);
+	char sha[65];
+	sha256_hex(text, tl, sha);
+	c->pkey = dump_proof_key(c->key);
+	int wr = store_write_small(&c->lc, c->st, c->pkey, text, tl, "application/json");
+	free(text);
+	if (wr != 0)
+		return stepctx_fail(a, &c->lc), -1;
+	c->pentry = json_pack("{s:s,s:s,s:I,s:i}", "key", c->pkey, "sha256", sha, "size", (json_int_t)tl, "format",
+			      DUMP_PROOF_FORMAT);
+	return 0;
 }
 
 /* pg_dump into the store, then the manifest and the check of the object.
@@ -1312,7 +1615,7 @@ static int create_run(struct create *c)
 		return ACT_FAIL;
 	act_log(a, "pg_dump of %s (snapshot %s%s) -> %s '%s'", pg_where(c->db), c->ts,
 		c->snap_rc == 0 ? ", exported" : ", pg_dump's own", store_where(c->st), c->key);
-	if (create_pump(c) != 0)
+	if (proof_start(c) != 0 || create_pump(c) != 0)
 		return ACT_FAIL;
 	/* the version came from the archive's header; ask the tool otherwise */
 	if (!c->pgdump_ver[0])
@@ -1321,6 +1624,8 @@ static int create_run(struct create *c)
 	int parts = store_writer_parts(c->w);
 	store_writer_free(c->w);
 	c->w = NULL; /* committed: never aborted from here on */
+	if (proof_store(c) != 0)
+		return ACT_FAIL;
 	PQclear(PQexec(c->sn.conn, "COMMIT"));
 	if (create_manifest(c) != 0 || create_confirm(c) != 0)
 		return ACT_FAIL;
@@ -1359,6 +1664,7 @@ struct restore {
 	char *ci, *pwenv;     /* conninfo for the children (no password), PGPASSWORD=... */
 	int jobs, allow_errors, clean, no_owner, single_tx;
 	json_t *manifest;
+	json_t *proof;        /* the dump's proof (dump_trust), or NULL */
 	uint64_t size;        /* the object's size */
 	const char *workdir;
 	struct dstream ds;
@@ -1566,6 +1872,7 @@ static void restore_release(struct restore *r)
 		close(r->nullfd);
 	dstream_release(&r->ds);
 	json_decref(r->manifest);
+	json_decref(r->proof);
 	free(r->dbname);
 	free(r->ci);
 	if (r->pwenv)
@@ -1759,7 +2066,8 @@ static int restore_precheck(struct restore *r)
 		return act_fail(a, "no dump '%s' in store '%s' (%s); check the key (offsite.list shows what is there)",
 				r->key, store_name(r->st), store_where(r->st)), -1;
 	r->size = ob.size;
-	if (dump_read_manifest(a, r->st, r->key, &r->manifest) < 0)
+	if (dump_read_manifest(a, r->st, r->key, &r->manifest) < 0 ||
+	    dump_trust(a, act_resource(a, "store"), r->st, r->key, r->manifest, &r->proof) < 0)
 		return -1;
 	const char *snap = r->manifest ? json_string_value(json_object_get(r->manifest, "snapshot_time")) : NULL;
 	int64_t tk;
@@ -1953,6 +2261,8 @@ static void restore_report(struct restore *r, int errors)
 	act_out_int(a, "size", (int64_t)r->ds.raw);
 	act_out_str(a, "sha256", r->sha);
 	act_out_bool(a, "verified", r->msha != NULL);
+	act_out(a, "proof", r->proof ? json_incref(r->proof) : json_null());
+	act_out_bool(a, "signed", r->manifest && json_object_get(r->manifest, "signature"));
 	act_out_int(a, "jobs", r->stage_path ? r->jobs : 1);
 	act_out_int(a, "errors_ignored", errors);
 	act_out(a, "bytes_per_second", json_real(rate));
@@ -2037,6 +2347,10 @@ static const struct param_spec create_params[] = {
 	  .doc = "the database to dump" },
 	{ .name = "name", .type = T_STRING,
 	  .doc = "the first part of the key, before the timestamp (default: the database name)" },
+	{ .name = "proof", .type = T_BOOL, .def = "true",
+	  .doc = "read the proof (counts, checksums, schema, sequences) in pg_dump's snapshot, beside it, and store it as KEY.proof.json" },
+	{ .name = "proof_jobs", .type = T_INT,
+	  .doc = "connections reading the proof (default: the number of processors)" },
 	{ .name = "store", .type = T_RESOURCE, .flags = P_REQUIRED | P_TARGET, .kind = STORE_KINDS,
 	  .doc = "where the dump goes (s3 or dir)" },
 	{ .name = NULL },
@@ -2055,6 +2369,8 @@ static const struct output_spec create_outputs[] = {
 	{ .name = "pg_dump_version", .type = T_STRING, .doc = "pg_dump's version" },
 	{ .name = "store", .type = T_STRING, .doc = "where: s3://bucket/prefix or the directory" },
 	{ .name = "parts", .type = T_INT, .doc = "multipart upload parts (0: a single PUT or a file)" },
+	{ .name = "proof", .type = T_STRING, .doc = "the proof's key (KEY.proof.json), or null when none was taken" },
+	{ .name = "signed", .type = T_BOOL, .doc = "whether the manifest was signed with the store's signing_key" },
 	{ .name = NULL },
 };
 static const struct action_def dump_create_def = {
@@ -2105,6 +2421,9 @@ static const struct output_spec restore_outputs[] = {
 	{ .name = "size", .type = T_INT, .doc = "bytes read from the store" },
 	{ .name = "sha256", .type = T_STRING, .doc = "SHA-256 of those bytes" },
 	{ .name = "verified", .type = T_BOOL, .doc = "whether they were checked against a manifest" },
+	{ .name = "proof", .type = T_MAP,
+	  .doc = "the dump's proof, checked against its manifest: the state of the dump's own moment, for verify.compare's expected (null when the dump has none)" },
+	{ .name = "signed", .type = T_BOOL, .doc = "whether the manifest carries a signature (checked when the store declares verify_key)" },
 	{ .name = "jobs", .type = T_INT, .doc = "parallel jobs used" },
 	{ .name = "errors_ignored", .type = T_INT, .doc = "SQL errors passed over (allow_errors)" },
 	{ .name = "bytes_per_second", .type = T_NUMBER, .doc = "the dump's bytes over the whole restore time" },

@@ -80,6 +80,27 @@ char *dump_manifest_key(const char *key);
  * manifest is unreadable or not valid). */
 int dump_read_manifest(struct act *a, struct store *s, const char *key, json_t **out);
 
+/* ---- proofs (SPEC.md, 'The proof of a dump') ---- */
+
+/* The format of proofs this drplay writes and reads. */
+#define DUMP_PROOF_FORMAT 1
+/* The proof key of a dump: KEY.proof.json (new string). */
+char *dump_proof_key(const char *key);
+/* The proof the manifest m of dump `key` names, read from the store and
+ * checked against the manifest (size, SHA-256, format, database, dump,
+ * snapshot time): 0 and *out a new reference (NULL when m is NULL or names
+ * no proof), or -1 after act_fail naming what does not fit. */
+int dump_read_proof(struct act *a, struct store *s, const char *key, json_t *m, json_t **out);
+/* With a verify_key declared on the store resource sr: 0 when the manifest
+ * m of dump `key` is signed by that key's private half, else -1 after
+ * act_fail (no manifest, unsigned, another key, a bad signature). Without
+ * one: 0. */
+int dump_check_signature(struct act *a, struct resource *sr, struct store *s, const char *key, json_t *m);
+/* What offsite.check and dump.restore ask of a dump before they trust it:
+ * dump_check_signature, then dump_read_proof. 0 (*proof as there), or -1
+ * after act_fail: refused before anything is changed. */
+int dump_trust(struct act *a, struct resource *sr, struct store *s, const char *key, json_t *m, json_t **proof);
+
 /* ---- keys ---- */
 
 /* 1 when key looks like a dump: .dump, .pgdump, .backup, .sql, .sql.gz,

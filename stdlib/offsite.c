@@ -334,6 +334,7 @@ struct check {
 	int want_toc;
 	/* what was found */
 	json_t *manifest;       /* NULL: none */
+	json_t *proof;          /* the dump's proof (dump_trust), or NULL */
 	int own;                /* the key is named like dump.create's dumps */
 	int rd, fin;            /* store_read's and dstream_finish's results */
 	char sha[65];
@@ -550,9 +551,17 @@ static int check_manifest(struct check *c)
 	int mr = dump_read_manifest(a, c->st, c->key, &c->manifest);
 	if (mr < 0)
 		return -1;
+	if (mr == 0 && dump_trust(a, act_resource(a, "store"), c->st, c->key, c->manifest, &c->proof) != 0)
+		return -1;
+	if (mr == 0 && json_object_get(c->manifest, "signature") && res_str(act_resource(a, "store"), "verify_key"))
+		json_array_append_new(c->checked, json_string("signature"));
+	if (c->proof)
+		json_array_append_new(c->checked, json_string("proof"));
 	size_t kl = strlen(c->key);
 	c->own = (kl > 5 && !strcasecmp(c->key + kl - 5, ".dump")) || (kl > 7 && !strcasecmp(c->key + kl - 7, ".pgdump"));
 	int required = !strcmp(policy, "required") || (!strcmp(policy, "auto") && c->own);
+	if (mr == 1 && dump_check_signature(a, act_resource(a, "store"), c->st, c->key, NULL) != 0)
+		return -1;
 	if (mr != 1 || !required)
 		return 0;
 	struct store_obj ob;
@@ -741,6 +750,8 @@ static void check_report(struct check *c)
 	act_out_str(a, "format", dump_fmt_name(c->ds.fmt));
 	act_out_str(a, "compression", c->ds.gzip ? "gzip" : "none");
 	act_out_bool(a, "manifest", c->manifest != NULL);
+	act_out(a, "proof", c->proof ? json_incref(c->proof) : json_null());
+	act_out_bool(a, "signed", c->manifest && json_object_get(c->manifest, "signature"));
 	act_out(a, "checked", json_incref(c->checked));
 	act_out_int(a, "toc_entries", c->toc_entries >= 0 ? c->toc_entries : 0);
 	act_out_int(a, "tables", c->ntables);
@@ -782,6 +793,7 @@ static void check_release(struct check *c)
 		close(c->errfd);
 	free(c->toc);
 	json_decref(c->manifest);
+	json_decref(c->proof);
 	json_decref(c->checked);
 	json_decref(c->missing);
 	dstream_release(&c->ds);
@@ -1106,8 +1118,11 @@ static const struct output_spec check_outputs[] = {
 	{ .name = "format", .type = T_STRING, .doc = "custom or plain" },
 	{ .name = "compression", .type = T_STRING, .doc = "gzip or none (outside the dump's own)" },
 	{ .name = "manifest", .type = T_BOOL, .doc = "whether a manifest was checked" },
+	{ .name = "proof", .type = T_MAP,
+	  .doc = "the dump's proof, checked against its manifest: the state of the dump's own moment, for verify.compare's expected (null when the dump has none)" },
+	{ .name = "signed", .type = T_BOOL, .doc = "whether the manifest carries a signature (checked when the store declares verify_key)" },
 	{ .name = "checked", .type = T_LIST,
-	  .doc = "what was proven, in order: readable, size, sha256 (against the manifest), gzip, format, toc, expect_tables" },
+	  .doc = "what was proven, in order: signature (with verify_key), proof (against the manifest), readable, size, sha256 (against the manifest), gzip, format, toc, expect_tables" },
 	{ .name = "toc_entries", .type = T_INT, .doc = "entries in a custom archive's table of contents" },
 	{ .name = "tables", .type = T_INT,
 	  .doc = "tables in the dump (partitions included; views, materialized views and sequences not)" },

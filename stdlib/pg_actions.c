@@ -45,6 +45,7 @@ struct capspec {
 	json_t *ranges_from; /* a state or a checksums map */
 	int jobs, ranges;
 	int record_missing;  /* pg.capture: a listed table that does not exist is recorded, not fatal */
+	int for_proof;       /* a dump's proof: a materialized view's rows are its query's (what a restore's REFRESH makes); counts from checksums */
 };
 
 enum section { S_COUNT, S_FRESH, S_CHECK, S_SEQ, S_SCHEMA };
@@ -284,6 +285,7 @@ struct cap {
 	struct task *tasks;    /* what each statement's result is for */
 	size_t ntasks;
 	size_t schema_task, seq_task;
+	json_t *mvdefs;        /* for_proof: oid (text) -> the view's query */
 };
 
 /* A new task of section sec (index idx in its table list); its number. */
@@ -386,6 +388,56 @@ static int cap_lock(struct cap *c)
 	return pg_schema_units(c->a, c->s.c, c->cs->schemas, c->cs->privileges, c->schema_task, &c->u, &c->nu, &c->au);
 }
 
+/* for_proof: the defining queries of the populated materialized views
+ * read, in the snapshot (pg_get_viewdef, without its ';'). 0 or -1 after
+ * act_fail. */
+static int cap_mv_defs(struct cap *c)
+{
+	if (!c->cs->for_proof)
+		return 0;
+	c->mvdefs = json_object();
+	PGresult *res = pg_exec(c->a, c->s.c, "reading the materialized views' queries",
+				"SELECT c.oid::text, pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relkind = 'm' AND c.relispopulated");
+	if (!res)
+		return -1;
+	for (int i = 0; i < PQntuples(res); i++) {
+		char *d = xstrdup(PQgetvalue(res, i, 1));
+		size_t l = strlen(d);
+		while (l && (d[l - 1] == ';' || d[l - 1] == ' ' || d[l - 1] == '\n'))
+			d[--l] = '\0';
+		json_object_set_new(c->mvdefs, PQgetvalue(res, i, 0), json_string(d));
+		free(d);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The query whose rows stand for materialized view t in a proof, or NULL
+ * (t is read as it is). */
+static const char *mv_query(const struct cap *c, const struct pgtab *t)
+{
+	if (!c->mvdefs || t->relkind != 'm' || t->unpopulated)
+		return NULL;
+	char oid[24];
+	snprintf(oid, sizeof(oid), "%lld", (long long)t->oid);
+	return json_string_value(json_object_get(c->mvdefs, oid));
+}
+
+/* A proof reads every table whole for its checksum: a table counted and
+ * checksummed (not a partitioned table or a partition: those are counted
+ * leaf by leaf, and the parent is the sum) takes
+ * its count from the rows hashed instead of a second read. The S_CHECK task
+ * of ct[i] then, else -1. */
+static long count_from_checksum(const struct cap *c, size_t i)
+{
+	if (!c->cs->for_proof || c->ct[i].parent_key || c->ct[i].relkind == 'p')
+		return -1;
+	for (size_t t = 0; t < c->ntasks; t++)
+		if (c->tasks[t].sec == S_CHECK && !strcmp(c->kt[c->tasks[t].idx].key, c->ct[i].key))
+			return (long)t;
+	return -1;
+}
+
 /* One count(*) per counted table, after the sizes of all, in one query:
  * the server may answer a count with a parallel (index-only) scan, faster
  * than block ranges. */
@@ -411,12 +463,14 @@ static int cap_count_units(struct cap *c)
 				parse_int64(PQgetvalue(res, k, 1), &bytes);
 		}
 		size_t task = cap_task(c, S_COUNT, i);
-		if (c->ct[i].relkind != 'p' && !c->ct[i].unpopulated) {
+		if (c->ct[i].relkind != 'p' && !c->ct[i].unpopulated && count_from_checksum(c, i) < 0) {
 			struct unit x;
 			memset(&x, 0, sizeof(x));
 			x.kind = U_SCALAR;
 			x.task = task;
-			x.sql = xasprintf("SELECT count(*) FROM ONLY %s", c->ct[i].qname);
+			const char *def = mv_query(c, &c->ct[i]);
+			x.sql = def ? xasprintf("SELECT count(*) FROM (%s) AS mv", def)
+				    : xasprintf("SELECT count(*) FROM ONLY %s", c->ct[i].qname);
 			x.bytes = bytes;
 			push_unit(&c->u, &c->nu, &c->au, &x);
 		}
@@ -460,6 +514,16 @@ static int cap_checksum_units(struct cap *c)
 		if (ckplan_make(c->a, &c->s, &c->kt[i], reuse_entry(c->cs->ranges_from, c->kt[i].key), c->cs->ranges,
 				&c->plans[i]) != 0)
 			return -1;
+		const char *def = mv_query(c, &c->kt[i]);
+		if (def) {
+			struct unit x = { .kind = U_HASH, .task = task, .keycol = -1,
+					  .bytes = c->kt[i].nleaves ? c->kt[i].leaves[0].bytes : 0 };
+			x.cost = x.bytes;
+			x.sql = xasprintf("COPY (SELECT %s FROM (%s) AS mv(%s)) TO STDOUT", c->kt[i].collist, def,
+					  c->kt[i].collist);
+			push_unit(&c->u, &c->nu, &c->au, &x);
+			continue;
+		}
 		ckplan_units(&c->s, &c->kt[i], &c->plans[i], task, c->cs->jobs, &c->u, &c->nu, &c->au);
 	}
 	return 0;
@@ -468,10 +532,15 @@ static int cap_checksum_units(struct cap *c)
 /* The statements of every section. */
 static int cap_statements(struct cap *c)
 {
+	if (cap_mv_defs(c) != 0)
+		return -1;
+	/* a proof's counts come from its checksums where it can: those first */
+	if (c->cs->for_proof && c->nkt && cap_checksum_units(c) != 0)
+		return -1;
 	if (c->nct && cap_count_units(c) != 0)
 		return -1;
 	cap_fresh_units(c);
-	if (c->nkt && cap_checksum_units(c) != 0)
+	if (!c->cs->for_proof && c->nkt && cap_checksum_units(c) != 0)
 		return -1;
 	if (c->cs->sequences) {
 		c->seq_task = cap_task(c, S_SEQ, 0);
@@ -480,11 +549,11 @@ static int cap_statements(struct cap *c)
 	return 0;
 }
 
-/* Runs the statements on the pool; a failure names its table or section. */
-static int cap_read(struct cap *c)
+/* Orders the statements for the pool: a relation both counted and
+ * checksummed is read in full once, so its count does not add to the bytes
+ * progress measures; the longest go first. */
+static void cap_order(struct cap *c)
 {
-	/* a relation both counted and checksummed is read in full once: its
-	 * count does not add to the bytes progress measures */
 	for (size_t i = 0; i < c->nu; i++) {
 		if (c->tasks[c->u[i].task].sec != S_COUNT)
 			continue;
@@ -496,8 +565,17 @@ static int cap_read(struct cap *c)
 	}
 	if (c->nu)
 		qsort(c->u, c->nu, sizeof(*c->u), cmp_unit_cost);
-	size_t failed = 0;
-	int rc = pool_run(c->a, &c->s, c->u, c->nu, c->cs->jobs, c->nkt ? "checksum" : c->nct ? "count" : "read", &failed);
+}
+
+static const char *cap_phase(const struct cap *c)
+{
+	return c->nkt ? "checksum" : c->nct ? "count" : "read";
+}
+
+/* After the pool ran (rc as pool_run's): a failure names its table or
+ * section. 0, or -1 after act_fail. */
+static int cap_result(struct cap *c, int rc, size_t failed)
+{
 	if (rc <= 0)
 		return rc;
 	const struct unit *f = &c->u[failed];
@@ -516,19 +594,39 @@ static int cap_read(struct cap *c)
 	return -1;
 }
 
+/* Runs the statements on the pool; a failure names its table or section. */
+static int cap_read(struct cap *c)
+{
+	cap_order(c);
+	size_t failed = 0;
+	int rc = pool_run(c->a, &c->s, c->u, c->nu, c->cs->jobs, cap_phase(c), &failed);
+	return cap_result(c, rc, failed);
+}
+
 /* The counts section: rows per table, a partitioned table's being its
  * partitions' (each leaf added to every ancestor that is counted too). */
 static void cap_counts(struct cap *c, json_t *state)
 {
 	int64_t *cnt = xcalloc(c->nct + 1, sizeof(*cnt));
+	long *from = xcalloc(c->nct + 1, sizeof(*from));
+	for (size_t i = 0; i < c->nct; i++)
+		from[i] = count_from_checksum(c, i);
 	for (size_t i = 0; i < c->nu; i++) {
 		const struct task *tk = &c->tasks[c->u[i].task];
+		if (tk->sec == S_CHECK && c->u[i].acc) {
+			for (size_t k = 0; k < c->nct; k++)
+				if (from[k] == (long)c->u[i].task)
+					for (int b = 0; b < (c->u[i].nb > 0 ? c->u[i].nb : 1); b++)
+						cnt[k] += c->u[i].acc[b].rows;
+			continue;
+		}
 		if (tk->sec != S_COUNT)
 			continue;
 		int64_t v = 0;
 		parse_int64(c->u[i].v1 ? c->u[i].v1 : "0", &v);
 		cnt[tk->idx] += v;
 	}
+	free(from);
 	for (size_t i = 0; i < c->nct; i++) {
 		if (c->ct[i].relkind == 'p')
 			continue;
@@ -685,6 +783,7 @@ static void cap_release(struct cap *c)
 	pgseq_free(c->sq, c->nsq);
 	pgseq_feeds_free(c->sf, c->nsf);
 	json_decref(c->missing);
+	json_decref(c->mvdefs);
 }
 
 /* Captures the sections asked for into a new state; NULL after act_fail. */
@@ -703,6 +802,68 @@ static json_t *capture(struct act *a, struct resource *r, const struct capspec *
 	}
 	cap_release(&c);
 	return state;
+}
+
+/* ---- the proof of a dump (dump.create) ---- */
+
+struct pgproof {
+	struct capspec cs;
+	struct cap c;
+	struct poolrun *pool;
+};
+
+int pg_proof_start(struct act *a, struct resource *r, const char *snapshot, const char *taken_at, int jobs,
+		   struct pgproof **out)
+{
+	struct pgproof *p = xcalloc(1, sizeof(*p));
+	*out = NULL;
+	p->cs = (struct capspec){ .name = "proof", .counts = 1, .counts_all = 1, .schema = 1, .sequences = 1,
+				  .checksums = 1, .checksums_all = 1, .for_proof = 1, .jobs = jobs > 0 ? jobs : pool_default_jobs(),
+				  .ranges = DEFAULT_RANGES };
+	p->c = (struct cap){ .a = a, .r = r, .cs = &p->cs };
+	struct cap *c = &p->c;
+	int rc = pgsnap_import(a, r, snapshot, &c->s);
+	if (rc == 0) {
+		snprintf(c->s.captured_at, sizeof(c->s.captured_at), "%s", taken_at);
+		c->t0 = mono_us();
+		c->dblabel = xasprintf("'%s' (resource '%s')", c->s.database, r->name);
+		rc = cap_tables(c) == 0 && cap_lock(c) == 0 && cap_statements(c) == 0 ? 0 : -1;
+	}
+	if (rc == 0) {
+		cap_order(c);
+		rc = pool_start(a, &c->s, c->u, c->nu, p->cs.jobs, &p->pool);
+	}
+	if (rc != 0) {
+		cap_release(c);
+		free(p);
+		return -1;
+	}
+	*out = p;
+	return 0;
+}
+
+json_t *pg_proof_finish(struct act *a, struct pgproof *p)
+{
+	struct cap *c = &p->c;
+	size_t failed = 0;
+	int rc = pool_finish(a, p->pool, "proof", &failed);
+	json_t *state = NULL;
+	if (cap_result(c, rc, failed) == 0) {
+		state = cap_state(c);
+		cap_journal(c);
+	}
+	cap_release(c);
+	free(p);
+	return state;
+}
+
+void pg_proof_abort(struct pgproof *p)
+{
+	if (!p)
+		return;
+	pool_abort(p->pool);
+	cap_release(&p->c);
+	free(p);
 }
 
 static int spec_common(struct act *a, struct capspec *cs)

@@ -175,7 +175,9 @@ static int snap_info(struct act *a, struct pgsnap *s, int export)
 	return 0;
 }
 
-int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s)
+/* The run's connection to r, and the server's name, into a zeroed *s. 0,
+ * or -1 after act_fail. */
+static int snap_connect(struct act *a, struct resource *r, struct pgsnap *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->r = r;
@@ -186,6 +188,13 @@ int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s)
 	char *slash = strrchr(s->server, '/');
 	if (slash)
 		*slash = '\0';
+	return 0;
+}
+
+int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s)
+{
+	if (snap_connect(a, r, s) != 0)
+		return -1;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		PGresult *res = pg_exec(a, s->c, "starting a consistent read",
 					"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -206,6 +215,27 @@ int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s)
 			return -1;
 	}
 	return -1;
+}
+
+int pgsnap_import(struct act *a, struct resource *r, const char *snapshot, struct pgsnap *s)
+{
+	if (snap_connect(a, r, s) != 0)
+		return -1;
+	char *lit = pg_literal(s->c, snapshot);
+	char *sql = xasprintf("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
+	free(lit);
+	PGresult *res = pg_exec(a, s->c, "joining the dump's snapshot", sql);
+	free(sql);
+	if (!res)
+		return -1;
+	PQclear(res);
+	s->open = 1;
+	if (pg_canonical_settings(a, s->c, 1) != 0 || snap_info(a, s, 0) != 0) {
+		pgsnap_end(s);
+		return -1;
+	}
+	snprintf(s->snapshot, sizeof(s->snapshot), "%s", snapshot);
+	return 0;
 }
 
 void pgsnap_end(struct pgsnap *s)
@@ -541,15 +571,20 @@ static void cancel_all(struct worker *w, int nw)
 	}
 }
 
-int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs, const char *phase,
-	     size_t *failed)
+/* A pool at work: its threads and connections. */
+struct poolrun {
+	struct pool pl;
+	struct worker *w;
+	int nw, started;
+	int64_t total;
+};
+
+int pool_start(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs, struct poolrun **out)
 {
-	*failed = 0;
-	if (n == 0)
-		return 0;
+	*out = NULL;
 	int nw = jobs < 1 ? 1 : jobs;
 	if ((size_t)nw > n)
-		nw = (int)n;
+		nw = n ? (int)n : 1;
 	if (!s->snapshot[0])
 		nw = 1;
 	struct worker *w = xcalloc((size_t)nw, sizeof(*w));
@@ -563,35 +598,75 @@ int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs
 			return -1;
 		}
 	}
-	struct pool pl;
-	memset(&pl, 0, sizeof(pl));
-	pthread_mutex_init(&pl.mu, NULL);
-	pl.u = u;
-	pl.n = n;
-	pl.first_fail = -1;
-	atomic_init(&pl.stop, 0);
-	atomic_init(&pl.finished, 0);
-	int64_t total = 0;
+	struct poolrun *p = xcalloc(1, sizeof(*p));
+	p->w = w;
+	p->nw = nw;
+	pthread_mutex_init(&p->pl.mu, NULL);
+	p->pl.u = u;
+	p->pl.n = n;
+	p->pl.first_fail = -1;
+	atomic_init(&p->pl.stop, 0);
+	atomic_init(&p->pl.finished, 0);
 	for (size_t i = 0; i < n; i++)
-		total += u[i].bytes;
-	int started = 0;
+		p->total += u[i].bytes;
 	for (int i = 0; i < nw; i++) {
-		w[i].p = &pl;
+		w[i].p = &p->pl;
 		if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) == 0) {
 			w[i].started = 1;
-			started++;
+			p->started++;
 		} else {
-			atomic_fetch_add(&pl.finished, 1);
+			atomic_fetch_add(&p->pl.finished, 1);
 		}
 	}
+	*out = p;
+	return 0;
+}
+
+/* Joins the threads and closes the extra connections; frees p. */
+static void pool_end(struct poolrun *p)
+{
+	for (int i = 0; i < p->nw; i++)
+		if (p->w[i].started)
+			pthread_join(p->w[i].th, NULL);
+	for (int i = 1; i < p->nw; i++)
+		PQfinish(p->w[i].c);
+	free(p->w);
+	pthread_mutex_destroy(&p->pl.mu);
+	free(p);
+}
+
+void pool_abort(struct poolrun *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->pl.stop, 1);
+	cancel_all(p->w, p->nw);
+	int64_t stop_at = mono_us();
+	while (atomic_load(&p->pl.finished) < p->nw && mono_us() - stop_at < 5000000) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	for (int i = 0; atomic_load(&p->pl.finished) < p->nw && i < p->nw; i++)
+		if (p->w[i].c && PQsocket(p->w[i].c) >= 0)
+			shutdown(PQsocket(p->w[i].c), SHUT_RDWR);
+	pool_end(p);
+}
+
+int pool_finish(struct act *a, struct poolrun *p, const char *phase, size_t *failed)
+{
+	*failed = 0;
+	struct worker *w = p->w;
+	int nw = p->nw;
+	struct pool *pl = &p->pl;
+	int64_t total = p->total;
 	int cancelled = 0;
 	int64_t stop_at = 0, shut = 0;
-	while (atomic_load(&pl.finished) < nw) {
+	while (atomic_load(&pl->finished) < nw) {
 		if (!cancelled && act_cancelled(a)) {
 			cancelled = 1;
-			atomic_store(&pl.stop, 1);
+			atomic_store(&pl->stop, 1);
 		}
-		if (atomic_load(&pl.stop) && !stop_at) {
+		if (atomic_load(&pl->stop) && !stop_at) {
 			stop_at = mono_us();
 			cancel_all(w, nw);
 		}
@@ -603,29 +678,27 @@ int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs
 				if (w[i].c && PQsocket(w[i].c) >= 0)
 					shutdown(PQsocket(w[i].c), SHUT_RDWR);
 		}
-		pthread_mutex_lock(&pl.mu);
-		int64_t done = pl.done_bytes;
-		pthread_mutex_unlock(&pl.mu);
+		pthread_mutex_lock(&pl->mu);
+		int64_t done = pl->done_bytes;
+		pthread_mutex_unlock(&pl->mu);
 		if (total > 0)
 			act_progress(a, phase, (uint64_t)done, (uint64_t)total);
 		struct timespec ts = { 0, 50 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
-	for (int i = 0; i < nw; i++)
-		if (w[i].started)
-			pthread_join(w[i].th, NULL);
-	if (total > 0 && !cancelled && pl.first_fail < 0)
+	int started = p->started;
+	long first_fail = pl->first_fail;
+	struct unit *u = pl->u;
+	size_t n = pl->n;
+	pool_end(p);
+	if (total > 0 && !cancelled && first_fail < 0)
 		act_progress(a, phase, (uint64_t)total, (uint64_t)total);
-	for (int i = 1; i < nw; i++)
-		PQfinish(w[i].c);
-	free(w);
-	pthread_mutex_destroy(&pl.mu);
 	if (cancelled)
 		return act_fail(a, "%s: cancelled (interrupted or timed out); nothing was captured", phase), -1;
-	if (started == 0)
+	if (started == 0 && n)
 		return act_fail(a, "%s: cannot start worker threads", phase), -1;
-	if (pl.first_fail >= 0) {
-		*failed = (size_t)pl.first_fail;
+	if (first_fail >= 0) {
+		*failed = (size_t)first_fail;
 		return 1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -637,6 +710,18 @@ int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs
 		}
 	}
 	return 0;
+}
+
+int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs, const char *phase,
+	     size_t *failed)
+{
+	*failed = 0;
+	if (n == 0)
+		return 0;
+	struct poolrun *p;
+	if (pool_start(a, s, u, n, jobs, &p) != 0)
+		return -1;
+	return pool_finish(a, p, phase, failed);
 }
 
 /* ---- checksum plans ---- */

@@ -47,6 +47,11 @@ struct pgsnap {
 
 /* Begins the transaction and exports its snapshot. Returns 0, or -1 after act_fail. */
 int pgsnap_begin(struct act *a, struct resource *r, struct pgsnap *s);
+/* Joins a snapshot another session exported (dump.create's), with the
+ * canonical settings: the same read as pgsnap_begin's, of that moment.
+ * captured_at is this transaction's start; the caller sets the snapshot's
+ * own time. 0, or -1 after act_fail. */
+int pgsnap_import(struct act *a, struct resource *r, const char *snapshot, struct pgsnap *s);
 /* Ends it (ROLLBACK; nothing was written). Safe to call twice or after a failure. */
 void pgsnap_end(struct pgsnap *s);
 /* Takes ACCESS SHARE locks on what will be read, so that nothing is
@@ -97,6 +102,15 @@ void unit_release(struct unit *u);
  * cancelled or a worker connection could not be opened. */
 int pool_run(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs, const char *phase,
 	     size_t *failed);
+/* The same in two halves, so that the caller works meanwhile (dump.create
+ * uploads while its proof is read): pool_start opens the connections and
+ * starts the threads (0, or -1 after act_fail); pool_finish waits for them
+ * and returns as pool_run does; pool_abort stops them without a word. Both
+ * free the pool. */
+struct poolrun;
+int pool_start(struct act *a, struct pgsnap *s, struct unit *u, size_t n, int jobs, struct poolrun **out);
+int pool_finish(struct act *a, struct poolrun *p, const char *phase, size_t *failed);
+void pool_abort(struct poolrun *p);
 /* The default for `jobs`: the number of online processors (at least 1). */
 int pool_default_jobs(void);
 

@@ -75,6 +75,23 @@ int pgt_partitions(struct act *a, PGconn *c, const struct pgtab *t, struct pgtab
 int pgt_details(struct act *a, PGconn *c, struct pgtab *t);
 void pgt_release(struct pgtab *t);
 void pgt_free_all(struct pgtab *t, size_t n);
+/* ---- the proof of a dump (pg_actions.c) ---- */
+
+/* A state in pg.capture's format (counts of every table and partition,
+ * checksums of every table and materialized view, the schema and the
+ * sequences) read in the snapshot another session exported, in the
+ * background: pg_proof_start joins the snapshot, plans the reads and starts
+ * the worker threads (0 and *out, or -1 after act_fail); the caller works
+ * meanwhile, keeping the exporting transaction open until pg_proof_finish,
+ * which waits and returns the state (new reference; captured_at is
+ * taken_at) or NULL after act_fail. pg_proof_abort stops it quietly. Both
+ * free the proof. */
+struct pgproof;
+int pg_proof_start(struct act *a, struct resource *r, const char *snapshot, const char *taken_at, int jobs,
+		   struct pgproof **out);
+json_t *pg_proof_finish(struct act *a, struct pgproof *p);
+void pg_proof_abort(struct pgproof *p);
+
 /* ---- content checksums (pg_checksum.c) ---- */
 
 /* A 256-bit sum of row digests (modulo 2^256, little-endian 64-bit limbs)

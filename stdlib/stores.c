@@ -99,6 +99,15 @@ static int dir_kind_check(const struct argq *q)
 	return 0;
 }
 
+/* The keys of signed manifests (SPEC.md, 'Signed manifests'), the same
+ * on both kinds (kept in alphabetical order within each table). */
+#define STORE_SIGNING_FIELDS                                                                          \
+	{ .name = "signing_key", .type = T_STRING, .flags = P_SECRET,                                 \
+	  .doc = "an Ed25519 private key (PEM, from a secret): dump.create signs the manifests it writes" }
+#define STORE_VERIFY_FIELDS                                                                           \
+	{ .name = "verify_key", .type = T_STRING,                                                     \
+	  .doc = "an Ed25519 public key (PEM): offsite.check and dump.restore refuse a dump whose manifest it did not sign" }
+
 static const struct param_spec s3_fields[] = {
 	{ .name = "access_key", .type = T_STRING, .flags = P_REQUIRED,
 	  .doc = "the access key id (outputs show it partly masked)" },
@@ -124,7 +133,9 @@ static const struct param_spec s3_fields[] = {
 	{ .name = "secret_key", .type = T_STRING, .flags = P_REQUIRED | P_SECRET, .doc = "the secret access key" },
 	{ .name = "session_token", .type = T_STRING, .flags = P_SECRET,
 	  .doc = "a session token, for temporary credentials" },
+	STORE_SIGNING_FIELDS,
 	{ .name = "tls_verify", .type = T_BOOL, .def = "true", .doc = "verify the server's TLS certificate" },
+	STORE_VERIFY_FIELDS,
 	{ .name = NULL },
 };
 
@@ -141,6 +152,8 @@ static const struct param_spec dir_fields[] = {
 	  .doc = "the directory (usually an NFS or rclone mount)" },
 	{ .name = "prefix", .type = T_STRING, .def = "",
 	  .doc = "a sub-folder of path for the dumps (a '/' is added)" },
+	STORE_SIGNING_FIELDS,
+	STORE_VERIFY_FIELDS,
 	{ .name = NULL },
 };
 

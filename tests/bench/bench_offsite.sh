@@ -6,6 +6,7 @@
 #   dump.restore (1 job)   vs  curl -s URL | pg_restore -d DB       (<= 1.10)
 #   dump.restore (jobs: 2) vs  curl -o FILE URL; pg_restore -j 2 FILE (<= 1.10)
 #   dump.create            vs  pg_dump -Fc | curl -T - URL          (<= 1.10)
+#                              (proof: false; bench_proof.sh measures the proof)
 #   offsite.check          vs  curl -s URL | sha256sum              (<= 1.20)
 # and drplay's own peak RSS in each (< 64 MB; sampled from /proc, so it
 # counts drplay alone, not pg_dump or pg_restore). Both sides create the
@@ -35,30 +36,11 @@ URL=$S3_ENDPOINT/$S3_BUCKET
 PGC=(-h 127.0.0.1 -p "$PG_PORT" -U postgres)
 printf '# table data: %s\n' "$(pg_sql PG bench "select pg_size_pretty(sum(pg_relation_size(oid))) from pg_class where relkind = 'r' and relname like 'pgbench%'")" >&2
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", b - a }'; }
-min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
-
 drop_restored() {
     local d
     for d in $(pg_sql PG postgres "select datname from pg_database where datname like 'bench_restore_%' or datname like 'base_%'"); do
         "$PGBIN/dropdb" "${PGC[@]}" "$d" || return 1
     done
-}
-
-# drplay_peak_kb CMD...: runs CMD (drplay itself, not a wrapper) and prints
-# its peak resident set (VmHWM, KiB) sampled every 20 ms from /proc.
-drplay_peak_kb() {
-    local pid hwm=0 v
-    "$@" >"$T_TMP/peak.out" 2>&1 &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        v=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
-        [[ -n $v ]] && ((v > hwm)) && hwm=$v
-        sleep 0.02
-    done
-    wait "$pid" || { cat "$T_TMP/peak.out" >&2; return 1; }
-    echo "$hwm"
 }
 
 run_drplay() { "$DRPLAY" run "$PB" --journal-dir "$T_TMP/journal" "$@"; }

@@ -47,3 +47,25 @@ bench_rss_kb() {
 	tail -n 1 "$f"
 	rm -f "$f"
 }
+
+# drplay_peak_kb CMD...: runs CMD (drplay itself, not a wrapper) and prints
+# its peak resident set (VmHWM, KiB) sampled every 20 ms from /proc, so it
+# counts drplay alone, not the tools it runs. Its output goes to
+# $T_TMP/peak.out (shown when it fails).
+drplay_peak_kb() {
+	local pid hwm=0 v
+	"$@" >"$T_TMP/peak.out" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		v=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
+		[[ -n $v ]] && ((v > hwm)) && hwm=$v
+		sleep 0.02
+	done
+	wait "$pid" || { cat "$T_TMP/peak.out" >&2; return 1; }
+	echo "$hwm"
+}
+
+# now: the wall clock (s.ns); elapsed A B: B - A; min A B: the smaller ("" = none yet)
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f\n", b - a }'; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }

@@ -46,6 +46,9 @@ t_contains "nightly_dump: the metrics textfile says success" "$(cat "$R/dump.pro
 DBS0=$(dbs)
 t_exit "nightly_validation passes" 0 run nightly_validation.yaml --param metrics_file="$R/nightly.prom"
 t_eq "nightly: the restored copy was dropped" "$DBS0" "$(dbs)"
+t_eq "nightly: verified exactly against the dump's proof, an ok checksum verdict for every table" \
+    "$(jout integrity proof | jq '.checksums | length')" \
+    "$(jout verify verdicts | jq '[.[] | select(.check == "checksums" and .verdict == "ok")] | length')"
 t_contains "nightly: the metrics textfile says success" "$(cat "$R/nightly.prom")" 'drplay_last_run_success{playbook="nightly_validation",mode="validation"} 1'
 
 # ---- database_restore, VALIDATION, both sources ----
@@ -56,6 +59,7 @@ t_eq "validation pitr: the preview ran against production before the branch went
 t_eq "validation pitr: the branch was discarded" "$(jout branch name)" "$(jout discard_branch discarded)"
 t_eq "validation pitr: no maintenance" "" "$(joutcome maint_on)"
 t_exit "database_restore validation (offsite) passes" 0 run database_restore.yaml --param source=offsite
+t_eq "validation offsite: the dump's copy verified exactly against its proof" ok "$(joutcome copy_exact)"
 t_eq "validation offsite: the fresh database was dropped" "$(jout copy_from_dump database)" "$(jout drop_copy dropped)"
 t_eq "validation offsite: nothing left on the server" "$DBS0" "$(dbs)"
 t_eq "validation: production's orders untouched" "$SUM0" "$(prod_sum)"
@@ -81,6 +85,10 @@ t_eq "live: verified against the baseline with sequence positions and checksums"
 # them back at the last value WAL logged, never behind
 t_eq "live: every sequence position verified after the recovery (none behind, none missing)" true \
     "$(jout verify verdicts | jq '[.[] | select(.check == "sequences")] | length > 0 and all(.verdict == "ok")')"
+t_eq "live: POST-OFFSITE verified exactly against the dump's proof, with checksums" ok "$(joutcome offsite_exact)"
+t_eq "live: ... an ok checksum verdict for every table of the proof" \
+    "$(jout dump_ok proof | jq '.checksums | length')" \
+    "$(jout offsite_exact verdicts | jq '[.[] | select(.check == "checksums" and .verdict == "ok")] | length')"
 t_eq "live: maintenance is off again" false "$(sandbox_flag)"
 t_eq "live: the Prometheus file has a stable name (not the run id)" "$R/live_drill.prom" "$(ls "$R"/live*.prom)"
 t_eq "live: the database froze writes during the window" true "$(jout freeze database | grep -qx shop && echo true)"

@@ -42,7 +42,7 @@ t_check "dir: pg_restore reads it" pg_restore --list "$D/$key"
 pg_sql PG appdb "create role noread login; revoke all on all tables in schema public from public" >/dev/null
 files0=$(find "$D" -type f | sort)
 OFFSITE_DB_DSN="postgresql://noread@127.0.0.1:$PG_PORT/appdb" \
-    od_run "dump.create when pg_dump fails" 1 create.yaml --param store=dir --param name=failing
+    od_run "dump.create when pg_dump fails" 1 create.yaml --param store=dir --param name=failing --param proof=false
 t_contains "pg_dump fails: the error is pg_dump's" "$T_OUT" "pg_dump of 127.0.0.1:$PG_PORT/appdb exited with status 1"
 t_contains "pg_dump fails: ... with the server's reason" "$T_OUT" "permission denied"
 t_contains "pg_dump fails: says nothing was stored" "$T_OUT" "nothing was stored"
@@ -97,7 +97,7 @@ t_eq "dir latest before: the .sql.gz by its date" prod/legacy/appdb-2026-11-02.s
 t_eq "dir latest before: 2026-11-02 is midnight UTC" 2026-11-02T00:00:00Z "$(od_out latest taken_at)"
 rm -f "$D/prod/.hidden.dump" "$D/prod/.x.dump.drplay-tmp-0011"
 od_run "offsite.check of the dir dump" 0 check.yaml --param store=dir --param key="$key"
-t_eq "dir check: what it checked" '["readable","size","sha256","format","toc","expect_tables"]' "$(od_out check checked)"
+t_eq "dir check: what it checked" '["proof","readable","size","sha256","format","toc","expect_tables"]' "$(od_out check checked)"
 rel_count() { # RELKINDS: relations of those kinds in the source's user schemas
     pg_sql PG appdb "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = any('{$1}') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'"
 }

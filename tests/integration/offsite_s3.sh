@@ -30,7 +30,7 @@ key=$(od_out dump key)
 t_check "dump.create: the key is PREFIX/DB-YYYYMMDDTHHMMSSZ.dump" \
     grep -Eq '^prod/appdb-[0-9]{8}T[0-9]{6}Z\.dump$' <<<"$key"
 t_eq "dump.create: manifest key" "$key.manifest.json" "$(od_out dump manifest)"
-t_eq "dump.create: the dump and its manifest are in the bucket" "$key $key.manifest.json" \
+t_eq "dump.create: the dump, its manifest and its proof are in the bucket" "$key $key.manifest.json $key.proof.json" \
     "$(s3_ls S3 prod/ | grep -v '^prod/\.' | sort | tr '\n' ' ' | sed 's/ $//')"
 s3_get S3 "$key" "$T_TMP/dump1" || die_setup "cannot download $key"
 s3_get S3 "$key.manifest.json" "$T_TMP/man1" || die_setup "cannot download the manifest"
@@ -149,7 +149,7 @@ t_contains "whoami bad key: says what to check" "$T_OUT" "check access_key"
 
 # ------------------------------------------------------------------ check ---
 od_run "offsite.check of the drplay dump" 0 check.yaml --param key="$key"
-t_eq "check: what it checked" '["readable","size","sha256","format","toc","expect_tables"]' \
+t_eq "check: what it checked" '["proof","readable","size","sha256","format","toc","expect_tables"]' \
     "$(od_out check checked)"
 t_eq "check: sha256" "$sha" "$(od_out check sha256)"
 t_eq "check: format" custom "$(od_out check format)"
