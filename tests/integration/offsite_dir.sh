@@ -125,6 +125,8 @@ od_run "whoami read on the dir store" 0 whoami.yaml --param store=dir --param ex
 t_eq "dir whoami: the identity is the OS user" "uid $(id -u) ($(id -un)) on $D" "$(od_out whoami identity)"
 od_run "whoami read_only on a writable dir fails" 4 whoami.yaml --param store=dir
 t_contains "dir whoami writable: says it can write" "$T_OUT" "can WRITE"
+t_contains "dir whoami writable: ... with advice for a directory" "$T_OUT" "mount it read-only"
+t_not_contains "dir whoami writable: ... not for an S3 key" "$T_OUT" "policy"
 t_eq "dir whoami writable: the probe file was removed" "" "$(tmp_files)"
 ro=$(t_tmpdir ro) || die_setup "no temp dir"
 mount --bind -o ro "$D" "$ro" || die_setup "cannot bind-mount $D read-only"
