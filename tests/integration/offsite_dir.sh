@@ -115,6 +115,9 @@ t_contains "dir check ..: refused as a path outside the store" "$T_OUT" "is not 
 od_run "dump.restore from the dir store into a new database" 0 restore.yaml --param store=dir --param key="$key"
 t_eq "dir restore: the orders are all there" "$(pg_sql PG appdb 'select count(*) from public.orders')" \
     "$(pg_sql PG "$(od_out restore database)" 'select count(*) from public.orders')"
+OFFSITE_DB_DSN=${OFFSITE_DB_DSN%/appdb}/postgres od_run "dump.restore into a new database on a server's other database" 0 \
+    restore.yaml --param store=dir --param key="$key"
+t_contains "dir restore: the new database is named after the database the dump copies" "$(od_out restore database)" "appdb_restore_"
 od_run "dump.restore of the dir's .sql.gz" 0 restore.yaml --param store=dir \
     --param key=prod/legacy/appdb-2026-11-02.sql.gz
 t_eq "dir restore plain: the users are all there" 500 \
