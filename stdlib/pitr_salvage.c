@@ -25,7 +25,7 @@
 #include "pg_tables.h"
 #include "pitr.h"
 
-#define SALVAGE_BATCH 1000 /* keys per statement when reading rows back */
+#define SALVAGE_BATCH 5000 /* keys per statement when reading rows back */
 
 /* ---- one table ---- */
 
@@ -203,6 +203,18 @@ static char *key_array(PGconn *c, char **keys, size_t from, size_t to)
 	return sb_detach(&sb);
 }
 
+/* "key = ANY(ARRAY[...])" for keys[from, to) (unescaped and quoted): a
+ * one-column key compared as its own type, so that its index is used; a
+ * composite key as the text of its row. */
+static char *key_match(PGconn *c, const struct pgtab *t, char **keys, size_t from, size_t to)
+{
+	char *arr = key_array(c, keys, from, to);
+	char *m = t->npk == 1 ? xasprintf("%s = ANY(%s::%s[])", t->pk1q, arr, t->pk1_type)
+			      : xasprintf("%s = ANY(%s)", t->pkrow, arr);
+	free(arr);
+	return m;
+}
+
 struct csvout {
 	FILE *f;
 	int header_done, skip_header;
@@ -223,7 +235,7 @@ static int csv_line(void *ud, const char *buf, size_t len)
 static int write_batch(struct act *a, PGconn *c, const struct pgtab *t, const struct outcols *o, const char *arr,
 		       int changed, FILE *sql, struct csvout *csv)
 {
-	char *q = xasprintf("SELECT %s FROM %s%s WHERE %s = ANY(%s)", sb_str(&o->ins), only_of(t), t->qname, t->pkrow, arr);
+	char *q = xasprintf("SELECT %s FROM %s%s WHERE %s", sb_str(&o->ins), only_of(t), t->qname, arr);
 	PGresult *res = pg_exec(a, c, "reading the rows to salvage", q);
 	free(q);
 	if (!res)
@@ -257,8 +269,8 @@ static int write_batch(struct act *a, PGconn *c, const struct pgtab *t, const st
 		sb_release(&where);
 	}
 	PQclear(res);
-	char *cq = xasprintf("COPY (SELECT '%s' AS drplay_change, %s FROM %s%s WHERE %s = ANY(%s)) TO STDOUT WITH (FORMAT csv, HEADER true)",
-			     changed ? "changed" : "discarded", sb_str(&o->ins), only_of(t), t->qname, t->pkrow, arr);
+	char *cq = xasprintf("COPY (SELECT '%s' AS drplay_change, %s FROM %s%s WHERE %s) TO STDOUT WITH (FORMAT csv, HEADER true)",
+			     changed ? "changed" : "discarded", sb_str(&o->ins), only_of(t), t->qname, arr);
 	csv->lines = 0;
 	csv->skip_header = csv->header_done;
 	char *err = NULL;
@@ -318,7 +330,7 @@ static int extract_table(struct act *a, PGconn *c, const struct pgtab *t, struct
 				break;
 			}
 			size_t to = i + SALVAGE_BATCH < ks->n ? i + SALVAGE_BATCH : ks->n;
-			char *arr = key_array(c, ks->v, i, to);
+			char *arr = key_match(c, t, ks->v, i, to);
 			rc = write_batch(a, c, t, &o, arr, kind, sql, &csv);
 			free(arr);
 		}
