@@ -9,6 +9,7 @@
 #define DRPLAY_DIAG_H
 
 #include <stdio.h>
+#include <jansson.h>
 #include "node.h"
 #include "rules.h"
 #include "util.h"
@@ -55,5 +56,9 @@ enum diag_format { DF_TEXT, DF_JSON, DF_SARIF };
  * the source line and a caret. JSON: {"diagnostics":[...]} . SARIF: a full
  * sarif-2.1.0 log whose rules come from the rule table (rules.h). */
 void diags_print(const struct diags *d, enum diag_format fmt, FILE *f);
+/* The diagnostics `lint --format=json` lists, as an array of objects
+ * {file, line, column, severity, rule, message}, masked (new reference);
+ * *omitted (when not NULL) is how many the per-file cap left out. */
+json_t *diags_json(const struct diags *d, size_t *omitted);
 
 #endif

@@ -11,6 +11,7 @@
 #define DRPLAY_FAIL_H
 
 #include <stdarg.h>
+#include <jansson.h>
 
 #include "node.h"
 #include "util.h"
@@ -43,6 +44,24 @@ char *fail_detach(struct fail *f);
  * when it has a place, else "PROG: MSG". Returns its exit code. */
 int fail_print(const struct fail *f, const char *prog);
 void fail_release(struct fail *f);
+
+/*
+ * Refusals as JSON (--json). After fail_json_begin, fail_print records each
+ * failure instead of writing it to stderr, and fail_json_end prints what was
+ * recorded as one document on stdout (format drplay.refusal/1: the command,
+ * the exit code, the reason and its place, every failure and the lint
+ * diagnostics behind it), so that a program reading stdout gets one object
+ * whatever stopped the command before its run.
+ */
+void fail_json_begin(const char *command);
+/* 1 while failures are recorded as JSON. */
+int fail_json_active(void);
+/* The diagnostics behind the refusal (an array of diagnostic objects, see
+ * diags_json), added to the document (stolen). */
+void fail_json_diags(json_t *diagnostics);
+/* Prints the document when a failure was recorded and returns its exit code;
+ * else prints nothing and returns rc. Ends the recording. */
+int fail_json_end(int rc);
 
 /* A warning on stderr, masked: "drplay: warning: MSG". */
 void warn_print(const char *fmt, ...) PRINTF_LIKE(1, 2);

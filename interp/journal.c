@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chain.h"
+#include "jsonout.h"
 #include "redact.h"
 #include "run.h"
 #include "summary.h"
@@ -31,6 +33,8 @@ struct journal {
 	int warned;
 	int lazy;    /* events written but not synced (journal_durable(j, 0)) */
 	int pending; /* a written event awaits fdatasync */
+	long seq;    /* lines written */
+	char chain[65]; /* the last line's chain (chain.h) */
 };
 
 char *journal_default_dir(const char *flag)
@@ -77,6 +81,7 @@ struct journal *journal_open(const char *dir, const char *run_id, struct fail *f
 	}
 	struct journal *j = xcalloc(1, sizeof(*j));
 	j->path = xasprintf("%s/%s.jsonl", dir, run_id);
+	memcpy(j->chain, chain_genesis, sizeof(j->chain));
 	j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_EXCL | O_CLOEXEC, 0640);
 	if (j->fd < 0) {
 		fail_set(f, EXIT_INVALID, "cannot create journal '%s': %s; pass --journal-dir to a writable place", j->path,
@@ -97,6 +102,19 @@ struct journal *journal_open(const char *dir, const char *run_id, struct fail *f
 const char *journal_path(const struct journal *j)
 {
 	return j->path;
+}
+
+const char *journal_chain(const struct journal *j, long *lines)
+{
+	*lines = j->seq;
+	return j->chain;
+}
+
+static char *newest_journal(const char *dir);
+
+char *journal_newest(const char *dir)
+{
+	return newest_journal(dir);
 }
 
 void journal_echo(struct journal *j, int on)
@@ -125,14 +143,22 @@ int journal_event(struct journal *j, const char *event, json_t *fields)
 		json_decref(m);
 		json_decref(fields);
 	}
-	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	/* the line's number and its chain go last (SPEC section 6) */
+	json_object_del(o, "seq");
+	json_object_del(o, "chain");
+	json_object_set_new(o, "seq", json_integer(j->seq + 1));
+	char *dumped = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	if (!line)
+	if (!dumped)
 		return -1;
-	size_t len = strlen(line);
-	line = xrealloc(line, len + 2);
-	line[len] = '\n';
-	line[len + 1] = '\0';
+	size_t blen = strlen(dumped) - 1; /* the bytes before the closing brace */
+	char chain[65];
+	chain_next(j->chain, dumped, blen, chain);
+	char *line = xasprintf("%.*s,\"chain\":\"%s\"}\n", (int)blen, dumped, chain);
+	free(dumped);
+	size_t len = strlen(line) - 1;
+	j->seq++;
+	memcpy(j->chain, chain, sizeof(chain));
 	int rc = 0;
 	int wr = write_all(j->fd, line, len + 1);
 	if (wr == 0 && j->lazy)
@@ -320,12 +346,9 @@ static int holds_open(long pid, const char *path)
 	return found;
 }
 
-/* Whether the run that wrote the journal `path` (started as run_start) is
- * still running: 1 yes, 0 no (its process is gone: killed, or the machine
- * went down), -1 when it cannot be told. *pid is the process looked at. The
- * pid comes from the playbook's lock when the lock names this run, else
- * from run_start. */
-static int run_running(const char *dir, const char *path, json_t *start, long *pid)
+/* journal.h: the pid comes from the playbook's lock when the lock names
+ * this run, else from run_start. */
+int journal_run_alive(const char *dir, const char *path, json_t *start, long *pid)
 {
 	*pid = (long)json_integer_value(json_object_get(start, "pid"));
 	int lock_names_it = 0;
@@ -457,8 +480,10 @@ struct status {
 static void status_json(const struct status *s)
 {
 	const struct journal_read *jr = &s->jr;
-	json_t *o = json_object();
+	json_t *o = jsonout_new("drplay.status/1");
 	json_object_set_new(o, "journal", json_string(s->path));
+	json_object_set_new(o, "state", json_string(jr->end ? "finished" : s->alive > 0 ? "running"
+						     : s->alive == 0 ? "killed" : "unknown"));
 	json_object_set(o, "run", jr->start ? jr->start : json_null());
 	json_object_set(o, "end", jr->end ? jr->end : json_null());
 	json_object_set(o, "steps", jr->steps);
@@ -475,9 +500,7 @@ static void status_json(const struct status *s)
 	json_object_set(o, "snapshots", s->left.kept);
 	json_object_set(o, "failed_gates", s->open_gates);
 	json_object_set(o, "resource_states", jr->rstates);
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	json_decref(o);
+	jsonout_print(o, stdout, 1);
 }
 
 /* The run line, and how it ended or whether it is still running. */
@@ -570,13 +593,21 @@ static void status_text_left(const struct status *s)
 
 int journal_status(const char *dir, int as_json)
 {
+	char *path = newest_journal(dir);
+	int rc = journal_status_of(dir, path, as_json);
+	free(path);
+	return rc;
+}
+
+int journal_status_of(const char *dir, const char *path, int as_json)
+{
 	struct fail f = FAIL_INIT;
-	struct status s = { .path = newest_journal(dir) };
+	struct status s = { .path = path };
 	if (!s.path) {
 		fail_set(&f, EXIT_INVALID, "no run journal in '%s'; runs write there (pass --journal-dir to look elsewhere)",
 			 dir);
 	} else if (read_journal(s.path, as_json, &s.jr, &f) == 0) {
-		s.alive = s.jr.end || !s.jr.start ? 0 : run_running(dir, s.path, s.jr.start, &s.pid);
+		s.alive = s.jr.end || !s.jr.start ? 0 : journal_run_alive(dir, s.path, s.jr.start, &s.pid);
 		left_init(&s.left);
 		s.open_gates = json_array();
 		size_t i;
@@ -603,6 +634,5 @@ int journal_status(const char *dir, int as_json)
 	}
 	int rc = fail_is_set(&f) ? fail_print(&f, "drplay status") : EXIT_OK;
 	fail_release(&f);
-	free((char *)s.path);
 	return rc;
 }

@@ -25,6 +25,9 @@ char *journal_default_dir(const char *flag);
 struct journal *journal_open(const char *dir, const char *run_id, struct fail *f);
 /* The file's path. */
 const char *journal_path(const struct journal *j);
+/* The chain of the last line written (chain.h; 64 zeros before the first)
+ * and, in *lines, how many lines were written. Borrowed. */
+const char *journal_chain(const struct journal *j, long *lines);
 /* Appends {"ts": ..., "event": event, ...fields}; fields is stolen (may be
  * NULL). Masks every string. Returns 0, or -1 when the write or sync failed
  * (the run goes on; the failure is reported once on stderr). */
@@ -44,8 +47,19 @@ void journal_close(struct journal *j);
 int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, struct fail *f);
 void journal_unlock(int fd);
 
+/* The newest journal file in dir (a new string), or NULL when it has none. */
+char *journal_newest(const char *dir);
+
 /* `drplay status`: prints the newest run found in dir. Returns the exit
  * code (0, or 2 when there is no journal). */
 int journal_status(const char *dir, int json);
+/* The same for the journal at path (NULL: there is none in dir). */
+int journal_status_of(const char *dir, const char *path, int json);
+/* Whether the run that wrote the journal `path` (started as `start`, its
+ * run_start event) is still running: 1 yes, 0 no (its process is gone:
+ * killed, or the machine went down), -1 when it cannot be told. *pid is the
+ * process looked at: the one the playbook's lock names for this run, else
+ * the one run_start names. */
+int journal_run_alive(const char *dir, const char *path, json_t *start, long *pid);
 
 #endif

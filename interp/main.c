@@ -10,14 +10,20 @@
 #include <string.h>
 
 #include "action.h"
+#include "chain.h"
 #include "describe.h"
 #include "diag.h"
+#include "evidence.h"
 #include "fail.h"
 #include "family.h"
+#include "import.h"
 #include "journal.h"
+#include "manpage.h"
+#include "mcp.h"
 #include "plan.h"
 #include "redact.h"
 #include "run.h"
+#include "status.h"
 #include "util.h"
 #include "version.h"
 
@@ -65,6 +71,14 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 	if (c)
 		fprintf(stderr, "usage: %s\n(see `drplay help %s`)\n", c->usage, cmd);
 	return rc;
+}
+
+/* Prints a command's usage and help on stdout: -h, --help. Returns 0. */
+static int show_help(const char *cmd)
+{
+	const struct cmd *c = find_cmd(cmd);
+	printf("usage: %s\n\n%s", c->usage, c->help);
+	return EXIT_OK;
 }
 
 /* ---- run / plan ---- */
@@ -242,6 +256,22 @@ static int cmd_actions(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int cmd_procedures(int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error("procedures", "takes at most one NAME");
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: %s\n\n%s", find_cmd("procedures")->usage, find_cmd("procedures")->help);
+		return EXIT_OK;
+	}
+	char *err;
+	if (procedures_show(argc == 2 ? argv[1] : NULL, stdout, &err) == 0)
+		return EXIT_OK;
+	int rc = command_error("procedures", "%s", err);
+	free(err);
+	return rc;
+}
+
 static int cmd_schema(int argc, char **argv)
 {
 	(void)argv;
@@ -256,26 +286,41 @@ static int cmd_status(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "journal-dir", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "playbook", required_argument, NULL, 'p' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *dir = NULL;
-	int json = 0, c;
+	struct status_opts so = { 0 };
+	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		if (c == 'j')
-			dir = optarg;
+			so.dir = optarg;
 		else if (c == 'J')
-			json = 1;
+			so.json = 1;
+		else if (c == 'p')
+			so.playbook = optarg;
+		else if (c == 'f')
+			so.follow = 1;
+		else if (c == 'h')
+			return show_help("status");
+		else if (c == 'V')
+			so.verify = 1;
 		else
-			return usage_error("status", "unknown option '%s'", argv[optind - 1]);
+			return usage_error("status", "unknown or incomplete option '%s'", argv[optind - 1]);
 	}
 	if (optind < argc)
+		so.run_id = argv[optind++];
+	if (optind < argc)
 		return usage_error("status", "unexpected argument '%s'", argv[optind]);
-	char *d = journal_default_dir(dir);
-	int rc = journal_status(d, json);
-	free(d);
-	return rc;
+	if (so.run_id && so.playbook)
+		return usage_error("status", "give a RUN_ID or --playbook NAME, not both");
+	if (so.verify && so.follow)
+		return usage_error("status", "give --verify or --follow, not both");
+	return status_show(&so);
 }
 
 /* ---- one-step commands on a playbook's resources ---- */
@@ -580,6 +625,18 @@ static int cmd_salvage(int argc, char **argv)
 }
 
 static int cmd_help(int argc, char **argv);
+static int cmd_manpage(int argc, char **argv);
+
+/* `drplay mcp`: the server's body is mcp.c. */
+static int cmd_mcp(int argc, char **argv)
+{
+	int rc = mcp_main(argc, argv);
+	if (rc == -1)
+		printf("usage: %s\n\n%s", find_cmd("mcp")->usage, find_cmd("mcp")->help);
+	else if (rc == -2)
+		return usage_error("mcp", "unknown option or argument");
+	return rc < 0 ? EXIT_OK : rc;
+}
 
 static int cmd_version(int argc, char **argv)
 {
@@ -614,6 +671,16 @@ static const struct cmd commands[] = {
 		.help = "Shows help for drplay or one command.\n",
 	},
 	{
+		.name = "evidence",
+		.fn = evidence_command,
+		.usage = "drplay evidence verify FILE [--key PUBLIC_KEY] [--journal JOURNAL]",
+		.help = "Checks an evidence document report.write wrote (format evidence): with --key, that it is\n"
+			"signed and that the Ed25519 signature verifies with that public key (PEM); with --journal,\n"
+			"that the run's journal fits its hash chain and still has, at the line the document\n"
+			"recorded, the chain the document recorded. Names what does not fit.\n"
+			"Exit: 0 every check fits, 1 something does not, 2 usage or a file that cannot be read.\n",
+	},
+	{
 		.name = "lint",
 		.fn = cmd_lint,
 		.usage = "drplay lint FILE... [--format=text|json|sarif]",
@@ -624,11 +691,37 @@ static const struct cmd commands[] = {
 			"Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n",
 	},
 	{
+		.name = "manpage",
+		.fn = cmd_manpage,
+		.usage = "drplay manpage 1|5",
+		.help = "Prints the manual page drplay(1) (the commands) or drplay-playbook(5) (the playbook\n"
+			"format) in roff, generated from the command table and the registry; `make install`\n"
+			"installs them.\n",
+	},
+	{
+		.name = "mcp",
+		.fn = cmd_mcp,
+		.usage = "drplay mcp [--allow-disaster --authorize-file FILE] [--journal-dir DIR]",
+		.help = "A Model Context Protocol server on standard input and output (JSON-RPC 2.0, one\n"
+			"message per line): tools lint, plan, run, status and actions, each run as a child\n"
+			"drplay. Runs are validation-only unless --allow-disaster and --authorize-file are\n"
+			"given; an approve step is asked of the person through the client (elicitation).\n"
+			"Logs go to standard error. Exit: 0 when the client closes the input; 2 usage.\n",
+	},
+	{
 		.name = "plan",
 		.fn = cmd_plan,
 		.usage = "drplay plan FILE [run options]",
 		.help = "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
 			"or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n",
+	},
+	{
+		.name = "procedures",
+		.fn = cmd_procedures,
+		.usage = "drplay procedures [NAME[@MAJOR]]",
+		.help = "Lists the procedures this drplay ships (a playbook imports one with\n"
+			"`import: drplay:NAME@MAJOR` and binds its resources and params); with NAME, prints\n"
+			"its YAML (the newest major unless @MAJOR is given).\n",
 	},
 	{
 		.name = "run",
@@ -668,10 +761,17 @@ static const struct cmd commands[] = {
 	{
 		.name = "status",
 		.fn = cmd_status,
-		.usage = "drplay status [--journal-dir DIR] [--json]",
-		.help = "Shows the last run from its journal: steps with outcomes and timings, failed gates,\n"
-			"and the state it left (maintenance, preserved snapshots); for a run without an end,\n"
-			"whether it is still running or was killed.\n",
+		.usage = "drplay status [RUN_ID | --playbook NAME] [--follow] [--verify] [--journal-dir DIR] [--json]",
+		.help = "Shows a run from its journal: steps with outcomes and timings, failed gates, and the\n"
+			"state it left (maintenance, preserved snapshots); for a run without an end, whether\n"
+			"it is still running or was killed. Without RUN_ID it shows the newest run of a\n"
+			"playbook (of --playbook NAME), by its start: a one-step command such as `drplay\n"
+			"maintenance on` is shown only when there is no playbook run.\n"
+			"--follow prints every event as it is journaled until the run ends, then exits with\n"
+			"the run's exit code (130 when its process is gone without an end: killed).\n"
+			"--verify checks the run's journal hash chain instead and names the first line that does\n"
+			"not fit (edited, deleted, inserted, reordered, or a cut last line) and what was expected.\n"
+			"Exit with --verify: 0 every line fits, 1 a line does not, 2 no journal or unreadable.\n",
 	},
 	{
 		.name = "version",
@@ -743,6 +843,33 @@ static int cmd_help(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int cmd_manpage(int argc, char **argv)
+{
+	if (argc != 2)
+		return usage_error("manpage", "which page? give 1 (the commands) or 5 (the playbook format)");
+	commands_init();
+	struct man_cmd *mc = xcalloc(ncmds, sizeof(*mc));
+	for (size_t i = 0; i < ncmds; i++)
+		mc[i] = (struct man_cmd){ .name = all_cmds[i].name, .usage = all_cmds[i].usage, .help = all_cmds[i].help };
+	int rc = manpage_print(argv[1], mc, ncmds, stdout);
+	free(mc);
+	if (rc != 0)
+		return usage_error("manpage", "no page '%s'; give 1 (the commands) or 5 (the playbook format)", argv[1]);
+	return EXIT_OK;
+}
+
+/* Whether the command was asked for JSON (--json, or --format=json where a
+ * command takes formats): then a refusal before its run is a JSON document
+ * on stdout too (fail_json_begin). */
+static int wants_json(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "--format=json") ||
+		    (!strcmp(argv[i], "--format") && i + 1 < argc && !strcmp(argv[i + 1], "json")))
+			return 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -766,7 +893,9 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return rc;
 	}
-	rc = c->fn(argc - 1, argv + 1);
+	if (wants_json(argc, argv))
+		fail_json_begin(c->name);
+	rc = fail_json_end(c->fn(argc - 1, argv + 1));
 	redact_release();
 	return rc;
 }

@@ -23,7 +23,10 @@
 static int print_diags_exit(struct diags *d)
 {
 	diags_sort(d);
-	diags_print(d, DF_TEXT, stderr);
+	if (fail_json_active())
+		fail_json_diags(diags_json(d, NULL));
+	else
+		diags_print(d, DF_TEXT, stderr);
 	if (d->nerr == 0)
 		return 0;
 	int invalid = d->nerr - d->nguard;
@@ -512,6 +515,8 @@ int prepare_authorize(struct run *r, const struct run_opts *o)
 		redact_register(given);
 		if (why_not)
 			fail_set(&f, EXIT_REFUSED, "%s; nothing ran", why_not);
+		else
+			r->authorized_with = o->authorize_file ? "--authorize-file" : "--authorize";
 		free(why_not);
 	}
 	free_secret(owned);
@@ -625,6 +630,9 @@ void print_plan(struct run *r)
 	const struct playbook *pb = r->pb;
 	run_say(r, "plan for '%s' (%s) in %s mode; nothing runs (dry run)\n", pb->name, pb->file,
 		mode_name(r->mode));
+	if (pb->import_ref)
+		run_say(r, "imports %s (%s): the procedure's steps, bound to this file's resources and params\n",
+			pb->import_ref, pb->doc->imported->file);
 	if (json_object_size(r->params)) {
 		run_say(r, "params:\n");
 		const char *k;

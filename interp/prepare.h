@@ -31,5 +31,8 @@ char *mode_skip_reason(const struct step *st, unsigned mode);
 /* Prints the plan: each step, whether it runs and why not, its values
  * resolved as far as they can be before the run (`drplay plan`). */
 void print_plan(struct run *r);
+/* The same plan as one JSON document on stdout (`drplay plan --json`,
+ * plan_json.c); d holds the warnings the mode's guards left. */
+void print_plan_json(struct run *r, const struct diags *d);
 
 #endif

@@ -513,6 +513,7 @@ static void journal_run_start(struct run *r, const struct run_opts *o)
 	json_object_set(f, "params", r->params);
 	json_object_set_new(f, "steps", json_integer((json_int_t)pb->nsteps));
 	json_object_set_new(f, "drplay", json_string(DRPLAY_VERSION));
+	json_object_set_new(f, "format", json_string("drplay.journal/1"));
 	json_object_set_new(f, "pid", json_integer(getpid()));
 	json_object_set_new(f, "user", json_string(pw ? pw->pw_name : "?"));
 	if (o->command)
@@ -574,6 +575,7 @@ static void run_init(struct run *r, const struct run_opts *o)
 		r->res[i].fields = json_object();
 	}
 	r->created = json_object();
+	r->tools = json_object();
 	r->res_taint = json_object();
 	r->hidden_env = hidden_env(pb);
 	r->json = o->json;
@@ -615,6 +617,7 @@ static void run_release(struct run *r)
 	free(r->snapped);
 	children_release(&r->children);
 	json_decref(r->created);
+	json_decref(r->tools);
 	json_decref(r->res_taint);
 	json_decref(r->hidden_env);
 }
@@ -629,7 +632,9 @@ int drplay_run(const struct run_opts *o)
 	if (rc == 0) {
 		run_init(&r, o);
 		rc = prepare_authorize(&r, o);
-		if (rc == 0 && o->dry_run)
+		if (rc == 0 && o->dry_run && o->json)
+			print_plan_json(&r, &d);
+		else if (rc == 0 && o->dry_run)
 			print_plan(&r);
 		else if (rc == 0)
 			rc = run_recorded(&r, o);

@@ -251,6 +251,7 @@ static int restore_action(struct act *a, struct pitr *p)
 			act_out_str(a, "target", q.from);
 		act_out_dur(a, "restore_time", took);
 		act_out(a, "restore_seconds", json_real((double)took / 1e6));
+		act_out(a, "replay_seconds", json_real((double)p->replay_us / 1e6));
 		char rt[40];
 		act_log(a, "pitr resource '%s' restored%s%s in %.1fs; the replaced state is kept as '%s' (undo: pitr.restore from: %s)",
 			p->r->name, recovered ? "; last transaction replayed at " : "",
@@ -457,6 +458,8 @@ static const struct output_spec restore_outputs[] = {
 	  .doc = "the name of the kept, replaced state (the run summary and `drplay status` list it)" },
 	{ .name = "recovered_to", .type = T_TIMESTAMP,
 	  .doc = "the time of the last transaction replayed (null when none was replayed)" },
+	{ .name = "replay_seconds", .type = T_NUMBER, .role = OUT_PHASE_REPLAY,
+	  .doc = "of restore_seconds, how long the restored server took to replay WAL and accept connections (0 for a driver that replays nothing drplay can time, e.g. neon)" },
 	{ .name = "restore_seconds", .type = T_NUMBER, .doc = "how long the restore took, in seconds" },
 	{ .name = "restore_time", .type = T_DURATION, .doc = "how long the restore took" },
 	{ .name = "target", .type = T_STRING, .doc = "the time or state asked for" },

@@ -30,6 +30,7 @@ struct pitr {
 	const char *driver;   /* its driver's name */
 	const struct pitr_ops *ops; /* its driver's operations */
 	json_t *cache;        /* a driver's answer kept for one action (pgbackrest info) */
+	int64_t replay_us;    /* pitr.restore: time the restored server took to replay WAL (0: not timed) */
 };
 
 /* What pitr.restore asks of a driver. Exactly one of to_us / from is set. */

@@ -120,7 +120,8 @@ t_exit "down, fail closed: maintenance on fails" 1 m on http_closed
 t_contains "down, fail closed: ... the store cannot be read" "$T_OUT" "cannot be read"
 t_contains "down, fail closed: ... the application shows maintenance meanwhile" "$T_OUT" "fail: closed: the application shows maintenance (writes gated)"
 t_contains "down, fail closed: ... and the flag itself is not set" "$T_OUT" "the flag itself is NOT set"
-st=$("$DRPLAY" status --journal-dir "$J")
+# the one-step command's own run (plain `status` shows the newest drill)
+st=$("$DRPLAY" status "$(basename "$(ls -t "$J"/*.jsonl | head -n1)" .jsonl)" --journal-dir "$J")
 t_contains "down, fail closed: drplay status says what happened" "$st" "store down: fail closed: application gated"
 t_check "down, fail closed: the application (fail closed) gates its writes" grep -q '"decision":"store-down:gated"' "$APP_LOG"
 t_exit "down, fail open: maintenance on fails" 1 m on http_open

@@ -2,6 +2,7 @@
 // tests/node/validate-json.js - validate JSON (or YAML) documents against a JSON Schema.
 //
 //   node validate-json.js SCHEMA.json DOC.json [DOC2 ...]     ("-" = stdin)
+// A DOC named *.jsonl is JSON lines, each line a document.
 //
 // The dialect is chosen from the schema's "$schema":
 //   draft-04 (e.g. the official SARIF 2.1.0 schema) -> ajv-draft-04
@@ -54,6 +55,16 @@ if (Ajv.default) Ajv = Ajv.default;
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true });
 require('ajv-formats')(ajv);
 
+// drplay's own schemas refer to each other (drplay.lint.schema.json#/$defs/...):
+// the ones beside the schema are known to ajv by their file names too.
+const path = require('path');
+const dir = path.dirname(schemaFile);
+for (const f of fs.readdirSync(dir)) {
+  if (!/^drplay\..*\.schema\.json$/.test(f) || path.join(dir, f) === path.normalize(schemaFile)) continue;
+  const other = parse(path.join(dir, f));
+  if (String(other.$schema || '') === dialect) ajv.addSchema(other);
+}
+
 let validate;
 try {
   validate = ajv.compile(schema);
@@ -62,13 +73,28 @@ try {
 }
 
 let bad = 0;
+// A document named *.jsonl is JSON lines: each line is validated, and an
+// empty one (no line at all) is invalid.
+function documents(file) {
+  if (!/\.jsonl$/i.test(file)) return [[file, parse(file)]];
+  const lines = readText(file).split('\n').filter((l) => l.length);
+  if (!lines.length) die(`${file}: no JSON lines`, 1);
+  return lines.map((l, i) => {
+    try {
+      return [`${file}:${i + 1}`, JSON.parse(l)];
+    } catch (e) {
+      return die(`${file}:${i + 1}: not valid JSON: ${e.message}`);
+    }
+  });
+}
 for (const file of args.slice(1)) {
-  const doc = parse(file);
-  if (validate(doc)) continue;
-  bad++;
-  for (const err of validate.errors) {
-    const extra = err.params && Object.keys(err.params).length ? ` ${JSON.stringify(err.params)}` : '';
-    process.stderr.write(`${file}: ${err.instancePath || '/'}: ${err.message}${extra}\n`);
+  for (const [name, doc] of documents(file)) {
+    if (validate(doc)) continue;
+    bad++;
+    for (const err of validate.errors) {
+      const extra = err.params && Object.keys(err.params).length ? ` ${JSON.stringify(err.params)}` : '';
+      process.stderr.write(`${name}: ${err.instancePath || '/'}: ${err.message}${extra}\n`);
+    }
   }
 }
 process.exit(bad ? 1 : 0);
