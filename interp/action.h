@@ -177,6 +177,9 @@ struct kind_def {
 	const char *foreign_field;
 	/* Optional: the kind's own command (`drplay maintenance`). */
 	const struct kind_command *command;
+	/* Optional, for lint: the server a resource's statically known fields
+	 * point at ("host:port"; a new string), or NULL when not known. */
+	char *(*server_of)(json_t *fields);
 	/* Set by the registry, never by a family: the kind's drivers, sorted by
 	 * name and NULL-terminated, or NULL when it has none. */
 	const struct driver_def *const *drivers;

@@ -301,9 +301,17 @@ static int active(const struct step *st, unsigned mode)
 	return st->def && (st->modes & mode);
 }
 
+/* A step whose action is unknown (already an error of its own) is taken
+ * as whatever the order rules look for, so that one typo gives one error. */
+static int unknown(const struct step *st, unsigned mode)
+{
+	return !st->def && (st->modes & mode);
+}
+
 static int is_verify_gate(const struct step *st, unsigned mode)
 {
-	return active(st, mode) && st->def->cat == CAT_VERIFY && st->gate && !st->cont;
+	return (active(st, mode) && st->def->cat == CAT_VERIFY && st->gate && !st->cont) ||
+	       (unknown(st, mode) && st->gate && !st->cont);
 }
 
 void guard_order_build(const struct static_env *env, struct guard_order *F)
@@ -316,7 +324,8 @@ void guard_order_build(const struct static_env *env, struct guard_order *F)
 	F->verified = xcalloc(n + 1, 1);
 	for (size_t i = 0; i < n && F->first_gate == n; i++) {
 		const struct step *p = &pb->steps[i];
-		if (active(p, mode) && p->def->cat == CAT_PREFLIGHT && p->gate && !p->cont && !p->when)
+		if ((active(p, mode) && p->def->cat == CAT_PREFLIGHT && p->gate && !p->cont && !p->when) ||
+		    (unknown(p, mode) && p->gate && !p->cont && !p->when))
 			F->first_gate = i;
 	}
 	/* requires: point only at earlier steps, so one forward pass closes them */
@@ -333,6 +342,10 @@ void guard_order_build(const struct static_env *env, struct guard_order *F)
 	int later_off = 0, later_off_unknown = 0;
 	for (size_t i = n; i-- > 0;) {
 		const struct step *st = &pb->steps[i];
+		if (unknown(st, mode)) {
+			later_off = later_off_unknown = 1;
+			continue;
+		}
 		if (!active(st, mode) || (st->def->cat != CAT_MAINT_ON && st->def->cat != CAT_MAINT_OFF))
 			continue;
 		struct guard_step g;

@@ -12,6 +12,7 @@
 #include "plan.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "guard.h"
 #include "util.h"
@@ -44,8 +45,56 @@ static void lint_mode(const struct playbook *pb, unsigned mode, json_t *params, 
 	guard_order_release(&F);
 }
 
+/* The server a resource's fields point at, when its kind says and they
+ * are known before the run (new string or NULL). */
+static char *server_of(const struct playbook *pb, const struct resource_def *rd, json_t *params)
+{
+	if (!rd->kind || !rd->kind->server_of)
+		return NULL;
+	struct static_env env = { .pb = pb, .mode = MODE_VALIDATION, .params = params, .read_env = params != NULL };
+	json_t *f = json_object();
+	for (size_t i = 0; i < rd->nfields; i++) {
+		json_t *v = NULL;
+		char *err = NULL;
+		if (!rd->fields[i]->secret && vtree_static(rd->fields[i], &env, &v, &err) == 1)
+			json_object_set_new(f, rd->fspecs[i]->name, v);
+		free(err);
+	}
+	char *s = rd->kind->server_of(f);
+	json_decref(f);
+	return s;
+}
+
+/* throwaway-on-live-server: a throwaway (scratch) resource on the server
+ * of a live one is one mistake away from the live data (a drop, a full
+ * disk, a load the live database shares). */
+static void lint_servers(const struct playbook *pb, json_t *params, struct diags *d)
+{
+	char **srv = xcalloc(pb->nresources + 1, sizeof(*srv));
+	for (size_t i = 0; i < pb->nresources; i++)
+		srv[i] = server_of(pb, &pb->resources[i], params);
+	for (size_t i = 0; i < pb->nresources; i++) {
+		const struct resource_def *t = &pb->resources[i];
+		if (!t->throwaway || !srv[i])
+			continue;
+		for (size_t j = 0; j < pb->nresources; j++) {
+			const struct resource_def *l = &pb->resources[j];
+			if (j == i || l->throwaway || !srv[j] || strcmp(srv[i], srv[j]) != 0)
+				continue;
+			diag_add(d, SEV_WARNING, "throwaway-on-live-server", t->loc,
+				 "throwaway resource '%s' is on server %s, the server of live resource '%s'; a mistake or a full disk there hits the live database: put scratch copies on another server",
+				 t->name, srv[i], l->name);
+			break;
+		}
+	}
+	for (size_t i = 0; i < pb->nresources; i++)
+		free(srv[i]);
+	free(srv);
+}
+
 void lint_playbook(const struct playbook *pb, unsigned modes, json_t *params, struct diags *d)
 {
+	lint_servers(pb, params, d);
 	struct guard_sink s = { .d = d };
 	/* Mode-independent rules. */
 	guard_authorize_declared(pb, modes, &s);

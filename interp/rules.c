@@ -54,6 +54,8 @@ const struct rule_info lint_rules[] = {
 	{ .id = "literal-credential", .sev = SEV_ERROR,
 	  .summary = "A credential is written into the file instead of a secret." },
 	{ .id = "secret-printed", .sev = SEV_ERROR, .summary = "A secret is placed where it would be printed or sent." },
+	{ .id = "throwaway-on-live-server", .sev = SEV_WARNING,
+	  .summary = "A throwaway resource lives on the same server as a live one." },
 	{ .id = "destructive-unknown-target", .sev = SEV_WARNING,
 	  .summary = "A destructive action's target is only known at run time; the run checks it then." },
 };

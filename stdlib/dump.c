@@ -2104,7 +2104,9 @@ static int restore_target(struct restore *r, int into_new)
 			for (char *p = ts; *p; p++)
 				*p = (char)tolower((unsigned char)*p);
 			random_hex(rnd, 3);
-			r->dbname = xasprintf("%.30s_restore_%s_%s", pg_dbname(r->target), ts, rnd);
+			/* named after the database the dump copies, not the server's */
+			const char *src = json_string_value(json_object_get(r->manifest, "database"));
+			r->dbname = xasprintf("%.30s_restore_%s_%s", src && *src ? src : pg_dbname(r->target), ts, rnd);
 		}
 		if (strlen(r->dbname) > 63)
 			return act_fail(a, "database name '%s' is longer than 63 bytes", r->dbname), -1;
@@ -2390,7 +2392,7 @@ static const struct param_spec restore_params[] = {
 	{ .name = "clean", .type = T_BOOL, .def = "false",
 	  .doc = "drop the dump's objects before recreating them (pg_restore --clean --if-exists; custom format; failed drops of that phase are passed over, any other error fails)" },
 	{ .name = "database", .type = T_STRING,
-	  .doc = "the database to restore into (default: the target's; with into: new, a generated NAME_restore_TIME_RANDOM)" },
+	  .doc = "the database to restore into (default: the target's; with into: new, a generated NAME_restore_TIME_RANDOM, NAME the dumped database)" },
 	{ .name = "into", .type = T_STRING, .def = "existing", .allowed = into_values,
 	  .doc = "existing: the target's database (destructive); new: a fresh database created on the target's server" },
 	{ .name = "jobs", .type = T_INT, .def = "1",

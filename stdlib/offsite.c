@@ -940,6 +940,19 @@ static int whoami_read(struct whoami *w, const struct store_objs *objs)
 	return 0;
 }
 
+/* What to do when a read_only probe succeeded, for the store's kind: an S3
+ * key's policy, or a directory's mount and permissions. */
+static const char *read_only_advice(const struct store *st, const char *what)
+{
+	if (store_is_s3(st))
+		return !strcmp(what, "only list and read")
+			       ? "a key that can only list and read: fix the key's policy (s3:ListBucket and s3:GetObject only)"
+			       : "a key that cannot delete backups: fix the key's policy (no s3:DeleteObject)";
+	return !strcmp(what, "only list and read")
+		       ? "a directory this user can only list and read: mount it read-only (mount -o ro, or a read-only bind mount) or run drplay as a user without write permission on it"
+		       : "a directory this user cannot delete from: mount it read-only or remove this user's write permission on it";
+}
+
 /* expect: read_only: writing and deleting must be refused. Both probes use
  * random keys that do not exist, so they can never harm a dump. 0, or -1
  * after act_fail. */
@@ -957,9 +970,10 @@ static int whoami_read_only(struct whoami *w)
 		/* it was written: remove it at once */
 		int rm = store_remove(&w->lc, w->st, key);
 		act_out_bool(a, "can_write", 1);
-		act_fail(a, "store '%s' (%s): the credentials (%s) can WRITE: a zero-byte probe object '%s' was accepted (%s)%s; expect: read_only wants a key that can only list and read: fix the key's policy",
+		act_fail(a, "store '%s' (%s): the credentials (%s) can WRITE: a zero-byte probe object '%s' was accepted (%s)%s; expect: read_only wants %s",
 			 store_name(w->st), store_where(w->st), w->key_id, key, w->detail,
-			 rm == 0 ? " and was deleted again" : ", and deleting it failed too: remove it by hand");
+			 rm == 0 ? " and was deleted again" : ", and deleting it failed too: remove it by hand",
+			 read_only_advice(w->st, "only list and read"));
 	}
 	free(key);
 	if (r < 0)
@@ -979,8 +993,9 @@ static int whoami_read_only(struct whoami *w)
 		return stepctx_fail(a, &w->lc), -1;
 	if (r == 0) {
 		act_out_bool(a, "can_delete", 1);
-		return act_fail(a, "store '%s' (%s): the credentials (%s) can DELETE (%s); expect: read_only wants a key that cannot delete backups: fix the key's policy",
-				store_name(w->st), store_where(w->st), w->key_id, w->detail), -1;
+		return act_fail(a, "store '%s' (%s): the credentials (%s) can DELETE (%s); expect: read_only wants %s",
+				store_name(w->st), store_where(w->st), w->key_id, w->detail,
+				read_only_advice(w->st, "not delete backups")), -1;
 	}
 	act_out_bool(a, "can_delete", 0);
 	act_log(a, "delete refused as expected: %s", w->detail);

@@ -529,8 +529,38 @@ static const struct param_spec pg_fields[] = {
 	{ .name = NULL },
 };
 
+/* The server a dsn points at, "host:port" as libpq reads it (no host: the
+ * local socket; no port: 5432), or NULL when it does not parse. */
+static char *pg_server_of(json_t *fields)
+{
+	const char *dsn = json_string_value(json_object_get(fields, "dsn"));
+	if (!dsn)
+		return NULL;
+	char *err = NULL;
+	PQconninfoOption *o = PQconninfoParse(dsn, &err);
+	PQfreemem(err);
+	if (!o)
+		return NULL;
+	const char *host = NULL, *port = NULL;
+	for (PQconninfoOption *x = o; x->keyword; x++) {
+		if (!strcmp(x->keyword, "host") && x->val && *x->val)
+			host = x->val;
+		else if (!strcmp(x->keyword, "hostaddr") && x->val && *x->val && !host)
+			host = x->val;
+		else if (!strcmp(x->keyword, "port") && x->val && *x->val)
+			port = x->val;
+	}
+	/* localhost and 127.0.0.1 are one server */
+	if (host && (!strcmp(host, "localhost") || !strcmp(host, "::1")))
+		host = "127.0.0.1";
+	char *s = xasprintf("%s:%s", host ? host : "(local socket)", port ? port : "5432");
+	PQconninfoFree(o);
+	return s;
+}
+
 const struct kind_def pg_kind = {
 	.name = "postgres",
+	.server_of = pg_server_of,
 	.fields = pg_fields,
 	.doc = "A PostgreSQL database reached through libpq. Connections are opened on first use, reused within the run and closed at its end.",
 	.release = pg_release,

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "pg.h"
+#include "strbuf.h"
 
 /* ---- tables (pg_catalog.c) ---- */
 
@@ -121,6 +122,30 @@ int pg_canonical_settings(struct act *a, PGconn *c, int local);
  * Returns 0, or -1 with a message in *err (caller frees). */
 int pg_copy_each(struct act *a, PGconn *c, const char *sql, int (*line)(void *ud, const char *buf, size_t len),
 		 void *ud, char **err);
+
+/* ---- row diffs (pg_rowdiff.c) ---- */
+
+/* The rows that differ between two sides of a table. Stream side 0, then
+ * side 1, each with rowdiff_read (a COPY of "key<TAB>row" lines when keyed,
+ * else of rows), then rowdiff_finish. on_key (optional) gets each key as
+ * COPY printed it: kind 1 only on side 1, 2 changed, 0 only on side 0
+ * (from rowdiff_finish, when keep_text). Zero-initialize, set keyed,
+ * keep_text, on_key, ud; release with rowdiff_release. */
+struct rowdiff {
+	int keyed, keep_text;
+	void (*on_key)(void *ud, int kind, const char *key, size_t len);
+	void *ud;
+	int64_t only0, only1, changed; /* rows; only0 after rowdiff_finish */
+	struct acc sum[2];             /* each side's sum of row digests */
+	/* inside */
+	struct rd_ent *e;
+	size_t cap, n;
+	struct strbuf arena;
+};
+/* 0, or -1 with a message in *err (caller frees). */
+int rowdiff_read(struct act *a, PGconn *c, const char *sql, struct rowdiff *rd, int side, char **err);
+void rowdiff_finish(struct rowdiff *rd);
+void rowdiff_release(struct rowdiff *rd);
 
 /* Streams `sql` (a COPY ... TO STDOUT) on c from the main thread,
  * cancellable, hashing each line; with keyed = 1 each line starts with a key

@@ -12,9 +12,7 @@
  * every path, interruptions included (the cleanup runs shielded).
  *
  * The comparison streams each table once per side (COPY of the key and the
- * row) into an open-addressing hash table of 128-bit key digests and 64-bit
- * row digests, written here because it is the whole of the job's memory
- * (32 bytes a row) and no library we use offers a compact one; the keys of
+ * row) through pg_rowdiff.c's compact table of digests; the keys of
  * differing rows are kept as COPY printed them. A table without a primary
  * key is compared as a multiset of whole rows: counted, never extracted.
  */
@@ -24,46 +22,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-
 #include "pg_tables.h"
 #include "pitr.h"
 
-#define SALVAGE_BATCH 1000 /* keys per statement when reading rows back */
-
-/* ---- a hash table of row digests ---- */
-
-struct hent {
-	uint64_t k1, k2; /* the key's digest (or the row's, without a key); 0,0 = empty */
-	uint64_t d;      /* the row's digest */
-	uint32_t cnt;    /* rows of the restored side not yet matched */
-};
-
-struct htab {
-	struct hent *e;
-	size_t cap, n;
-};
-
-static struct hent *hslot(struct htab *h, uint64_t k1, uint64_t k2)
-{
-	size_t i = (size_t)k1 & (h->cap - 1);
-	while (h->e[i].k1 || h->e[i].k2) {
-		if (h->e[i].k1 == k1 && h->e[i].k2 == k2)
-			return &h->e[i];
-		i = (i + 1) & (h->cap - 1);
-	}
-	return &h->e[i];
-}
-
-static void hgrow(struct htab *h)
-{
-	struct htab g = { xcalloc(h->cap ? h->cap * 2 : 1024, sizeof(struct hent)), h->cap ? h->cap * 2 : 1024, h->n };
-	for (size_t i = 0; i < h->cap; i++)
-		if (h->e[i].k1 || h->e[i].k2)
-			*hslot(&g, h->e[i].k1, h->e[i].k2) = h->e[i];
-	free(h->e);
-	*h = g;
-}
+#define SALVAGE_BATCH 5000 /* keys per statement when reading rows back */
 
 /* ---- one table ---- */
 
@@ -90,71 +52,20 @@ static void strs_release(struct strs *s)
 }
 
 struct tdiff {
-	struct htab h;
-	int keyed, side; /* side 0: restored, 1: preserved */
+	struct rowdiff rd;
 	int64_t discarded, changed, back;
 	struct strs disc, chg; /* COPY-escaped key texts */
-	EVP_MD_CTX *ctx;
-	const EVP_MD *md;
 };
 
-static int digest(struct tdiff *t, const char *p, size_t len, unsigned char out[32])
-{
-	unsigned dl = 0;
-	return EVP_DigestInit_ex(t->ctx, t->md, NULL) && EVP_DigestUpdate(t->ctx, p, len) &&
-			       EVP_DigestFinal_ex(t->ctx, out, &dl)
-		       ? 0
-		       : -1;
-}
-
-static uint64_t u64(const unsigned char *b)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-/* One COPY line of either side: "key<TAB>row" (keyed) or "row". */
-static int diff_line(void *ud, const char *buf, size_t len)
+/* A key the preserved state holds alone (discarded) or with other
+ * content (changed): kept to read the row back. */
+static void salv_key(void *ud, int kind, const char *key, size_t len)
 {
 	struct tdiff *t = ud;
-	if (len && buf[len - 1] == '\n')
-		len--;
-	const char *tab = t->keyed ? memchr(buf, '\t', len) : NULL;
-	size_t klen = tab ? (size_t)(tab - buf) : len;
-	unsigned char kd[32], rd[32];
-	if (digest(t, buf, klen, kd) != 0)
-		return -1;
-	if (tab && digest(t, tab + 1, len - klen - 1, rd) != 0)
-		return -1;
-	uint64_t k1 = u64(kd) | 1, k2 = u64(kd + 8), d = tab ? u64(rd) : 0;
-	if (t->side == 0) {
-		if (2 * (t->h.n + 1) > t->h.cap)
-			hgrow(&t->h);
-		struct hent *e = hslot(&t->h, k1, k2);
-		if (!e->k1) {
-			e->k1 = k1;
-			e->k2 = k2;
-			e->d = d;
-			t->h.n++;
-		}
-		e->cnt++;
-		return 0;
-	}
-	struct hent *e = t->h.cap ? hslot(&t->h, k1, k2) : NULL;
-	if (!e || !e->k1 || !e->cnt) {
-		t->discarded++;
-		if (t->keyed)
-			strs_add(&t->disc, buf, klen);
-		return 0;
-	}
-	e->cnt--;
-	if (t->keyed && e->d != d) {
-		t->changed++;
-		strs_add(&t->chg, buf, klen);
-	}
-	return 0;
+	if (kind == 1)
+		strs_add(&t->disc, key, len);
+	else if (kind == 2)
+		strs_add(&t->chg, key, len);
 }
 
 /* The columns both sides have, in the preserved table's order (new string). */
@@ -184,11 +95,10 @@ static const char *only_of(const struct pgtab *t)
 static int diff_side(struct act *a, PGconn *c, const struct pgtab *tb, const char *cols, struct tdiff *t, int side,
 		     const char *label)
 {
-	t->side = side;
-	char *sql = t->keyed ? xasprintf("COPY (SELECT %s, %s FROM %s%s) TO STDOUT", tb->pkrow, cols, only_of(tb), tb->qname)
-			     : xasprintf("COPY (SELECT %s FROM %s%s) TO STDOUT", cols, only_of(tb), tb->qname);
+	char *sql = t->rd.keyed ? xasprintf("COPY (SELECT %s, %s FROM %s%s) TO STDOUT", tb->pkrow, cols, only_of(tb), tb->qname)
+				: xasprintf("COPY (SELECT %s FROM %s%s) TO STDOUT", cols, only_of(tb), tb->qname);
 	char *err = NULL;
-	int rc = pg_copy_each(a, c, sql, diff_line, t, &err);
+	int rc = rowdiff_read(a, c, sql, &t->rd, side, &err);
 	free(sql);
 	if (rc != 0) {
 		act_fail(a, "reading table %s in the %s failed: %s", tb->key, label, err ? err : "?");
@@ -293,6 +203,18 @@ static char *key_array(PGconn *c, char **keys, size_t from, size_t to)
 	return sb_detach(&sb);
 }
 
+/* "key = ANY(ARRAY[...])" for keys[from, to) (unescaped and quoted): a
+ * one-column key compared as its own type, so that its index is used; a
+ * composite key as the text of its row. */
+static char *key_match(PGconn *c, const struct pgtab *t, char **keys, size_t from, size_t to)
+{
+	char *arr = key_array(c, keys, from, to);
+	char *m = t->npk == 1 ? xasprintf("%s = ANY(%s::%s[])", t->pk1q, arr, t->pk1_type)
+			      : xasprintf("%s = ANY(%s)", t->pkrow, arr);
+	free(arr);
+	return m;
+}
+
 struct csvout {
 	FILE *f;
 	int header_done, skip_header;
@@ -313,7 +235,7 @@ static int csv_line(void *ud, const char *buf, size_t len)
 static int write_batch(struct act *a, PGconn *c, const struct pgtab *t, const struct outcols *o, const char *arr,
 		       int changed, FILE *sql, struct csvout *csv)
 {
-	char *q = xasprintf("SELECT %s FROM %s%s WHERE %s = ANY(%s)", sb_str(&o->ins), only_of(t), t->qname, t->pkrow, arr);
+	char *q = xasprintf("SELECT %s FROM %s%s WHERE %s", sb_str(&o->ins), only_of(t), t->qname, arr);
 	PGresult *res = pg_exec(a, c, "reading the rows to salvage", q);
 	free(q);
 	if (!res)
@@ -347,8 +269,8 @@ static int write_batch(struct act *a, PGconn *c, const struct pgtab *t, const st
 		sb_release(&where);
 	}
 	PQclear(res);
-	char *cq = xasprintf("COPY (SELECT '%s' AS drplay_change, %s FROM %s%s WHERE %s = ANY(%s)) TO STDOUT WITH (FORMAT csv, HEADER true)",
-			     changed ? "changed" : "discarded", sb_str(&o->ins), only_of(t), t->qname, t->pkrow, arr);
+	char *cq = xasprintf("COPY (SELECT '%s' AS drplay_change, %s FROM %s%s WHERE %s) TO STDOUT WITH (FORMAT csv, HEADER true)",
+			     changed ? "changed" : "discarded", sb_str(&o->ins), only_of(t), t->qname, arr);
 	csv->lines = 0;
 	csv->skip_header = csv->header_done;
 	char *err = NULL;
@@ -408,7 +330,7 @@ static int extract_table(struct act *a, PGconn *c, const struct pgtab *t, struct
 				break;
 			}
 			size_t to = i + SALVAGE_BATCH < ks->n ? i + SALVAGE_BATCH : ks->n;
-			char *arr = key_array(c, ks->v, i, to);
+			char *arr = key_match(c, t, ks->v, i, to);
 			rc = write_batch(a, c, t, &o, arr, kind, sql, &csv);
 			free(arr);
 		}
@@ -480,13 +402,15 @@ static int compare_table(struct salv *S, size_t i)
 	}
 	int present = rc == 0, same = 1;
 	char *cols = present ? common_cols(pt, &rt, &same) : xstrdup(pt->collist);
-	d->keyed = present ? same_key(pt, &rt) : pt->npk > 0;
-	S->keyless[i] = !d->keyed;
+	d->rd.keyed = present ? same_key(pt, &rt) : pt->npk > 0;
+	d->rd.on_key = salv_key;
+	d->rd.ud = d;
+	S->keyless[i] = !d->rd.keyed;
 	if (!present)
 		S->notes[i] = xstrdup("not in the restored database: every row is discarded");
 	else if (!same)
 		S->notes[i] = xstrdup("the columns differ between the two: compared on the columns both have");
-	else if (!d->keyed)
+	else if (!d->rd.keyed)
 		S->notes[i] = xstrdup(pt->npk ? "the primary keys differ: compared as whole rows, counted, not extracted"
 					      : "no primary key: compared as whole rows, counted, not extracted");
 	int r = 0;
@@ -498,10 +422,11 @@ static int compare_table(struct salv *S, size_t i)
 		if (r == 0)
 			r = diff_side(a, S->pc, pt, cols, d, 1, "preserved state");
 	}
-	for (size_t k = 0; k < d->h.cap; k++)
-		d->back += d->h.e[k].cnt;
-	free(d->h.e);
-	memset(&d->h, 0, sizeof(d->h));
+	rowdiff_finish(&d->rd);
+	d->discarded = d->rd.only1;
+	d->changed = d->rd.changed;
+	d->back = d->rd.only0;
+	rowdiff_release(&d->rd);
 	free(cols);
 	pgt_release(&rt);
 	if (r != 0)
@@ -610,17 +535,12 @@ static int compare_all(struct salv *S)
 	S->diff = xcalloc(n, sizeof(*S->diff));
 	S->keyless = xcalloc(n, sizeof(*S->keyless));
 	S->notes = xcalloc(n, sizeof(*S->notes));
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	const EVP_MD *md = EVP_sha256();
 	int rc = 0;
 	for (size_t i = 0; i < S->ntabs && rc == 0; i++) {
 		if (!wanted(S->filter, S->tabs[i].key))
 			continue;
-		S->d[i].ctx = ctx;
-		S->d[i].md = md;
 		rc = compare_table(S, i);
 	}
-	EVP_MD_CTX_free(ctx);
 	return rc;
 }
 
@@ -629,7 +549,7 @@ static void salv_release(struct salv *S)
 	for (size_t i = 0; S->d && i < S->ntabs; i++) {
 		strs_release(&S->d[i].disc);
 		strs_release(&S->d[i].chg);
-		free(S->d[i].h.e);
+		rowdiff_release(&S->d[i].rd);
 		free(S->notes[i]);
 	}
 	free(S->d);

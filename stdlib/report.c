@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -206,6 +207,54 @@ static char *cell(json_t *st, const char *section, const char *table)
 	return xstrdup("?");
 }
 
+/* The label of a state named `want` in any case ("RESTORED", "restored"),
+ * or NULL. */
+static const char *state_label(json_t *states, const char *want)
+{
+	const char *label;
+	json_t *st;
+	json_object_foreach(states, label, st) if (!strcasecmp(label, want)) return label;
+	return NULL;
+}
+
+/* Whether a table's cells agree: with states labelled RESTORED and
+ * EXPECTED, the restored one against the expected one (a baseline of the
+ * damaged database is meant to differ); otherwise every state that captured
+ * the section against the first. Returns "yes", "**no**" or "-". */
+static const char *state_row_mark(json_t *states, const char *section, const char *t, const char *restored,
+				  const char *expected)
+{
+	if (restored && expected) {
+		json_t *r = json_object_get(states, restored), *e = json_object_get(states, expected);
+		if (!json_object_get(r, section) || !json_object_get(e, section))
+			return "-";
+		char *x = cell(r, section, t), *y = cell(e, section, t);
+		int eq = !strcmp(x, y);
+		free(x);
+		free(y);
+		return eq ? "yes" : "**no**";
+	}
+	char *first = NULL;
+	int equal = 1;
+	const char *label;
+	json_t *st;
+	json_object_foreach(states, label, st)
+	{
+		/* States that did not capture this section do not count. */
+		if (!json_object_get(st, section))
+			continue;
+		char *c = cell(st, section, t);
+		if (!first) {
+			first = c;
+		} else {
+			equal &= !strcmp(first, c);
+			free(c);
+		}
+	}
+	free(first);
+	return equal ? "yes" : "**no**";
+}
+
 static void md_state_table(struct strbuf *sb, json_t *states, const char *section, const char *title)
 {
 	json_t *tables = table_union(states, section);
@@ -213,6 +262,7 @@ static void md_state_table(struct strbuf *sb, json_t *states, const char *sectio
 		json_decref(tables);
 		return;
 	}
+	const char *restored = state_label(states, "restored"), *expected = state_label(states, "expected");
 	sb_addf(sb, "\n### %s\n\n| table |", title);
 	const char *label;
 	json_t *st;
@@ -222,7 +272,15 @@ static void md_state_table(struct strbuf *sb, json_t *states, const char *sectio
 		md_cell(sb, label);
 		sb_adds(sb, " |");
 	}
-	sb_adds(sb, " equal |\n|---|");
+	if (restored && expected) {
+		sb_adds(sb, " ");
+		md_cell(sb, restored);
+		sb_adds(sb, " = ");
+		md_cell(sb, expected);
+		sb_adds(sb, " |\n|---|");
+	} else {
+		sb_adds(sb, " equal |\n|---|");
+	}
 	json_object_foreach(states, label, st) sb_adds(sb, "---|");
 	sb_adds(sb, "---|\n");
 	size_t i;
@@ -233,28 +291,15 @@ static void md_state_table(struct strbuf *sb, json_t *states, const char *sectio
 		sb_adds(sb, "| ");
 		md_cell(sb, t);
 		sb_adds(sb, " |");
-		char *first = NULL;
-		int equal = 1;
 		json_object_foreach(states, label, st)
 		{
 			char *c = cell(st, section, t);
 			sb_addc(sb, ' ');
 			md_cell(sb, c);
 			sb_adds(sb, " |");
-			/* States that did not capture this section do not count. */
-			if (!json_object_get(st, section)) {
-				free(c);
-				continue;
-			}
-			if (!first) {
-				first = c;
-			} else {
-				equal &= !strcmp(first, c);
-				free(c);
-			}
+			free(c);
 		}
-		free(first);
-		sb_addf(sb, " %s |\n", equal ? "yes" : "**no**");
+		sb_addf(sb, " %s |\n", state_row_mark(states, section, t, restored, expected));
 	}
 	json_decref(tables);
 }

@@ -69,10 +69,11 @@ static void diff_ranges(json_t *v, struct dtab *d, json_t *entry)
 		json_t *mi = json_object_get(r, "missing"), *ex = json_object_get(r, "extra"), *ch = json_object_get(r, "changed");
 		json_t *o = json_pack("{s:O,s:O,s:O,s:I,s:I}", "key", json_object_get(r, "key"), "lo", json_object_get(r, "lo"),
 				      "hi", json_object_get(r, "hi"), "expected_rows", (json_int_t)e, "actual_rows", (json_int_t)x);
+		json_t *cn = json_object_get(r, "counts");
 		if (mi && ex && ch) {
-			d->back += (int64_t)json_array_size(mi);
-			d->disc += (int64_t)json_array_size(ex);
-			d->chg += (int64_t)json_array_size(ch);
+			d->back += cn ? json_integer_value(json_object_get(cn, "missing")) : (int64_t)json_array_size(mi);
+			d->disc += cn ? json_integer_value(json_object_get(cn, "extra")) : (int64_t)json_array_size(ex);
+			d->chg += cn ? json_integer_value(json_object_get(cn, "changed")) : (int64_t)json_array_size(ch);
 			cut |= keys_into(kb, mi) | keys_into(kd, ex) | keys_into(kc, ch);
 			json_object_set_new(o, "exact", json_true());
 		} else {

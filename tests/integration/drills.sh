@@ -133,6 +133,9 @@ t_exit "database_restore disaster (offsite) passes" 0 \
     --param restore_to="$NOW" --approve=go
 t_eq "disaster offsite: restored the newest dump before the restore point" "$(jout dump key)" "$(jout restore_dump key)"
 t_check "disaster offsite: a safety snapshot was taken first" test -n "$(jout safety name)"
+t_check "disaster offsite: the dump restored has a time" test -n "$(jout restore_dump taken_at)"
+t_contains "disaster offsite: the report names the dump's time as the point restored" \
+    "$(grep -F '| restored: point |' "$(jout report markdown)")" "$(jout restore_dump taken_at)"
 t_eq "disaster offsite: the application writes committed before the dump are all there" "$BEFORE_DUMP" "$(acked_set)"
 t_eq "disaster offsite: maintenance is off" false "$(sandbox_flag)"
 t_eq "disaster offsite: the database takes writes again" off "$(pg_sql PROD shop "show default_transaction_read_only")"

@@ -115,6 +115,9 @@ t_contains "dir check ..: refused as a path outside the store" "$T_OUT" "is not 
 od_run "dump.restore from the dir store into a new database" 0 restore.yaml --param store=dir --param key="$key"
 t_eq "dir restore: the orders are all there" "$(pg_sql PG appdb 'select count(*) from public.orders')" \
     "$(pg_sql PG "$(od_out restore database)" 'select count(*) from public.orders')"
+OFFSITE_DB_DSN=${OFFSITE_DB_DSN%/appdb}/postgres od_run "dump.restore into a new database on a server's other database" 0 \
+    restore.yaml --param store=dir --param key="$key"
+t_contains "dir restore: the new database is named after the database the dump copies" "$(od_out restore database)" "appdb_restore_"
 od_run "dump.restore of the dir's .sql.gz" 0 restore.yaml --param store=dir \
     --param key=prod/legacy/appdb-2026-11-02.sql.gz
 t_eq "dir restore plain: the users are all there" 500 \
@@ -125,6 +128,8 @@ od_run "whoami read on the dir store" 0 whoami.yaml --param store=dir --param ex
 t_eq "dir whoami: the identity is the OS user" "uid $(id -u) ($(id -un)) on $D" "$(od_out whoami identity)"
 od_run "whoami read_only on a writable dir fails" 4 whoami.yaml --param store=dir
 t_contains "dir whoami writable: says it can write" "$T_OUT" "can WRITE"
+t_contains "dir whoami writable: ... with advice for a directory" "$T_OUT" "mount it read-only"
+t_not_contains "dir whoami writable: ... not for an S3 key" "$T_OUT" "policy"
 t_eq "dir whoami writable: the probe file was removed" "" "$(tmp_files)"
 ro=$(t_tmpdir ro) || die_setup "no temp dir"
 mount --bind -o ro "$D" "$ro" || die_setup "cannot bind-mount $D read-only"

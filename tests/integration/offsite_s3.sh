@@ -130,6 +130,7 @@ t_check "whoami: the delete probe was a DELETE refused by the proxy" \
 
 OFFSITE_S3_KEY=$S3_RW_KEY od_run "offsite.whoami expect read_only with the read-write key fails (exit 4: nothing changed)" 4 whoami.yaml
 t_contains "whoami rw: says the credentials can write" "$T_OUT" "can WRITE"
+t_contains "whoami rw: ... with advice for an S3 key" "$T_OUT" "fix the key's policy (s3:ListBucket and s3:GetObject only)"
 t_contains "whoami rw: ... and that the probe was deleted again" "$T_OUT" "was deleted again"
 t_eq "whoami rw: no probe object is left" "" "$(s3_ls S3 prod/.drplay-probe)"
 t_eq "whoami rw: can_write output" true "$(od_out whoami can_write)"

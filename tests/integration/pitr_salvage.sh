@@ -40,6 +40,8 @@ create table invoices (id int generated always as identity primary key, customer
 create table prices (sku text primary key, price numeric not null);
 create table hostile (id int primary key, t text, b bytea);
 create table events (kind text, n int);
+create table lines (order_id int, line_no int, sku text, primary key (order_id, line_no));
+insert into lines values (1, 1, 'a'), (1, 2, 'b, "c"');
 insert into customers (name) select 'c' || i from generate_series(1, 20) i;
 insert into prices select 'sku-' || i, i * 1.5 from generate_series(1, 30) i;
 insert into invoices (customer_id, amount) select 1 + i % 20, i from generate_series(1, 40) i;
@@ -57,9 +59,11 @@ insert into invoices (customer_id, amount) values (21, 10.5), (22, 20), (23, 30.
 insert into hostile values (1, E'it''s \\\\ back\\\\slash', '\\x00ff80fe0a0d09'::bytea),
   (2, E'line1\\nline2\\r\\n\"q\"', ''::bytea), (3, 'Ã©Ã¨ mojibake Â£', NULL), (4, NULL, '\\x5c78'::bytea),
   (5, E'\\\\x41 \\\\N \\\\.', '\\x'::bytea);
-insert into events values ('late', 6), ('late', 7);" >/dev/null || die_setup "cannot write after T"
+insert into events values ('late', 6), ('late', 7);
+insert into lines values (2, 1, E'x\ty'); update lines set sku = 'B' where order_id = 1 and line_no = 2;" >/dev/null ||
+    die_setup "cannot write after T"
 sleep 1.1
-for tb in customers invoices prices hostile events; do eval "BEFORE_$tb=\$(tsum $tb)"; done
+for tb in customers invoices prices hostile events lines; do eval "BEFORE_$tb=\$(tsum $tb)"; done
 t_exit "restore: a disaster restore to T" 0 "$DRPLAY" run "$PB/local_restore.yaml" --journal-dir "$J" --mode=disaster \
     --authorize=pitr-token --param to="$T"
 PRESERVED=$(jq -r 'select(.event=="step_end" and .step=="restore") | .outputs.preserved // empty' "$(ls -t "$J"/*.jsonl | head -1)")
@@ -82,18 +86,18 @@ t_contains "usage: ... and says how to list them" "$T_OUT" "drplay cleanup"
 
 # ---- counting ----
 t_exit "count only: counts and writes nothing" 0 salvage --state "$PRESERVED" --count-only --out "$T_TMP/unused"
-t_contains "count only: ... the total" "$T_OUT" "holds 13 rows the restore discarded and 1 it changed (3 rows the restore brought back)"
+t_contains "count only: ... the total" "$T_OUT" "holds 14 rows the restore discarded and 2 it changed (3 rows the restore brought back)"
 t_check "count only: ... no files" test ! -e "$T_TMP/unused"
 t_check "count only: ... no server left running" no_server_left
 t_eq "count only: ... the preserved state is byte for byte unchanged" "$PRESERVED_SUM" "$(tree_sum)"
 cl=$("$DRPLAY" cleanup "$PB/local_restore.yaml" --resource history --journal-dir "$J" 2>&1)
-t_contains "cleanup: shows the counts of the preserved state" "$cl" "holds 13 rows the restore discarded and 1 it changed"
+t_contains "cleanup: shows the counts of the preserved state" "$cl" "holds 14 rows the restore discarded and 2 it changed"
 t_contains "cleanup: ... and still asks for the exact name" "$cl" "--approve=NAME"
 
 # ---- extracting ----
 OUT=$T_TMP/salvaged
 t_exit "salvage: writes the rows" 0 salvage --state "$PRESERVED" --out "$OUT"
-for pair in "public.customers 3 0 0" "public.invoices 3 0 0" "public.prices 0 1 3" "public.hostile 5 0 0" "public.events 2 0 0"; do
+for pair in "public.customers 3 0 0" "public.invoices 3 0 0" "public.prices 0 1 3" "public.hostile 5 0 0" "public.events 2 0 0" "public.lines 1 1 0"; do
     set -- $pair
     t_contains "salvage: $1: $2 discarded, $3 changed, $4 brought back" "$(grep -F "$1 " <<<"$T_OUT" | head -1 | tr -s ' ')" \
         "$1 $2 discarded $3 changed $4 brought back"
@@ -111,7 +115,7 @@ t_not_contains "salvage: generated columns are not written" "$(cat "$OUT/salvage
 
 # ---- round trip: the SQL applied to the restored database ----
 t_exit "round trip: salvage.sql applies in one transaction" 0 pg_psql PG -d postgres -v ON_ERROR_STOP=1 -f "$OUT/salvage.sql"
-for tb in customers invoices hostile; do
+for tb in customers invoices hostile lines; do
     eval "want=\$BEFORE_$tb"
     t_eq "round trip: $tb equals the preserved state again" "$want" "$(tsum "$tb")"
 done

@@ -24,6 +24,11 @@ t_contains "markdown: RPO against the objective" "$(cat "$md")" "objective 1h: M
 t_contains "markdown: the three-state count table" "$(cat "$md")" "| public.orders | 2000 | 1900 | 2000 | **no** |"
 t_contains "markdown: the freshness table" "$(cat "$md")" "| public.orders | 2026-11-29T05:59:00Z | 2026-11-29T04:30:00Z | 2026-11-29T05:59:00Z | **no** |"
 t_contains "markdown: a state without checksums does not count as a difference" "$(cat "$md")" "| public.orders | 0123456789ab (2000 rows) | (not captured) | 0123456789ab (2000 rows) | yes |"
+t_exit "three states named RESTORED and EXPECTED: a report" 0 "$DRPLAY" run "$ROOT/tests/integration/playbooks/report/restored_expected.yaml" \
+	--param out="$out/three" --journal-dir "$J"
+t_contains "markdown: the table marks RESTORED against EXPECTED" "$(cat "$out/three/three.md")" "| table | EXPECTED | BASELINE | RESTORED | RESTORED = EXPECTED |"
+t_contains "markdown: ... a repaired table is yes, whatever the damaged baseline says" "$(cat "$out/three/three.md")" "| public.orders | 2000 | 400 | 2000 | yes |"
+t_contains "markdown: ... a table the restore got wrong is no" "$(cat "$out/three/three.md")" "| public.users | 50 | 50 | 49 | **no** |"
 t_contains "markdown: every step's timing" "$(cat "$md")" "| 6 | \`maint_off\` | test.maint_off | ok |"
 t_not_contains "markdown: the secret is masked" "$(cat "$md")" "$REPORT_TOKEN"
 t_contains "markdown: ... shown as ***" "$(cat "$md")" "| restored: token_check | *** |"
