@@ -98,6 +98,7 @@ static int attempt(struct run *r, const struct step *st, json_t *args, unsigned 
 	a.args = args;
 	a.outputs = json_object();
 	a.progress = json_object();
+	a.started = mono_us();
 	a.sig_base = sig_base;
 	if (st->timeout_us)
 		a.deadline = mono_us() + st->timeout_us;
