@@ -11,6 +11,9 @@
 #   make spec            regenerate SPEC.md's action tables and grammar/playbook.schema.json
 #   make deps            install the Debian and npm packages drplay and its tests need
 #   make deps-build      install only what compiling drplay needs
+#   make install         the binary, man pages, completion, schemas (PREFIX=/usr/local, DESTDIR=)
+#   make uninstall       removes what install put there
+#   make deb             a Debian package (dpkg-deb) in build/deb/
 #
 # The compiler flags come from pkg-config, which `make deps` may be the one to
 # install. So check, demo and bench install first and then build in a sub-make,
@@ -63,10 +66,20 @@ SRC_TESTONLY := $(sort $(wildcard stdlib/testing*.c))
 SRC := $(SRC_LIB) $(SRC_INTERP) $(SRC_STDLIB)
 HDR := $(wildcard lib/*.h interp/*.h stdlib/*.h)
 
+# The shipped procedures (procedures/NAME@MAJOR.yaml), compiled into the
+# binary as one generated C file: an installed drplay needs no search path.
+PROCEDURES := $(sort $(wildcard procedures/*.yaml))
+GEN_PROC = build/gen/procedures.c
+$(GEN_PROC): $(PROCEDURES) procedures/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@bash procedures/embed.sh $@ $(PROCEDURES)
+
 OBJDIR = build/$(VARIANT)
-OBJ := $(SRC:%.c=$(OBJDIR)/%.o)
+OBJ := $(SRC:%.c=$(OBJDIR)/%.o) $(OBJDIR)/$(GEN_PROC:.c=.o)
 TOBJDIR = build/$(VARIANT)-testing
-TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(SRC_TESTONLY:%.c=$(TOBJDIR)/%.o))
+TOBJ := $(filter-out $(TOBJDIR)/interp/main.o,$(SRC:%.c=$(TOBJDIR)/%.o) $(SRC_TESTONLY:%.c=$(TOBJDIR)/%.o)) \
+	$(TOBJDIR)/$(GEN_PROC:.c=.o)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 # Unit test binaries: build/unit/ for the release build, build/unit-san/ for the sanitized one.
@@ -81,7 +94,8 @@ TBIN ?= tests/drplay-test
 SAN_BIN = build/san/drplay
 SAN_TBIN = build/san/drplay-test
 
-.PHONY: all check test demo bench fuzz fuzz-long deps deps-build spec clean checksrc build-deps-present
+.PHONY: all check test demo bench fuzz fuzz-long deps deps-build spec clean checksrc build-deps-present \
+	install uninstall deb
 
 all: $(BIN) $(TBIN)
 
@@ -172,7 +186,7 @@ bench: deps
 	@bash tests/bench/run.sh
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
-FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) $(SRC_TESTONLY)
+FUZZ_SRC := $(filter-out interp/main.c,$(SRC)) $(SRC_TESTONLY) $(GEN_PROC)
 fuzz: $(FUZZ_TARGETS)
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p build/fuzz
@@ -187,6 +201,70 @@ fuzz-long: fuzz
 
 spec: drplay
 	@bash tests/lib/gen_spec.sh
+
+# ---- installing ----
+# The man pages are written by the binary itself (`drplay manpage 1|5`), from
+# the command table and the registry, so they describe what is installed.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+MANOUT ?= build/man
+VERSION := $(shell sed -n 's/^\#define DRPLAY_VERSION "\(.*\)"/\1/p' lib/version.h)
+SCHEMAS := $(sort $(wildcard grammar/*.json))
+SHIPPED_PLAYBOOKS := $(sort $(wildcard playbooks/*.yaml))
+INSTALLED := $(BINDIR)/drplay $(MANDIR)/man1/drplay.1 $(MANDIR)/man5/drplay-playbook.5 \
+	$(BASHCOMPDIR)/drplay $(ZSHCOMPDIR)/_drplay \
+	$(SCHEMAS:grammar/%=$(DATADIR)/drplay/schemas/%) $(SHIPPED_PLAYBOOKS:playbooks/%=$(DATADIR)/drplay/playbooks/%)
+
+$(MANOUT)/drplay.1: $(BIN)
+	@mkdir -p $(dir $@)
+	@$(abspath $(BIN)) manpage 1 >$@.tmp && mv $@.tmp $@
+$(MANOUT)/drplay-playbook.5: $(BIN)
+	@mkdir -p $(dir $@)
+	@$(abspath $(BIN)) manpage 5 >$@.tmp && mv $@.tmp $@
+
+install: $(BIN) $(MANOUT)/drplay.1 $(MANOUT)/drplay-playbook.5
+	install -D -m 755 $(BIN) $(DESTDIR)$(BINDIR)/drplay
+	install -D -m 644 $(MANOUT)/drplay.1 $(DESTDIR)$(MANDIR)/man1/drplay.1
+	install -D -m 644 $(MANOUT)/drplay-playbook.5 $(DESTDIR)$(MANDIR)/man5/drplay-playbook.5
+	install -D -m 644 completion/drplay.bash $(DESTDIR)$(BASHCOMPDIR)/drplay
+	install -D -m 644 completion/_drplay $(DESTDIR)$(ZSHCOMPDIR)/_drplay
+	install -d $(DESTDIR)$(DATADIR)/drplay/schemas $(DESTDIR)$(DATADIR)/drplay/playbooks
+	install -m 644 $(SCHEMAS) $(DESTDIR)$(DATADIR)/drplay/schemas/
+	install -m 644 $(SHIPPED_PLAYBOOKS) $(DESTDIR)$(DATADIR)/drplay/playbooks/
+
+# Removes exactly what install wrote (and drplay's own share/ folders once empty).
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DATADIR)/drplay/schemas $(DESTDIR)$(DATADIR)/drplay/playbooks $(DESTDIR)$(DATADIR)/drplay 2>/dev/null
+
+# A Debian package of this build. The runtime libraries: those the binary
+# links, and those lib/lazy.c loads on first use (libpq, libcurl, OpenSSL);
+# tests/integration/install.sh checks every one of them is covered.
+DEBDIR ?= build/deb
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_DEPENDS = libc6, libyaml-0-2, libpq5, libcurl4, libpcre2-8-0, libjansson4, libexpat1, libhiredis0.14, \
+	libssl3, zlib1g
+deb: $(BIN) $(MANOUT)/drplay.1 $(MANOUT)/drplay-playbook.5
+	@rm -rf $(DEBDIR)/root
+	@$(MAKE) --no-print-directory -o $(BIN) install DESTDIR=$(abspath $(DEBDIR))/root PREFIX=/usr \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions MANOUT=$(MANOUT) BIN=$(BIN) >/dev/null
+	@gzip -9n $(DEBDIR)/root/usr/share/man/man1/drplay.1 $(DEBDIR)/root/usr/share/man/man5/drplay-playbook.5
+	@mkdir -p $(DEBDIR)/root/DEBIAN
+	@printf '%s\n' 'Package: drplay' 'Version: $(VERSION)' 'Architecture: $(DEB_ARCH)' \
+		'Maintainer: drplay maintainers <drplay@localhost>' 'Section: admin' 'Priority: optional' \
+		'Installed-Size: '"$$(du -sk $(DEBDIR)/root/usr | cut -f1)" \
+		'Depends: $(DEB_DEPENDS)' 'Recommends: postgresql-client' \
+		'Description: database disaster-recovery playbook interpreter' \
+		' drplay checks, plans and runs YAML playbooks that restore a PostgreSQL' \
+		' database, verify the copy and drive the steps around it (maintenance' \
+		' switches, snapshots, reports), with validation and disaster modes.' \
+		>$(DEBDIR)/root/DEBIAN/control
+	@dpkg-deb --root-owner-group --build $(DEBDIR)/root $(DEBDIR)/drplay_$(VERSION)_$(DEB_ARCH).deb >/dev/null
+	@echo "  DEB     $(DEBDIR)/drplay_$(VERSION)_$(DEB_ARCH).deb"
 
 clean:
 	rm -rf build drplay tests/drplay-test

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "summary.h"
 #include "text.h"
 #include "util.h"
+#include "version.h"
 
 /* ---- parameters ---- */
 
@@ -429,6 +431,46 @@ int act_expr_truth(struct act *a, const char *name, int *truth, const char **tex
 	return 0;
 }
 
+/* The seconds a step spent in each phase its action declares an output for
+ * (OUT_PHASE_*): {"download_s", "replay_s"}, only those it reported. */
+static json_t *step_phases(const struct action_def *def, json_t *outputs)
+{
+	json_t *ph = json_object();
+	for (const struct output_spec *o = def->outputs; o && o->name; o++) {
+		json_t *v = json_object_get(outputs, o->name);
+		if (!json_is_number(v))
+			continue;
+		if (o->role == OUT_PHASE_DOWNLOAD)
+			json_object_set(ph, "download_s", v);
+		else if (o->role == OUT_PHASE_REPLAY)
+			json_object_set(ph, "replay_s", v);
+	}
+	return ph;
+}
+
+/* Who ran the run and how it was authorized, what it is, which programs it
+ * used and where its journal stands: what an evidence document records. */
+static void record_provenance(struct run *r, json_t *o)
+{
+	const struct playbook *pb = r->pb;
+	json_object_set_new(o, "playbook_sha256", json_string(pb->doc->sha256));
+	json_object_set_new(o, "drplay", json_string(DRPLAY_VERSION));
+	struct passwd *pw = getpwuid(getuid());
+	const char *sudo = getenv("SUDO_USER");
+	json_object_set_new(o, "user", json_text(pw ? pw->pw_name : "?"));
+	if (sudo && *sudo)
+		json_object_set_new(o, "sudo_user", json_text(sudo));
+	json_object_set_new(o, "authorized_with", r->authorized_with ? json_string(r->authorized_with) : json_null());
+	/* a copy: asking the tools their versions starts them again, which adds to r->tools */
+	json_object_set_new(o, "tools", json_deep_copy(r->tools));
+	if (r->journal) {
+		long lines;
+		const char *chain = journal_chain(r->journal, &lines);
+		json_object_set_new(o, "journal", json_pack("{s:o,s:I,s:s}", "path", json_text(journal_path(r->journal)),
+							    "lines", (json_int_t)lines, "chain", chain));
+	}
+}
+
 json_t *act_run_record(struct act *a)
 {
 	struct run *r = a->run;
@@ -477,11 +519,14 @@ json_t *act_run_record(struct act *a)
 		}
 		if (ss->outcome != O_PENDING && ss->outcome != O_SKIPPED)
 			json_object_set_new(s, "duration_s", json_real((double)ss->dur_us / 1e6));
-		if (ss->outputs)
+		if (ss->outputs) {
 			json_object_set(s, "outputs", ss->outputs);
+			json_object_set_new(s, "phases", step_phases(st->def, ss->outputs));
+		}
 		json_array_append_new(steps, s);
 	}
 	json_object_set_new(o, "steps", steps);
+	record_provenance(r, o);
 	/* how the run ends, as far as this step can know: the outcome run_end
 	 * will record unless a later step still to run changes it */
 	struct tally t;
@@ -620,8 +665,13 @@ static pid_t spawn(struct act *a, char *const argv[], const struct spawn_opts *o
 {
 	struct fail f = FAIL_INIT;
 	pid_t pid = proc_spawn(&a->run->children, a->run->hidden_env, argv, o, out_fd, err_fd, &f);
-	if (pid < 0)
+	if (pid < 0) {
 		act_fail(a, "%s", fail_text(&f));
+	} else {
+		/* the programs a run used, for the evidence's tool versions */
+		const char *base = strrchr(argv[0], '/');
+		json_object_set_new(a->run->tools, base ? base + 1 : argv[0], json_text(argv[0]));
+	}
 	fail_release(&f);
 	return pid;
 }

@@ -55,6 +55,11 @@ enum output_role {
 	OUT_VALUE,     /* a plain output */
 	OUT_SNAPSHOT,  /* the name of a safety snapshot the step took */
 	OUT_PRESERVED, /* the name under which the step kept the state it replaced */
+	/* Seconds of the step spent in a phase of the recovery (SPEC 8.3.2): the
+	 * reports break RTO down by these, the rest of a restore step being
+	 * "restore" */
+	OUT_PHASE_DOWNLOAD, /* fetching the backup to local storage first */
+	OUT_PHASE_REPLAY,   /* replaying WAL to the target */
 };
 
 struct output_spec {
@@ -123,6 +128,9 @@ struct driver_def {
 	const struct param_spec *shared;   /* fields declared once for several drivers
 					    * (pitr's server fields), or NULL */
 	const void *ops;                   /* the family's table of functions for it */
+	/* Optional: static checks of the driver's literal fields (a url's
+	 * form); report through argq_error and return the number of errors. */
+	int (*check)(const struct argq *q);
 };
 /* Registers a driver (called before main by DRIVER_REGISTER). */
 void driver_register(const struct driver_def *d);
@@ -296,13 +304,20 @@ int act_preapproved(struct act *a);
  *  "steps": [{"id", "action", "category", "effect", "gate", "always",
  *             "description", "outcome", "tolerated" (a failure on_failure:
  *             continue let the run go past), "reason", "error", "started_at",
- *             "started_s", "duration_s", "outputs"}]  (steps not reached:
+ *             "started_s", "duration_s", "outputs", "phases": seconds of
+ *             the step in each phase its action reports (OUT_PHASE_*):
+ *             {"download_s", "replay_s"}}]  (steps not reached:
  *             outcome "pending"; the calling step: "running"),
  *  "outcome", "exit_code": how the run ends if no later step changes it (the
  *             run_end values), "final": no later step is still to run,
  *  "stopped_at": the first failure not tolerated,
  *  "counts": {"ok", "failed" (tolerated ones included), "tolerated",
- *             "skipped", "to_run"} (the calling step not counted)} */
+ *             "skipped", "to_run"} (the calling step not counted),
+ *  "playbook_sha256", "drplay" (version), "user", "sudo_user" (when set),
+ *  "authorized_with" (disaster mode: "--authorize-file" or "--authorize";
+ *             null otherwise), "tools": {"basename": "path as started"},
+ *  "journal": {"path", "lines", "chain"} (lines written so far and the
+ *             last one's chain; absent without a journal)} */
 json_t *act_run_record(struct act *a);
 
 /* Registers a secret discovered at run time so that it is masked everywhere. */

@@ -15,8 +15,10 @@
 
 #include "describe.h"
 #include "guard.h"
+#include "import.h"
 #include "typing.h"
 #include "util.h"
+#include "text.h"
 #include "version.h"
 
 struct checker {
@@ -489,7 +491,7 @@ static char *json_brief(json_t *j)
 {
 	if (json_is_string(j))
 		return xstrdup(json_string_value(j));
-	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = json_dumps_short(j, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!s)
 		return xstrdup("?");
 	if (strlen(s) > 60) {
@@ -594,7 +596,7 @@ static void check_resource_ref(struct checker *C, const struct param_spec *ps, c
 /* ---- sections ---- */
 
 static const char *const top_keys[] = { "drplay", "name", "description", "modes", "params",
-					"resources", "steps", "objectives", NULL };
+					"resources", "steps", "objectives", "import", NULL };
 
 static void check_modes(struct checker *C, const struct node *n)
 {
@@ -827,6 +829,12 @@ static void resource_kind(struct checker *C, const struct node *k, const struct 
 		return;
 	}
 	const struct node *kn = node_get(v, "kind");
+	if (!kn && node_get(v, "bind")) {
+		err(C, "schema-missing", v->loc,
+		    "resource '%s' is a procedure's slot (bind:), bound by the playbook that imports it; a procedure is not run or linted by itself: lint a playbook with import: drplay:NAME@MAJOR (SPEC 1.5)",
+		    k->str);
+		return;
+	}
 	if (!kn) {
 		err(C, "schema-missing", v->loc, "resource '%s' has no 'kind'; add one (see `drplay actions` for kinds)",
 		    k->str);
@@ -1285,7 +1293,15 @@ struct playbook *playbook_check(struct doc *doc, struct diags *d)
 	pb->arena = arena_new();
 	pb->file = doc->file;
 	struct checker C = { .pb = pb, .d = d, .cur_step = -1, .suggest_budget = SUGGEST_BUDGET };
-	const struct node *root = doc->root;
+	const struct node *root = import_expand(doc, d);
+	if (doc->imported)
+		pb->import_ref = doc->imported->import_ref;
+	if (!root && doc->root) { /* an import that cannot be resolved */
+		pb->doc = NULL;
+		playbook_free(pb);
+		sb_release(&C.hint);
+		return NULL;
+	}
 	if (!root) {
 		if (d->nerr == 0) {
 			struct loc l = { .file = doc->file, .line = 1, .col = 1 };

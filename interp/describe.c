@@ -680,7 +680,15 @@ static json_t *schema_top(void)
 	jset(props, "name", jdesc(pname, "the playbook's name; also names its lock file <journal-dir>/NAME.lock"));
 	jset(props, "description", jtype("string"));
 	jset(props, "modes", schema_modes());
-	jset(props, "params", named_map("^[A-Za-z_][A-Za-z0-9_]*$", "#/$defs/param"));
+	jset(props, "import", jdesc(jset(jtype("string"), "pattern", jstr("^drplay:[a-z0-9_]+@[1-9][0-9]*$")),
+				    "a shipped procedure this playbook binds (drplay:NAME@MAJOR); then it has no steps or modes"));
+	json_t *params = named_map("^[A-Za-z_][A-Za-z0-9_]*$", "#/$defs/param");
+	/* an importing playbook gives the procedure's params plain values */
+	jset(params, "additionalProperties",
+	     any_of2(jref("#/$defs/param"), jtypes("string", "number")));
+	json_array_append_new(json_object_get(json_object_get(params, "additionalProperties"), "anyOf"),
+			      jtype("boolean"));
+	jset(props, "params", params);
 	jset(props, "resources", named_map("^[A-Za-z0-9_-]+$", "#/$defs/resource"));
 	jset(props, "steps", jarray_of(jref("#/$defs/step")));
 	json_t *op = jobj();
@@ -708,12 +716,37 @@ void describe_schema(FILE *f)
 	jset(root, "type", jstr("object"));
 	json_t *rq = json_array();
 	json_array_append_new(rq, jstr("drplay"));
-	json_array_append_new(rq, jstr("steps"));
 	jset(root, "required", rq);
+	json_t *one = json_array(); /* its own steps, or a procedure's */
+	json_array_append_new(one, jset(jobj(), "required", json_pack("[s]", "steps")));
+	json_array_append_new(one, jset(jobj(), "required", json_pack("[s]", "import")));
+	jset(root, "anyOf", one);
 	jset(root, "additionalProperties", json_false());
 	jset(root, "properties", schema_top());
 	jset(root, "$defs", defs);
 	json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
 	json_decref(root);
+}
+
+/* ---- for the manual pages (manpage.c) ---- */
+
+char *describe_param_type(const struct param_spec *p)
+{
+	return type_text(p);
+}
+
+const char *describe_output_type(const struct output_spec *o)
+{
+	return ptype_word(o->type);
+}
+
+const char *describe_effect(const struct action_def *d)
+{
+	return effect(d);
+}
+
+char *describe_driver_fields(const struct driver_def *d, int required)
+{
+	return driver_fields(d, required, ", ", "");
 }

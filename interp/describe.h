@@ -19,4 +19,17 @@ void describe_schema(FILE *f);
  * checker and the schema. */
 const char *const *step_key_names(void);
 
+/* The words `drplay actions` uses, for the manual pages (manpage.c): a
+ * parameter's type ("resource (postgres)", new string), an output's type,
+ * an action's effect ("read-only", ...), and a driver's required
+ * (required=1) or other fields, "a, b" (new string). */
+struct param_spec;
+struct output_spec;
+struct action_def;
+struct driver_def;
+char *describe_param_type(const struct param_spec *p);
+const char *describe_output_type(const struct output_spec *o);
+const char *describe_effect(const struct action_def *d);
+char *describe_driver_fields(const struct driver_def *d, int required);
+
 #endif

@@ -273,6 +273,9 @@ static void print_text(const struct diags *d, FILE *f)
 			line_index_build(&li, doc);
 		}
 		print_caret(&li, g->loc, f);
+		if (doc && doc->imported_at.file)
+			redact_fprintf(f, "%s:%d:%d: note: in procedure %s, imported here\n", doc->imported_at.file,
+				       doc->imported_at.line, doc->imported_at.col, doc->import_ref);
 		i++;
 	}
 	free(li.start);
@@ -308,6 +311,12 @@ json_t *diags_json(const struct diags *d, size_t *omitted)
 		json_object_set_new(o, "severity", json_string(sev_name(g->sev)));
 		json_object_set_new(o, "rule", json_string(g->rule));
 		json_object_set_new(o, "message", masked_string(g->msg));
+		const struct doc *doc = find_doc(d, g->loc.file);
+		if (doc && doc->imported_at.file)
+			json_object_set_new(o, "imported_at",
+					    json_pack("{s:o, s:i, s:i, s:s}", "file", masked_string(doc->imported_at.file),
+						      "line", doc->imported_at.line, "column", doc->imported_at.col,
+						      "procedure", doc->import_ref));
 		json_array_append_new(arr, o);
 	}
 	free(shown);
@@ -344,6 +353,26 @@ static const char *sarif_level(enum sev s)
 	return s == SEV_ERROR ? "error" : s == SEV_WARNING ? "warning" : "note";
 }
 
+/* A SARIF location: the file as a URI reference, the line and column. */
+static json_t *sarif_location(struct loc loc)
+{
+	json_t *art = json_object();
+	char *uri = path_uri(loc.file);
+	json_object_set_new(art, "uri", masked_string(uri));
+	free(uri);
+	json_t *phys = json_object();
+	json_object_set_new(phys, "artifactLocation", art);
+	if (loc.line > 0) {
+		json_t *reg = json_object();
+		json_object_set_new(reg, "startLine", json_integer(loc.line));
+		json_object_set_new(reg, "startColumn", json_integer(loc.col > 0 ? loc.col : 1));
+		json_object_set_new(phys, "region", reg);
+	}
+	json_t *l = json_object();
+	json_object_set_new(l, "physicalLocation", phys);
+	return l;
+}
+
 static void print_sarif(const struct diags *d, FILE *f)
 {
 	json_t *rules = json_array();
@@ -374,29 +403,25 @@ static void print_sarif(const struct diags *d, FILE *f)
 			if (strcmp(lint_rules[k].id, g->rule) == 0)
 				json_object_set_new(o, "ruleIndex", json_integer((json_int_t)k));
 		json_object_set_new(o, "level", json_string(sarif_level(g->sev)));
+		/* A finding inside an imported procedure is annotated on the
+		 * importing line (the file under review), the procedure's own
+		 * place given as a related location. */
+		const struct doc *doc = find_doc(d, g->loc.file);
+		int imported = doc && doc->imported_at.file;
+		char *text = imported ? xasprintf("in procedure %s (%s:%d:%d): %s", doc->import_ref, g->loc.file,
+						  g->loc.line, g->loc.col, g->msg)
+				      : xstrdup(g->msg);
 		json_t *msg = json_object();
-		json_object_set_new(msg, "text", masked_string(g->msg));
+		json_object_set_new(msg, "text", masked_string(text));
+		free(text);
 		json_object_set_new(o, "message", msg);
 		if (g->loc.file) {
-			json_t *art = json_object();
-			char *uri = path_uri(g->loc.file);
-			json_object_set_new(art, "uri", masked_string(uri));
-			free(uri);
-			json_t *phys = json_object();
-			json_object_set_new(phys, "artifactLocation", art);
-			if (g->loc.line > 0) {
-				json_t *reg = json_object();
-				json_object_set_new(reg, "startLine", json_integer(g->loc.line));
-				json_object_set_new(reg, "startColumn",
-						    json_integer(g->loc.col > 0 ? g->loc.col : 1));
-				json_object_set_new(phys, "region", reg);
-			}
-			json_t *l = json_object();
-			json_object_set_new(l, "physicalLocation", phys);
 			json_t *locs = json_array();
-			json_array_append_new(locs, l);
+			json_array_append_new(locs, sarif_location(imported ? doc->imported_at : g->loc));
 			json_object_set_new(o, "locations", locs);
 		}
+		if (imported)
+			json_object_set_new(o, "relatedLocations", json_pack("[o]", sarif_location(g->loc)));
 		json_array_append_new(results, o);
 	}
 	json_t *driver = json_object();

@@ -63,5 +63,7 @@ int kind_check_drivers(const char *kind, const struct argq *q)
 		}
 		free(who);
 	}
+	if (d->check)
+		errs += d->check(q);
 	return errs;
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "jsonout.h"
 #include "redact.h"
 #include "run.h"
@@ -32,6 +33,8 @@ struct journal {
 	int warned;
 	int lazy;    /* events written but not synced (journal_durable(j, 0)) */
 	int pending; /* a written event awaits fdatasync */
+	long seq;    /* lines written */
+	char chain[65]; /* the last line's chain (chain.h) */
 };
 
 char *journal_default_dir(const char *flag)
@@ -78,6 +81,7 @@ struct journal *journal_open(const char *dir, const char *run_id, struct fail *f
 	}
 	struct journal *j = xcalloc(1, sizeof(*j));
 	j->path = xasprintf("%s/%s.jsonl", dir, run_id);
+	memcpy(j->chain, chain_genesis, sizeof(j->chain));
 	j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_EXCL | O_CLOEXEC, 0640);
 	if (j->fd < 0) {
 		fail_set(f, EXIT_INVALID, "cannot create journal '%s': %s; pass --journal-dir to a writable place", j->path,
@@ -98,6 +102,19 @@ struct journal *journal_open(const char *dir, const char *run_id, struct fail *f
 const char *journal_path(const struct journal *j)
 {
 	return j->path;
+}
+
+const char *journal_chain(const struct journal *j, long *lines)
+{
+	*lines = j->seq;
+	return j->chain;
+}
+
+static char *newest_journal(const char *dir);
+
+char *journal_newest(const char *dir)
+{
+	return newest_journal(dir);
 }
 
 void journal_echo(struct journal *j, int on)
@@ -126,14 +143,22 @@ int journal_event(struct journal *j, const char *event, json_t *fields)
 		json_decref(m);
 		json_decref(fields);
 	}
-	char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	/* the line's number and its chain go last (SPEC section 6) */
+	json_object_del(o, "seq");
+	json_object_del(o, "chain");
+	json_object_set_new(o, "seq", json_integer(j->seq + 1));
+	char *dumped = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
-	if (!line)
+	if (!dumped)
 		return -1;
-	size_t len = strlen(line);
-	line = xrealloc(line, len + 2);
-	line[len] = '\n';
-	line[len + 1] = '\0';
+	size_t blen = strlen(dumped) - 1; /* the bytes before the closing brace */
+	char chain[65];
+	chain_next(j->chain, dumped, blen, chain);
+	char *line = xasprintf("%.*s,\"chain\":\"%s\"}\n", (int)blen, dumped, chain);
+	free(dumped);
+	size_t len = strlen(line) - 1;
+	j->seq++;
+	memcpy(j->chain, chain, sizeof(chain));
 	int rc = 0;
 	int wr = write_all(j->fd, line, len + 1);
 	if (wr == 0 && j->lazy)

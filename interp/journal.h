@@ -25,6 +25,9 @@ char *journal_default_dir(const char *flag);
 struct journal *journal_open(const char *dir, const char *run_id, struct fail *f);
 /* The file's path. */
 const char *journal_path(const struct journal *j);
+/* The chain of the last line written (chain.h; 64 zeros before the first)
+ * and, in *lines, how many lines were written. Borrowed. */
+const char *journal_chain(const struct journal *j, long *lines);
 /* Appends {"ts": ..., "event": event, ...fields}; fields is stolen (may be
  * NULL). Masks every string. Returns 0, or -1 when the write or sync failed
  * (the run goes on; the failure is reported once on stderr). */
@@ -43,6 +46,9 @@ void journal_close(struct journal *j);
  * another run has it, or why the lock file cannot be used. */
 int journal_lock(const char *dir, const char *playbook, const char *run_id, int *fd, struct fail *f);
 void journal_unlock(int fd);
+
+/* The newest journal file in dir (a new string), or NULL when it has none. */
+char *journal_newest(const char *dir);
 
 /* `drplay status`: prints the newest run found in dir. Returns the exit
  * code (0, or 2 when there is no journal). */

@@ -573,6 +573,7 @@ void doc_free(struct doc *doc)
 {
 	if (!doc)
 		return;
+	doc_free(doc->imported);
 	arena_free(doc->arena);
 	free(doc->src);
 	free(doc->file);

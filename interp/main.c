@@ -10,11 +10,16 @@
 #include <string.h>
 
 #include "action.h"
+#include "chain.h"
 #include "describe.h"
 #include "diag.h"
+#include "evidence.h"
 #include "fail.h"
 #include "family.h"
+#include "import.h"
 #include "journal.h"
+#include "manpage.h"
+#include "mcp.h"
 #include "plan.h"
 #include "redact.h"
 #include "run.h"
@@ -260,6 +265,22 @@ static int cmd_actions(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static int cmd_procedures(int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error("procedures", "takes at most one NAME");
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: %s\n\n%s", find_cmd("procedures")->usage, find_cmd("procedures")->help);
+		return EXIT_OK;
+	}
+	char *err;
+	if (procedures_show(argc == 2 ? argv[1] : NULL, stdout, &err) == 0)
+		return EXIT_OK;
+	int rc = command_error("procedures", "%s", err);
+	free(err);
+	return rc;
+}
+
 static int cmd_schema(int argc, char **argv)
 {
 	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
@@ -278,6 +299,7 @@ static int cmd_status(int argc, char **argv)
 		{ "playbook", required_argument, NULL, 'p' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct status_opts so = { 0 };
@@ -295,6 +317,8 @@ static int cmd_status(int argc, char **argv)
 			so.follow = 1;
 		else if (c == 'h')
 			return show_help("status");
+		else if (c == 'V')
+			so.verify = 1;
 		else
 			return usage_error("status", "unknown or incomplete option '%s'", argv[optind - 1]);
 	}
@@ -304,6 +328,8 @@ static int cmd_status(int argc, char **argv)
 		return usage_error("status", "unexpected argument '%s'", argv[optind]);
 	if (so.run_id && so.playbook)
 		return usage_error("status", "give a RUN_ID or --playbook NAME, not both");
+	if (so.verify && so.follow)
+		return usage_error("status", "give --verify or --follow, not both");
 	return status_show(&so);
 }
 
@@ -493,46 +519,67 @@ static int cmd_kind(int argc, char **argv)
 
 /* ---- cleanup: the one place preserved states are deleted ---- */
 
-static int cmd_cleanup(int argc, char **argv)
+/* FILE and --NAME VALUE options (names[] NULL-terminated, values into
+ * vals[]; flags[] take no value: "1" into fvals[]) plus the common ones,
+ * for the one-step commands. Returns -1 to go on, else the exit code
+ * (help: 0). */
+static int file_opts(const char *cmd, int argc, char **argv, const char *const *names, const char *const *flags,
+		     const char **vals, const char **fvals, const char **file, struct run_opts *o)
 {
-	struct run_opts o = { 0 };
-	const char *file = NULL, *resname = NULL, *approve = NULL;
 	int rc = -1;
 	for (int i = 1; i < argc && rc < 0; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			return show_help("cleanup");
+			return show_help(cmd);
 		}
 		if (strncmp(a, "--", 2) != 0) {
-			if (file)
-				rc = usage_error("cleanup", "unexpected argument '%s'", a);
-			file = a;
+			if (*file)
+				rc = usage_error(cmd, "unexpected argument '%s'", a);
+			*file = a;
 			continue;
 		}
-		int used = common_opt("cleanup", argv, i, argc, &o, &rc);
+		int used = common_opt(cmd, argv, i, argc, o, &rc);
 		if (used == 0)
 			break;
 		if (used > 0) {
 			i += used - 1;
 			continue;
 		}
+		int flag = 0;
+		for (size_t k = 0; flags && flags[k] && !flag; k++)
+			if (!strcmp(a + 2, flags[k])) {
+				fvals[k] = "1";
+				flag = 1;
+			}
+		if (flag)
+			continue;
 		char name[64];
 		const char *val = NULL;
 		used = opt_value(argv, i, argc, name, sizeof(name), &val);
-		if (!used || (strcmp(name, "resource") && strcmp(name, "approve"))) {
-			rc = usage_error("cleanup", used ? "unknown option '%s'" : "option '%s' needs a value", a);
+		size_t k = 0;
+		while (names[k] && strcmp(names[k], name))
+			k++;
+		if (!used || !names[k]) {
+			rc = usage_error(cmd, used ? "unknown option '%s'" : "option '%s' needs a value", a);
 			break;
 		}
 		i += used - 1;
-		if (!strcmp(name, "resource"))
-			resname = val;
-		else
-			approve = val;
+		vals[k] = val;
 	}
+	if (rc < 0 && !*file)
+		rc = usage_error(cmd, "which playbook? give its FILE");
+	return rc;
+}
+
+static int cmd_cleanup(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	const char *file = NULL, *v[2] = { NULL, NULL };
+	static const char *const names[] = { "resource", "approve", NULL };
+	int rc = file_opts("cleanup", argc, argv, names, NULL, v, NULL, &file, &o);
 	if (rc >= 0)
 		return rc;
-	if (!file)
-		return usage_error("cleanup", "which playbook? give its FILE");
+	const char *resname = v[0], *approve = v[1];
 	if (!resname)
 		return usage_error("cleanup", "which resource? give --resource NAME");
 	if (approve && !*approve)
@@ -551,7 +598,53 @@ static int cmd_cleanup(int argc, char **argv)
 	return rc;
 }
 
+/* ---- salvage: the writes after the restore point ---- */
+
+static int cmd_salvage(int argc, char **argv)
+{
+	struct run_opts o = { 0 };
+	const char *file = NULL, *v[4] = { NULL, NULL, NULL, NULL }, *f[1] = { NULL };
+	static const char *const names[] = { "resource", "state", "against", "out", NULL };
+	static const char *const flags[] = { "count-only", NULL };
+	int rc = file_opts("salvage", argc, argv, names, flags, v, f, &file, &o);
+	if (rc >= 0)
+		return rc;
+	if (!v[0] || !*v[0])
+		return usage_error("salvage", "which pitr resource? give --resource NAME");
+	if (!v[1] || !*v[1])
+		return usage_error("salvage", "which preserved state? give --state NAME (`drplay cleanup FILE --resource %s` lists them)", v[0]);
+	int count_only = f[0] != NULL;
+	json_t *with = json_pack("{s:s,s:s,s:b}", "resource", v[0], "state", v[1], "count_only", count_only);
+	if (v[2])
+		json_object_set_new(with, "against", json_string(v[2]));
+	char *out = v[3] ? xstrdup(v[3]) : xasprintf("salvage-%s", v[1]);
+	if (!count_only)
+		json_object_set_new(with, "out", json_string(out));
+	free(out);
+	o.file = file;
+	o.one_def = registry_find("pitr.salvage");
+	o.one_with = with;
+	o.one_id = "salvage";
+	o.command = "salvage";
+	o.no_journal = 1;
+	rc = drplay_run(&o);
+	json_decref(with);
+	return rc;
+}
+
 static int cmd_help(int argc, char **argv);
+static int cmd_manpage(int argc, char **argv);
+
+/* `drplay mcp`: the server's body is mcp.c. */
+static int cmd_mcp(int argc, char **argv)
+{
+	int rc = mcp_main(argc, argv);
+	if (rc == -1)
+		printf("usage: %s\n\n%s", find_cmd("mcp")->usage, find_cmd("mcp")->help);
+	else if (rc == -2)
+		return usage_error("mcp", "unknown option or argument");
+	return rc < 0 ? EXIT_OK : rc;
+}
 
 static int cmd_version(int argc, char **argv)
 {
@@ -586,6 +679,16 @@ static const struct cmd commands[] = {
 		.help = "Shows help for drplay or one command.\n",
 	},
 	{
+		.name = "evidence",
+		.fn = evidence_command,
+		.usage = "drplay evidence verify FILE [--key PUBLIC_KEY] [--journal JOURNAL]",
+		.help = "Checks an evidence document report.write wrote (format evidence): with --key, that it is\n"
+			"signed and that the Ed25519 signature verifies with that public key (PEM); with --journal,\n"
+			"that the run's journal fits its hash chain and still has, at the line the document\n"
+			"recorded, the chain the document recorded. Names what does not fit.\n"
+			"Exit: 0 every check fits, 1 something does not, 2 usage or a file that cannot be read.\n",
+	},
+	{
 		.name = "lint",
 		.fn = cmd_lint,
 		.usage = "drplay lint FILE... [--format=text|json|sarif | --json]",
@@ -596,11 +699,37 @@ static const struct cmd commands[] = {
 			"Exit: 0 no errors (warnings allowed), 1 errors found, 2 usage or unreadable file.\n",
 	},
 	{
+		.name = "manpage",
+		.fn = cmd_manpage,
+		.usage = "drplay manpage 1|5",
+		.help = "Prints the manual page drplay(1) (the commands) or drplay-playbook(5) (the playbook\n"
+			"format) in roff, generated from the command table and the registry; `make install`\n"
+			"installs them.\n",
+	},
+	{
+		.name = "mcp",
+		.fn = cmd_mcp,
+		.usage = "drplay mcp [--allow-disaster --authorize-file FILE] [--journal-dir DIR]",
+		.help = "A Model Context Protocol server on standard input and output (JSON-RPC 2.0, one\n"
+			"message per line): tools lint, plan, run, status and actions, each run as a child\n"
+			"drplay. Runs are validation-only unless --allow-disaster and --authorize-file are\n"
+			"given; an approve step is asked of the person through the client (elicitation).\n"
+			"Logs go to standard error. Exit: 0 when the client closes the input; 2 usage.\n",
+	},
+	{
 		.name = "plan",
 		.fn = cmd_plan,
 		.usage = "drplay plan FILE [run options]",
 		.help = "Prints the resolved plan for a mode, as `drplay run --dry-run`: which steps would run\n"
 			"or be skipped and why, with every value resolved and secrets masked. Runs nothing.\n",
+	},
+	{
+		.name = "procedures",
+		.fn = cmd_procedures,
+		.usage = "drplay procedures [NAME[@MAJOR]]",
+		.help = "Lists the procedures this drplay ships (a playbook imports one with\n"
+			"`import: drplay:NAME@MAJOR` and binds its resources and params); with NAME, prints\n"
+			"its YAML (the newest major unless @MAJOR is given).\n",
 	},
 	{
 		.name = "run",
@@ -618,6 +747,19 @@ static const struct cmd commands[] = {
 			"before any state-changing step ran (no outage); 130 interrupted.\n",
 	},
 	{
+		.name = "salvage",
+		.fn = cmd_salvage,
+		.usage = "drplay salvage FILE --resource NAME --state STATE [--against RESOURCE] [--out DIR] [--count-only] [--mode=MODE] [--journal-dir DIR] [--json]",
+		.help = "Starts a state a restore preserved (for a pitr resource: the replaced data directory,\n"
+			"copied first so that it is never altered) as a throwaway server, compares it by primary\n"
+			"key with the restored database (--against, default the resource's database), and writes\n"
+			"the rows the restore discarded or changed into DIR (default salvage-STATE, new or empty):\n"
+			"salvage.sql (INSERT and UPDATE statements to review and apply) and one CSV per table.\n"
+			"--count-only writes nothing and prints the counts. The server is stopped on every path.\n"
+			"Exit: 0 done; 2 usage or playbook error; 4 it failed, nothing changed (the preserved state\n"
+			"and the restored database are untouched; the throwaway server is stopped).\n",
+	},
+	{
 		.name = "schema",
 		.fn = cmd_schema,
 		.usage = "drplay schema",
@@ -627,14 +769,17 @@ static const struct cmd commands[] = {
 	{
 		.name = "status",
 		.fn = cmd_status,
-		.usage = "drplay status [RUN_ID | --playbook NAME] [--follow] [--journal-dir DIR] [--json]",
+		.usage = "drplay status [RUN_ID | --playbook NAME] [--follow] [--verify] [--journal-dir DIR] [--json]",
 		.help = "Shows a run from its journal: steps with outcomes and timings, failed gates, and the\n"
 			"state it left (maintenance, preserved snapshots); for a run without an end, whether\n"
 			"it is still running or was killed. Without RUN_ID it shows the newest run of a\n"
 			"playbook (of --playbook NAME), by its start: a one-step command such as `drplay\n"
 			"maintenance on` is shown only when there is no playbook run.\n"
 			"--follow prints every event as it is journaled until the run ends, then exits with\n"
-			"the run's exit code (130 when its process is gone without an end: killed).\n",
+			"the run's exit code (130 when its process is gone without an end: killed).\n"
+			"--verify checks the run's journal hash chain instead and names the first line that does\n"
+			"not fit (edited, deleted, inserted, reordered, or a cut last line) and what was expected.\n"
+			"Exit with --verify: 0 every line fits, 1 a line does not, 2 no journal or unreadable.\n",
 	},
 	{
 		.name = "version",
@@ -707,6 +852,21 @@ static int cmd_help(int argc, char **argv)
 	return show_help(c->name);
 }
 
+static int cmd_manpage(int argc, char **argv)
+{
+	if (argc != 2)
+		return usage_error("manpage", "which page? give 1 (the commands) or 5 (the playbook format)");
+	commands_init();
+	struct man_cmd *mc = xcalloc(ncmds, sizeof(*mc));
+	for (size_t i = 0; i < ncmds; i++)
+		mc[i] = (struct man_cmd){ .name = all_cmds[i].name, .usage = all_cmds[i].usage, .help = all_cmds[i].help };
+	int rc = manpage_print(argv[1], mc, ncmds, stdout);
+	free(mc);
+	if (rc != 0)
+		return usage_error("manpage", "no page '%s'; give 1 (the commands) or 5 (the playbook format)", argv[1]);
+	return EXIT_OK;
+}
+
 /* Whether the command was asked for JSON (--json, or --format=json where a
  * command takes formats): then a refusal before its run is a JSON document
  * on stdout too (fail_json_begin). */
@@ -742,6 +902,9 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return rc;
 	}
+	/* `drplay COMMAND -h|--help`, whatever the command's own options */
+	if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")))
+		return show_help(c->name);
 	if (wants_json(argc, argv))
 		fail_json_begin(c->name);
 	rc = fail_json_end(c->fn(argc - 1, argv + 1));

@@ -45,6 +45,12 @@ struct doc {
 	char sha256[65];      /* of the file's bytes */
 	struct node *root;    /* NULL when loading failed */
 	struct arena *arena;  /* owns every node */
+	/* A shipped procedure imported by a playbook: the importing line (its
+	 * file NULL otherwise) and the reference as written there. */
+	struct loc imported_at;
+	const char *import_ref;
+	/* The procedure this playbook imports (owned: freed with it), or NULL. */
+	struct doc *imported;
 };
 
 struct diags;

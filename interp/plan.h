@@ -102,6 +102,7 @@ struct step {
 
 struct playbook {
 	struct doc *doc;
+	const char *import_ref; /* "drplay:NAME@MAJOR" as imported, or NULL */
 	struct arena *arena;
 	const char *file;
 	const char *name;

@@ -14,6 +14,7 @@
 #include "redact.h"
 #include "resolve.h"
 #include "util.h"
+#include "text.h"
 
 /* ---- load and check ---- */
 
@@ -161,7 +162,7 @@ static int given_param(const struct playbook *pb, const char *arg, json_t *param
 /* A JSON value as a message quotes it (caller frees). */
 static char *json_shown(json_t *v)
 {
-	return json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY);
+	return json_is_string(v) ? xstrdup(json_string_value(v)) : json_dumps_short(v, JSON_ENCODE_ANY);
 }
 
 /* Param p after the --param values: its default applied, then required in
@@ -514,6 +515,8 @@ int prepare_authorize(struct run *r, const struct run_opts *o)
 		redact_register(given);
 		if (why_not)
 			fail_set(&f, EXIT_REFUSED, "%s; nothing ran", why_not);
+		else
+			r->authorized_with = o->authorize_file ? "--authorize-file" : "--authorize";
 		free(why_not);
 	}
 	free_secret(owned);
@@ -578,7 +581,7 @@ static void print_vtree_plan(struct run *r, const struct vtree *v, const char *k
 		text = xstrdup(expr_text(v->expr));
 	} else if (!v->dynamic && vtree_eval(v, &ctx, &j, &err, NULL) == 0) {
 		text = json_is_string(j) ? xstrdup(json_string_value(j))
-					 : json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+					 : json_dumps_short(j, JSON_COMPACT | JSON_ENCODE_ANY);
 	} else if (v->kind == VT_TMPL) {
 		text = xasprintf("%s   (resolved at run time)", tmpl_text(v->tmpl));
 	} else if (v->dynamic) {
@@ -627,6 +630,9 @@ void print_plan(struct run *r)
 	const struct playbook *pb = r->pb;
 	run_say(r, "plan for '%s' (%s) in %s mode; nothing runs (dry run)\n", pb->name, pb->file,
 		mode_name(r->mode));
+	if (pb->import_ref)
+		run_say(r, "imports %s (%s): the procedure's steps, bound to this file's resources and params\n",
+			pb->import_ref, pb->doc->imported->file);
 	if (json_object_size(r->params)) {
 		run_say(r, "params:\n");
 		const char *k;

@@ -579,6 +579,7 @@ static void run_init(struct run *r, const struct run_opts *o)
 		r->res[i].fields = json_object();
 	}
 	r->created = json_object();
+	r->tools = json_object();
 	r->res_taint = json_object();
 	r->hidden_env = hidden_env(pb);
 	r->json = o->json;
@@ -620,6 +621,7 @@ static void run_release(struct run *r)
 	free(r->snapped);
 	children_release(&r->children);
 	json_decref(r->created);
+	json_decref(r->tools);
 	json_decref(r->res_taint);
 	json_decref(r->hidden_env);
 }

@@ -55,6 +55,8 @@ struct run {
 	json_t *created;       /* {"kind": ["name", ...]} made by this run */
 	json_t *res_taint;     /* {"resource": {"field": true}}: fields made from secrets */
 	json_t *hidden_env;    /* {"NAME": true}: variables no child inherits (secrets) */
+	json_t *tools;         /* {"basename": "argv[0]"}: programs the run's steps started */
+	const char *authorized_with; /* disaster mode: "--authorize-file" or "--authorize" */
 	unsigned char *snapped; /* per resource: a safety snapshot of it passed */
 	int state_changed;
 	int stopped;

@@ -12,6 +12,7 @@
  * second, a run whose process is gone): it never spins.
  */
 #include "status.h"
+#include "chain.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -346,6 +347,8 @@ int status_show(const struct status_opts *o)
 	int rc;
 	if (!path)
 		rc = fail_print(&f, "drplay status");
+	else if (o->verify)
+		rc = chain_verify_print(path, o->json);
 	else if (o->follow)
 		rc = follow_run(dir, path, o->json);
 	else

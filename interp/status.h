@@ -11,6 +11,7 @@ struct status_opts {
 	const char *playbook; /* --playbook NAME, or NULL */
 	int follow;           /* --follow */
 	int json;             /* --json */
+	int verify;           /* --verify: check the journal's hash chain (chain.c) */
 };
 
 /* Shows the run o picks: RUN_ID's; else the newest run of a playbook (of

@@ -123,7 +123,7 @@ json_t *kept_names(const struct action_def *def, json_t *outputs)
 {
 	json_t *names = json_array();
 	for (const struct output_spec *o = def->outputs; o && o->name; o++) {
-		if (o->role == OUT_VALUE)
+		if (o->role != OUT_SNAPSHOT && o->role != OUT_PRESERVED)
 			continue;
 		json_t *v = json_object_get(outputs, o->name);
 		if (json_is_string(v))

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "run.h"
+#include "text.h"
 
 const char *ptype_name(enum ptype t)
 {
@@ -85,7 +86,7 @@ const char *type_mismatch(enum ptype t, json_t *j)
  * anything else as its JSON text (caller frees; NULL when unprintable). */
 static char *value_text(json_t *j)
 {
-	return json_is_string(j) ? xstrdup(json_string_value(j)) : json_dumps(j, JSON_ENCODE_ANY);
+	return json_is_string(j) ? xstrdup(json_string_value(j)) : json_dumps_short(j, JSON_ENCODE_ANY);
 }
 
 int allowed_has(const char *const *allowed, json_t *j)

@@ -157,13 +157,9 @@ const char *jh_describe(const struct jh_resp *r)
 
 char *jh_escape(const char *s)
 {
-	struct strbuf sb = STRBUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '_' || *p == '.' || *p == '~')
-			sb_addc(&sb, (char)*p);
-		else
-			sb_addf(&sb, "%%%02X", *p);
-	}
-	return sb_detach(&sb);
+	/* libcurl keeps exactly RFC 3986's unreserved characters. */
+	char *e = curl_easy_escape(NULL, s, 0);
+	char *r = xstrdup(e ? e : "");
+	curl_free(e);
+	return r;
 }

@@ -92,18 +92,21 @@ const struct s3_conf *s3_conf(const struct s3 *s)
 
 char *s3_uri_encode(const char *s, int keep_slash)
 {
-	static const char hex[] = "0123456789ABCDEF";
+	/* SigV4 wants RFC 3986's unreserved characters kept and everything else
+	 * as %XX (upper case), which is exactly curl_easy_escape's set; a key's
+	 * '/' must stay, so with keep_slash each segment is escaped alone. */
 	struct strbuf sb = STRBUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		unsigned char ch = *p;
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-		    ch == '.' || ch == '_' || ch == '~' || (keep_slash && ch == '/')) {
-			sb_addc(&sb, (char)ch);
-		} else {
-			sb_addc(&sb, '%');
-			sb_addc(&sb, hex[ch >> 4]);
-			sb_addc(&sb, hex[ch & 15]);
+	for (;;) {
+		size_t n = keep_slash ? strcspn(s, "/") : strlen(s);
+		if (n) { /* a length of 0 would mean the whole string to curl */
+			char *e = curl_easy_escape(NULL, s, (int)n);
+			sb_adds(&sb, e ? e : "");
+			curl_free(e);
 		}
+		if (!s[n])
+			break;
+		sb_addc(&sb, '/');
+		s += n + 1;
 	}
 	return sb_detach(&sb);
 }

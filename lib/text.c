@@ -7,6 +7,8 @@
  */
 #include "text.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -182,4 +184,28 @@ static char *term_copy(const char *s, size_t n)
 json_t *json_term(json_t *v)
 {
 	return json_map_text(v, term_copy);
+}
+
+/* 1 when every real in v reads back exactly from 15 significant digits. */
+static int reals_short(const json_t *v)
+{
+	if (json_is_real(v)) {
+		char buf[40];
+		snprintf(buf, sizeof(buf), "%.15g", json_real_value(v));
+		return strtod(buf, NULL) == json_real_value(v);
+	}
+	const char *k;
+	json_t *x;
+	size_t i;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, x) if (!reals_short(x)) return 0;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x) if (!reals_short(x)) return 0;
+	}
+	return 1;
+}
+
+char *json_dumps_short(const json_t *v, size_t flags)
+{
+	return json_dumps(v, flags | JSON_REAL_PRECISION(reals_short(v) ? 15 : 17));
 }

@@ -51,4 +51,9 @@ json_t *json_map_text(json_t *v, char *(*fn)(const char *s, size_t n));
  * printing to a person. */
 json_t *json_term(json_t *v);
 
+/* json_dumps(v, flags) with every real number as written in the playbook:
+ * the shortest of 15 or 17 significant digits that reads back exactly (0.9,
+ * not 0.90000000000000002). New string, or NULL as json_dumps. */
+char *json_dumps_short(const json_t *v, size_t flags);
+
 #endif

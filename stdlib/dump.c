@@ -188,51 +188,6 @@ int dump_key_time(const char *key, int64_t *us)
 	return found ? 0 : -1;
 }
 
-const char *dump_pg_tool(const char *name)
-{
-	static struct {
-		char name[32];
-		char *path;
-	} cache[8];
-	static size_t n;
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(cache[i].name, name))
-			return cache[i].path;
-	char *path = NULL;
-	const char *env = getenv("DRPLAY_PG_BINDIR");
-	if (env && *env) {
-		path = xasprintf("%s/%s", env, name);
-	} else {
-		DIR *d = opendir("/usr/lib/postgresql");
-		long best = -1;
-		struct dirent *de;
-		while (d && (de = readdir(d))) {
-			char *end;
-			long v = strtol(de->d_name, &end, 10);
-			if (end == de->d_name || *end || v <= best)
-				continue;
-			char *p = xasprintf("/usr/lib/postgresql/%s/bin/%s", de->d_name, name);
-			if (access(p, X_OK) == 0) {
-				free(path);
-				path = p;
-				best = v;
-			} else {
-				free(p);
-			}
-		}
-		if (d)
-			closedir(d);
-		if (!path)
-			path = xstrdup(name);
-	}
-	if (n < ARRAY_SIZE(cache)) {
-		snprintf(cache[n].name, sizeof(cache[n].name), "%s", name);
-		cache[n].path = path;
-		n++;
-	}
-	return path; /* kept for the process's life */
-}
-
 /* ---- the dump stream inspector ---- */
 
 void dstream_init(struct dstream *d)
@@ -741,31 +696,6 @@ static int log_tool_lines(struct act *a, int fd, const char *tool, int max)
 	return errors;
 }
 
-/* "pg_dump (PostgreSQL) 15.8 (Debian ...)" -> "15.8". 0 or -1 (act_fail). */
-static int tool_version(struct act *a, const char *tool, char *ver, size_t n)
-{
-	char *argv[] = { (char *)dump_pg_tool(tool), "--version", NULL };
-	struct spawn_opts o;
-	memset(&o, 0, sizeof(o));
-	o.stdin_fd = o.stdout_fd = o.stderr_fd = -1;
-	struct spawn_result res;
-	if (act_run(a, argv, &o, &res) != 0)
-		return -1;
-	int ok = res.exited && res.status == 0 && res.out;
-	if (ok) {
-		const char *p = strstr(res.out, ") ");
-		p = p ? p + 2 : res.out;
-		size_t k = strcspn(p, " \n");
-		snprintf(ver, n, "%.*s", (int)k, p);
-	}
-	spawn_result_release(&res);
-	if (!ok) {
-		act_fail(a, "'%s --version' failed; check that the PostgreSQL client tools are installed", tool);
-		return -1;
-	}
-	return 0;
-}
-
 /* A libpq conninfo for the resource with dbname replaced, password
  * included (for later steps' resources). New string. */
 static char *conninfo_for(struct act *a, struct resource *r, const char *dbname)
@@ -1062,6 +992,7 @@ struct create {
 	pthread_t tid;
 	int thread;
 	char pgdump_ver[64];
+	const char *tool_ver; /* what the pg_dump run said of itself (--version) */
 	uint64_t bytes;
 	char sha[65];
 	int64_t t0, t1;
@@ -1130,7 +1061,14 @@ static int create_spawn(struct create *c, int64_t compress)
 	char *comparg = compress >= 0 ? xasprintf("--compress=%lld", (long long)compress) : NULL;
 	char *argv[8];
 	int k = 0;
-	argv[k++] = (char *)dump_pg_tool("pg_dump");
+	const char *tool = dump_pg_tool_for(a, c->db, "pg_dump", &c->tool_ver);
+	if (!tool) {
+		free(dbarg);
+		free(snaparg);
+		free(comparg);
+		return -1;
+	}
+	argv[k++] = (char *)tool;
 	argv[k++] = "--format=custom";
 	argv[k++] = "--no-password";
 	argv[k++] = dbarg;
@@ -1377,8 +1315,8 @@ static int create_run(struct create *c)
 	if (create_pump(c) != 0)
 		return ACT_FAIL;
 	/* the version came from the archive's header; ask the tool otherwise */
-	if (!c->pgdump_ver[0] && tool_version(a, "pg_dump", c->pgdump_ver, sizeof(c->pgdump_ver)) != 0)
-		snprintf(c->pgdump_ver, sizeof(c->pgdump_ver), "unknown");
+	if (!c->pgdump_ver[0])
+		snprintf(c->pgdump_ver, sizeof(c->pgdump_ver), "%s", c->tool_ver ? c->tool_ver : "unknown");
 	c->t1 = mono_us();
 	int parts = store_writer_parts(c->w);
 	store_writer_free(c->w);
@@ -1427,6 +1365,7 @@ struct restore {
 	int sink_failed;
 	/* the consumer */
 	const char *tool;     /* pg_restore or psql */
+	const char *pg_restore, *psql; /* their paths (dump_pg_tool_for) */
 	pid_t pid;
 	int errfd, nullfd;
 	struct cpipe cp;
@@ -1459,7 +1398,7 @@ static int restore_spawn(struct restore *r, enum dump_fmt fmt, const char *file)
 	int k = 0;
 	if (fmt == DUMP_CUSTOM) {
 		r->tool = "pg_restore";
-		argv[k++] = (char *)dump_pg_tool("pg_restore");
+		argv[k++] = (char *)r->pg_restore;
 		argv[k++] = owned[0] = opt_arg("--dbname=%s", r->ci);
 		argv[k++] = "--no-password";
 		/* clean: the DROP phase may fail harmlessly (see clean_errors) */
@@ -1483,7 +1422,7 @@ static int restore_spawn(struct restore *r, enum dump_fmt fmt, const char *file)
 		}
 	} else {
 		r->tool = "psql";
-		argv[k++] = (char *)dump_pg_tool("psql");
+		argv[k++] = (char *)r->psql;
 		argv[k++] = "--no-psqlrc";
 		argv[k++] = "--quiet";
 		argv[k++] = "--no-password";
@@ -2017,6 +1956,7 @@ static void restore_report(struct restore *r, int errors)
 	act_out_int(a, "jobs", r->stage_path ? r->jobs : 1);
 	act_out_int(a, "errors_ignored", errors);
 	act_out(a, "bytes_per_second", json_real(rate));
+	act_out(a, "download_seconds", json_real(r->stage_path ? (double)(r->t_read - r->t0) / 1e6 : 0.0));
 	json_t *ev = json_object();
 	json_object_set_new(ev, "key", json_string(r->key));
 	json_object_set_new(ev, "store", json_string(store_name(r->st)));
@@ -2038,7 +1978,12 @@ static int restore_run(struct restore *r)
 	struct act *a = r->a;
 	act_unchanged(a); /* until a database is created or pg_restore starts */
 	int into_new = 0;
-	if (restore_args(r, &into_new) != 0 || restore_precheck(r) != 0 || restore_target(r, into_new) != 0)
+	if (restore_args(r, &into_new) != 0 || restore_precheck(r) != 0)
+		return ACT_FAIL;
+	/* the client tools, new enough for the target's server, before it changes */
+	r->pg_restore = dump_pg_tool_for(a, r->target, "pg_restore", NULL);
+	r->psql = r->pg_restore ? dump_pg_tool_for(a, r->target, "psql", NULL) : NULL;
+	if (!r->psql || restore_target(r, into_new) != 0)
 		return ACT_FAIL;
 	char hs[32];
 	act_log(a, "restoring '%s' (%s) from %s into database '%s' on %s%s", r->key, human_size(r->size, hs, sizeof(hs)),
@@ -2163,6 +2108,8 @@ static const struct output_spec restore_outputs[] = {
 	{ .name = "jobs", .type = T_INT, .doc = "parallel jobs used" },
 	{ .name = "errors_ignored", .type = T_INT, .doc = "SQL errors passed over (allow_errors)" },
 	{ .name = "bytes_per_second", .type = T_NUMBER, .doc = "the dump's bytes over the whole restore time" },
+	{ .name = "download_seconds", .type = T_NUMBER, .role = OUT_PHASE_DOWNLOAD,
+	  .doc = "with jobs > 1, the time spent downloading the dump to local storage before pg_restore; 0 when streamed (download and restore overlap)" },
 	{ .name = NULL },
 };
 static const struct action_def dump_restore_def = {

@@ -98,12 +98,27 @@ struct sigpipe_guard {
 void sigpipe_ignore(struct sigpipe_guard *g);
 void sigpipe_restore(struct sigpipe_guard *g);
 
-/* The path of a PostgreSQL client tool (pg_dump, pg_restore, psql):
- * $DRPLAY_PG_BINDIR/NAME when set, else the newest
- * /usr/lib/postgresql/VERSION/bin/NAME (Debian's layout: skipping the Perl
- * pg_wrapper in /usr/bin saves ~100 ms a start, and the newest version
- * reads every older server and archive), else NAME, found on PATH. */
+/* The path of a PostgreSQL client tool (pg_dump, pg_restore, psql) when no
+ * server is involved (pg_restore --list): $DRPLAY_PG_BINDIR/NAME when set,
+ * else the newest /usr/lib/postgresql/VERSION/bin/NAME (Debian's layout:
+ * skipping the Perl pg_wrapper in /usr/bin saves ~100 ms a start), else
+ * NAME, found on PATH. Kept for the process's life. (dump_tools.c) */
 const char *dump_pg_tool(const char *name);
+/* The client tool NAME for talking to the server of postgres resource r:
+ * from r's bin_dir, else $DRPLAY_PG_BINDIR, else the newest of Debian's
+ * layout or PATH whose major version is the server's or newer (SPEC 8.5).
+ * Sets *version (may be NULL) to the tool's version. The path (kept for the
+ * process's life), or NULL after act_fail naming what was found and what
+ * to install. */
+const char *dump_pg_tool_for(struct act *a, struct resource *r, const char *name, const char **version);
+/* The major version in a tool's `--version` line, as a number that orders
+ * them ("pg_dump (PostgreSQL) 16.2 (Ubuntu 16.2-1)" -> 1600, 9.6.24 ->
+ * 906), with the version itself copied to ver (may be NULL); -1 when there
+ * is none. */
+int dump_tool_major(const char *line, char *ver, size_t n);
+/* The major of a server_version_num, the same way (160002 -> 1600, 90624
+ * -> 906). */
+int dump_server_major(int server_version_num);
 
 /* Progress of one phase (act_progress): started at once (its clock), then
  * at most every 250 ms, and closed at 100% on a terminal or when a line

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
 #include "maint.h"
@@ -32,49 +33,105 @@ struct redis_url {
 	int port;
 	int db;
 	char user[128];
-	char *password;
+	char *password;     /* percent-decoded, or NULL */
+	char *password_raw; /* as written in the url (still encoded), or NULL */
 };
 
-/* Parses redis://[[user]:password@]host[:port][/db]. Returns 0 or -1. */
-static int parse_redis_url(const char *url, struct redis_url *u)
+static void redis_url_release(struct redis_url *u)
+{
+	free_secret(u->password);
+	free_secret(u->password_raw);
+	u->password = u->password_raw = NULL;
+}
+
+/* What to use instead of rediss://, in every message refusing it. */
+#define REDISS_ALTERNATIVES                                                                          \
+	"this build's hiredis (0.14) has no TLS; reach the server through a local TLS tunnel (stunnel or " \
+	"spiped on loopback, then redis://127.0.0.1:PORT), or use the http, postgres or file driver"
+
+/* Parses redis://[[user]:password@]host[:port][/db] with libcurl's URL API
+ * (user and password percent-decoded, IPv6 hosts in brackets). Returns 0,
+ * or -1 with a reason in err (never the password). u is released by
+ * redis_url_release either way. */
+static int parse_redis_url(const char *url, struct redis_url *u, char *err, size_t errsz)
 {
 	memset(u, 0, sizeof(*u));
 	u->port = 6379;
-	if (strncmp(url, "redis://", 8) != 0)
+	if (!strncmp(url, "rediss://", 9)) {
+		snprintf(err, errsz, "rediss:// (TLS) is not supported: %s", REDISS_ALTERNATIVES);
 		return -1;
-	const char *p = url + 8;
-	const char *at = strrchr(p, '@');
-	if (at) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		if (colon) {
-			snprintf(u->user, sizeof(u->user), "%.*s", (int)(colon - p), p);
-			u->password = xstrndup(colon + 1, (size_t)(at - colon - 1));
-		} else {
-			snprintf(u->user, sizeof(u->user), "%.*s", (int)(at - p), p);
+	}
+	if (strncmp(url, "redis://", 8) != 0) {
+		snprintf(err, errsz, "it does not start with redis://");
+		return -1;
+	}
+	CURLU *h = curl_url();
+	CURLUcode rc = h ? curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) : CURLUE_OUT_OF_MEMORY;
+	char *host = NULL, *port = NULL, *user = NULL, *path = NULL, *query = NULL;
+	int ret = -1;
+	if (rc != CURLUE_OK) {
+		snprintf(err, errsz, "%s", curl_url_strerror(rc));
+		goto out;
+	}
+	curl_url_get(h, CURLUPART_HOST, &host, 0);
+	curl_url_get(h, CURLUPART_PORT, &port, 0);
+	curl_url_get(h, CURLUPART_USER, &user, CURLU_URLDECODE);
+	curl_url_get(h, CURLUPART_PASSWORD, &u->password, CURLU_URLDECODE);
+	curl_url_get(h, CURLUPART_PASSWORD, &u->password_raw, 0);
+	curl_url_get(h, CURLUPART_PATH, &path, 0);
+	curl_url_get(h, CURLUPART_QUERY, &query, 0);
+	/* curl's strings are freed with curl_free: keep copies of ours. */
+	if (u->password) {
+		char *p = xstrdup(u->password), *r = xstrdup(u->password_raw ? u->password_raw : "");
+		explicit_bzero(u->password, strlen(u->password));
+		curl_free(u->password);
+		if (u->password_raw) {
+			explicit_bzero(u->password_raw, strlen(u->password_raw));
+			curl_free(u->password_raw);
 		}
-		p = at + 1;
+		u->password = p;
+		u->password_raw = r;
 	}
-	size_t hl = strcspn(p, ":/");
-	if (hl == 0 || hl >= sizeof(u->host))
-		return -1;
-	snprintf(u->host, sizeof(u->host), "%.*s", (int)hl, p);
-	p += hl;
-	if (*p == ':') {
-		char *end;
-		long port = strtol(p + 1, &end, 10);
-		if (port <= 0 || port > 65535)
-			return -1;
-		u->port = (int)port;
-		p = end;
+	size_t hl = host ? strlen(host) : 0;
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') { /* IPv6: hiredis wants it bare */
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+		hl -= 2;
 	}
-	if (*p == '/' && p[1]) {
+	if (hl == 0 || hl >= sizeof(u->host)) {
+		snprintf(err, errsz, "the host is %s", hl ? "too long" : "missing");
+		goto out;
+	}
+	memcpy(u->host, host, hl + 1);
+	if (user && strlen(user) >= sizeof(u->user)) {
+		snprintf(err, errsz, "the user name is too long");
+		goto out;
+	}
+	snprintf(u->user, sizeof(u->user), "%s", user ? user : "");
+	if (port)
+		u->port = (int)strtol(port, NULL, 10); /* curl checked it is 1..65535 */
+	if (query) {
+		snprintf(err, errsz, "it has a query ('?%s'), which drplay does not read", query);
+		goto out;
+	}
+	if (path && path[0] == '/' && path[1]) {
 		char *end;
-		long db = strtol(p + 1, &end, 10);
-		if (db < 0 || *end)
-			return -1;
+		long db = strtol(path + 1, &end, 10);
+		if (db < 0 || db > 100000 || *end || end == path + 1) {
+			snprintf(err, errsz, "the path '%s' is not a database number (/0, /1, ...)", path);
+			goto out;
+		}
 		u->db = (int)db;
 	}
-	return 0;
+	ret = 0;
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(user);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(h);
+	return ret;
 }
 
 static void redis_drop(struct mctx *m)
@@ -112,13 +169,17 @@ static int redis_open(struct mctx *m)
 		return M_OK;
 	struct redis_url u;
 	const char *url = res_str(m->r, "url");
-	if (parse_redis_url(url, &u) != 0) {
-		free_secret(u.password);
-		maint_seterr(m, "redis url '%s' is not redis://[user:password@]host[:port][/db]", url);
+	char why[300];
+	int bad = parse_redis_url(url, &u, why, sizeof(why));
+	if (u.password) {
+		act_secret(m->a, u.password);
+		act_secret(m->a, u.password_raw);
+	}
+	if (bad) {
+		redis_url_release(&u);
+		maint_seterr(m, "redis url '%s' cannot be used: %s", url, why);
 		return M_REFUSED;
 	}
-	if (u.password)
-		act_secret(m->a, u.password);
 	const char *pw = res_str(m->r, "password");
 	if (pw && *pw) {
 		free_secret(u.password);
@@ -130,7 +191,7 @@ static int redis_open(struct mctx *m)
 		maint_seterr(m, "cannot connect to redis at %s:%d: %s", u.host, u.port, c ? c->errstr : "out of memory");
 		if (c)
 			redisFree(c);
-		free_secret(u.password);
+		redis_url_release(&u);
 		return M_DOWN;
 	}
 	redisSetTimeout(c, tv);
@@ -141,7 +202,7 @@ static int redis_open(struct mctx *m)
 		rep = redis_cmd(m, &st, "AUTH %s %s", u.user, u.password);
 	else if (u.password)
 		rep = redis_cmd(m, &st, "AUTH %s", u.password);
-	free_secret(u.password);
+	redis_url_release(&u);
 	if (rep)
 		freeReplyObject(rep);
 	if (st == M_OK && u.db) {
@@ -270,9 +331,27 @@ static const struct param_spec redis_fields[] = {
 	  .doc = "json (a document like http's) or plain (1/0, with KEY:message and KEY:eta beside it)" },
 	{ .name = "key", .type = T_STRING, .def = "maintenance", .doc = "the key" },
 	{ .name = "password", .type = T_STRING, .flags = P_SECRET, .doc = "the password (instead of one in the url)" },
-	{ .name = "url", .type = T_STRING, .flags = P_REQUIRED, .doc = "redis://[user:password@]host[:port][/db]" },
+	{ .name = "url", .type = T_STRING, .flags = P_REQUIRED, .doc = "redis://[user:password@]host[:port][/db], user and password percent-encoded (%40 for @); rediss:// is refused (no TLS in hiredis 0.14: use a local TLS tunnel)" },
 	{ .name = NULL },
 };
+
+/* Static check of a literal url (a templated one is checked when the run
+ * resolves it, before the switch is used): its form, and rediss:// refused
+ * at lint time rather than in the middle of a drill. */
+static int redis_check(const struct argq *q)
+{
+	const char *url = argq_str(q, "url", NULL);
+	if (!url)
+		return 0;
+	struct redis_url u;
+	char why[300];
+	int bad = parse_redis_url(url, &u, why, sizeof(why));
+	redis_url_release(&u);
+	if (!bad)
+		return 0;
+	argq_error(q, "url", "the redis url cannot be used: %s", why);
+	return 1;
+}
 
 static const struct maint_ops redis_ops = {
 	.read = redis_read,
@@ -287,5 +366,6 @@ static const struct driver_def maint_redis_driver = {
 	.doc = "a key on a Redis server (hiredis)",
 	.fields = redis_fields,
 	.ops = &redis_ops,
+	.check = redis_check,
 };
 DRIVER_REGISTER(maint_redis_driver)

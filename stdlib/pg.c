@@ -520,6 +520,8 @@ char *pg_literal(PGconn *c, const char *value)
 
 static const struct param_spec pg_fields[] = {
 	{ .name = "application_name", .type = T_STRING, .def = "drplay", .doc = "shown in pg_stat_activity" },
+	{ .name = "bin_dir", .type = T_STRING,
+	  .doc = "the directory of the PostgreSQL client tools (pg_dump, pg_restore, psql) for this server, of its major version or newer (default: $DRPLAY_PG_BINDIR, else the newest of /usr/lib/postgresql/N/bin and PATH that is new enough)" },
 	{ .name = "connect_timeout", .type = T_DURATION, .def = "10s", .doc = "how long to wait for a connection" },
 	{ .name = "dsn", .type = T_STRING, .flags = P_REQUIRED,
 	  .doc = "a libpq connection string or URI; one with a password must come from ${secret.NAME}" },

@@ -930,29 +930,33 @@ json_t *ckplan_entry(const struct pgtab *t, const struct ckplan *p, const struct
 
 /* Waits until c has input or is writable-idle; cancels on interruption.
  * Returns 0, or -1 when cancelled (a cancel request was sent). */
+/* Asks the server to cancel c's statement, once. */
+static void cancel_once(PGconn *c, int *cancel_sent)
+{
+	if (*cancel_sent)
+		return;
+	PGcancel *cn = PQgetCancel(c);
+	if (cn) {
+		char eb[256];
+		PQcancel(cn, eb, sizeof(eb));
+		PQfreeCancel(cn);
+	}
+	*cancel_sent = 1;
+}
+
 static int wait_input(struct act *a, PGconn *c, int *cancel_sent)
 {
-	if (act_cancelled(a) && !*cancel_sent) {
-		PGcancel *cn = PQgetCancel(c);
-		if (cn) {
-			char eb[256];
-			PQcancel(cn, eb, sizeof(eb));
-			PQfreeCancel(cn);
-		}
-		*cancel_sent = 1;
-	}
+	if (act_cancelled(a))
+		cancel_once(c, cancel_sent);
 	struct pollfd pf = { PQsocket(c), POLLIN, 0 };
 	poll(&pf, 1, 100);
 	return *cancel_sent ? -1 : 0;
 }
 
-int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct acc *out, json_t **keys,
-		 size_t max_keys, char **err)
+int pg_copy_each(struct act *a, PGconn *c, const char *sql, int (*line)(void *ud, const char *buf, size_t len),
+		 void *ud, char **err)
 {
-	memset(out, 0, sizeof(*out));
 	*err = NULL;
-	if (keys)
-		*keys = json_object();
 	if (!PQsendQuery(c, sql)) {
 		*err = xstrdup(pg_first_line(PQerrorMessage(c)));
 		return -1;
@@ -976,8 +980,6 @@ int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct ac
 		return -1;
 	}
 	PQclear(res);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	int rc = 0;
 	for (;;) {
 		char *buf = NULL;
@@ -998,47 +1000,14 @@ int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct ac
 			rc = -1;
 			break;
 		}
-		const char *p = buf, *end = buf + len;
-		if (end > p && end[-1] == '\n')
-			end--;
-		const char *kend = NULL;
-		if (keyed) {
-			kend = memchr(p, '\t', (size_t)(end - p));
-			if (!kend)
-				kend = end;
-			p = kend < end ? kend + 1 : end;
-		}
-		unsigned char d[EVP_MAX_MD_SIZE];
-		unsigned dl = 0;
-		if (!ctx || !md || !EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, p, (size_t)(end - p)) ||
-		    !EVP_DigestFinal_ex(ctx, d, &dl)) {
-			PQfreemem(buf);
-			*err = xstrdup("SHA-256 failed");
+		/* after a failed line the rest is drained, unread */
+		if (rc == 0 && line(ud, buf, (size_t)len) != 0) {
+			*err = xstrdup("the rows could not be processed");
 			rc = -1;
-			break;
-		}
-		acc_add_digest(out, d);
-		if (keys && json_object_size(*keys) < max_keys) {
-			char *k = xstrndup(buf, (size_t)(kend - buf));
-			char hex[17];
-			for (int i = 0; i < 8; i++)
-				snprintf(hex + 2 * i, 3, "%02x", d[i]);
-			/* duplicate keys (a composite key cut to its first
-			 * column) keep the sum of their digests' prefixes */
-			json_t *prev = json_object_get(*keys, k);
-			if (prev) {
-				char *both = xasprintf("%s+%s", json_string_value(prev), hex);
-				json_object_set_new(*keys, k, json_string(both));
-				free(both);
-			} else {
-				json_object_set_new(*keys, k, json_string(hex));
-			}
-			free(k);
+			cancel_once(c, &cancel_sent);
 		}
 		PQfreemem(buf);
 	}
-	EVP_MD_free(md);
-	EVP_MD_CTX_free(ctx);
 	while ((res = PQgetResult(c))) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK && !*err) {
 			*err = pg_result_error(res, c);
@@ -1054,5 +1023,66 @@ int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct ac
 	}
 	if (cancel_sent && rc == 0)
 		rc = -1;
+	return rc;
+}
+
+struct hash_lines {
+	int keyed;
+	struct acc *out;
+	json_t *keys;
+	size_t max_keys;
+	EVP_MD_CTX *ctx;
+	EVP_MD *md;
+};
+
+static int hash_copy_line(void *ud, const char *buf, size_t len)
+{
+	struct hash_lines *h = ud;
+	const char *p = buf, *end = buf + len;
+	if (end > p && end[-1] == '\n')
+		end--;
+	const char *kend = NULL;
+	if (h->keyed) {
+		kend = memchr(p, '\t', (size_t)(end - p));
+		if (!kend)
+			kend = end;
+		p = kend < end ? kend + 1 : end;
+	}
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+	if (!h->ctx || !h->md || !EVP_DigestInit_ex(h->ctx, h->md, NULL) || !EVP_DigestUpdate(h->ctx, p, (size_t)(end - p)) ||
+	    !EVP_DigestFinal_ex(h->ctx, d, &dl))
+		return -1;
+	acc_add_digest(h->out, d);
+	if (h->keys && json_object_size(h->keys) < h->max_keys) {
+		char *k = xstrndup(buf, (size_t)(kend - buf));
+		char hex[17];
+		for (int i = 0; i < 8; i++)
+			snprintf(hex + 2 * i, 3, "%02x", d[i]);
+		/* duplicate keys (a composite key cut to its first
+		 * column) keep the sum of their digests' prefixes */
+		json_t *prev = json_object_get(h->keys, k);
+		if (prev) {
+			char *both = xasprintf("%s+%s", json_string_value(prev), hex);
+			json_object_set_new(h->keys, k, json_string(both));
+			free(both);
+		} else {
+			json_object_set_new(h->keys, k, json_string(hex));
+		}
+		free(k);
+	}
+	return 0;
+}
+
+int pg_copy_hash(struct act *a, PGconn *c, const char *sql, int keyed, struct acc *out, json_t **keys,
+		 size_t max_keys, char **err)
+{
+	memset(out, 0, sizeof(*out));
+	if (keys)
+		*keys = json_object();
+	struct hash_lines h = { keyed, out, keys ? *keys : NULL, max_keys, EVP_MD_CTX_new(), EVP_MD_fetch(NULL, "SHA256", NULL) };
+	int rc = pg_copy_each(a, c, sql, hash_copy_line, &h, err);
+	EVP_MD_free(h.md);
+	EVP_MD_CTX_free(h.ctx);
 	return rc;
 }

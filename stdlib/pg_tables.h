@@ -99,6 +99,13 @@ void acc_digest(const struct acc *x, char hex[65]);
 int pg_canonical_settings(struct act *a, PGconn *c, int local);
 
 /* Streams `sql` (a COPY ... TO STDOUT) on c from the main thread,
+ * cancellable, calling line(ud, buf, len) for each line as it arrives (buf
+ * holds the line with its newline; a non-zero return stops the statement).
+ * Returns 0, or -1 with a message in *err (caller frees). */
+int pg_copy_each(struct act *a, PGconn *c, const char *sql, int (*line)(void *ud, const char *buf, size_t len),
+		 void *ud, char **err);
+
+/* Streams `sql` (a COPY ... TO STDOUT) on c from the main thread,
  * cancellable, hashing each line; with keyed = 1 each line starts with a key
  * text and a tab: then up to max_keys (key, row digest) pairs are also
  * returned in *keys (a JSON object key -> hex digest; NULL when not asked).

@@ -89,33 +89,6 @@ int pitr_window_check(struct pitr *p, const struct pitr_window *w, int64_t to_us
 	return 0;
 }
 
-static int setup(struct act *a, struct pitr *p)
-{
-	json_decref(p->cache);
-	memset(p, 0, sizeof(*p));
-	p->a = a;
-	p->r = act_resource(a, "resource");
-	if (!p->r)
-		return -1;
-	p->driver = res_str(p->r, "driver");
-	const struct driver_def *d = kind_driver(p->r->kind, p->driver);
-	if (!d) {
-		struct strbuf known = STRBUF_INIT;
-		const struct driver_def *const *k = p->r->kind->drivers;
-		for (size_t i = 0; k && k[i]; i++)
-			sb_addf(&known, "%s%s", i == 0 ? "" : k[i + 1] ? ", " : " or ", k[i]->name);
-		act_fail(a, "pitr resource '%s' has driver '%s'; use %s", p->r->name, p->driver ? p->driver : "",
-			 sb_str(&known));
-		sb_release(&known);
-		return -1;
-	}
-	p->ops = d->ops;
-	p->db = act_resource_named(a, res_str(p->r, "database"));
-	if (!p->db)
-		return -1;
-	return 0;
-}
-
 /* "<base>-<what>-<UTC timestamp>", with -2, -3... when taken. */
 static char *default_name(struct pitr *p, const char *what)
 {
@@ -154,7 +127,7 @@ static void out_undo(struct act *a, struct pitr *p, const char *name)
 
 static int window_action(struct act *a, struct pitr *p)
 {
-	if (setup(a, p) != 0)
+	if (pitr_setup(a, p) != 0)
 		return ACT_FAIL;
 	struct pitr_window w = { 0 };
 	if (p->ops->window(p, &w) != ACT_OK)
@@ -188,7 +161,7 @@ static int do_window(struct act *a)
 
 static int snapshot_action(struct act *a, struct pitr *p)
 {
-	if (setup(a, p) != 0)
+	if (pitr_setup(a, p) != 0)
 		return ACT_FAIL;
 	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, "before-restore");
 	if (check_name(p, name, "name") != 0) {
@@ -227,7 +200,7 @@ static int do_snapshot(struct act *a)
 
 static int restore_action(struct act *a, struct pitr *p)
 {
-	if (setup(a, p) != 0)
+	if (pitr_setup(a, p) != 0)
 		return ACT_FAIL;
 	struct pitr_restore_req q = { 0 };
 	int has_to = act_has(a, "to"), has_from = act_has(a, "from");
@@ -278,6 +251,7 @@ static int restore_action(struct act *a, struct pitr *p)
 			act_out_str(a, "target", q.from);
 		act_out_dur(a, "restore_time", took);
 		act_out(a, "restore_seconds", json_real((double)took / 1e6));
+		act_out(a, "replay_seconds", json_real((double)p->replay_us / 1e6));
 		char rt[40];
 		act_log(a, "pitr resource '%s' restored%s%s in %.1fs; the replaced state is kept as '%s' (undo: pitr.restore from: %s)",
 			p->r->name, recovered ? "; last transaction replayed at " : "",
@@ -305,7 +279,7 @@ static int do_restore(struct act *a)
 
 static int branch_action(struct act *a, struct pitr *p)
 {
-	if (setup(a, p) != 0)
+	if (pitr_setup(a, p) != 0)
 		return ACT_FAIL;
 	char *name = act_str(a, "name") ? xstrdup(act_str(a, "name")) : default_name(p, "branch");
 	if (check_name(p, name, "name") != 0) {
@@ -359,7 +333,7 @@ static int do_branch(struct act *a)
 
 static int discard_action(struct act *a, struct pitr *p)
 {
-	if (setup(a, p) != 0)
+	if (pitr_setup(a, p) != 0)
 		return ACT_FAIL;
 	const char *name = act_str(a, "name");
 	char *key = pitr_branch_key(p, name);
@@ -394,7 +368,7 @@ static json_t *list_preserved(struct act *a, struct resource *r)
 	(void)r;
 	struct pitr p;
 	memset(&p, 0, sizeof(p));
-	if (setup(a, &p) != 0)
+	if (pitr_setup(a, &p) != 0)
 		return NULL;
 	json_t *l = p.ops->list(&p);
 	json_decref(p.cache);
@@ -406,7 +380,7 @@ static int delete_preserved(struct act *a, struct resource *r, const char *name)
 	(void)r;
 	struct pitr p;
 	memset(&p, 0, sizeof(p));
-	if (setup(a, &p) != 0)
+	if (pitr_setup(a, &p) != 0)
 		return ACT_FAIL;
 	int rc = p.ops->remove(&p, name);
 	json_decref(p.cache);
@@ -484,6 +458,8 @@ static const struct output_spec restore_outputs[] = {
 	  .doc = "the name of the kept, replaced state (the run summary and `drplay status` list it)" },
 	{ .name = "recovered_to", .type = T_TIMESTAMP,
 	  .doc = "the time of the last transaction replayed (null when none was replayed)" },
+	{ .name = "replay_seconds", .type = T_NUMBER, .role = OUT_PHASE_REPLAY,
+	  .doc = "of restore_seconds, how long the restored server took to replay WAL and accept connections (0 for a driver that replays nothing drplay can time, e.g. neon)" },
 	{ .name = "restore_seconds", .type = T_NUMBER, .doc = "how long the restore took, in seconds" },
 	{ .name = "restore_time", .type = T_DURATION, .doc = "how long the restore took" },
 	{ .name = "target", .type = T_STRING, .doc = "the time or state asked for" },
@@ -575,7 +551,7 @@ static const struct action_def window_def = {
 };
 
 static const struct action_def *const pitr_actions[] = {
-	&branch_def, &discard_def, &restore_def, &snapshot_def, &window_def, NULL,
+	&branch_def, &discard_def, &restore_def, &pitr_salvage_def, &snapshot_def, &window_def, NULL,
 };
 static const struct kind_def *const pitr_kinds[] = { &pitr_kind, NULL };
 

@@ -30,6 +30,7 @@ struct pitr {
 	const char *driver;   /* its driver's name */
 	const struct pitr_ops *ops; /* its driver's operations */
 	json_t *cache;        /* a driver's answer kept for one action (pgbackrest info) */
+	int64_t replay_us;    /* pitr.restore: time the restored server took to replay WAL (0: not timed) */
 };
 
 /* What pitr.restore asks of a driver. Exactly one of to_us / from is set. */
@@ -63,7 +64,23 @@ struct pitr_ops {
 	/* 1 when `name` is already taken by a snapshot, preserved state or
 	 * branch (so that a default name gets a suffix). */
 	int (*exists)(struct pitr *p, const char *name);
+	/* For pitr.salvage: starts a preserved state for reading without
+	 * altering it; *dsn its connection string, *handle what close takes
+	 * (both new strings). NULL when the driver cannot. */
+	int (*open_preserved)(struct pitr *p, const char *name, char **dsn, char **handle);
+	/* Stops and removes what open_preserved started. */
+	int (*close_preserved)(struct pitr *p, const char *handle);
+	/* Keeps salvage's counts beside a preserved state, for `drplay
+	 * cleanup` (never in the state itself); NULL when the driver cannot. */
+	void (*note_preserved)(struct pitr *p, const char *name, json_t *counts);
 };
+
+/* pitr.salvage (pitr_salvage.c), in pitr.c's table. */
+extern const struct action_def pitr_salvage_def;
+
+/* Reads the `resource` parameter into p: the pitr resource, its driver's
+ * operations and its database. 0 or -1 after act_fail. */
+int pitr_setup(struct act *a, struct pitr *p);
 
 /* The fields of a server on this host, which the local and pgbackrest
  * drivers share (data_dir, os_user, ...; pitr_server.c). */
@@ -207,6 +224,13 @@ int srv_branch_discard(struct srv *s, const char *name);
 /* The local and pgbackrest drivers' discard operation: srv_branch_discard
  * on a fresh srv. Returns ACT_OK or ACT_FAIL (act_fail said why). */
 int srv_discard_op(struct pitr *p, const char *name);
+/* The local and pgbackrest drivers' open_preserved: a copy of the
+ * preserved data directory started as a branch named "<name>-salvage"
+ * (the preserved directory is never started). ACT_OK or ACT_FAIL. */
+int srv_open_preserved(struct pitr *p, const char *name, char **dsn, char **handle);
+/* The local and pgbackrest drivers' note_preserved: `salvage` in the
+ * preserved state's <name>.drplay.json. */
+void srv_note_preserved(struct pitr *p, const char *name, json_t *counts);
 /* After a failed branch: removes the unfinished branch and fails the step
  * with the first error plus what was done about it. */
 void srv_branch_abandon(struct srv *s, const char *name);

@@ -792,6 +792,9 @@ static const struct pitr_ops local_ops = {
 	.list = local_list,
 	.remove = local_remove,
 	.exists = local_exists,
+	.open_preserved = srv_open_preserved,
+	.close_preserved = srv_discard_op,
+	.note_preserved = srv_note_preserved,
 };
 
 static const struct driver_def pitr_local_driver = {

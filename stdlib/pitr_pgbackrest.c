@@ -513,6 +513,9 @@ static const struct pitr_ops pgbr_ops = {
 	.list = pgbr_list,
 	.remove = pgbr_remove,
 	.exists = pgbr_exists,
+	.open_preserved = srv_open_preserved,
+	.close_preserved = srv_discard_op,
+	.note_preserved = srv_note_preserved,
 };
 
 static const struct driver_def pitr_pgbackrest_driver = {

@@ -713,7 +713,7 @@ int srv_set_conf(struct srv *s, const char *dir, const char *const *lines)
 
 int srv_copy_tree(struct srv *s, const char *src, const char *dst, const char *what)
 {
-	char *argv[] = { "cp", "-a", (char *)src, (char *)dst, NULL };
+	char *argv[] = { "cp", "-a", "--reflink=auto", (char *)src, (char *)dst, NULL };
 	return srv_run(s, argv, NULL, what, NULL);
 }
 
@@ -896,6 +896,7 @@ static int restore_start(struct srv_restore *rs)
 	struct pitr *p = s->p;
 	const char *lf = res_str(p->r, "log_file");
 	char *log = lf && *lf ? xstrdup(lf) : xasprintf("%s/drplay-server.log", s->data_dir);
+	int64_t t0 = mono_us();
 	int rc = srv_start(s, s->data_dir, log, NULL);
 	if (rc == 0) {
 		act_log(p->a, "started the server on the restored data directory; waiting until it accepts connections and is out of recovery");
@@ -905,6 +906,7 @@ static int restore_start(struct srv_restore *rs)
 		if (rc != 0)
 			act_fail(p->a, "%s", ebuf);
 	}
+	p->replay_us = mono_us() - t0; /* start-up and WAL replay to the target (SPEC 8.3.2) */
 	free(log);
 	return rc;
 }
@@ -1067,6 +1069,21 @@ int srv_lay_down_copy(struct srv_restore *rs, unsigned tli)
 
 /* ---- listing and deleting what is kept ---- */
 
+/* What salvage counted in a preserved state, into its listing entry. */
+static void preserved_counts(json_t *o, json_t *sv)
+{
+	if (!json_is_object(sv))
+		return;
+	json_object_set(o, "salvage", sv);
+	const char *d = json_string_value(json_object_get(o, "detail"));
+	json_t *n = json_sprintf("%s%sholds %lld row%s the restore discarded and %lld it changed (against '%s')", d ? d : "",
+				 d ? "; " : "", (long long)json_integer_value(json_object_get(sv, "discarded")),
+				 json_integer_value(json_object_get(sv, "discarded")) == 1 ? "" : "s",
+				 (long long)json_integer_value(json_object_get(sv, "changed")),
+				 json_string_value(json_object_get(sv, "against")) ? json_string_value(json_object_get(sv, "against")) : "?");
+	json_object_set_new(o, "detail", n);
+}
+
 static void list_dir(struct srv *s, const char *dir, const char *type, json_t *out)
 {
 	DIR *d = opendir(dir);
@@ -1097,6 +1114,7 @@ static void list_dir(struct srv *s, const char *dir, const char *type, json_t *o
 			const char *run = json_string_value(json_object_get(m, "run"));
 			if (run)
 				json_object_set_new(o, "detail", json_sprintf("%s by run %s", !strcmp(type, "branch") ? "made" : "kept", run));
+			preserved_counts(o, json_object_get(m, "salvage"));
 			json_decref(m);
 			free(text);
 		} else {
@@ -1293,3 +1311,94 @@ const struct param_spec pitr_server_fields[] = {
 	  .doc = "how long a restored server may take to replay WAL and accept connections" },
 	{ .name = NULL },
 };
+
+/* ---- a preserved state, started for reading (pitr.salvage) ---- */
+
+/* The preserved directory is never started itself: a server started on it
+ * would replay, checkpoint and write there, and the state would no longer
+ * be the one the restore replaced. It is copied (cp -a, reflinked where the
+ * file system can) into the branch directory and the copy is started, on a
+ * free port, with archive_mode off, like a branch. */
+int srv_open_preserved(struct pitr *p, const char *name, char **dsn, char **handle)
+{
+	struct act *a = p->a;
+	*dsn = *handle = NULL;
+	struct srv s;
+	if (srv_init(p, &s) != 0)
+		return ACT_FAIL;
+	int rc = ACT_FAIL;
+	char *src = xasprintf("%s/%s", s.preserve_dir, name), *bname = NULL, *dest = NULL;
+	if (!pitr_safe_name(name) || !is_dir(src)) {
+		act_fail(a, "pitr resource '%s' keeps no preserved state named '%s' (looked in '%s'); nothing was started; `drplay cleanup FILE --resource %s` lists what it keeps",
+			 p->r->name, name, s.preserve_dir, p->r->name);
+		goto out;
+	}
+	if (srv_running(src)) {
+		act_fail(a, "a server is running on the preserved state '%s' ('%s'); nothing was started; stop it first", name, src);
+		goto out;
+	}
+	bname = xasprintf("%s-salvage", name);
+	for (int k = 2; srv_has_named(&s, bname); k++) {
+		free(bname);
+		bname = xasprintf("%s-salvage-%d", name, k);
+	}
+	dest = xasprintf("%s/%s", s.branch_dir, bname);
+	if (mkdir(s.branch_dir, 0700) != 0 && errno != EEXIST) {
+		act_fail(a, "cannot create the branch directory '%s': %s", s.branch_dir, strerror(errno));
+		goto out;
+	}
+	if (geteuid() == 0 && chown(s.branch_dir, s.uid, s.gid) != 0)
+		act_log(a, "note: cannot chown '%s'", s.branch_dir);
+	act_log(a, "copying preserved state '%s' to '%s' (the preserved state itself is never started)", name, dest);
+	if (srv_copy_tree(&s, src, dest, "copying the preserved state") != 0 ||
+	    srv_branch_start(&s, dest, bname, dsn) != 0) {
+		char *m = xstrdup(act_error(a) ? act_error(a) : "the preserved state could not be started");
+		act_shield(a);
+		srv_branch_discard(&s, bname);
+		act_fail(a, "preserved state '%s' of pitr resource '%s' cannot be started: %s; the copy was removed and the preserved state is unchanged",
+			 name, p->r->name, m);
+		free(m);
+		free(*dsn);
+		*dsn = NULL;
+		goto out;
+	}
+	*handle = bname;
+	bname = NULL;
+	rc = ACT_OK;
+out:
+	free(src);
+	free(dest);
+	free(bname);
+	srv_release(&s);
+	return rc;
+}
+
+void srv_note_preserved(struct pitr *p, const char *name, json_t *counts)
+{
+	struct srv s;
+	if (!pitr_safe_name(name) || srv_init(p, &s) != 0)
+		return;
+	char *mp = xasprintf("%s/%s.drplay.json", s.preserve_dir, name), *text = NULL;
+	size_t len;
+	json_error_t je;
+	json_t *m = read_file(mp, 1 << 20, &text, &len) == 0 ? json_loadb(text, len, 0, &je) : NULL;
+	if (!json_is_object(m)) {
+		json_decref(m);
+		m = json_pack("{s:s,s:s}", "name", name, "type", "preserved");
+	}
+	char ts[40];
+	json_t *c = json_deep_copy(counts);
+	json_object_set_new(c, "at", json_string(fmt_timestamp(now_us(), ts, sizeof(ts))));
+	json_object_set_new(m, "salvage", c);
+	char *out = json_dumps(m, JSON_INDENT(2));
+	int fd = out ? open(mp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
+	if (fd < 0 || write_all(fd, out, strlen(out)) != 0)
+		act_log(p->a, "note: cannot record the counts beside the preserved state in '%s'", mp);
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	json_decref(m);
+	free(text);
+	free(mp);
+	srv_release(&s);
+}

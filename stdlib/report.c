@@ -5,6 +5,8 @@
  * run so far (act_run_record) and the states the playbook hands it, measures
  * RTO and RPO, marks them against the playbook's objectives, and masks every
  * secret. Files are written atomically (temporary name, fsync, rename).
+ * The measures and the summary are report_measure.c's, the evidence
+ * document report_evidence.c's (report.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,21 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "family.h"
+#include "report.h"
 
 /* ---- small helpers ---- */
-
-static double jnum(json_t *o, const char *k, double def)
-{
-	json_t *v = json_object_get(o, k);
-	return json_is_number(v) ? json_number_value(v) : def;
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
 
 static char *dur_text(double secs)
 {
@@ -41,70 +31,6 @@ static char *dur_text(double secs)
 	else
 		fmt_duration((int64_t)(secs * 1e6), buf, sizeof(buf));
 	return xstrdup(buf);
-}
-
-/* mkdir -p of the directory part of path. */
-static int make_parent(const char *path)
-{
-	char *p = xstrdup(path);
-	char *slash = strrchr(p, '/');
-	if (!slash) {
-		free(p);
-		return 0;
-	}
-	*slash = '\0';
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		mkdir(p, 0755);
-		*s = '/';
-	}
-	int rc = (mkdir(p, 0755) == 0 || errno == EEXIST) ? 0 : -1;
-	free(p);
-	return rc;
-}
-
-/* Writes text to path atomically. 0 or -1 (errno set). */
-static int write_atomic(const char *path, const char *text)
-{
-	if (make_parent(path) != 0)
-		return -1;
-	char *tmp = xasprintf("%s.tmp-%ld", path, (long)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		free(tmp);
-		return -1;
-	}
-	if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
-		int e = errno;
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		free(tmp);
-		errno = e;
-		return -1;
-	}
-	free(tmp);
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash) {
-		*slash = '\0';
-		int dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	free(dir);
-	return 0;
 }
 
 /* A Markdown table cell: pipes escaped, line breaks flattened. */
@@ -155,143 +81,11 @@ static void prom_label(struct strbuf *sb, const char *s)
 	}
 }
 
-/* ---- what the run measured ---- */
-
-struct measures {
-	double maint_on_s, maint_off_s; /* 0 = not turned on / not off */
-	const char *maint_on_step, *maint_off_step;
-	double rto_s, rpo_s;            /* NAN = not measurable */
-	const char *rto_basis, *rpo_basis;
-	double restore_start_s, verified_s;
-	int verify_failures;
-	json_t *snapshots;              /* names */
-	json_t *preserved;              /* names */
-	json_t *restores;               /* restore steps that ran: {step, action, outputs} */
-	json_t *verdicts;               /* verdicts that are not ok */
-};
-
-static double step_end_s(json_t *s)
-{
-	return jnum(s, "started_s", 0) + jnum(s, "duration_s", 0);
-}
-
-static const char *const point_outputs[] = { "recovered_to", "recovered_point", "point", "taken_at", NULL };
-
-static void measure(struct act *a, json_t *rec, struct measures *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->rto_s = m->rpo_s = NAN;
-	m->snapshots = json_array();
-	m->preserved = json_array();
-	m->restores = json_array();
-	m->verdicts = json_array();
-	double now = jnum(rec, "now_s", 0);
-	const char *point = NULL;
-	size_t i;
-	json_t *s;
-	json_array_foreach(json_object_get(rec, "steps"), i, s)
-	{
-		const char *cat = jstr(s, "category"), *outc = jstr(s, "outcome");
-		json_t *outs = json_object_get(s, "outputs");
-		int ok = !strcmp(outc, "ok");
-		if (ok && !strcmp(cat, "maintenance_on") && !m->maint_on_s) {
-			m->maint_on_s = step_end_s(s);
-			m->maint_on_step = jstr(s, "id");
-			m->maint_off_s = 0;
-		}
-		if (ok && !strcmp(cat, "maintenance_off") && m->maint_on_s) {
-			m->maint_off_s = step_end_s(s);
-			m->maint_off_step = jstr(s, "id");
-		}
-		if (ok && !strcmp(cat, "snapshot") && json_is_string(json_object_get(outs, "name")))
-			json_array_append(m->snapshots, json_object_get(outs, "name"));
-		if (json_is_string(json_object_get(outs, "preserved")))
-			json_array_append(m->preserved, json_object_get(outs, "preserved"));
-		if (!strcmp(cat, "restore") && strcmp(outc, "skipped") && strcmp(outc, "pending")) {
-			if (!m->restore_start_s)
-				m->restore_start_s = jnum(s, "started_s", 0);
-			json_t *r = json_pack("{s:s,s:s,s:s}", "step", jstr(s, "id"), "action", jstr(s, "action"),
-					      "outcome", outc);
-			if (outs)
-				json_object_set(r, "outputs", outs);
-			json_array_append_new(m->restores, r);
-			for (size_t k = 0; ok && point_outputs[k]; k++)
-				if (json_is_string(json_object_get(outs, point_outputs[k]))) {
-					point = json_string_value(json_object_get(outs, point_outputs[k]));
-					break;
-				}
-		}
-		if (!strcmp(cat, "verify")) {
-			if (ok && m->restore_start_s)
-				m->verified_s = step_end_s(s);
-			if (!strcmp(outc, "failed"))
-				m->verify_failures++;
-			size_t k;
-			json_t *v;
-			json_array_foreach(json_object_get(outs, "verdicts"), k, v)
-			{
-				if (strcmp(jstr(v, "verdict"), "ok") != 0) {
-					json_t *c = json_deep_copy(v);
-					json_object_set_new(c, "step", json_string(jstr(s, "id")));
-					json_array_append_new(m->verdicts, c);
-				}
-			}
-		}
-	}
-	/* RTO: the maintenance window when there was one (the outage people
-	 * saw); otherwise the time from the first restore to a verified result. */
-	if (m->maint_on_s) {
-		m->rto_s = (m->maint_off_s ? m->maint_off_s : now) - m->maint_on_s;
-		m->rto_basis = m->maint_off_s ? "maintenance window (on to off)" : "maintenance window so far (still ON)";
-	} else if (m->restore_start_s && m->verified_s) {
-		m->rto_s = m->verified_s - m->restore_start_s;
-		m->rto_basis = "first restore step to passed verification";
-	} else if (m->restore_start_s) {
-		m->rto_s = now - m->restore_start_s;
-		m->rto_basis = "first restore step to now (not verified)";
-	}
-	/* RPO: how far the restored data lags the reference moment. */
-	int64_t rec_us = act_timestamp_us(a, "recovered_to", INT64_MIN);
-	if (rec_us == INT64_MIN && point) {
-		int64_t t;
-		if (parse_timestamp(point, &t) == 0)
-			rec_us = t;
-	}
-	int64_t ref_us = act_timestamp_us(a, "reference", INT64_MIN);
-	const char *ref_what = "the reference given";
-	if (ref_us == INT64_MIN) {
-		if (m->maint_on_s) {
-			ref_us = (int64_t)(m->maint_on_s * 1e6);
-			ref_what = "maintenance on (writes stopped)";
-		} else {
-			ref_us = (int64_t)(jnum(rec, "started_s", 0) * 1e6);
-			ref_what = "the start of the run";
-		}
-	}
-	if (rec_us != INT64_MIN) {
-		m->rpo_s = (double)(ref_us - rec_us) / 1e6;
-		if (m->rpo_s < 0)
-			m->rpo_s = 0;
-		m->rpo_basis = ref_what;
-	}
-}
-
-static const char *objective_mark(double measured, json_t *objectives, const char *key, double *target)
-{
-	json_t *v = json_object_get(objectives, key);
-	*target = json_is_number(v) ? json_number_value(v) : NAN;
-	if (isnan(*target))
-		return "no objective";
-	if (isnan(measured))
-		return "not measured";
-	return measured <= *target ? "met" : "MISSED";
-}
-
 /* ---- how the run ended (the run record's outcome, exit code and counts) ---- */
 
 static int run_succeeded(json_t *rec)
 {
-	return !strcmp(jstr(rec, "outcome"), "succeeded");
+	return !strcmp(report_str(rec, "outcome"), "succeeded");
 }
 
 static int count_of(json_t *rec, const char *k)
@@ -321,13 +115,13 @@ static void md_outcome(struct strbuf *sb, json_t *rec)
 		sb_adds(sb, final ? "succeeded" : "succeeded so far");
 	} else {
 		sb_adds(sb, "**");
-		for (const char *p = jstr(rec, "outcome"); *p; p++)
+		for (const char *p = report_str(rec, "outcome"); *p; p++)
 			sb_addc(sb, (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p));
 		sb_adds(sb, final ? "**" : "** so far");
 	}
 	sb_addf(sb, " (exit %lld)", (long long)json_integer_value(json_object_get(rec, "exit_code")));
-	if (*jstr(rec, "stopped_at"))
-		sb_addf(sb, ", stopped at step `%s`", jstr(rec, "stopped_at"));
+	if (*report_str(rec, "stopped_at"))
+		sb_addf(sb, ", stopped at step `%s`", report_str(rec, "stopped_at"));
 	sb_adds(sb, "; steps: ");
 	counts_text(sb, rec);
 	if (!final)
@@ -346,7 +140,7 @@ static json_t *labelled_states(json_t *in)
 		json_t *v;
 		json_object_foreach(in, k, v) if (json_is_object(v)) json_object_set(out, k, v);
 	} else if (json_is_object(in)) {
-		json_object_set(out, *jstr(in, "name") ? jstr(in, "name") : "state", in);
+		json_object_set(out, *report_str(in, "name") ? report_str(in, "name") : "state", in);
 	} else if (json_is_array(in)) {
 		size_t i;
 		json_t *v;
@@ -356,7 +150,7 @@ static json_t *labelled_states(json_t *in)
 				continue;
 			char def[32];
 			snprintf(def, sizeof(def), "state %zu", i + 1);
-			json_object_set(out, *jstr(v, "name") ? jstr(v, "name") : def, v);
+			json_object_set(out, *report_str(v, "name") ? report_str(v, "name") : def, v);
 		}
 	}
 	return out;
@@ -484,7 +278,7 @@ static void md_restores(struct strbuf *sb, const struct measures *m, struct act 
 	json_t *r;
 	json_array_foreach(m->restores, i, r)
 	{
-		sb_addf(sb, "| restore step `%s` | %s, %s", jstr(r, "step"), jstr(r, "action"), jstr(r, "outcome"));
+		sb_addf(sb, "| restore step `%s` | %s, %s", report_str(r, "step"), report_str(r, "action"), report_str(r, "outcome"));
 		json_t *outs = json_object_get(r, "outputs");
 		static const char *const keys[] = { "database", "object", "key", "source", "recovered_to", "recovered_point", "taken_at", "preserved" };
 		for (size_t q = 0; q < ARRAY_SIZE(keys); q++) {
@@ -512,7 +306,7 @@ static void md_kept(struct strbuf *sb, json_t *rec, const struct measures *m)
 		sb_adds(sb, "none");
 	json_array_foreach(m->preserved, i, v) sb_addf(sb, "%s`%s`", i ? ", " : "", json_string_value(v));
 	sb_adds(sb, " (never deleted by a run) |\n");
-	char *w = dur_text(m->maint_on_s ? (m->maint_off_s ? m->maint_off_s : jnum(rec, "now_s", 0)) - m->maint_on_s : -1);
+	char *w = dur_text(m->maint_on_s ? (m->maint_off_s ? m->maint_off_s : report_num(rec, "now_s", 0)) - m->maint_on_s : -1);
 	if (m->maint_on_s && m->maint_off_s)
 		sb_addf(sb, "| maintenance window (downtime) | %s: on at step `%s`, off at step `%s` |\n", w,
 			m->maint_on_step, m->maint_off_step);
@@ -524,19 +318,57 @@ static void md_kept(struct strbuf *sb, json_t *rec, const struct measures *m)
 	free(w);
 }
 
+/* The phases in a fixed order, for every format: name, label, value. */
+struct phase_row {
+	const char *name, *label;
+	double v;
+};
+static size_t phase_rows(const struct phases *ph, struct phase_row rows[6])
+{
+	const struct phase_row r[6] = {
+		{ "download", "download", ph->download_s },
+		{ "restore", "restore", ph->restore_s },
+		{ "replay", "WAL replay", ph->replay_s },
+		{ "verification", "verification", ph->verification_s },
+		{ "other", "other (steps in no phase, time between steps)", ph->other_s },
+		{ "maintenance_window", "maintenance window", ph->window_s },
+	};
+	memcpy(rows, r, sizeof(r));
+	return 6;
+}
+
+/* Summary rows: RTO by phase, and the point RPO is measured from. */
+static void md_phases(struct strbuf *sb, const struct measures *m)
+{
+	struct phase_row rows[6];
+	size_t n = phase_rows(&m->ph, rows);
+	sb_adds(sb, "| RTO by phase | ");
+	for (size_t i = 0; i < n; i++) {
+		char *d = dur_text(rows[i].v);
+		sb_addf(sb, "%s%s %s", i ? "; " : "", rows[i].label, isnan(rows[i].v) ? "not measured" : d);
+		free(d);
+	}
+	sb_adds(sb, " |\n");
+	char ts[40], rs[40];
+	sb_addf(sb, "| restored point | %s; RPO measured to %s |\n",
+		isnan(m->point_s) ? "unknown" : fmt_timestamp((int64_t)(m->point_s * 1e6), ts, sizeof(ts)),
+		fmt_timestamp((int64_t)(m->reference_s * 1e6), rs, sizeof(rs)));
+	sb_addf(sb, "| verified exactly | %s |\n", m->exact_s > 0 ? "yes: every verdict after the last restore is exact" : "no");
+}
+
 /* Summary rows: RTO and RPO measured, against the declared objectives. */
 static void md_objectives(struct strbuf *sb, json_t *rec, const struct measures *m)
 {
 	json_t *objs = json_object_get(rec, "objectives");
 	double target;
-	const char *mark = objective_mark(m->rto_s, objs, "rto_s", &target);
+	const char *mark = report_objective_mark(m->rto_s, objs, "rto_s", &target);
 	char *rt = dur_text(m->rto_s), *tt = dur_text(target);
 	sb_addf(sb, "| RTO (measured) | %s (%s)%s%s%s%s |\n", rt, m->rto_basis ? m->rto_basis : "no restore ran",
 		isnan(target) ? "" : "; objective ", isnan(target) ? "" : tt, isnan(target) ? "" : ": ",
 		isnan(target) ? "" : mark);
 	free(rt);
 	free(tt);
-	mark = objective_mark(m->rpo_s, objs, "rpo_s", &target);
+	mark = report_objective_mark(m->rpo_s, objs, "rpo_s", &target);
 	rt = dur_text(m->rpo_s);
 	tt = dur_text(target);
 	sb_addf(sb, "| RPO (measured) | %s%s%s%s%s%s%s |\n", isnan(m->rpo_s) ? "not measured (no recovery point known)" : rt,
@@ -544,6 +376,30 @@ static void md_objectives(struct strbuf *sb, json_t *rec, const struct measures 
 		isnan(target) ? "" : tt, isnan(target) ? "" : ": ", isnan(target) ? "" : mark);
 	free(rt);
 	free(tt);
+	md_phases(sb, m);
+}
+
+/* Summary row: the other half of RPO, the rows the restore discarded (the
+ * `discarded` parameter: pitr.salvage's or verify.diff's outputs), per
+ * table, and where they are kept. */
+static void md_discarded(struct strbuf *sb, json_t *d, const struct measures *m)
+{
+	if (!json_is_integer(json_object_get(d, "discarded")))
+		return;
+	sb_addf(sb, "| RPO (rows) | %lld rows discarded", (long long)json_integer_value(json_object_get(d, "discarded")));
+	size_t i, n = 0;
+	json_t *t;
+	json_array_foreach(json_object_get(d, "tables"), i, t)
+	{
+		json_int_t k = json_integer_value(json_object_get(t, "discarded"));
+		if (k)
+			sb_addf(sb, "%s%s %lld", n++ ? ", " : " (", report_str(t, "table"), (long long)k);
+	}
+	sb_addf(sb, "%s, %lld changed back", n ? ")" : "", (long long)json_integer_value(json_object_get(d, "changed")));
+	if (json_array_size(m->preserved))
+		sb_addf(sb, "; kept in `%s` (`drplay salvage` extracts them)",
+			json_string_value(json_array_get(m->preserved, json_array_size(m->preserved) - 1)));
+	sb_adds(sb, " |\n");
 }
 
 /* The states captured during the run, side by side. */
@@ -555,7 +411,7 @@ static void md_states(struct strbuf *sb, json_t *states)
 	int first = 1;
 	json_object_foreach(states, label, st)
 	{
-		sb_addf(sb, "%s **%s** at %s", first ? ":" : ";", label, jstr(st, "captured_at"));
+		sb_addf(sb, "%s **%s** at %s", first ? ":" : ";", label, report_str(st, "captured_at"));
 		first = 0;
 	}
 	sb_adds(sb, ".\n");
@@ -569,7 +425,7 @@ static void md_states(struct strbuf *sb, json_t *states)
 			json_t *sc = json_object_get(st, "schema");
 			if (!sc)
 				continue;
-			sb_addf(sb, "| %s | `%s` | %lld |\n", label, jstr(sc, "sha256"),
+			sb_addf(sb, "| %s | `%s` | %lld |\n", label, report_str(sc, "sha256"),
 				(long long)json_integer_value(json_object_get(sc, "objects")));
 		}
 	}
@@ -592,14 +448,14 @@ static void md_verdicts(struct strbuf *sb, const struct measures *m)
 	json_array_foreach(m->verdicts, i, v)
 	{
 		char *e = md_value(json_object_get(v, "expected")), *ac = md_value(json_object_get(v, "actual"));
-		sb_addf(sb, "| %s | %s | ", jstr(v, "step"), jstr(v, "check"));
-		md_cell(sb, jstr(v, "table"));
+		sb_addf(sb, "| %s | %s | ", report_str(v, "step"), report_str(v, "check"));
+		md_cell(sb, report_str(v, "table"));
 		sb_adds(sb, " | ");
 		md_cell(sb, e ? e : "");
 		sb_adds(sb, " | ");
 		md_cell(sb, ac ? ac : "");
 		sb_adds(sb, " | ");
-		md_cell(sb, *jstr(v, "detail") ? jstr(v, "detail") : jstr(v, "verdict"));
+		md_cell(sb, *report_str(v, "detail") ? report_str(v, "detail") : report_str(v, "verdict"));
 		sb_adds(sb, " |\n");
 		free(e);
 		free(ac);
@@ -616,11 +472,11 @@ static void md_steps(struct strbuf *sb, json_t *rec)
 	{
 		char d[32] = "";
 		if (json_is_number(json_object_get(s, "duration_s")))
-			snprintf(d, sizeof(d), "%.2fs", jnum(s, "duration_s", 0));
-		sb_addf(sb, "| %zu | `%s` | %s | %s%s | %s | %s | ", i + 1, jstr(s, "id"), jstr(s, "action"),
-			jstr(s, "outcome"), json_is_true(json_object_get(s, "tolerated")) ? " (tolerated)" : "",
-			jstr(s, "started_at"), d);
-		md_cell(sb, *jstr(s, "error") ? jstr(s, "error") : jstr(s, "reason"));
+			snprintf(d, sizeof(d), "%.2fs", report_num(s, "duration_s", 0));
+		sb_addf(sb, "| %zu | `%s` | %s | %s%s | %s | %s | ", i + 1, report_str(s, "id"), report_str(s, "action"),
+			report_str(s, "outcome"), json_is_true(json_object_get(s, "tolerated")) ? " (tolerated)" : "",
+			report_str(s, "started_at"), d);
+		md_cell(sb, *report_str(s, "error") ? report_str(s, "error") : report_str(s, "reason"));
 		sb_adds(sb, " |\n");
 	}
 }
@@ -631,13 +487,14 @@ static char *markdown(json_t *rec, json_t *states, struct measures *m, struct ac
 	const char *title = act_str(a, "title");
 	sb_addf(&sb, "# %s\n\n", title ? title : "drplay report");
 	sb_addf(&sb, "Playbook **%s** (`%s`), **%s** mode, run `%s`, started %s; report written %s.\n\n",
-		jstr(rec, "playbook"), jstr(rec, "file"), jstr(rec, "mode"), jstr(rec, "run"),
-		jstr(rec, "started_at"), jstr(rec, "now"));
+		report_str(rec, "playbook"), report_str(rec, "file"), report_str(rec, "mode"), report_str(rec, "run"),
+		report_str(rec, "started_at"), report_str(rec, "now"));
 	sb_adds(&sb, "## Summary\n\n| | |\n|---|---|\n");
 	md_outcome(&sb, rec);
 	md_restores(&sb, m, a);
 	md_kept(&sb, rec, m);
 	md_objectives(&sb, rec, m);
+	md_discarded(&sb, act_json(a, "discarded"), m);
 	sb_addf(&sb, "| verification failures | %d |\n", m->verify_failures);
 	if (json_object_size(states))
 		md_states(&sb, states);
@@ -647,7 +504,22 @@ static char *markdown(json_t *rec, json_t *states, struct measures *m, struct ac
 	return sb_detach(&sb);
 }
 
-static char *junit(json_t *rec)
+/* JUnit properties: RTO, its phases and RPO, in seconds (absent when not measured). */
+static void junit_measures(struct strbuf *sb, const struct measures *m)
+{
+	if (!isnan(m->rto_s))
+		sb_addf(sb, "      <property name=\"rto_s\" value=\"%.3f\"/>\n", m->rto_s);
+	struct phase_row rows[6];
+	size_t n = phase_rows(&m->ph, rows);
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(rows[i].v))
+			sb_addf(sb, "      <property name=\"rto_phase_%s_s\" value=\"%.3f\"/>\n", rows[i].name, rows[i].v);
+	if (!isnan(m->rpo_s))
+		sb_addf(sb, "      <property name=\"rpo_s\" value=\"%.3f\"/>\n", m->rpo_s);
+	sb_addf(sb, "      <property name=\"verified_exactly\" value=\"%s\"/>\n", m->exact_s > 0 ? "true" : "false");
+}
+
+static char *junit(json_t *rec, const struct measures *m)
 {
 	struct strbuf sb = STRBUF_INIT;
 	size_t i, n = 0, failures = 0, skipped = 0;
@@ -655,53 +527,55 @@ static char *junit(json_t *rec)
 	double total = 0;
 	json_array_foreach(json_object_get(rec, "steps"), i, s)
 	{
-		const char *o = jstr(s, "outcome");
+		const char *o = report_str(s, "outcome");
 		if (!strcmp(o, "running"))
 			continue;
 		n++;
 		failures += !strcmp(o, "failed") || !strcmp(o, "refused") || !strcmp(o, "interrupted");
 		skipped += !strcmp(o, "skipped") || !strcmp(o, "pending");
-		total += jnum(s, "duration_s", 0);
+		total += report_num(s, "duration_s", 0);
 	}
 	sb_adds(&sb, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"");
-	xml_text(&sb, jstr(rec, "playbook"));
+	xml_text(&sb, report_str(rec, "playbook"));
 	sb_addf(&sb, " (%s)\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\" timestamp=\"%s\">\n",
-		jstr(rec, "mode"), n, failures, skipped, total, jstr(rec, "started_at"));
+		report_str(rec, "mode"), n, failures, skipped, total, report_str(rec, "started_at"));
 	/* how the run ended, which test cases alone do not say */
 	struct strbuf ct = STRBUF_INIT;
 	counts_text(&ct, rec);
 	sb_adds(&sb, "    <properties>\n      <property name=\"outcome\" value=\"");
-	xml_text(&sb, jstr(rec, "outcome"));
+	xml_text(&sb, report_str(rec, "outcome"));
 	sb_addf(&sb, "\"/>\n      <property name=\"exit_code\" value=\"%lld\"/>\n"
 		     "      <property name=\"final\" value=\"%s\"/>\n      <property name=\"steps\" value=\"",
 		(long long)json_integer_value(json_object_get(rec, "exit_code")),
 		json_is_true(json_object_get(rec, "final")) ? "true" : "false");
 	xml_text(&sb, sb_str(&ct));
-	sb_adds(&sb, "\"/>\n    </properties>\n");
+	sb_adds(&sb, "\"/>\n");
+	junit_measures(&sb, m);
+	sb_adds(&sb, "    </properties>\n");
 	sb_release(&ct);
 	json_array_foreach(json_object_get(rec, "steps"), i, s)
 	{
-		const char *o = jstr(s, "outcome");
+		const char *o = report_str(s, "outcome");
 		if (!strcmp(o, "running"))
 			continue;
 		sb_adds(&sb, "    <testcase classname=\"");
-		xml_text(&sb, jstr(rec, "playbook"));
+		xml_text(&sb, report_str(rec, "playbook"));
 		sb_adds(&sb, "\" name=\"");
-		xml_text(&sb, jstr(s, "id"));
-		sb_addf(&sb, " (%s)\" time=\"%.3f\"", jstr(s, "action"), jnum(s, "duration_s", 0));
+		xml_text(&sb, report_str(s, "id"));
+		sb_addf(&sb, " (%s)\" time=\"%.3f\"", report_str(s, "action"), report_num(s, "duration_s", 0));
 		if (!strcmp(o, "ok")) {
 			sb_adds(&sb, "/>\n");
 		} else if (!strcmp(o, "skipped") || !strcmp(o, "pending")) {
 			sb_adds(&sb, ">\n      <skipped message=\"");
-			xml_text(&sb, *jstr(s, "reason") ? jstr(s, "reason") : "not reached");
+			xml_text(&sb, *report_str(s, "reason") ? report_str(s, "reason") : "not reached");
 			sb_adds(&sb, "\"/>\n    </testcase>\n");
 		} else {
 			/* a tolerated failure is still a failure, marked as such */
 			const char *tol = json_is_true(json_object_get(s, "tolerated")) ? "tolerated (on_failure: continue): " : "";
 			sb_addf(&sb, ">\n      <failure type=\"%s\" message=\"%s", *tol ? "tolerated" : o, tol);
-			xml_text(&sb, jstr(s, "error"));
+			xml_text(&sb, report_str(s, "error"));
 			sb_addf(&sb, "\">%s", tol);
-			xml_text(&sb, jstr(s, "error"));
+			xml_text(&sb, report_str(s, "error"));
 			sb_adds(&sb, "</failure>\n    </testcase>\n");
 		}
 	}
@@ -709,14 +583,15 @@ static char *junit(json_t *rec)
 	return sb_detach(&sb);
 }
 
-/* The previous last-success timestamp for these labels, from an existing
- * textfile, so that a failed run does not erase when the last success was. */
-static double previous_success(const char *path, const char *labels)
+/* The previous value of a timestamp metric for these labels, from an
+ * existing textfile, so that a run that failed (or did not verify) does not
+ * erase when the last success (or exact verification) was. */
+static double previous_value(const char *path, const char *metric, const char *labels)
 {
 	char *text = NULL;
 	if (read_file(path, 1 << 20, &text, NULL) != 0)
 		return NAN;
-	char *key = xasprintf("drplay_last_success_timestamp_seconds{%s} ", labels);
+	char *key = xasprintf("%s{%s} ", metric, labels);
 	char *p = strstr(text, key);
 	double v = NAN;
 	if (p)
@@ -726,18 +601,37 @@ static double previous_success(const char *path, const char *labels)
 	return v;
 }
 
+/* Per-phase durations, and when a restore last verified exactly: this run's
+ * verification, else the value the textfile already had (SPEC 8.3.2). */
+static void prom_phases(struct strbuf *sb, const char *l, const struct measures *m, const char *path)
+{
+	struct phase_row rows[6];
+	size_t n = phase_rows(&m->ph, rows);
+	sb_adds(sb, "# HELP drplay_rto_phase_seconds The last run's RTO by phase (maintenance_window: the whole window).\n"
+		    "# TYPE drplay_rto_phase_seconds gauge\n");
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(rows[i].v))
+			sb_addf(sb, "drplay_rto_phase_seconds{%s,phase=\"%s\"} %.3f\n", l, rows[i].name, rows[i].v);
+	double last = m->exact_s > 0 ? m->exact_s
+				     : previous_value(path, "drplay_last_verified_restore_timestamp_seconds", l);
+	sb_adds(sb, "# HELP drplay_last_verified_restore_timestamp_seconds When a run's restore last verified exactly (every verdict exact).\n"
+		    "# TYPE drplay_last_verified_restore_timestamp_seconds gauge\n");
+	if (!isnan(last))
+		sb_addf(sb, "drplay_last_verified_restore_timestamp_seconds{%s} %.3f\n", l, last);
+}
+
 static char *prometheus(json_t *rec, struct measures *m, const char *path)
 {
 	struct strbuf lb = STRBUF_INIT;
 	sb_adds(&lb, "playbook=\"");
-	prom_label(&lb, jstr(rec, "playbook"));
+	prom_label(&lb, report_str(rec, "playbook"));
 	sb_adds(&lb, "\",mode=\"");
-	prom_label(&lb, jstr(rec, "mode"));
+	prom_label(&lb, report_str(rec, "mode"));
 	sb_adds(&lb, "\"");
 	const char *l = sb_str(&lb);
-	double now = jnum(rec, "now_s", 0);
+	double now = report_num(rec, "now_s", 0);
 	int succeeded = run_succeeded(rec);
-	double last_ok = succeeded ? now : previous_success(path, l);
+	double last_ok = succeeded ? now : previous_value(path, "drplay_last_success_timestamp_seconds", l);
 	struct strbuf sb = STRBUF_INIT;
 	sb_adds(&sb, "# HELP drplay_last_run_timestamp_seconds When the last run of the playbook wrote its report.\n"
 		     "# TYPE drplay_last_run_timestamp_seconds gauge\n");
@@ -765,13 +659,14 @@ static char *prometheus(json_t *rec, struct measures *m, const char *path)
 		sb_addf(&sb, "drplay_rpo_seconds{%s} %.3f\n", l, m->rpo_s);
 	sb_adds(&sb, "# HELP drplay_verify_failures Failed verification steps in the last run.\n# TYPE drplay_verify_failures gauge\n");
 	sb_addf(&sb, "drplay_verify_failures{%s} %d\n", l, m->verify_failures);
+	prom_phases(&sb, l, m, path);
 	json_t *objs = json_object_get(rec, "objectives");
 	if (json_object_get(objs, "rto_s") || json_object_get(objs, "rpo_s")) {
 		sb_adds(&sb, "# HELP drplay_objective_seconds The playbook's declared objectives.\n# TYPE drplay_objective_seconds gauge\n");
 		if (json_object_get(objs, "rto_s"))
-			sb_addf(&sb, "drplay_objective_seconds{%s,objective=\"rto\"} %.3f\n", l, jnum(objs, "rto_s", 0));
+			sb_addf(&sb, "drplay_objective_seconds{%s,objective=\"rto\"} %.3f\n", l, report_num(objs, "rto_s", 0));
 		if (json_object_get(objs, "rpo_s"))
-			sb_addf(&sb, "drplay_objective_seconds{%s,objective=\"rpo\"} %.3f\n", l, jnum(objs, "rpo_s", 0));
+			sb_addf(&sb, "drplay_objective_seconds{%s,objective=\"rpo\"} %.3f\n", l, report_num(objs, "rpo_s", 0));
 	}
 	sb_release(&lb);
 	return sb_detach(&sb);
@@ -781,7 +676,7 @@ static int emit(struct act *a, const char *path, char *text, json_t *files)
 {
 	char *masked = act_masked(a, text);
 	free(text);
-	int rc = write_atomic(path, masked);
+	int rc = report_write_atomic(path, masked);
 	free(masked);
 	if (rc != 0)
 		return act_fail(a, "cannot write the report '%s': %s; check that its directory is writable", path,
@@ -796,7 +691,7 @@ static int do_report(struct act *a)
 	json_t *rec = act_run_record(a);
 	json_t *states = labelled_states(act_json(a, "states"));
 	struct measures m;
-	measure(a, rec, &m);
+	report_measure(a, rec, &m);
 	json_t *files = json_array();
 	json_t *formats = act_json(a, "formats");
 	int ret = ACT_OK;
@@ -814,39 +709,7 @@ static int do_report(struct act *a)
 		} else if (!strcmp(fmt, "json")) {
 			json_t *o = json_object();
 			json_object_set_new(o, "drplay_report", json_integer(1));
-			json_t *sum = json_object();
-			json_object_set_new(sum, "outcome", json_string(jstr(rec, "outcome")));
-			json_object_set(sum, "exit_code", json_object_get(rec, "exit_code"));
-			json_object_set(sum, "final", json_object_get(rec, "final"));
-			if (*jstr(rec, "stopped_at"))
-				json_object_set(sum, "stopped_at", json_object_get(rec, "stopped_at"));
-			json_object_set(sum, "steps", json_object_get(rec, "counts"));
-			json_object_set_new(sum, "rto_s", isnan(m.rto_s) ? json_null() : json_real(m.rto_s));
-			json_object_set_new(sum, "rto_basis", m.rto_basis ? json_string(m.rto_basis) : json_null());
-			json_object_set_new(sum, "rpo_s", isnan(m.rpo_s) ? json_null() : json_real(m.rpo_s));
-			json_object_set_new(sum, "rpo_basis", m.rpo_basis ? json_string(m.rpo_basis) : json_null());
-			double t;
-			json_t *objs = json_object_get(rec, "objectives");
-			json_object_set_new(sum, "rto_objective", json_string(objective_mark(m.rto_s, objs, "rto_s", &t)));
-			json_object_set_new(sum, "rpo_objective", json_string(objective_mark(m.rpo_s, objs, "rpo_s", &t)));
-			json_t *mw = json_object();
-			if (m.maint_on_s) {
-				json_object_set_new(mw, "on_step", json_string(m.maint_on_step));
-				json_object_set_new(mw, "on_s", json_real(m.maint_on_s));
-				if (m.maint_off_s) {
-					json_object_set_new(mw, "off_step", json_string(m.maint_off_step));
-					json_object_set_new(mw, "off_s", json_real(m.maint_off_s));
-				}
-				json_object_set_new(mw, "still_on", json_boolean(!m.maint_off_s));
-			}
-			json_object_set_new(sum, "maintenance", mw);
-			json_object_set(sum, "snapshots", m.snapshots);
-			json_object_set(sum, "preserved", m.preserved);
-			json_object_set(sum, "restores", m.restores);
-			json_object_set_new(sum, "verify_failures", json_integer(m.verify_failures));
-			json_object_set(sum, "differences", m.verdicts);
-			if (act_json(a, "restored"))
-				json_object_set(sum, "restored", act_json(a, "restored"));
+			json_t *sum = report_summary(a, rec, &m);
 			json_object_set_new(o, "summary", sum);
 			json_object_set(o, "states", states);
 			json_object_set(o, "run", rec);
@@ -857,7 +720,13 @@ static int do_report(struct act *a)
 			free(p);
 		} else if (!strcmp(fmt, "junit")) {
 			char *p = xasprintf("%s.xml", base);
-			ret = emit(a, p, junit(rec), files);
+			ret = emit(a, p, junit(rec, &m), files);
+			free(p);
+		} else if (!strcmp(fmt, "evidence")) {
+			char *p = xasprintf("%s.evidence.json", base);
+			ret = report_evidence(a, p, rec, states, &m);
+			if (ret == ACT_OK)
+				json_array_append_new(files, json_string(p));
 			free(p);
 		} else if (!strcmp(fmt, "prometheus")) {
 			char *p = act_has(a, "prometheus_file") ? xstrdup(act_str(a, "prometheus_file"))
@@ -888,17 +757,16 @@ static int do_report(struct act *a)
 	json_decref(files);
 	json_decref(states);
 	json_decref(rec);
-	json_decref(m.snapshots);
-	json_decref(m.preserved);
-	json_decref(m.restores);
-	json_decref(m.verdicts);
+	report_measures_release(&m);
 	return ret;
 }
 
-static const char *const formats[] = { "markdown", "json", "junit", "prometheus", NULL };
+static const char *const formats[] = { "markdown", "json", "junit", "prometheus", "evidence", NULL };
 static const struct param_spec report_params[] = {
+	{ .name = "discarded", .type = T_ANY,
+	  .doc = "the rows the restore discarded, for RPO in rows: the outputs of a pitr.salvage (count_only) or verify.diff step, e.g. ${steps.discarded}" },
 	{ .name = "formats", .type = T_LIST, .def = "[\"markdown\",\"json\"]", .allowed = formats,
-	  .doc = "which files to write: markdown (.md), json (.json), junit (.xml), prometheus (textfile)" },
+	  .doc = "which files to write: markdown (.md), json (.json), junit (.xml), prometheus (textfile), evidence (.evidence.json: the signed record for an auditor, SPEC 8.3.3)" },
 	{ .name = "path", .type = T_STRING, .flags = P_REQUIRED,
 	  .doc = "the reports' path without extension (directories are created), e.g. reports/drplay-${run.id}" },
 	{ .name = "print", .type = T_BOOL, .def = "false", .doc = "also print the Markdown report in the transcript" },
@@ -910,6 +778,8 @@ static const struct param_spec report_params[] = {
 	  .doc = "the moment RPO is measured from (default: when maintenance went on, else the start of the run)" },
 	{ .name = "restored", .type = T_MAP,
 	  .doc = "what was restored, from which source, to which point (shown in the summary)" },
+	{ .name = "signing_key", .type = T_STRING, .flags = P_SECRET,
+	  .doc = "an Ed25519 private key (PEM, from `openssl genpkey -algorithm ed25519`) that signs the evidence document; from a secret" },
 	{ .name = "states", .type = T_ANY,
 	  .doc = "states to compare side by side: a mapping label -> state (BASELINE: ${steps.baseline.state}, ...) or a list" },
 	{ .name = "title", .type = T_STRING, .doc = "the report's title" },

@@ -16,33 +16,15 @@
 #include "family.h"
 #include "pg_tables.h"
 #include "text.h"
+#include "verify_int.h"
 
 #define LEAF_ROWS 8 /* list keys when a range holds at most this many rows per side */
-
-struct tol {
-	int counts;
-	double min_ratio, max_ratio;
-	int fresh;
-	int64_t max_age_us;
-	int seqs;            /* a sequences tolerance was given */
-	int64_t max_behind;  /* steps the actual position may lag; -1 = any */
-};
 
 /* How far WAL replay may move a sequence ahead: nextval logs 32 values
  * beyond the ones it hands out (SEQ_LOG_VALS in PostgreSQL's sequence.c),
  * plus the values a session caches, and a point-in-time restore comes back
  * at the last value logged. */
 #define SEQ_LOG_VALS 32
-
-struct cmp {
-	struct act *a;
-	json_t *verdicts;
-	int ndiff;
-	struct tol tol;
-	json_t *tables; /* filter, or NULL */
-	int bisect;
-	int64_t max_queries, queries;
-};
 
 /* ---- helpers ---- */
 
@@ -601,7 +583,7 @@ static int live_sum(struct cmp *C, struct side *s, const struct pgtab *t, json_t
 	free(w);
 	char *err = NULL;
 	C->queries++;
-	int rc = pg_copy_hash(C->a, s->c, sql, keys != NULL, out, keys, 64, &err);
+	int rc = pg_copy_hash(C->a, s->c, sql, keys != NULL, out, keys, (size_t)C->leaf_rows + 1, &err);
 	free(sql);
 	if (rc != 0) {
 		side_disable(s, xasprintf("reading table %s in the %s database failed: %s", t->key, s->label,
@@ -815,6 +797,15 @@ static int list_keys(struct cmp *C, struct side *es, struct side *as, const stru
 		json_decref(ak);
 		return -1;
 	}
+	/* the keys are those of the states only while each side still holds
+	 * what its state says */
+	if (!acc_eq(&e, &r->e) || !acc_eq(&x, &r->x)) {
+		struct side *s = !acc_eq(&e, &r->e) ? es : as;
+		side_disable(s, xasprintf("the %s database has changed since its state was captured", s->label));
+		json_decref(ek);
+		json_decref(ak);
+		return -1;
+	}
 	json_t *changed = json_array(), *missing = json_array(), *extra = json_array();
 	const char *k;
 	json_t *v;
@@ -866,6 +857,8 @@ static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *
 	/* each side must still hold what its state says, range by range */
 	size_t n = *nr;
 	for (size_t i = 0; i < n; i++) {
+		if (C->diff && (*rs)[i].e.rows <= C->leaf_rows && (*rs)[i].x.rows <= C->leaf_rows)
+			continue; /* listing its keys re-reads it */
 		if (C->queries + 2 > C->max_queries) {
 			note(why, "not narrowed further: max_queries (%lld) reached", (long long)C->max_queries);
 			goto out;
@@ -892,7 +885,7 @@ static void narrow(struct cmp *C, const char *key, json_t *eentry, struct side *
 		struct rng *r = &(*rs)[i];
 		if (r->final)
 			continue;
-		if (r->e.rows <= LEAF_ROWS && r->x.rows <= LEAF_ROWS) {
+		if (r->e.rows <= C->leaf_rows && r->x.rows <= C->leaf_rows) {
 			if (C->queries + 2 > C->max_queries) {
 				note(why, "not narrowed further: max_queries (%lld) reached", (long long)C->max_queries);
 				break;
@@ -1324,7 +1317,7 @@ static int compare_tolerances(struct act *a, struct cmp *C)
 
 /* The checks to make: those asked for, else every section both states
  * hold. A new array, or NULL after act_fail. */
-static json_t *compare_list(struct act *a, json_t *E, json_t *A)
+static json_t *compare_list(struct act *a, json_t *E, json_t *A, const char *const *all)
 {
 	json_t *checks = act_json(a, "checks");
 	json_t *list = json_array();
@@ -1334,9 +1327,9 @@ static json_t *compare_list(struct act *a, json_t *E, json_t *A)
 		json_array_foreach(checks, i, c) json_array_append(list, c);
 		return list;
 	}
-	for (int i = 0; all_checks[i]; i++)
-		if (json_object_get(E, all_checks[i]) && json_object_get(A, all_checks[i]))
-			json_array_append_new(list, json_string(all_checks[i]));
+	for (int i = 0; all[i]; i++)
+		if (json_object_get(E, all[i]) && json_object_get(A, all[i]))
+			json_array_append_new(list, json_string(all[i]));
 	if (json_array_size(list))
 		return list;
 	json_decref(list);
@@ -1540,30 +1533,45 @@ static void compare_report(struct cmp *C, json_t *E, json_t *A, json_t *list, co
 	act_journal(a, "verify_result", ev);
 }
 
-static int do_compare(struct act *a)
+int verify_prepare(struct act *a, struct cmp *C, int64_t def_queries, const char *const *checks_all, json_t **list)
 {
 	json_t *E = act_json(a, "expected"), *A = act_json(a, "actual");
+	memset(C, 0, sizeof(*C));
+	*list = NULL;
 	if (!is_state(E))
-		return act_fail(a, "'expected' is not a state; pass the state output of a pg.capture step, e.g. ${steps.baseline.state}");
+		return act_fail(a, "'expected' is not a state; pass the state output of a pg.capture step, e.g. ${steps.baseline.state}"), -1;
 	if (!is_state(A))
-		return act_fail(a, "'actual' is not a state; pass the state output of a pg.capture step, e.g. ${steps.after.state}");
+		return act_fail(a, "'actual' is not a state; pass the state output of a pg.capture step, e.g. ${steps.after.state}"), -1;
+	C->a = a;
+	if (compare_tolerances(a, C) != 0)
+		return -1;
+	C->tables = act_json(a, "tables");
+	C->bisect = act_bool(a, "bisect", 1);
+	C->max_queries = act_int(a, "max_queries", def_queries);
+	if (C->max_queries < 0)
+		C->max_queries = 0;
+	C->leaf_rows = LEAF_ROWS;
+	*list = compare_list(a, E, A, checks_all);
+	return *list ? 0 : -1;
+}
+
+void verify_run(struct cmp *C, json_t *list, struct strbuf *diff)
+{
+	json_t *E = act_json(C->a, "expected"), *A = act_json(C->a, "actual");
+	C->verdicts = json_array();
+	compare_missing(C, E, A);
+	compare_sections(C, E, A, list, diff);
+}
+
+static int do_compare(struct act *a)
+{
 	struct cmp C;
-	memset(&C, 0, sizeof(C));
-	C.a = a;
-	if (compare_tolerances(a, &C) != 0)
+	json_t *list;
+	if (verify_prepare(a, &C, 64, all_checks, &list) != 0)
 		return ACT_FAIL;
-	C.tables = act_json(a, "tables");
-	C.bisect = act_bool(a, "bisect", 1);
-	C.max_queries = act_int(a, "max_queries", 64);
-	if (C.max_queries < 0)
-		C.max_queries = 0;
-	json_t *list = compare_list(a, E, A);
-	if (!list)
-		return ACT_FAIL;
-	C.verdicts = json_array();
+	json_t *E = act_json(a, "expected"), *A = act_json(a, "actual");
 	struct strbuf diff = STRBUF_INIT, sum = STRBUF_INIT;
-	compare_missing(&C, E, A);
-	compare_sections(&C, E, A, list, &diff);
+	verify_run(&C, list, &diff);
 	compare_summary(&C, &sum);
 	compare_log(&C, list, &diff);
 	compare_report(&C, E, A, list, &sum, &diff);
@@ -1613,7 +1621,7 @@ static const struct output_spec compare_outputs[] = {
 	  .doc = "one per check and table: check, table, verdict, expected, actual, detail, ranges (SPEC.md, 'Verdicts')" },
 	{ .name = NULL },
 };
-static const struct action_def compare_def = {
+const struct action_def verify_compare_def = {
 	.name = "verify.compare",
 	.run = do_compare,
 	.cat = CAT_VERIFY,
@@ -1622,9 +1630,3 @@ static const struct action_def compare_def = {
 	.doc = "Compares two states check by check and table by table (exact unless tolerances say otherwise) and fails on any difference, naming it; differing checksums are narrowed to key ranges (and keys) by bisection with live queries, within max_queries.",
 };
 
-static const struct action_def *const verify_actions[] = { &compare_def, NULL };
-
-const struct family verify_family = {
-	.name = "verify",
-	.actions = verify_actions,
-};

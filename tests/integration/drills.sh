@@ -4,7 +4,7 @@
 # the sandbox (tests/lib/sandbox.sh: PostgreSQL with WAL archiving and a base
 # backup, s3rver behind nginx with the nightly dump, the HTTP flag, the web
 # application and the application simulator writing all the time):
-#   nightly_validation.yaml; database_restore.yaml in VALIDATION with both
+#   nightly_dump.yaml; nightly_validation.yaml; database_restore.yaml in VALIDATION with both
 #   sources (production untouched, throwaways removed); live_drill.yaml in
 #   DISASTER (maintenance on and off, T0, the off-site restore and PITR
 #   forward to T0 verified with checksums, every acknowledged write before T0
@@ -31,10 +31,16 @@ dbs() { pg_sql PROD postgres "select string_agg(datname, ',' order by datname) f
 prod_sum() { pg_sql PROD shop "select count(*) || ':' || md5(string_agg(id::text || total::text, ',' order by id)) from public.orders"; }
 run() { "$DRPLAY" run "$PB/$1" --journal-dir "$J" "${SANDBOX_PARAMS[@]}" --param report_dir="$R" "${@:2}"; }
 
-for pb in database_restore nightly_validation live_drill; do
+for pb in database_restore nightly_dump nightly_validation live_drill; do
     t_exit "$pb.yaml lints" 0 "$DRPLAY" lint "$PB/$pb.yaml"
     t_eq "$pb.yaml lints clean (no diagnostics)" "" "$T_OUT"
 done
+
+# ---- the nightly dump (the shipped procedure, an S3 environment) ----
+BACKUP_S3_WRITE_KEY_ID=$S3_RW_KEY BACKUP_S3_WRITE_SECRET=$S3_SECRET \
+    t_exit "nightly_dump passes" 0 run nightly_dump.yaml --param metrics_file="$R/dump.prom"
+t_eq "nightly_dump: the dump it wrote is the newest, checked against its manifest" ok "$(joutcome found)"
+t_contains "nightly_dump: the metrics textfile says success" "$(cat "$R/dump.prom")" 'drplay_last_run_success{playbook="nightly_dump",mode="validation"} 1'
 
 # ---- nightly validation ----
 DBS0=$(dbs)
@@ -46,12 +52,17 @@ t_contains "nightly: the metrics textfile says success" "$(cat "$R/nightly.prom"
 SUM0=$(prod_sum)
 t_exit "database_restore validation (pitr) passes" 0 run database_restore.yaml
 t_eq "validation pitr: a branch was made and verified" ok "$(joutcome verify_copy)"
+t_eq "validation pitr: the preview ran against production before the branch went" ok "$(joutcome preview)"
 t_eq "validation pitr: the branch was discarded" "$(jout branch name)" "$(jout discard_branch discarded)"
 t_eq "validation pitr: no maintenance" "" "$(joutcome maint_on)"
 t_exit "database_restore validation (offsite) passes" 0 run database_restore.yaml --param source=offsite
 t_eq "validation offsite: the fresh database was dropped" "$(jout copy_from_dump database)" "$(jout drop_copy dropped)"
 t_eq "validation offsite: nothing left on the server" "$DBS0" "$(dbs)"
 t_eq "validation: production's orders untouched" "$SUM0" "$(prod_sum)"
+t_eq "validation: two runs wrote one Prometheus file, under a stable name" "$R/database_restore-validation.prom" \
+    "$(ls "$R"/*.prom | grep -v -e nightly -e dump.prom)"
+t_contains "... holding the last run's result" "$(cat "$R/database_restore-validation.prom")" \
+    'drplay_last_run_success{playbook="database_restore",mode="validation"} 1'
 t_eq "validation: the flag never went on" false "$(sandbox_flag)"
 t_exit "database_restore in disaster mode without a restore point is refused (exit 2)" 2 \
     run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN"
@@ -71,6 +82,7 @@ t_eq "live: verified against the baseline with sequence positions and checksums"
 t_eq "live: every sequence position verified after the recovery (none behind, none missing)" true \
     "$(jout verify verdicts | jq '[.[] | select(.check == "sequences")] | length > 0 and all(.verdict == "ok")')"
 t_eq "live: maintenance is off again" false "$(sandbox_flag)"
+t_eq "live: the Prometheus file has a stable name (not the run id)" "$R/live_drill.prom" "$(ls "$R"/live*.prom)"
 t_eq "live: the database froze writes during the window" true "$(jout freeze database | grep -qx shop && echo true)"
 t_eq "live: ... and takes writes again (new sessions are not read-only)" off "$(pg_sql PROD shop "show default_transaction_read_only")"
 t_eq "live: every write acknowledged before the drill is back" 0 \

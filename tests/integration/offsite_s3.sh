@@ -163,6 +163,14 @@ t_eq "check .sql.gz: what it checked" '["readable","gzip","format","expect_table
 t_eq "check .sql.gz: format plain" plain "$(od_out check format)"
 t_eq "check .sql.gz: sha256 of the object" "$(sha256sum "$T_TMP/plain.sql.gz" | cut -d' ' -f1)" \
     "$(od_out check sha256)"
+# A key with characters outside RFC 3986's unreserved set: the SigV4
+# canonical path (libcurl's escaping, '/' kept) must match the server's.
+odd='prod/odd names/app db+1 (x)=y&z~ü,é;@$!.sql.gz'
+odd_enc=$(jq -rn --arg k "$odd" '$k | split("/") | map(@uri) | join("/")') # curl signs the path as given
+s3_put S3 "$T_TMP/plain.sql.gz" "$odd_enc" || die_setup "upload failed"
+od_run "offsite.check of a key with spaces, +, =, &, @ and UTF-8 (signed path)" 0 check.yaml --param key="$odd"
+t_eq "odd key: the object's sha256 (it was read)" "$(sha256sum "$T_TMP/plain.sql.gz" | cut -d' ' -f1)" \
+    "$(od_out check sha256)"
 od_run "offsite.check of a .sql.gz with manifest: required fails (exit 4: nothing changed)" 4 check.yaml \
     --param key=prod/legacy/appdb-2026-11-01_04-30-00.sql.gz --param manifest=required
 t_contains "check required: says the manifest is missing" "$T_OUT" "has no manifest"
@@ -207,6 +215,8 @@ od_run "dump.restore jobs: 2 into a new database" 0 restore.yaml --param key="$k
 t_eq "restore jobs 2: counts equal the source's" "$src_counts" "$(counts "$(od_out restore database)")"
 t_eq "restore jobs 2: used 2 jobs" 2 "$(od_out restore jobs)"
 t_contains "restore jobs 2: downloaded and verified before pg_restore" "$T_OUT" "downloaded and verified"
+t_check "restore jobs 2: the download phase is timed (RTO by phase, SPEC 8.3.2)" \
+    node -e "process.exit($(od_out restore download_seconds) > 0 ? 0 : 1)"
 
 od_run "dump.restore of a plain .sql.gz (psql)" 0 restore.yaml \
     --param key=prod/legacy/appdb-2026-11-01_04-30-00.sql.gz
@@ -214,6 +224,7 @@ t_eq "restore plain: counts equal the source's" "$src_counts" "$(counts "$(od_ou
 t_eq "restore plain: format" plain "$(od_out restore format)"
 t_eq "restore plain: compression" gzip "$(od_out restore compression)"
 t_eq "restore plain: not verified (no manifest)" false "$(od_out restore verified)"
+t_eq "restore plain: streamed, so no separate download phase" 0 "$(od_out restore download_seconds)"
 od_run "dump.restore of a plain .sql.gz with jobs: 2 (one psql session)" 0 restore.yaml \
     --param key=prod/legacy/appdb-2026-11-01_04-30-00.sql.gz --param jobs=2
 t_contains "restore plain jobs 2: says jobs has no effect" "$T_OUT" "jobs: 2 has no effect on a plain SQL dump"

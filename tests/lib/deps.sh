@@ -50,6 +50,7 @@ if ((!BUILD_ONLY)); then
         postgresql-15 postgresql-contrib pgbackrest
         redis-server nginx-light
         curl jq procps util-linux ca-certificates time gzip
+        man-db groff-base zsh
     )
     command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
     command -v npm >/dev/null 2>&1 || PKGS+=(npm)

@@ -12,6 +12,7 @@
 #include "../../lib/util.h"
 #include "../../stdlib/dump.h"
 #include "../../lib/s3.h"
+#include "../../lib/jsonhttp.h"
 
 static int64_t t(const char *key)
 {
@@ -62,6 +63,24 @@ static void uri_encoding(void)
 	free(a);
 	a = s3_uri_encode("prod/x=y&z", 0);
 	CHECK_STR(a, "prod%2Fx%3Dy%26z");
+	free(a);
+	/* empty segments and a trailing slash stay as written */
+	a = s3_uri_encode("/a//b c/", 1);
+	CHECK_STR(a, "/a//b%20c/");
+	free(a);
+	a = s3_uri_encode("", 1);
+	CHECK_STR(a, "");
+	free(a);
+	/* every byte outside RFC 3986's unreserved set, upper-case hex */
+	a = s3_uri_encode("!*'();:@&=+$,?#[]%\x7f", 0);
+	CHECK_STR(a, "%21%2A%27%28%29%3B%3A%40%26%3D%2B%24%2C%3F%23%5B%5D%25%7F");
+	free(a);
+	/* the JSON APIs' path segments (neon) escape the same way */
+	a = jh_escape("br-1/db name@x~ü");
+	CHECK_STR(a, "br-1%2Fdb%20name%40x~%C3%BC");
+	free(a);
+	a = jh_escape("");
+	CHECK_STR(a, "");
 	free(a);
 }
 
@@ -251,9 +270,32 @@ static void sizes(void)
 	CHECK_STR(human_size(8443402, b, sizeof(b)), "8.1 MiB");
 }
 
+/* The client tools' major against the server's (SPEC 8.5: the tools must be
+ * the server's major or newer). */
+static void tool_versions(void)
+{
+	char v[32];
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 16.2 (Ubuntu 16.2-1ubuntu4)\n", v, sizeof(v)) == 1600);
+	CHECK_STR(v, "16.2");
+	CHECK(dump_tool_major("pg_restore (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)\n", v, sizeof(v)) == 1500);
+	CHECK(dump_tool_major("psql (PostgreSQL) 17beta1\n", v, sizeof(v)) == 1700);
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.6.24\n", v, sizeof(v)) == 906);
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.2.4\n", NULL, 0) == 902);
+	CHECK(dump_tool_major("command not found\n", v, sizeof(v)) == -1);
+	CHECK(dump_tool_major("", v, sizeof(v)) == -1);
+	CHECK(dump_server_major(160002) == 1600);
+	CHECK(dump_server_major(150008) == 1500);
+	CHECK(dump_server_major(90624) == 906);
+	/* a 15 client for a 16 server is older; 9.6 is older than 10 */
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 15.8", NULL, 0) < dump_server_major(160002));
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.6.24", NULL, 0) < dump_server_major(100023));
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 10.1", NULL, 0) >= dump_server_major(90624));
+}
+
 int main(void)
 {
 	unit_group = "offsite";
+	RUN(tool_versions);
 	RUN(key_times);
 	RUN(dump_keys);
 	RUN(uri_encoding);
