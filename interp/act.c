@@ -316,13 +316,16 @@ void act_progress_end(struct act *a)
 }
 
 /* A `progress` event in the journal, so that a follower (`drplay status
- * --follow`) sees a long step move: the figures and the ETA, at most one
- * per PROGRESS_JOURNAL_US per step (the first report of a step at once). */
+ * --follow`) sees a long step move: the figures and the ETA, once the step
+ * has run PROGRESS_JOURNAL_US, then at most one per PROGRESS_JOURNAL_US
+ * (a short step journals none: its step_end follows at once). */
 #define PROGRESS_JOURNAL_US (2 * 1000000LL)
 static void progress_journal(struct act *a, const char *phase, uint64_t done, uint64_t total, double secs,
 			     double rate, int64_t now)
 {
-	if (a->jlast && now - a->jlast < PROGRESS_JOURNAL_US)
+	if (!a->jlast)
+		a->jlast = a->started;
+	if (now - a->jlast < PROGRESS_JOURNAL_US)
 		return;
 	a->jlast = now;
 	json_t *f = json_object();

@@ -16,7 +16,9 @@
 #include <jansson.h>
 
 #include "action.h"
+#include "jsonout.h"
 #include "plan.h"
+#include "typing.h"
 #include "util.h"
 #include "version.h"
 
@@ -259,8 +261,9 @@ static json_t *json_params(const struct param_spec *ps)
 		char *t = type_text(p);
 		json_t *po = json_pack("{s:s,s:s,s:b}", "name", p->name, "type", t, "required", (p->flags & P_REQUIRED) != 0);
 		free(t);
-		if (p->def)
-			json_object_set_new(po, "default", json_string(p->def));
+		json_t *def = spec_default(p); /* typed: 0, false, not "0", "false" */
+		if (def)
+			json_object_set_new(po, "default", def);
 		if (p->doc)
 			json_object_set_new(po, "doc", json_string(p->doc));
 		if (p->allowed) {
@@ -311,23 +314,28 @@ static json_t *json_kind(const struct kind_def *k)
 	return o;
 }
 
-/* Every action (an array); or the one named, or the kind named. */
+/* drplay.actions/1: every action and every resource kind with its drivers;
+ * or the one action or kind named. */
 static void describe_json(const char *name, FILE *f)
 {
-	json_t *arr = json_array();
+	json_t *doc = jsonout_new("drplay.actions/1");
+	json_t *acts = json_array(), *kinds = json_array();
 	const struct kind_def *k = name && !registry_find(name) ? kind_find(name) : NULL;
 	if (k) {
-		json_array_append_new(arr, json_kind(k));
+		json_array_append_new(kinds, json_kind(k));
 	} else {
 		size_t n;
 		const struct action_def *const *all = registry_all(&n);
 		for (size_t i = 0; i < n; i++)
 			if (!name || !strcmp(name, all[i]->name))
-				json_array_append_new(arr, json_action(all[i]));
+				json_array_append_new(acts, json_action(all[i]));
+		const struct kind_def *const *ks = kinds_all(&n);
+		for (size_t i = 0; i < n && !name; i++)
+			json_array_append_new(kinds, json_kind(ks[i]));
 	}
-	json_dumpf(arr, f, JSON_INDENT(2));
-	fputc('\n', f);
-	json_decref(arr);
+	json_object_set_new(doc, "actions", acts);
+	json_object_set_new(doc, "kinds", kinds);
+	jsonout_print(doc, f, 1);
 }
 
 void describe_actions(const char *name, enum describe_format fmt, FILE *f)

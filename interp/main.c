@@ -105,7 +105,7 @@ static int run_like(int argc, char **argv, int dry)
 	int c, rc = -1;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "m:p:n", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:nh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': o.mode = optarg; break;
 		case 'p': o.params[o.nparams++] = optarg; break;
@@ -116,8 +116,7 @@ static int run_like(int argc, char **argv, int dry)
 		case 'j': o.journal_dir = optarg; break;
 		case 'J': o.json = 1; break;
 		case 'h':
-			printf("usage: %s\n\n%s", find_cmd(cmd)->usage, find_cmd(cmd)->help);
-			rc = EXIT_OK;
+			rc = show_help(cmd);
 			break;
 		default:
 			rc = usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -159,6 +158,7 @@ static int cmd_lint(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -166,8 +166,10 @@ static int cmd_lint(int argc, char **argv)
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
-		if (c == 'f') {
+	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		if (c == 'J') {
+			fmt = DF_JSON;
+		} else if (c == 'f') {
 			if (!strcmp(optarg, "text"))
 				fmt = DF_TEXT;
 			else if (!strcmp(optarg, "json"))
@@ -177,8 +179,7 @@ static int cmd_lint(int argc, char **argv)
 			else
 				return usage_error("lint", "unknown format '%s'; use text, json or sarif", optarg);
 		} else if (c == 'h') {
-			printf("usage: %s\n\n%s", find_cmd("lint")->usage, find_cmd("lint")->help);
-			return EXIT_OK;
+			return show_help("lint");
 		} else {
 			return usage_error("lint", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -233,14 +234,20 @@ static int cmd_actions(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	enum describe_format fmt = DESC_TEXT;
 	int c;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
-		if (c == 'f' && !strcmp(optarg, "text"))
+	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return show_help("actions");
+		if (c == 'J')
+			fmt = DESC_JSON;
+		else if (c == 'f' && !strcmp(optarg, "text"))
 			fmt = DESC_TEXT;
 		else if (c == 'f' && !strcmp(optarg, "markdown"))
 			fmt = DESC_MARKDOWN;
@@ -250,6 +257,8 @@ static int cmd_actions(int argc, char **argv)
 			return usage_error("actions", "unknown option or format '%s'", argv[optind - 1]);
 	}
 	const char *name = optind < argc ? argv[optind] : NULL;
+	if (optind + 1 < argc)
+		return usage_error("actions", "unexpected argument '%s'", argv[optind + 1]);
 	if (name && !describe_known(name))
 		return command_error("actions", "no action or resource kind '%s'; `drplay actions` lists them", name);
 	describe_actions(name, fmt, stdout);
@@ -274,7 +283,8 @@ static int cmd_procedures(int argc, char **argv)
 
 static int cmd_schema(int argc, char **argv)
 {
-	(void)argv;
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return show_help("schema");
 	if (argc > 1)
 		return usage_error("schema", "takes no arguments");
 	describe_schema(stdout);
@@ -410,8 +420,7 @@ static int resource_verb(const char *cmd, const char *kind, const char *res_opt,
 	for (int i = 1; i < argc && rc < 0; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			printf("usage: %s\n\n%s", find_cmd(cmd)->usage, find_cmd(cmd)->help);
-			rc = 0;
+			rc = show_help(cmd);
 			break;
 		}
 		if (strncmp(a, "--", 2) != 0) {
@@ -521,8 +530,7 @@ static int file_opts(const char *cmd, int argc, char **argv, const char *const *
 	for (int i = 1; i < argc && rc < 0; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			printf("usage: %s\n\n%s", find_cmd(cmd)->usage, find_cmd(cmd)->help);
-			return 0;
+			return show_help(cmd);
 		}
 		if (strncmp(a, "--", 2) != 0) {
 			if (*file)
@@ -640,8 +648,8 @@ static int cmd_mcp(int argc, char **argv)
 
 static int cmd_version(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
+		return show_help("version");
 	printf("drplay %s\n", DRPLAY_VERSION);
 	return EXIT_OK;
 }
@@ -650,7 +658,7 @@ static const struct cmd commands[] = {
 	{
 		.name = "actions",
 		.fn = cmd_actions,
-		.usage = "drplay actions [NAME] [--format=text|markdown|json]",
+		.usage = "drplay actions [NAME] [--format=text|markdown|json | --json]",
 		.help = "Lists the registered actions and resource kinds with their effect (read-only,\n"
 			"state-changing, destructive) and category; with NAME, its parameters and outputs.\n",
 	},
@@ -683,7 +691,7 @@ static const struct cmd commands[] = {
 	{
 		.name = "lint",
 		.fn = cmd_lint,
-		.usage = "drplay lint FILE... [--format=text|json|sarif]",
+		.usage = "drplay lint FILE... [--format=text|json|sarif | --json]",
 		.help = "Checks playbooks against the format and the safety rules, for every declared mode.\n"
 			"Text lines are FILE:LINE:COL: error|warning: [rule-id] message, with the source\n"
 			"line and a caret. SARIF 2.1.0 is for code-review annotations. FILE - reads standard\n"
@@ -833,14 +841,15 @@ static int cmd_help(int argc, char **argv)
 		main_help(stdout);
 		return EXIT_OK;
 	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return show_help("help");
 	const struct cmd *c = find_cmd(argv[1]);
 	if (!c) {
 		int rc = command_error("help", "no command '%s'", argv[1]);
 		main_help(stderr);
 		return rc;
 	}
-	printf("usage: %s\n\n%s", c->usage, c->help);
-	return EXIT_OK;
+	return show_help(c->name);
 }
 
 static int cmd_manpage(int argc, char **argv)
@@ -893,6 +902,9 @@ int main(int argc, char **argv)
 		main_help(stderr);
 		return rc;
 	}
+	/* `drplay COMMAND -h|--help`, whatever the command's own options */
+	if (argc == 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")))
+		return show_help(c->name);
 	if (wants_json(argc, argv))
 		fail_json_begin(c->name);
 	rc = fail_json_end(c->fn(argc - 1, argv + 1));

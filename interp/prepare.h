@@ -32,7 +32,10 @@ char *mode_skip_reason(const struct step *st, unsigned mode);
  * resolved as far as they can be before the run (`drplay plan`). */
 void print_plan(struct run *r);
 /* The same plan as one JSON document on stdout (`drplay plan --json`,
- * plan_json.c); d holds the warnings the mode's guards left. */
+ * run_json.c); d holds the warnings the mode's guards left. */
 void print_plan_json(struct run *r, const struct diags *d);
+/* A one-step command's result as one JSON document on stdout (--json),
+ * once its step ran; rc is the command's exit code (run_json.c). */
+void print_command_json(struct run *r, const struct run_opts *o, int rc);
 
 #endif

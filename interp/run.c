@@ -98,6 +98,7 @@ static int attempt(struct run *r, const struct step *st, json_t *args, unsigned 
 	a.args = args;
 	a.outputs = json_object();
 	a.progress = json_object();
+	a.started = mono_us();
 	a.sig_base = sig_base;
 	if (st->timeout_us)
 		a.deadline = mono_us() + st->timeout_us;
@@ -480,8 +481,9 @@ static int open_record(struct run *r, const struct run_opts *o, struct record *r
 	int locked = o->one_def || journal_lock(rec->dir, r->pb->name, r->run_id, &rec->lockfd, &f) == 0;
 	if (locked && !o->no_journal && !(r->journal = journal_open(rec->dir, r->run_id, &f)))
 		journal_unlock(rec->lockfd);
+	/* a one-step command's --json is one document at its end */
 	if (r->journal)
-		journal_echo(r->journal, o->json);
+		journal_echo(r->journal, o->json && !o->one_def);
 	int rc = 0;
 	if (fail_is_set(&f)) {
 		fail_suffix(&f, "; nothing ran");
@@ -542,6 +544,8 @@ static int run_recorded(struct run *r, const struct run_opts *o)
 		run_say(r, "journal: %s\n", journal_path(r->journal));
 	run_steps(r);
 	rc = run_outcome(r);
+	if (o->json && o->one_def)
+		print_command_json(r, o, rc);
 	if (ferror(stdout))
 		warn_print("the transcript could not be written to standard output (was it closed?); the run went on%s%s%s",
 			   r->journal ? ", and the journal '" : "", r->journal ? journal_path(r->journal) : "",

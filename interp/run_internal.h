@@ -83,6 +83,7 @@ struct act {
 	char phase[64];
 	uint64_t pdone, ptotal;
 	int64_t pstart, plast;
+	int64_t started;       /* monotonic microseconds, when the attempt began */
 	int64_t jlast;         /* the last progress event journaled */
 	int bar_open;
 	json_t *progress;      /* last figures per phase, for the journal */

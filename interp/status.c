@@ -210,10 +210,9 @@ static void follow_line(struct follow *fw, const char *line, size_t n)
 	else if (!strcmp(type, "step_end"))
 		fw->last_step[0] = '\0';
 	if (fw->json) {
-		/* the journal's line as it was written (masked when written) */
-		fwrite(line, 1, n, stdout);
-		fputc('\n', stdout);
-		fflush(stdout);
+		/* the journal's line as it was written (masked when written, and
+		 * through the mask again here, like everything drplay prints) */
+		jsonout_print(json_incref(ev), stdout, 0);
 	} else {
 		say_event(ev);
 	}

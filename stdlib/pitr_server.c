@@ -366,6 +366,7 @@ int srv_wait_ready(struct srv *s, const char *dir, const char *conninfo, const c
 	int64_t t0 = mono_us();
 	int seen = 0;
 	int64_t last_note = t0;
+	uint64_t replay_base = 0;
 	for (;;) {
 		if (act_cancelled(a)) {
 			snprintf(err, errlen, "interrupted (or the step timed out) while waiting for the server of '%s'", dir);
@@ -383,8 +384,21 @@ int srv_wait_ready(struct srv *s, const char *dir, const char *conninfo, const c
 		}
 		PGconn *c = try_connect(conninfo, 2);
 		if (c) {
-			PGresult *res = PQexec(c, "SELECT pg_is_in_recovery()");
-			int in_rec = !res || PQresultStatus(res) != PGRES_TUPLES_OK || PQgetvalue(res, 0, 0)[0] == 't';
+			/* while it replays (hot standby lets us in once consistent):
+			 * the WAL replayed since the checkpoint recovery began at, as
+			 * progress; the end is not known beforehand (a time target),
+			 * so no total and no ETA */
+			PGresult *res = PQexec(c, "SELECT pg_is_in_recovery(), "
+						  "pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint, "
+						  "(SELECT pg_wal_lsn_diff(redo_lsn, '0/0')::bigint FROM pg_control_checkpoint())");
+			int ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+			int in_rec = !ok || PQgetvalue(res, 0, 0)[0] == 't';
+			if (ok && in_rec && !PQgetisnull(res, 0, 1) && !PQgetisnull(res, 0, 2)) {
+				uint64_t at = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+				if (!replay_base)
+					replay_base = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+				act_progress(a, "replay", at > replay_base ? at - replay_base : 0, 0);
+			}
 			PQclear(res);
 			PQfinish(c);
 			if (!in_rec)

@@ -53,8 +53,29 @@ TEST_ACTION_OUT(t_snapshot, "test.snapshot", A_STATE, CAT_SNAPSHOT, test_snapsho
 TEST_ACTION(t_verify, "test.verify", 0, CAT_VERIFY);
 TEST_ACTION(t_write, "test.write", A_STATE, CAT_OTHER);
 
+/* test.progress: works for `seconds`, reporting `total` bytes done
+ * evenly (act_progress every 100 ms), as a long restore does. */
+static int do_progress(struct act *a)
+{
+	int64_t us = act_duration_us(a, "seconds", 3000000), total = act_int(a, "total", 1000000);
+	for (int64_t done_us = 0; done_us < us; done_us += 100000) {
+		act_progress(a, "work", (uint64_t)(total * done_us / us), (uint64_t)total);
+		if (act_sleep(a, 100000) != 0)
+			return act_fail(a, "cancelled while working");
+	}
+	act_progress(a, "work", (uint64_t)total, (uint64_t)total);
+	return ACT_OK;
+}
+static const struct param_spec progress_params[] = {
+	{ .name = "seconds", .type = T_DURATION, .def = "3s", .doc = "how long it works" },
+	{ .name = "total", .type = T_INT, .def = "1000000", .doc = "the bytes it reports done by the end" },
+	{ .name = NULL },
+};
+static const struct action_def t_progress = { .name = "test.progress", .run = do_progress, .cat = CAT_RESTORE,
+					      .params = progress_params, .doc = "test-only: reports progress" };
+
 static const struct action_def *const testing_actions[] = {
-	&t_maint_off, &t_maint_on, &t_preflight, &t_report, &t_restore, &t_snapshot, &t_verify, &t_write, NULL,
+	&t_maint_off, &t_maint_on, &t_preflight, &t_progress, &t_report, &t_restore, &t_snapshot, &t_verify, &t_write, NULL,
 };
 
 static const struct param_spec test_kind_fields[] = {

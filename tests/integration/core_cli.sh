@@ -196,7 +196,7 @@ t_exit "schema: a bad duration is rejected" 1 node "$T_NODE_DIR/validate-json.js
 awk '/<!-- BEGIN GENERATED ACTIONS -->/{on=1;next}/<!-- END GENERATED ACTIONS -->/{on=0}on' "$ROOT/SPEC.md" >"$work/spec-actions.md"
 t_check "spec: SPEC.md's action tables match the registry (make spec)" cmp -s "$work/actions.md" "$work/spec-actions.md"
 missing=""
-for a in $("$DRPLAY" actions --format=json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>JSON.parse(s).forEach(a=>console.log(a.name)))'); do
+for a in $("$DRPLAY" actions --format=json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>JSON.parse(s).actions.forEach(a=>console.log(a.name)))'); do
 	grep -q "action \`$a\`" "$ROOT/SPEC.md" || missing+=" $a"
 done
 t_eq "spec: every registered action has a section in SPEC.md" "" "$missing"

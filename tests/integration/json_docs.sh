@@ -32,7 +32,7 @@ one_doc() {
 	node -e 'const fs=require("fs");const t=fs.readFileSync(process.argv[1],"utf8");JSON.parse(t);process.exit(t.trim().split("\n}\n").length===1?0:1)' "$1"
 }
 
-export JSON_TOKEN=the-json-token-value JSON_DB_TOKEN=db-token-secret-value
+export JSON_TOKEN=the-json-token-value JSON_DB_TOKEN=db-token-secret-value JSON_FLAG_FILE=$work/flag
 
 # ---- plan --json, run --dry-run --json ----
 "$TDRPLAY" plan "$PB/plan.yaml" --json --journal-dir "$J" >"$work/plan.json" 2>"$work/plan.err"
@@ -91,3 +91,75 @@ t_eq "lint refusal: the diagnostic with its rule and place" "error unknown-actio
 t_eq "lint refusal: the document's location" "lint_error.yaml:6" \
 	"$(field "$work/ref.json" 'd.location.file.split("/").pop()+":"+d.location.line')"
 refusal "unreadable playbook refusal" 2 "nothing ran" "$DRPLAY" plan "$work/nonexistent.yaml" --json
+
+# ---- run --json: the journal's events, one per line ----
+"$TDRPLAY" run "$PB/follow.yaml" --json --journal-dir "$J" >"$work/run.jsonl" 2>"$work/run.err"
+t_eq "run --json: exit 0" 0 $?
+valid "run --json" drplay.event.schema.json "$work/run.jsonl"
+t_eq "run --json: the first line names the version and format" "run_start drplay.journal/1" \
+	"$(t_jsonl "$work/run.jsonl" 'ev[0].event+" "+ev[0].format')"
+t_eq "run --json: the last line is run_end" "run_end 0" "$(t_jsonl "$work/run.jsonl" 'const e=ev[ev.length-1];e.event+" "+e.exit_code')"
+t_eq "run --json: no transcript on stdout" "" "$(grep -v '^{' "$work/run.jsonl")"
+
+# ---- one-step commands: maintenance on, off, status; cleanup ----
+cmd_doc() { # NAME EXIT CMD...: one valid drplay.command/1 document on stdout
+	local name=$1 want=$2
+	shift 2
+	"$@" >"$work/cmd.json" 2>"$work/cmd.err"
+	t_eq "$name: exit $want" "$want" $?
+	valid "$name" drplay.command.schema.json "$work/cmd.json"
+}
+cmd_doc "maintenance on --json" 0 "$TDRPLAY" maintenance on "$PB/follow.yaml" --switch switch --message "back at 10" --journal-dir "$J" --json
+t_eq "maintenance on --json: the switch is on, journaled" "maintenance on on back at 10 true" \
+	"$(field "$work/cmd.json" 'd.command+" "+d.outputs.state+" "+d.outputs.message+" "+(d.run!==null)')"
+t_eq "maintenance on --json: the flag file is really set" "true" "$(test -s "$JSON_FLAG_FILE" && echo true)"
+cmd_doc "maintenance status --json" 0 "$TDRPLAY" maintenance status "$PB/follow.yaml" --switch switch --journal-dir "$J" --json
+t_eq "maintenance status --json: on, read-only (no journal)" "on null false" \
+	"$(field "$work/cmd.json" 'd.outputs.state+" "+d.run+" "+d.state_changed')"
+cmd_doc "maintenance off --json" 0 "$TDRPLAY" maintenance off "$PB/follow.yaml" --switch switch --journal-dir "$J" --json
+t_eq "maintenance off --json: off, was on" "off on" "$(field "$work/cmd.json" 'd.outputs.state+" "+d.outputs.previous')"
+cmd_doc "cleanup --json of a kind that keeps nothing" 4 "$TDRPLAY" cleanup "$PB/follow.yaml" --resource switch --journal-dir "$J" --json
+t_contains "cleanup --json: the error says why" "$(field "$work/cmd.json" 'd.outcome+": "+d.error')" \
+	"failed: resource 'switch' is of kind maintenance, which keeps no snapshots"
+refusal "maintenance: an unknown verb" 2 "unknown verb 'sideways'" \
+	"$TDRPLAY" maintenance sideways "$PB/follow.yaml" --switch switch --json
+
+# ---- lint --json and --format=json, lint - ----
+"$DRPLAY" lint --json "$PB/lint_error.yaml" >"$work/lint.json"
+t_eq "lint --json: exit 1" 1 $?
+valid "lint --json" drplay.lint.schema.json "$work/lint.json"
+t_eq "lint --json: the finding" "1 unknown-action" "$(field "$work/lint.json" 'd.errors+" "+d.diagnostics[0].rule')"
+"$DRPLAY" lint --format=json "$PB/lint_error.yaml" >"$work/lint2.json"
+t_eq "lint --format=json is lint --json" "$(cat "$work/lint.json")" "$(cat "$work/lint2.json")"
+"$DRPLAY" lint --json - <"$PB/lint_error.yaml" >"$work/lint3.json"
+t_eq "lint - --json: reads standard input" "1 <stdin> 6" "$(field "$work/lint3.json" 'd.errors+" "+d.diagnostics[0].file+" "+d.diagnostics[0].line')"
+t_exit "lint -: a clean playbook on standard input" 0 bash -c '"$1" lint - <"$2"' _ "$DRPLAY" "$ROOT/tests/integration/playbooks/core/quick.yaml"
+refusal "lint: an unknown format" 2 "unknown format 'xml'" "$DRPLAY" lint --format=xml --json "$PB/lint_error.yaml"
+
+# ---- actions --json: kinds, drivers, typed defaults ----
+"$DRPLAY" actions --json >"$work/actions.json"
+t_eq "actions --json: exit 0" 0 $?
+valid "actions --json" drplay.actions.schema.json "$work/actions.json"
+t_eq "actions --json: kinds with their drivers" "maintenance:file,http,postgres,redis pitr:local,neon,pgbackrest" \
+	"$(field "$work/actions.json" 'd.kinds.filter(k=>k.drivers).map(k=>k.name+":"+k.drivers.map(x=>x.name).join()).join(" ")')"
+t_eq "actions --json: typed defaults (a number, a boolean)" "number boolean" \
+	"$(field "$work/actions.json" 'const ps=d.actions.flatMap(a=>a.parameters);typeof ps.find(p=>p.type==="int"&&"default" in p).default+" "+typeof ps.find(p=>p.type==="bool"&&"default" in p).default')"
+t_eq "actions --json: no default spelled as a string of a number or boolean" "" \
+	"$(field "$work/actions.json" 'd.actions.flatMap(a=>a.parameters).filter(p=>["int","number","bool"].includes(p.type)&&typeof p.default==="string").map(p=>p.name).join()')"
+"$DRPLAY" actions pitr --json >"$work/kind.json"
+valid "actions KIND --json" drplay.actions.schema.json "$work/kind.json"
+t_eq "actions KIND --json: that kind alone" "pitr 0" "$(field "$work/kind.json" 'd.kinds.map(k=>k.name).join()+" "+d.actions.length')"
+refusal "actions: an unknown name" 2 "no action or resource kind 'nope'" "$DRPLAY" actions nope --json
+
+# ---- -h and --help on every command: exit 0, usage on stdout ----
+for c in $("$DRPLAY" --help | sed -n 's/^  \([a-z]*\) .*/\1/p'); do
+	for h in -h --help; do
+		out=$("$DRPLAY" "$c" $h 2>&1)
+		rc=$?
+		if [ "$rc" = 0 ] && [[ $out == usage:* ]]; then
+			t_pass "$c $h: exit 0 with its usage"
+		else
+			t_fail "$c $h: exit 0 with its usage" "exit $rc: $out"
+		fi
+	done
+done

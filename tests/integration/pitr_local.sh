@@ -121,3 +121,16 @@ t_check "cleanup: ... it is gone" test ! -e "$PG_DIR/drplay-preserved/$PRESERVED
 t_check "cleanup: ... and the other preserved state is not" test -d "$PG_DIR/drplay-preserved/$UNDO_PRESERVED"
 t_eq "cleanup: the live database is untouched" "1,2,3" "$(rows)"
 t_check "cleanup: the deletion is journaled" bash -c "grep -h '\"deleted\":\"$PRESERVED\"' $J/*.jsonl"
+# --json: one drplay.command/1 document, listing and deleting
+validate_cmd() { node "$T_NODE_DIR/validate-json.js" "$ROOT/grammar/drplay.command.schema.json" "$1"; }
+"$DRPLAY" cleanup "$PB/local_restore.yaml" --resource history --journal-dir "$J" --json >"$T_TMP/cleanup.json"
+t_eq "cleanup --json: exit 0" 0 $?
+t_check "cleanup --json: valid against drplay.command.schema.json" validate_cmd "$T_TMP/cleanup.json"
+t_eq "cleanup --json: lists what is kept" "true true" \
+    "$(jq -r --arg u "$UNDO_PRESERVED" '[.outputs.preserved[].name] | [(index($u) != null), (index("keep-me") != null)] | join(" ")' "$T_TMP/cleanup.json")"
+"$DRPLAY" cleanup "$PB/local_restore.yaml" --resource history --approve="$UNDO_PRESERVED" --journal-dir "$J" --json >"$T_TMP/cleanup.json"
+t_eq "cleanup --json --approve: exit 0" 0 $?
+t_check "cleanup --json --approve: valid" validate_cmd "$T_TMP/cleanup.json"
+t_eq "cleanup --json --approve: deleted, journaled" "$UNDO_PRESERVED true" \
+    "$(jq -r '.outputs.deleted + " " + ((.run | type) == "string" | tostring)' "$T_TMP/cleanup.json")"
+t_check "cleanup --json --approve: ... it is gone" test ! -e "$PG_DIR/drplay-preserved/$UNDO_PRESERVED"

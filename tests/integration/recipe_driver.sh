@@ -31,9 +31,9 @@ t_not_contains "recipe: the shipped binary knows no memory driver" "$T_OUT" "mem
 # ---- drplay actions (JSON) ----
 "$TDRPLAY" actions maintenance --format=json >"$work/kind.json"
 t_eq "recipe: JSON: the driver with its doc and field" 'memory|test-only: a flag kept in the drplay process|cell:string:true,delay:duration:false' \
-	"$(node -e 'const k=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))[0];const d=k.drivers.find(x=>x.name==="memory");console.log([d.name,d.doc,d.fields.map(f=>f.name+":"+f.type+":"+f.required).join(",")].join("|"))' "$work/kind.json")"
+	"$(node -e 'const k=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).kinds[0];const d=k.drivers.find(x=>x.name==="memory");console.log([d.name,d.doc,d.fields.map(f=>f.name+":"+f.type+":"+f.required).join(",")].join("|"))' "$work/kind.json")"
 t_eq "recipe: JSON: the kind's driver field allows it" "true" \
-	"$(node -e 'const k=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))[0];console.log(k.fields.find(f=>f.name==="driver").allowed.includes("memory"))' "$work/kind.json")"
+	"$(node -e 'const k=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).kinds[0];console.log(k.fields.find(f=>f.name==="driver").allowed.includes("memory"))' "$work/kind.json")"
 
 # ---- the JSON Schema ----
 "$TDRPLAY" schema >"$work/schema.json"

@@ -43,7 +43,7 @@ start_drill() {
 
 # ---- a drill followed to its end from another process ----
 marker="0.000$$1"
-start_drill 3 "$marker"
+start_drill 1 "$marker" --param work=4500ms
 drill_pid=$DRILL
 # a one-step command during the drill writes a newer journal
 t_exit "maintenance on during the drill" 0 "$TDRPLAY" maintenance on "$PB" --switch switch --journal-dir "$J"
@@ -63,8 +63,11 @@ t_eq "follow: exits with the run's exit code" "$drill_rc" "$rc"
 t_eq "follow: the drill succeeded" 0 "$drill_rc"
 valid "status --follow --json" drplay.event.schema.json "$work/follow.jsonl"
 t_eq "follow: every milestone in order" \
-	"run_start maint_on:ok long:ok verify:ok maint_off:ok run_end:0 follow_end:finished:0" \
+	"run_start maint_on:ok restore:ok long:ok verify:ok maint_off:ok run_end:0 follow_end:finished:0" \
 	"$(t_jsonl "$work/follow.jsonl" 'ev.filter(e=>["run_start","step_end","run_end","follow_end"].includes(e.event)&&e.step!=="creds").map(e=>e.event==="step_end"?e.step+":"+e.outcome:e.event==="run_end"?"run_end:"+e.exit_code:e.event==="follow_end"?"follow_end:"+e.state+":"+e.exit_code:e.event).join(" ")')"
+# 4.5 s of work: one event after 2 s, one after 4 s, none more
+t_eq "follow: the restore's progress, every 2 s, moving, with figures and ETA" "2 true true true" \
+	"$(t_jsonl "$work/follow.jsonl" 'const p=ev.filter(e=>e.event==="progress"&&e.step==="restore");[p.length,p[0].percent>=30&&p[1].percent>p[0].percent&&p[1].percent<100,p.every(e=>e.total===1000000&&e.done>0&&e.eta_s>0&&e.rate_per_s>0),Date.parse(p[1].ts)-Date.parse(p[0].ts)>=1990].join(" ")')"
 t_eq "follow: the lines are the journal's" "$(cat "$drill_journal")" "$(head -n -1 "$work/follow.jsonl")"
 t_eq "follow: the first line names drplay and the format" "drplay.journal/1 true" \
 	"$(t_jsonl "$work/follow.jsonl" 'ev[0].format+" "+(ev[0].drplay.length>0)')"

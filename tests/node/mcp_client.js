@@ -80,7 +80,8 @@ async function basics(client) {
 	check('lint: a good playbook has no errors', good.structuredContent?.output?.errors === 0, show(good));
 
 	const act = await client.callTool({ name: 'actions', arguments: { name: 'approve' } });
-	check('actions: one action described', act.isError === false && events(act)[0]?.name === 'approve', show(act));
+	check('actions: one action described', act.isError === false &&
+		act.structuredContent?.output?.actions?.[0]?.name === 'approve', show(act));
 
 	const plan = await client.callTool({ name: 'plan', arguments: { file: pb('validate.yaml') } });
 	const ids = plan.structuredContent?.output?.steps?.map((s) => s.id).join(',');

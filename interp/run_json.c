@@ -1,5 +1,6 @@
 /*
- * plan_json.c: `drplay plan --json` and `drplay run --dry-run --json`: the
+ * run_json.c: the documents about one run. `drplay plan --json` and
+ * `drplay run --dry-run --json`: the
  * resolved plan as one document (format drplay.plan/1, schema
  * grammar/drplay.plan.schema.json): the mode, the params, the guards that
  * passed (and the warnings they left), the resources with their fields
@@ -7,6 +8,11 @@
  * each with whether it runs and why not, its effect and its arguments.
  * A value made from a secret is never shown: it reads "***", and the whole
  * document goes through the mask besides.
+ *
+ * A one-step command given --json (`drplay maintenance on|off|status`,
+ * `drplay cleanup`) prints one document at its end (drplay.command/1): the
+ * command, the resource, the outcome and exit code, the action's outputs
+ * (the switch's state, the preserved states listed) or its error.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -133,5 +139,27 @@ void print_plan_json(struct run *r, const struct diags *d)
 	for (size_t i = 0; i < pb->nsteps; i++)
 		json_array_append_new(steps, step_json(r, &pb->steps[i]));
 	json_object_set_new(doc, "steps", steps);
+	jsonout_print(doc, stdout, 1);
+}
+
+void print_command_json(struct run *r, const struct run_opts *o, int rc)
+{
+	const struct step_state *ss = &r->ss[0];
+	json_t *doc = jsonout_new("drplay.command/1");
+	json_object_set_new(doc, "command", json_text(o->command ? o->command : o->one_id));
+	json_object_set_new(doc, "playbook", json_string(r->pb->name));
+	json_object_set_new(doc, "file", json_text(r->pb->file));
+	json_object_set_new(doc, "mode", json_string(mode_name(r->mode)));
+	json_object_set_new(doc, "action", json_string(o->one_def->name));
+	json_object_set(doc, "arguments", o->one_with);
+	json_object_set_new(doc, "run", r->journal ? json_string(r->run_id) : json_null());
+	json_object_set_new(doc, "journal", r->journal ? json_text(journal_path(r->journal)) : json_null());
+	json_object_set_new(doc, "outcome", json_string(outcome_name(ss->outcome)));
+	json_object_set_new(doc, "exit_code", json_integer(rc));
+	json_object_set_new(doc, "state_changed", json_boolean(r->state_changed));
+	json_object_set_new(doc, "duration_s", json_real((double)ss->dur_us / 1e6));
+	json_object_set(doc, "outputs", ss->outputs ? ss->outputs : json_object());
+	if (ss->error)
+		json_object_set_new(doc, "error", json_text(ss->error));
 	jsonout_print(doc, stdout, 1);
 }
