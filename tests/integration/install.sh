@@ -92,7 +92,10 @@ zcomp() { # WORDS...: what the zsh function adds for the last word
         source "$f" # as autoload would: the file is the body, ending in a call of _drplay' zsh "$D/usr/share/zsh/site-functions/_drplay" "$@" | sort | tr '\n' ' ' | sed 's/ $//')
 }
 t_check "zsh: the script parses" zsh -n "$D/usr/share/zsh/site-functions/_drplay"
-t_contains "zsh: drplay <TAB> offers the commands" "$(zcomp drplay '')" "lint maintenance manpage mcp plan run"
+# every command `drplay help` lists (but `version`, which is --version)
+cmds=$("$DRPLAY" help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ && $1 != "version" { print $1 }' | sort | tr '\n' ' ' | sed 's/ $//')
+t_check "drplay help lists commands" test -n "$cmds"
+t_contains "zsh: drplay <TAB> offers every command" "$(zcomp drplay '')" "$cmds"
 t_contains "zsh: drplay actions <TAB> offers pg.counts" "$(zcomp drplay actions '')" "pg.counts"
 t_contains "zsh: drplay run --<TAB> offers --mode=" "$(zcomp drplay run --)" "--mode="
 t_eq "zsh: drplay lint <TAB> offers playbooks" "FILES -g *.(yaml|yml)" "$(zcomp drplay lint '')"
