@@ -74,6 +74,20 @@ t_contains "... saying so" "$T_OUT" "re-formatted or edited"
 jq . "$ev" >"$out/reformatted2.json"
 t_exit "a document re-formatted with the same indentation: refused" 1 "$DRPLAY" evidence verify "$out/reformatted2.json" --key "$out/a.pub"
 t_contains "... the signed bytes changed" "$T_OUT" "the document was changed after it was signed"
+# a member repeated after the signature: JSON readers take the last one,
+# which the signature does not cover (a failed run made to read succeeded)
+node -e '
+const fs = require("fs");
+let t = fs.readFileSync(process.argv[1], "utf8");
+const s = JSON.parse(t).summary; s.outcome = "forged";
+fs.writeFileSync(process.argv[2], t.replace(/\n}\n$/, ",\n  \"summary\": " + JSON.stringify(s) + "\n}\n"));
+fs.writeFileSync(process.argv[3], t.replace(/\n}\n$/, ",\n  \"verdict\": \"pass\"\n}\n"));' "$ev" "$out/dupkey.json" "$out/after.json"
+t_eq "a summary repeated after the signature is what JSON readers see" "forged" "$(jsget "$out/dupkey.json" 'o.summary.outcome')"
+t_exit "a member repeated after the signature: refused" 1 "$DRPLAY" evidence verify "$out/dupkey.json" --key "$out/a.pub" --journal "$jf"
+t_contains "... naming the repeated member" "$T_OUT" "it holds a member twice (duplicate object key near '\"summary\"'"
+t_exit "... refused without --key too" 1 "$DRPLAY" evidence verify "$out/dupkey.json"
+t_exit "a member added after the signature: refused" 1 "$DRPLAY" evidence verify "$out/after.json" --key "$out/a.pub"
+t_contains "... the bytes are not signed" "$T_OUT" "bytes follow its signature member, which drplay writes last: they are not signed"
 t_exit "a private key given as --key: refused" 1 "$DRPLAY" evidence verify "$ev" --key "$out/a.pem"
 t_contains "... saying which half is needed" "$T_OUT" "a private key was given where the public key is needed"
 js=$(ls "$out"/r/drplay-*.json | grep -v '[.]evidence[.]json$')
