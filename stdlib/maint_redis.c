@@ -163,19 +163,6 @@ static redisReply *redis_cmd(struct mctx *m, int *st, const char *fmt, ...)
 	return rep;
 }
 
-/* The url as a message may show it: what lies between "://" and its last
- * '@' (where a user and password are) replaced by ***. A url that cannot be
- * used may hold a password that was never registered (curl stopped before
- * reading it) and that the URL pattern cannot find (an unencoded '@', '/'
- * or space in it), so the message never shows that part. Caller frees. */
-static char *url_shown(const char *url)
-{
-	const char *s = strstr(url, "://"), *at = strrchr(url, '@');
-	if (!s || !at || at < s)
-		return xstrdup(url);
-	return xasprintf("%.*s***%s", (int)(s + 3 - url), url, at);
-}
-
 static int redis_open(struct mctx *m)
 {
 	if (redis_state(m)->c)
@@ -183,6 +170,7 @@ static int redis_open(struct mctx *m)
 	struct redis_url u;
 	const char *url = res_str(m->r, "url");
 	char why[300];
+	act_secret_url_password(m->a, url);
 	int bad = parse_redis_url(url, &u, why, sizeof(why));
 	if (u.password) {
 		act_secret(m->a, u.password);
@@ -190,9 +178,7 @@ static int redis_open(struct mctx *m)
 	}
 	if (bad) {
 		redis_url_release(&u);
-		char *shown = url_shown(url);
-		maint_seterr(m, "redis url '%s' cannot be used: %s", shown, why);
-		free(shown);
+		maint_seterr(m, "redis url '%s' cannot be used: %s", url, why);
 		return M_REFUSED;
 	}
 	const char *pw = res_str(m->r, "password");
