@@ -148,7 +148,8 @@ static void check_signature(struct evcheck *e, const char *keyfile)
 		if (sig)
 			say("signature: present (Ed25519, key %s) but NOT CHECKED: give --key with the public key\n", jstr(sig, "key_id"));
 		else
-			say("signature: none (the run declared no signing key)\n");
+			say("signature: none: the document is unsigned (its run declared no signing key, or the signature "
+			    "was removed), so nothing proves who wrote it or that it is unchanged\n");
 		return;
 	}
 	char *pub = NULL;
@@ -231,6 +232,8 @@ static int verify(const char *file, const char *key, const char *journal)
 			say("evidence %s: %d check%s did not fit\n", file, e.bad, e.bad == 1 ? "" : "s");
 		else if (!key && json_object_get(e.doc, "signature"))
 			say("evidence %s: every check made fits, but the signature was not checked (no --key)\n", file);
+		else if (!json_object_get(e.doc, "signature"))
+			say("evidence %s: every check made fits, but the document is unsigned\n", file);
 		else
 			say("evidence %s: every check fits\n", file);
 		rc = e.bad ? EXIT_CHECK_FAILED : EXIT_OK;

@@ -110,7 +110,8 @@ t_exit "an unsigned drill" 0 "$TDRPLAY" run "$out/unsigned.yaml" --mode=disaster
 uev=$(ls "$out"/u/*.evidence.json)
 t_eq "unsigned: no signature member" "undefined" "$(jsget "$uev" 'o.signature')"
 t_exit "unsigned, checked without a key: fits, and says it is unsigned" 0 "$DRPLAY" evidence verify "$uev"
-t_contains "... signature: none" "$T_OUT" "signature: none"
+t_contains "... signature: none" "$T_OUT" "signature: none: the document is unsigned (its run declared no signing key, or the signature was removed)"
+t_contains "... and the verdict says it is unsigned, not that every check fits" "$T_OUT" "every check made fits, but the document is unsigned"
 t_exit "unsigned when --key requires a signature: refused" 1 "$DRPLAY" evidence verify "$uev" --key "$out/a.pub"
 t_contains "... saying so" "$T_OUT" "the document is not signed, and --key requires a signature"
 t_exit "another run's journal: refused" 1 "$DRPLAY" evidence verify "$ev" --journal "$(ls "$out"/ju/*.jsonl)"
