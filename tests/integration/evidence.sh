@@ -94,6 +94,13 @@ js=$(ls "$out"/r/drplay-*.json | grep -v '[.]evidence[.]json$')
 t_exit "the JSON report is not an evidence document: exit 2" 2 "$DRPLAY" evidence verify "$js"
 t_contains "... saying what to give" "$T_OUT" "is not a drplay evidence document"
 
+# a named pipe nobody writes to: refused at once, never waited on
+mkfifo "$out/fifo.json"
+t_exit "a named pipe as the document: exit 2, no wait" 2 timeout 10 "$DRPLAY" evidence verify "$out/fifo.json"
+t_exit "a named pipe as the journal: refused, no wait" 1 timeout 10 "$DRPLAY" evidence verify "$ev" --journal "$out/fifo.json"
+t_contains "... the journal is empty" "$T_OUT" "the journal is empty"
+t_exit "a pipe with a writer still reads whole (process substitution)" 0 bash -c "\"\$1\" evidence verify \"\$2\" --key <(cat \"\$3\") --journal <(cat \"\$4\")" _ "$DRPLAY" "$ev" "$out/a.pub" "$jf"
+
 # the journal: edited, cut before the line the evidence recorded, another run's
 cp "$jf" "$out/edited.jsonl"
 sed -i '3s/"ts":"[^"]*"/"ts":"2000-01-01T00:00:00.000Z"/' "$out/edited.jsonl"
