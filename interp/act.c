@@ -291,6 +291,20 @@ void act_secret(struct act *a, const char *s)
 	redact_register(s);
 }
 
+void act_secret_url_password(struct act *a, const char *url)
+{
+	const char *s = url ? strstr(url, "://") : NULL;
+	const char *at = url ? strrchr(url, '@') : NULL;
+	if (!s || !at || at < s)
+		return;
+	const char *colon = memchr(s + 3, ':', (size_t)(at - (s + 3)));
+	if (!colon || colon + 1 == at)
+		return;
+	char *pw = xstrndup(colon + 1, (size_t)(at - colon - 1));
+	act_secret(a, pw);
+	free_secret(pw);
+}
+
 char *act_masked(struct act *a, const char *s)
 {
 	(void)a;

@@ -326,6 +326,14 @@ json_t *act_run_record(struct act *a);
 /* Registers a secret discovered at run time so that it is masked everywhere. */
 void act_secret(struct act *a, const char *s);
 
+/* Registers as a secret the password a URL holds as written, before any
+ * parser reads it: everything between the first ':' after "scheme://" and
+ * the URL's last '@' (nothing when there is no such ':' or '@'). A parser
+ * refuses, or splits elsewhere, a password written with a raw '@', '/' or
+ * space, and its message then quotes parts of it that no pattern finds;
+ * masking a little more than the password is the safe side. */
+void act_secret_url_password(struct act *a, const char *url);
+
 /* Masked writes, for what an action writes itself rather than through the
  * log: act_masked returns a copy of s with every secret and credential
  * masked (caller frees; never NULL), for a file it writes (a report);

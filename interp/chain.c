@@ -129,7 +129,11 @@ static int check_line(struct chain_check *c, const struct jline *ls, long nl, lo
 		return -1;
 	}
 	if (split(l->p, l->len, &body, chain) != 0) {
-		if (!l->parses)
+		if (l->len && l->p[l->len - 1] == '\r')
+			sb_adds(&c->why, "it ends with a carriage return: the journal's line ends were converted (CR LF), "
+					 "which changes the bytes the chain covers; check the original file, or convert "
+					 "the copy back (dos2unix) and check again");
+		else if (!l->parses)
 			sb_adds(&c->why, "it is not a JSON object: it was damaged, or inserted by hand");
 		else
 			sb_addf(&c->why, "it carries no chain: it was inserted%s", i == 0 ? ", or the journal was written by a drplay that did not chain its lines" : "");

@@ -193,7 +193,7 @@ static void known_keys(struct checker *C, const struct node *map, const char *co
 	for (size_t i = 0; i < map->n; i++) {
 		const struct node *k = map->keys[i];
 		if (k->kind != N_SCALAR) {
-			err(C, "schema-type", k->loc, "a %s key must be a plain name, not a %s",
+			err(C, "schema-type", k->loc, "a key of %s must be a plain name, not a %s",
 			    what, node_kind_name(k));
 			continue;
 		}
@@ -802,8 +802,10 @@ static void check_params(struct checker *C, const struct node *n)
 	pb->params = arena_alloc(pb->arena, (n->n + 1) * sizeof(*pb->params));
 	for (size_t i = 0; i < n->n; i++) {
 		const struct node *k = n->keys[i];
-		if (k->kind != N_SCALAR)
+		if (k->kind != N_SCALAR) {
+			err(C, "schema-type", k->loc, "a param name must be a plain name, not a %s", node_kind_name(k));
 			continue;
+		}
 		if (!valid_ident(k->str, 1, 0) || isdigit((unsigned char)k->str[0])) {
 			err(C, "schema-value", k->loc,
 			    "param name '%s' is not valid; use letters, digits and '_' (not starting with a digit)", k->str);
@@ -947,8 +949,10 @@ static void check_resources(struct checker *C, const struct node *n)
 	/* First the names and kinds, so that fields may refer to other resources. */
 	for (size_t i = 0; i < n->n; i++) {
 		const struct node *k = n->keys[i];
-		if (k->kind != N_SCALAR)
+		if (k->kind != N_SCALAR) {
+			err(C, "schema-type", k->loc, "a resource name must be a plain name, not a %s", node_kind_name(k));
 			continue;
+		}
 		if (!valid_ident(k->str, 1, 1)) {
 			err(C, "schema-value", k->loc,
 			    "resource name '%s' is not valid; use letters, digits, '_' and '-'", k->str);

@@ -32,6 +32,7 @@ struct evcheck {
 	size_t len;
 	json_t *doc;
 	size_t signed_len; /* bytes the signature covers; 0 when unsigned */
+	char *unsigned_why; /* what the signature does not cover, else NULL */
 	int bad;           /* checks that did not fit */
 };
 
@@ -77,6 +78,36 @@ static const char *jstr(json_t *o, const char *k)
 	return s ? s : "";
 }
 
+/* What a reader of the document would see that the signature does not
+ * cover, or NULL (caller frees). JSON readers take the last of two members
+ * with one name, and the bytes after the signature member are not signed:
+ * a member repeated there (a "summary" saying succeeded after a signed one
+ * saying failed) would be read, and not be checked. So no name may appear
+ * twice in one object, and the signature member must be the last: one
+ * object, then the document's closing brace. */
+static char *uncovered(const struct evcheck *e)
+{
+	json_error_t je;
+	json_t *strict = json_loadb(e->text, e->len, JSON_REJECT_DUPLICATES, &je);
+	if (!strict)
+		return xasprintf("it holds a member twice (%s, line %d): a reader sees the last one, which may not be the one signed",
+				 je.text, je.line);
+	json_decref(strict);
+	if (!e->signed_len)
+		return NULL;
+	const char *sig = e->text + e->signed_len + strlen(SIG_MEMBER);
+	size_t rest = e->len - (size_t)(sig - e->text);
+	json_t *o = json_loadb(sig, rest, JSON_DISABLE_EOF_CHECK, &je);
+	json_decref(o);
+	if (!o)
+		return xstrdup("its signature member is not one JSON object");
+	size_t after = rest - (size_t)je.position;
+	const char *tail = sig + je.position;
+	if ((after == 2 && !memcmp(tail, "\n}", 2)) || (after == 3 && !memcmp(tail, "\n}\n", 3)))
+		return NULL;
+	return xasprintf("%zu bytes follow its signature member, which drplay writes last: they are not signed", after);
+}
+
 /* Reads and parses the document and finds what its signature covers.
  * 0, or -1 after printing why (usage-level: not an evidence document). */
 static int load(struct evcheck *e)
@@ -97,6 +128,7 @@ static int load(struct evcheck *e)
 		p = q;
 	if (p)
 		e->signed_len = (size_t)(p - e->text);
+	e->unsigned_why = uncovered(e);
 	return 0;
 }
 
@@ -104,6 +136,10 @@ static int load(struct evcheck *e)
 static void check_signature(struct evcheck *e, const char *keyfile)
 {
 	json_t *sig = json_object_get(e->doc, "signature");
+	if (e->unsigned_why) {
+		bad(e, "the document was edited: %s", e->unsigned_why);
+		return;
+	}
 	if (sig && !e->signed_len) {
 		bad(e, "the signature member is not where drplay writes it (last, after \",\\n  \"): the document was re-formatted or edited");
 		return;
@@ -112,7 +148,8 @@ static void check_signature(struct evcheck *e, const char *keyfile)
 		if (sig)
 			say("signature: present (Ed25519, key %s) but NOT CHECKED: give --key with the public key\n", jstr(sig, "key_id"));
 		else
-			say("signature: none (the run declared no signing key)\n");
+			say("signature: none: the document is unsigned (its run declared no signing key, or the signature "
+			    "was removed), so nothing proves who wrote it or that it is unchanged\n");
 		return;
 	}
 	char *pub = NULL;
@@ -195,11 +232,14 @@ static int verify(const char *file, const char *key, const char *journal)
 			say("evidence %s: %d check%s did not fit\n", file, e.bad, e.bad == 1 ? "" : "s");
 		else if (!key && json_object_get(e.doc, "signature"))
 			say("evidence %s: every check made fits, but the signature was not checked (no --key)\n", file);
+		else if (!json_object_get(e.doc, "signature"))
+			say("evidence %s: every check made fits, but the document is unsigned\n", file);
 		else
 			say("evidence %s: every check fits\n", file);
 		rc = e.bad ? EXIT_CHECK_FAILED : EXIT_OK;
 	}
 	json_decref(e.doc);
+	free(e.unsigned_why);
 	free(e.text);
 	return rc;
 }

@@ -196,7 +196,12 @@ static struct node *merge_params(struct merge *M, const struct node *pp, const s
 	}
 	for (size_t i = 0; i < ne; i++) {
 		const struct node *k = ep->keys[i], *v = ep->vals[i];
-		if (k->kind != N_SCALAR || (pp && node_get(pp, k->str)))
+		if (k->kind != N_SCALAR) {
+			diag_add(M->d, SEV_ERROR, "schema-type", k->loc, "a param name must be a plain name, not a %s",
+				 node_kind_name(k));
+			continue;
+		}
+		if (pp && node_get(pp, k->str))
 			continue;
 		if (v->kind == N_MAP) { /* the environment's own param */
 			map_put(m, (struct node *)k, (struct node *)v);

@@ -43,9 +43,15 @@ int read_fd(int fd, size_t max, char **out, size_t *len)
 
 int read_file(const char *path, size_t max, char **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK for the open only: a named pipe nobody writes to then
+	 * reads as empty instead of blocking forever; a pipe with a writer
+	 * (`--journal <(ssh host cat ...)`) still reads whole. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	struct stat st;
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		close(fd);

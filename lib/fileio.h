@@ -7,7 +7,9 @@
 #include <stddef.h>
 
 /* Reads a whole file up to max bytes. Returns 0 and a NUL-terminated buffer
- * (caller frees), -1 with errno set (EFBIG when larger than max). */
+ * (caller frees), -1 with errno set (EFBIG when larger than max). A named
+ * pipe that no process has open for writing reads as empty (never blocks
+ * the open). */
 int read_file(const char *path, size_t max, char **out, size_t *len);
 /* The same from an open descriptor, read to its end (the caller closes it). */
 int read_fd(int fd, size_t max, char **out, size_t *len);

@@ -89,12 +89,18 @@ int dump_tool_major(const char *line, char *ver, size_t n)
 	size_t k = strcspn(p, " \n");
 	if (ver)
 		snprintf(ver, n, "%.*s", (int)k, p);
-	char *end;
+	char *end, *mend;
 	long major = strtol(p, &end, 10);
-	if (end == p || major <= 0)
+	/* a number no PostgreSQL major can be (a fake or broken tool) is no
+	 * version: never one that overflows into "new enough" */
+	if (end == p || major <= 0 || major > 999)
 		return -1;
-	if (major < 10 && *end == '.') /* 9.6.24: the major is 9.6 */
-		return (int)(major * 100 + strtol(end + 1, NULL, 10));
+	if (major < 10 && *end == '.') { /* 9.6.24: the major is 9.6 */
+		long minor = strtol(end + 1, &mend, 10);
+		if (mend == end + 1 || minor < 0 || minor > 99)
+			return -1;
+		return (int)(major * 100 + minor);
+	}
 	return (int)major * 100;
 }
 

@@ -170,6 +170,7 @@ static int redis_open(struct mctx *m)
 	struct redis_url u;
 	const char *url = res_str(m->r, "url");
 	char why[300];
+	act_secret_url_password(m->a, url);
 	int bad = parse_redis_url(url, &u, why, sizeof(why));
 	if (u.password) {
 		act_secret(m->a, u.password);

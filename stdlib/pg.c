@@ -76,6 +76,14 @@ size_t pg_own_backend_pids(int *pids, size_t max)
 	return k;
 }
 
+static const char *opt(PQconninfoOption *opts, const char *key)
+{
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (!strcmp(o->keyword, key))
+			return o->val;
+	return NULL;
+}
+
 /* Parses the resource's DSN; registers its password as a secret. */
 static PQconninfoOption *parse_dsn(struct act *a, struct resource *r)
 {
@@ -85,6 +93,7 @@ static PQconninfoOption *parse_dsn(struct act *a, struct resource *r)
 		return NULL;
 	}
 	char *err = NULL;
+	act_secret_url_password(a, dsn);
 	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
 	if (!opts) {
 		act_fail(a, "postgres resource '%s': the dsn is not a valid connection string or URI: %s",
@@ -95,15 +104,16 @@ static PQconninfoOption *parse_dsn(struct act *a, struct resource *r)
 	for (PQconninfoOption *o = opts; o->keyword; o++)
 		if (!strcmp(o->keyword, "password") && o->val && *o->val)
 			act_secret(a, o->val);
+	/* libpq ends a URI's password at its first '@': the rest of a password
+	 * written with a raw '@' becomes the host, which messages would quote. */
+	const char *host = opt(opts, "host");
+	if (host && strchr(host, '@')) {
+		act_fail(a, "postgres resource '%s': the dsn's password holds a raw '@', which ends it early; percent-encode it as %%40 (and ':' as %%3A, '/' as %%2F)",
+			 r->name);
+		PQconninfoFree(opts);
+		return NULL;
+	}
 	return opts;
-}
-
-static const char *opt(PQconninfoOption *opts, const char *key)
-{
-	for (PQconninfoOption *o = opts; o->keyword; o++)
-		if (!strcmp(o->keyword, key))
-			return o->val;
-	return NULL;
 }
 
 static void fill_where(struct pg_handle *ph, PQconninfoOption *opts)

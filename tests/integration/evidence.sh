@@ -74,11 +74,32 @@ t_contains "... saying so" "$T_OUT" "re-formatted or edited"
 jq . "$ev" >"$out/reformatted2.json"
 t_exit "a document re-formatted with the same indentation: refused" 1 "$DRPLAY" evidence verify "$out/reformatted2.json" --key "$out/a.pub"
 t_contains "... the signed bytes changed" "$T_OUT" "the document was changed after it was signed"
+# a member repeated after the signature: JSON readers take the last one,
+# which the signature does not cover (a failed run made to read succeeded)
+node -e '
+const fs = require("fs");
+let t = fs.readFileSync(process.argv[1], "utf8");
+const s = JSON.parse(t).summary; s.outcome = "forged";
+fs.writeFileSync(process.argv[2], t.replace(/\n}\n$/, ",\n  \"summary\": " + JSON.stringify(s) + "\n}\n"));
+fs.writeFileSync(process.argv[3], t.replace(/\n}\n$/, ",\n  \"verdict\": \"pass\"\n}\n"));' "$ev" "$out/dupkey.json" "$out/after.json"
+t_eq "a summary repeated after the signature is what JSON readers see" "forged" "$(jsget "$out/dupkey.json" 'o.summary.outcome')"
+t_exit "a member repeated after the signature: refused" 1 "$DRPLAY" evidence verify "$out/dupkey.json" --key "$out/a.pub" --journal "$jf"
+t_contains "... naming the repeated member" "$T_OUT" "it holds a member twice (duplicate object key near '\"summary\"'"
+t_exit "... refused without --key too" 1 "$DRPLAY" evidence verify "$out/dupkey.json"
+t_exit "a member added after the signature: refused" 1 "$DRPLAY" evidence verify "$out/after.json" --key "$out/a.pub"
+t_contains "... the bytes are not signed" "$T_OUT" "bytes follow its signature member, which drplay writes last: they are not signed"
 t_exit "a private key given as --key: refused" 1 "$DRPLAY" evidence verify "$ev" --key "$out/a.pem"
 t_contains "... saying which half is needed" "$T_OUT" "a private key was given where the public key is needed"
 js=$(ls "$out"/r/drplay-*.json | grep -v '[.]evidence[.]json$')
 t_exit "the JSON report is not an evidence document: exit 2" 2 "$DRPLAY" evidence verify "$js"
 t_contains "... saying what to give" "$T_OUT" "is not a drplay evidence document"
+
+# a named pipe nobody writes to: refused at once, never waited on
+mkfifo "$out/fifo.json"
+t_exit "a named pipe as the document: exit 2, no wait" 2 timeout 10 "$DRPLAY" evidence verify "$out/fifo.json"
+t_exit "a named pipe as the journal: refused, no wait" 1 timeout 10 "$DRPLAY" evidence verify "$ev" --journal "$out/fifo.json"
+t_contains "... the journal is empty" "$T_OUT" "the journal is empty"
+t_exit "a pipe with a writer still reads whole (process substitution)" 0 bash -c "\"\$1\" evidence verify \"\$2\" --key <(cat \"\$3\") --journal <(cat \"\$4\")" _ "$DRPLAY" "$ev" "$out/a.pub" "$jf"
 
 # the journal: edited, cut before the line the evidence recorded, another run's
 cp "$jf" "$out/edited.jsonl"
@@ -96,7 +117,8 @@ t_exit "an unsigned drill" 0 "$TDRPLAY" run "$out/unsigned.yaml" --mode=disaster
 uev=$(ls "$out"/u/*.evidence.json)
 t_eq "unsigned: no signature member" "undefined" "$(jsget "$uev" 'o.signature')"
 t_exit "unsigned, checked without a key: fits, and says it is unsigned" 0 "$DRPLAY" evidence verify "$uev"
-t_contains "... signature: none" "$T_OUT" "signature: none"
+t_contains "... signature: none" "$T_OUT" "signature: none: the document is unsigned (its run declared no signing key, or the signature was removed)"
+t_contains "... and the verdict says it is unsigned, not that every check fits" "$T_OUT" "every check made fits, but the document is unsigned"
 t_exit "unsigned when --key requires a signature: refused" 1 "$DRPLAY" evidence verify "$uev" --key "$out/a.pub"
 t_contains "... saying so" "$T_OUT" "the document is not signed, and --key requires a signature"
 t_exit "another run's journal: refused" 1 "$DRPLAY" evidence verify "$ev" --journal "$(ls "$out"/ju/*.jsonl)"

@@ -110,6 +110,11 @@ f=$(altered garbage)
 sed -i '2s/.*/not json at all/' "$f"
 bad "a line replaced by garbage" "$out/garbage" "line 2 of $n does not fit" "not a JSON object"
 
+f=$(altered crlf)
+sed -i 's/$/\r/' "$f"
+bad "line ends converted to CR LF" "$out/crlf" "line 1 of $n does not fit" \
+	"it ends with a carriage return: the journal's line ends were converted (CR LF)"
+
 f=$(altered headless)
 sed -i '1,$s/,"seq":[0-9]*,"chain":"[0-9a-f]*"}$/}/' "$f"
 bad "a journal without chains (an older drplay)" "$out/headless" "line 1 of $n does not fit" \

@@ -43,6 +43,19 @@ t_contains "not a timestamp: ... naming column, table and type" "$T_OUT" "freshn
 t_exit "a failed read leaves the connection usable (on_failure: continue)" 0 run "$PB/fault_recover.yaml"
 t_eq "recover: ... the next step counted" 2000 "$(out good "o.counts['public.orders']")"
 
+# ----------------------------------- a password written raw in the URI ---
+# libpq splits such a URI elsewhere (host pw7@..., port lk): the message
+# quotes what it read, and none of the password may be in it.
+for raw in 'lk@pw7' 'lk/pw7' 'lk pw7'; do
+	APP_DSN="postgresql://u:$raw@127.0.0.1:1/appdb" t_exit "a password written raw ('$raw'): a step failure" 4 \
+		run "$PB/fault_counts.yaml" --param table=orders
+	t_contains "... naming the resource" "$T_OUT" "postgres resource 'app'"
+	t_not_contains "... none of the password" "$T_OUT" "pw7"
+	t_not_contains "... nor in the journal" "$(cat "$J"/*.jsonl)" "pw7"
+done
+t_contains "... the raw '@' named, and what to write" "$(APP_DSN='postgresql://u:lk@pw7@127.0.0.1:1/appdb' run "$PB/fault_counts.yaml" --param table=orders 2>&1)" \
+	"the dsn's password holds a raw '@', which ends it early; percent-encode it as %40"
+
 # ------------------------------------------------- no SELECT rights ---
 pg_psql PG -c "REVOKE pg_read_all_data FROM $PG_PW_USER" >/dev/null || die_setup "cannot revoke pg_read_all_data"
 APP_DSN=${PG_PW_DSN%/postgres}/appdb t_exit "no SELECT rights: the run goes on (on_failure: continue)" 0 run "$PB/fault_read.yaml"

@@ -40,6 +40,12 @@ t_contains "... by the server (WRONGPASS)" "$T_OUT" "WRONGPASS"
 t_not_contains "... without the decoded password" "$T_OUT" "$PW"
 t_not_contains "... nor the encoded one" "$T_OUT" "$ENC"
 t_not_contains "... in the journal either" "$(cat "$J"/*.jsonl)" "$ENC"
+for raw in 'lk@pw7' 'lk/pw7' 'lk pw7'; do # not percent-encoded: the url cannot be used, and never shows it
+	t_exit "a password written raw ('$raw'): refused" 4 m "redis://drill:$raw@127.0.0.1:$REDIS_PORT" status
+	t_contains "... the url shown without its password" "$T_OUT" "redis url 'redis://drill:***@127.0.0.1:$REDIS_PORT' cannot be used"
+	t_not_contains "... none of the password" "$T_OUT" "pw7"
+	t_not_contains "... nor in the journal" "$(cat "$J"/*.jsonl)" "pw7"
+done
 
 t_exit "a url with a query is refused" 4 m "redis://127.0.0.1:$REDIS_PORT/0?ssl=1" status
 t_contains "... saying so" "$T_OUT" "has a query"

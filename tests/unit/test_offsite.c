@@ -283,6 +283,12 @@ static void tool_versions(void)
 	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.2.4\n", NULL, 0) == 902);
 	CHECK(dump_tool_major("command not found\n", v, sizeof(v)) == -1);
 	CHECK(dump_tool_major("", v, sizeof(v)) == -1);
+	/* a version no PostgreSQL has (a fake or broken tool) is no version,
+	 * never a number that overflows into "new enough" */
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 99999999999999999999\n", v, sizeof(v)) == -1);
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 21474837.1\n", v, sizeof(v)) == -1);
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.99999999999999999999\n", v, sizeof(v)) == -1);
+	CHECK(dump_tool_major("pg_dump (PostgreSQL) 9.-1\n", v, sizeof(v)) == -1);
 	CHECK(dump_server_major(160002) == 1600);
 	CHECK(dump_server_major(150008) == 1500);
 	CHECK(dump_server_major(90624) == 906);
