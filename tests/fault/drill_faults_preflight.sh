@@ -47,11 +47,14 @@ printf "$(printf '\\%03o' $((orig ^ 1)))" | dd of="$T_TMP/flip.dump" bs=1 seek="
 sleep 1.1
 bad=prod/shop-$(date -u +%Y%m%dT%H%M%SZ).dump
 # the manifest of the good bytes, taken a second later: the newest dump
+# (without the good dump's proof, which names the good dump and is refused
+# for another: offsite_proof.sh tests that)
 node -e '
 const fs = require("fs");
 const m = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
 m.key = process.argv[3];
 m.snapshot_time = m.started_at = m.finished_at = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+delete m.proof; // no proof of its own: the corrupt bytes are what the check must catch
 fs.writeFileSync(process.argv[2], JSON.stringify(m));' "$T_TMP/good.man" "$T_TMP/bad.man" "$bad"
 s3_put S3 "$T_TMP/flip.dump" "$bad" "$S3_RW_KEY" && s3_put S3 "$T_TMP/bad.man" "$bad.manifest.json" "$S3_RW_KEY" ||
     die_setup "cannot upload the corrupt dump"
@@ -78,7 +81,8 @@ t_eq "read-write key: the store is unchanged (the write probe removed)" "$objs0"
 
 # ---- 5. a restore point outside the PITR window ----
 # The off-site store keeps older nightlies than the base backup: one from
-# before it (same bytes, an earlier taken_at). Restoring to a day ago by PITR
+# before it (same bytes, an earlier taken_at, no proof: the good dump's proof
+# names the good dump, and is refused for another). Restoring to a day ago by PITR
 # fails the window gate; the off-site path to the same point does not depend
 # on the PITR window and passes its pre-flight (it stops at the approval).
 old_at=$(date -u -d '-2 days' +%Y%m%dT030000Z)
@@ -90,6 +94,7 @@ const t = process.argv[3];
 const at = `${t.slice(0,4)}-${t.slice(4,6)}-${t.slice(6,8)}T03:00:00Z`;
 m.key = process.argv[4];
 m.snapshot_time = m.started_at = m.finished_at = at;
+delete m.proof; // an older dump, from before dumps carried a proof
 fs.writeFileSync(process.argv[2], JSON.stringify(m));' "$T_TMP/good.man" "$T_TMP/old.man" "$old_at" "$old"
 s3_put S3 "$T_TMP/good.dump" "$old" "$S3_RW_KEY" && s3_put S3 "$T_TMP/old.man" "$old.manifest.json" "$S3_RW_KEY" ||
     die_setup "cannot upload the older nightly"
