@@ -124,6 +124,7 @@ static int check_line(struct chain_check *c, const struct jline *ls, long nl, lo
 	const struct jline *l = &ls[i];
 	size_t body;
 	if (!l->newline && i == nl - 1) {
+		c->torn = 1;
 		sb_addf(&c->why, "the last line is incomplete (%zu bytes, no line end): cut off while it was written (a crash or a full disk) or truncated",
 			l->len);
 		return -1;
@@ -168,6 +169,7 @@ int chain_check_file(const char *path, struct chain_check *c, struct fail *f)
 	c->lines = nl;
 	c->bad_line = 0;
 	c->has_end = 0;
+	c->torn = 0;
 	c->at_chain[0] = '\0';
 	sb_reset(&c->why);
 	char prev[65], cur[65];
@@ -186,7 +188,7 @@ int chain_check_file(const char *path, struct chain_check *c, struct fail *f)
 		c->bad_line = 1;
 		sb_adds(&c->why, "the journal is empty: every run writes run_start first");
 	}
-	memcpy(c->last, c->bad_line ? "" : prev, c->bad_line ? 1 : 65);
+	memcpy(c->last, c->bad_line && !c->torn ? "" : prev, c->bad_line && !c->torn ? 1 : 65);
 	free(ls);
 	free(text);
 	return 0;
@@ -197,7 +199,7 @@ void chain_check_release(struct chain_check *c)
 	sb_release(&c->why);
 }
 
-int chain_verify_print(const char *path, int json)
+int chain_verify_print(const char *path, int json, int running, long pid)
 {
 	struct chain_check c = CHAIN_CHECK_INIT;
 	struct fail f = FAIL_INIT;
@@ -206,27 +208,41 @@ int chain_verify_print(const char *path, int json)
 		fail_release(&f);
 		return rc;
 	}
+	/* the run appends its lines as it goes: the last one may be half-written */
+	int writing = c.bad_line && c.torn && running == 1;
+	long fit = writing ? c.lines - 1 : c.lines;
+	if (c.torn && !writing)
+		sb_addf(&c.why, running == 0 ? "; the run's process (pid %ld) is gone, so nothing will finish the line"
+				: "; whether the run still runs cannot be told (pid %ld)", pid);
 	if (json) {
-		json_t *o = json_pack("{s:s,s:b,s:I}", "journal", path, "intact", !c.bad_line, "lines", (json_int_t)c.lines);
-		if (c.bad_line) {
+		json_t *o = json_pack("{s:s,s:b,s:I}", "journal", path, "intact", !c.bad_line || writing, "lines",
+				      (json_int_t)fit);
+		if (c.bad_line && !writing) {
 			json_object_set_new(o, "bad_line", json_integer(c.bad_line));
 			json_object_set_new(o, "why", json_text(sb_str(&c.why)));
 		} else {
 			json_object_set_new(o, "chain", json_string(c.last));
 			json_object_set_new(o, "finished", json_boolean(c.has_end));
 		}
+		if (writing)
+			json_object_set_new(o, "being_written", json_pack("{s:I,s:I}", "line", (json_int_t)c.lines,
+									  "pid", (json_int_t)pid));
 		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(o);
-	} else if (c.bad_line) {
+	} else if (c.bad_line && !writing) {
 		redact_fprintf(stdout, "journal %s: line %ld of %ld does not fit the chain: %s\n", path, c.bad_line, c.lines,
 			       sb_str(&c.why));
 	} else {
-		redact_fprintf(stdout, "journal %s: the chain is intact over %ld lines; last chain %s\n", path, c.lines, c.last);
-		if (!c.has_end)
+		redact_fprintf(stdout, "journal %s: the chain is intact over %ld lines; last chain %s\n", path, fit, c.last);
+		if (writing)
+			redact_fprintf(stdout, "note: line %ld is being written: the run is still running (pid %ld) and "
+				       "its last line has no line end yet; check again when the run has ended\n",
+				       c.lines, pid);
+		else if (!c.has_end)
 			redact_fprintf(stdout, "note: the journal has no run_end: the run is still running, was killed, or its last lines were cut off (the chain cannot tell; compare the chain an evidence document recorded)\n");
 	}
-	int rc = c.bad_line ? EXIT_CHECK_FAILED : EXIT_OK;
+	int rc = c.bad_line && !writing ? EXIT_CHECK_FAILED : EXIT_OK;
 	chain_check_release(&c);
 	return rc;
 }

@@ -30,10 +30,11 @@ struct chain_check {
 	long lines;          /* lines in the file */
 	long bad_line;       /* the first line that does not fit (1-based), 0 when all fit */
 	struct strbuf why;   /* what is wrong with that line and what was expected */
-	char last[65];       /* the chain of the last line (when all fit) */
+	char last[65];       /* the chain of the last line that fits (when all fit, or torn) */
 	int has_end;         /* the file has a run_end event */
+	int torn;            /* bad_line is the last line, without its line end (and all before fit) */
 };
-#define CHAIN_CHECK_INIT { 0, "", 0, 0, STRBUF_INIT, "", 0 }
+#define CHAIN_CHECK_INIT { 0, "", 0, 0, STRBUF_INIT, "", 0, 0 }
 
 /* Checks the chain of the journal at path. Returns 0 when the file was
  * read (c->bad_line says whether every line fits), or -1 with f set
@@ -42,9 +43,13 @@ int chain_check_file(const char *path, struct chain_check *c, struct fail *f);
 void chain_check_release(struct chain_check *c);
 
 /* `drplay status --verify`: checks the journal at path and prints the
- * verdict (text, or one JSON object with --json). Returns EXIT_OK when every
- * line fits, EXIT_CHECK_FAILED when one does not (named), EXIT_INVALID when
- * the file cannot be read. */
-int chain_verify_print(const char *path, int json);
+ * verdict (text, or one JSON object with --json). running is whether the
+ * run is still running (journal_run_alive: 1, 0, or -1 unknown; pid its
+ * process): a last line without its line end while the run runs is being
+ * written, not cut off, and the lines before it are the verdict. Returns
+ * EXIT_OK when every line fits (or only that one is unfinished),
+ * EXIT_CHECK_FAILED when one does not (named), EXIT_INVALID when the file
+ * cannot be read. */
+int chain_verify_print(const char *path, int json, int running, long pid);
 
 #endif

@@ -12,6 +12,7 @@
 #include "mcp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdio.h>
@@ -156,34 +157,41 @@ static void input_lines(struct mcp_server *s, struct mcp_input *in, int eof)
 	}
 }
 
-/* The loop: stdin and the jobs' pipes, until a stop signal, or until stdin
- * has ended and the jobs started before have sent their results. */
+/* The loop: stdin, the jobs' pipes and stdout (while messages wait), until
+ * a stop signal, or until stdin has ended, the jobs started before have sent
+ * their results and the client has read them. The children's pipes are
+ * always polled, so a run never blocks on a client that does not read; the
+ * client's input waits while the output queue is over its soft cap. */
 static void serve(struct mcp_server *s)
 {
 	struct mcp_input in = { STRBUF_INIT, 0 };
 	sb_init(&in.buf, 0);
 	int fds[64], in_open = 1;
-	struct pollfd pfd[65];
-	while (!s->out_broken && !run_signals && (in_open || s->jobs)) {
+	struct pollfd pfd[66];
+	while (!s->out_broken && !s->out_overflow && !run_signals && (in_open || s->jobs || mcp_out_pending(s))) {
 		size_t n = mcp_jobs_fds(s, fds, ARRAY_SIZE(fds));
-		/* a closed stdin is polled as fd -1: ignored */
-		pfd[0] = (struct pollfd){ .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN };
+		/* a closed (or waiting) stdin is polled as fd -1: ignored */
+		pfd[0] = (struct pollfd){ .fd = in_open && !mcp_out_busy(s) ? STDIN_FILENO : -1, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = mcp_out_pending(s) ? STDOUT_FILENO : -1, .events = POLLOUT };
 		for (size_t i = 0; i < n; i++)
-			pfd[i + 1] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-		if (poll(pfd, n + 1, -1) < 0) {
+			pfd[i + 2] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		if (poll(pfd, n + 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			warn_print("mcp: poll: %s", strerror(errno));
 			break;
 		}
+		if (pfd[1].revents)
+			mcp_out_flush(s);
 		for (size_t i = 0; i < n; i++)
-			if (pfd[i + 1].revents)
+			if (pfd[i + 2].revents)
 				mcp_jobs_read(s, fds[i]);
-		if (!in_open || !pfd[0].revents)
+		if (pfd[0].fd < 0 || !pfd[0].revents)
 			continue;
 		char chunk[65536];
 		ssize_t r = read(STDIN_FILENO, chunk, sizeof(chunk));
-		if (r < 0 && errno == EINTR)
+		/* EAGAIN: stdin shares stdout's file (a socket), now non-blocking */
+		if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (r > 0)
 			sb_add(&in.buf, chunk, (size_t)r);
@@ -247,11 +255,22 @@ int mcp_main(int argc, char **argv)
 		return EXIT_INVALID;
 	struct signal_save save;
 	proc_signals_catch(&save);
+	int flags = fcntl(STDOUT_FILENO, F_GETFL);
+	if (flags >= 0)
+		fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK);
 	serve(&s);
 	mcp_jobs_end_all(&s);
+	if (s.out_overflow)
+		warn_print("mcp: the client left over %u MiB of responses unread; the server ended its runs and "
+			   "stops (a client reads the server's output as it comes)", MCP_OUT_HARD >> 20);
+	else
+		mcp_out_flush(&s); /* a last try after a stop signal */
+	if (flags >= 0)
+		fcntl(STDOUT_FILENO, F_SETFL, flags);
+	sb_release(&s.out);
 	children_release(&s.kids);
 	proc_signals_restore(&save);
 	if (s.token)
 		free_secret(s.token);
-	return EXIT_OK;
+	return s.out_overflow ? EXIT_INVALID : EXIT_OK;
 }

@@ -37,11 +37,32 @@ struct mcp_server {
 	struct mcp_job *jobs;       /* tool calls in progress */
 	unsigned long next_request; /* ids of the server's own requests */
 	int out_broken;             /* stdout closed: the client went away */
+	struct strbuf out;          /* messages sent and not yet written (stdout is non-blocking) */
+	size_t out_off;             /* how much of out is written */
+	int out_overflow;           /* a response past MCP_OUT_HARD: the server gives up */
 	char *token;                /* the authorization token (a secret), or NULL */
 };
 
-/* Sends one message (a JSON value, stolen) as one line on stdout, masked. */
+/* The output queue's caps (bytes waiting for the client to read). Over the
+ * soft one, progress notifications are dropped and the client's input waits;
+ * a response or request is always queued, but past the hard one the server
+ * ends its children and stops. */
+#define MCP_OUT_SOFT (1u << 20)
+#define MCP_OUT_HARD (256u << 20)
+
+/* Queues one message (a JSON value, stolen) as one line for stdout, masked,
+ * and writes what stdout takes without blocking. */
 void mcp_send(struct mcp_server *s, json_t *msg);
+/* Queues a progress notification (stolen) like mcp_send, unless the queue is
+ * over MCP_OUT_SOFT: then drops it. 1 when queued, 0 when dropped. */
+int mcp_send_progress(struct mcp_server *s, json_t *msg);
+/* Bytes queued and not yet written. */
+size_t mcp_out_pending(const struct mcp_server *s);
+/* 1 when the queue is over MCP_OUT_SOFT (the client reads too slowly). */
+int mcp_out_busy(const struct mcp_server *s);
+/* Writes what stdout takes now, without blocking; a write error other than
+ * "full" marks the output broken. */
+void mcp_out_flush(struct mcp_server *s);
 /* Sends the result (stolen) of request `id` (borrowed). */
 void mcp_reply(struct mcp_server *s, json_t *id, json_t *result);
 /* Sends a JSON-RPC error for request `id` (borrowed; NULL: null). */

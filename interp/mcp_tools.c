@@ -48,6 +48,8 @@ struct mcp_job {
 	struct strbuf buf[2];
 	size_t seen[2];            /* bytes already forwarded as progress */
 	json_int_t progress;
+	json_int_t dropped;        /* progress notifications dropped (a slow client) */
+	json_int_t dropped_said;   /* how many of them a notification has told */
 	json_t *asks;              /* approve steps still to ask: [{id, message}] */
 	json_t *approved;          /* step ids the person approved */
 	json_t *elicit_id;         /* the outstanding elicitation request, or NULL */
@@ -553,7 +555,20 @@ size_t mcp_jobs_fds(struct mcp_server *s, int *fds, size_t max)
 	return n;
 }
 
-/* Forwards the new complete lines of stream k as progress notifications. */
+/* Queues one progress notification of j (message: n bytes at p, cut to
+ * PROGRESS_MAX); 1 when queued, 0 when dropped. The number counts up either
+ * way, so a gap shows where notifications were dropped. */
+static int job_notify(struct mcp_server *s, struct mcp_job *j, const char *p, size_t n)
+{
+	json_t *params = json_pack("{s:O, s:I, s:o}", "progressToken", j->token, "progress", ++j->progress,
+				   "message", json_textn(p, n < PROGRESS_MAX ? n : PROGRESS_MAX));
+	return mcp_send_progress(s, json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method",
+					      "notifications/progress", "params", params));
+}
+
+/* Forwards the new complete lines of stream k as progress notifications;
+ * while the client reads too slowly they are dropped and counted, and the
+ * next one that goes out is preceded by a note of how many. */
 static void job_progress(struct mcp_server *s, struct mcp_job *j, int k, int all)
 {
 	struct strbuf *b = &j->buf[k];
@@ -566,10 +581,16 @@ static void job_progress(struct mcp_server *s, struct mcp_job *j, int k, int all
 		j->seen[k] += n + (nl != NULL);
 		if (!n)
 			continue;
-		json_t *params = json_pack("{s:O, s:I, s:o}", "progressToken", j->token, "progress",
-					   ++j->progress, "message", json_textn(p, n < PROGRESS_MAX ? n : PROGRESS_MAX));
-		mcp_send(s, json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "notifications/progress",
-				      "params", params));
+		if (j->dropped > j->dropped_said && !mcp_out_busy(s)) {
+			char *note = xasprintf("drplay mcp: %lld progress notifications were dropped because the client "
+					       "read too slowly; the result holds the whole output",
+					       (long long)(j->dropped - j->dropped_said));
+			if (job_notify(s, j, note, strlen(note)))
+				j->dropped_said = j->dropped;
+			free(note);
+		}
+		if (!job_notify(s, j, p, n))
+			j->dropped++;
 	}
 }
 
@@ -735,6 +756,8 @@ static void job_finished(struct mcp_server *s, struct mcp_job *j, int status)
 		json_object_set_new(st, "truncated", json_true());
 	if (json_array_size(j->approved))
 		json_object_set(st, "approved", j->approved);
+	if (j->dropped)
+		json_object_set_new(st, "progress_dropped", json_integer(j->dropped));
 	int is_error = code != EXIT_OK && !(j->tool->lint_exit_ok && code == EXIT_LINT_ERRORS);
 	const char *file = json_string_value(json_object_get(j->args, "file"));
 	redact_fprintf(stderr, "drplay mcp: %s %s: exit %d%s\n", j->tool->name, file ? file : "", code,

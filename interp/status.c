@@ -339,6 +339,17 @@ static int follow_run(const char *dir, const char *path, int json)
 	return rc;
 }
 
+/* --verify: the chain, knowing whether the run still runs (a half-written
+ * last line is then the run at work, not damage). */
+static int verify(const char *dir, const char *path, int json)
+{
+	json_t *start = first_event(path);
+	long pid = 0;
+	int running = start ? journal_run_alive(dir, path, start, &pid) : -1;
+	json_decref(start);
+	return chain_verify_print(path, json, running, pid);
+}
+
 int status_show(const struct status_opts *o)
 {
 	char *dir = journal_default_dir(o->dir);
@@ -348,7 +359,7 @@ int status_show(const struct status_opts *o)
 	if (!path)
 		rc = fail_print(&f, "drplay status");
 	else if (o->verify)
-		rc = chain_verify_print(path, o->json);
+		rc = verify(dir, path, o->json);
 	else if (o->follow)
 		rc = follow_run(dir, path, o->json);
 	else

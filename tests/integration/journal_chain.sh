@@ -4,7 +4,8 @@
 # the SPEC's definition), checked by `drplay status --verify`, and broken
 # on purpose in each way a journal can be altered (a line edited, deleted,
 # inserted, copied, reordered, the last line cut), each named by line
-# number with what was expected; `drplay status` still reads the journal.
+# number with what was expected; a last line still being written by a live
+# run is not a break; `drplay status` still reads the journal.
 set -u
 . "$(dirname "$0")/../lib/common.sh"
 require_drplay
@@ -125,6 +126,39 @@ f=$(altered cut_end)
 sed -i '$d' "$f"
 t_exit "the last line removed: the chain itself still fits" 0 "$DRPLAY" status --verify --journal-dir "$out/cut_end"
 t_contains "... and the check says the journal has no run_end" "$T_OUT" "the journal has no run_end"
+
+# A run still in progress may be caught with its last line half-written:
+# while the lock's holder is alive (and holds the journal open, as a run
+# does) that line is being written, not cut off; once it is gone, cut off.
+read -r pbname runid < <(head -1 "$jf" | node -e 'const o = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(o.playbook, o.run)')
+torn() { # NAME: a copy whose last line lacks its last 40 bytes
+	local f
+	f=$(altered "$1")
+	head -c -40 "$jf" >"$f"
+	echo "$f"
+}
+f=$(torn torn_live)
+(exec 3<"$f" && exec sleep 60) &
+holder=$!
+t_watch_pid "$holder"
+printf 'pid %s, run %s\n' "$holder" "$runid" >"$out/torn_live/$pbname.lock"
+t_exit "a torn last line while the run runs: not a failure" 0 "$DRPLAY" status --verify --journal-dir "$out/torn_live"
+t_contains "... the lines before it fit" "$T_OUT" "the chain is intact over $((n - 1)) lines"
+t_contains "... and it says the line is being written, by whom" "$T_OUT" \
+	"note: line $n is being written: the run is still running (pid $holder)"
+t_not_contains "... not called cut off" "$T_OUT" "incomplete"
+t_exit "the same with --json" 0 "$DRPLAY" status --verify --json --journal-dir "$out/torn_live"
+t_eq "... intact, lines fit, the line being written and its writer" "true $((n - 1)) $n $holder" "$(printf '%s' "$T_OUT" |
+	node -e 'const o = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(o.intact, o.lines, o.being_written.line, o.being_written.pid)' 2>&1)"
+kill "$holder"
+wait "$holder" 2>/dev/null
+t_unwatch_pid "$holder"
+f=$(torn torn_dead)
+printf 'pid %s, run %s\n' "$holder" "$runid" >"$out/torn_dead/$pbname.lock"
+bad "a torn last line after the run's process is gone" "$out/torn_dead" "line $n of $n does not fit" \
+	"the last line is incomplete" "the run's process (pid $holder) is gone, so nothing will finish the line"
+t_exit "... with --json too" 1 "$DRPLAY" status --verify --json --journal-dir "$out/torn_dead"
+t_contains "... not intact" "$T_OUT" '"intact": false'
 
 mkdir -p "$out/none"
 t_exit "status --verify without a journal: exit 2" 2 "$DRPLAY" status --verify --journal-dir "$out/none"

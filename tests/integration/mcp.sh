@@ -191,6 +191,69 @@ t_eq "shutdown: the server exits 0 when its input closes" 0 "$?"
 t_unwatch_pid "$SRV"
 t_not_contains "shutdown: the cancelled call got no response" "$(timeout 5 cat <&"$FROM" 2>/dev/null)" '"id":4'
 
+# ------------------------------------------- a client that stops reading ---
+# A run with a progressToken writes thousands of events while the client
+# reads nothing: the run must go through them meanwhile (its pipe drained,
+# the progress dropped and counted), and the client, reading at last during
+# the run's pause, gets a well-formed stream: a note of how many were dropped
+# before the next notification, then the rest, then the result.
+J2=$(t_tmpdir journal-slow) || die_setup "no temp dir"
+{
+	printf 'drplay: 1\nname: mcp_chatty\nsteps:\n'
+	for i in $(seq 1 3000); do
+		printf '  - {id: s%d, action: log, with: {message: "step %d of a long run, words enough to make the line long"}}\n' "$i" "$i"
+	done
+	printf '  - {id: pause, action: sleep, with: {for: 3s}}\n  - {id: last, action: log, with: {message: after the pause}}\n'
+} >"$D/chatty.yaml"
+coproc SLOW { exec "$DRPLAY" mcp --journal-dir "$J2" 2>"$D/slow.err"; }
+SSRV=$SLOW_PID
+exec {STO}>&"${SLOW[1]}" {SFROM}<&"${SLOW[0]}"
+t_watch_pid "$SSRV"
+printf '%s\n' "$INIT" >&"$STO"
+IFS= read -r -t 20 line <&"$SFROM"
+t_contains "slow client: initialize answered" "$line" '"id":1,'
+printf '%s\n' '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run","_meta":{"progressToken":"p1"},"arguments":{"file":"'"$D/chatty.yaml"'"}}}' >&"$STO"
+exec {STO}>&- {SLOW[1]}>&-
+# nothing is read now; the run's journal must still reach the pause, after
+# the 3,000 steps' output
+if wait_until 60 bash -c "grep -l '\"step\":\"pause\"' '$J2'/*.jsonl"; then
+	t_pass "slow client: the run went through 3,000 steps while the client read nothing"
+else
+	t_fail "slow client: the run went through 3,000 steps while the client read nothing" \
+		"no step pause in $J2 after 60 s: the run blocked on the server's output"
+fi
+t_eq "slow client: the server still waits for its reader" 0 "$(kill -0 "$SSRV" 2>/dev/null; echo $?)"
+timeout 60 cat <&"$SFROM" >"$D/slow.out"
+t_contains "slow client: the run ended (run_end journaled)" "$(cat "$J2"/*.jsonl)" '"event":"run_end"'
+exec {SFROM}<&-
+wait "$SSRV"
+t_eq "slow client: the server exits 0 once its output is read" 0 "$?"
+t_unwatch_pid "$SSRV"
+t_eq "slow client: a well-formed stream of progress ending in the result" ok "$(node -e '
+try {
+const ls = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
+if (ls.pop() !== "") throw new Error("the stream does not end with a newline");
+const all = ls.map((l) => JSON.parse(l));
+const last = all.pop(), st = last.result.structuredContent;
+if (last.id !== 2 || st.exit_code !== 0) throw new Error("last: " + JSON.stringify(last).slice(0, 300));
+let prev = 0, lines = 0, told = 0;
+for (const m of all) {
+	if (m.jsonrpc !== "2.0" || m.method !== "notifications/progress" || m.params.progressToken !== "p1")
+		throw new Error("not a progress: " + JSON.stringify(m).slice(0, 200));
+	if (!(m.params.progress > prev)) throw new Error("progress does not count up at " + m.params.progress);
+	prev = m.params.progress;
+	const note = /^drplay mcp: (\d+) progress notifications were dropped/.exec(m.params.message);
+	if (note) told += Number(note[1]);
+	else { JSON.parse(m.params.message); lines++; }
+}
+const dropped = st.progress_dropped, events = st.output.length;
+if (!(dropped > 0)) throw new Error("nothing dropped: " + dropped);
+if (lines + dropped !== events) throw new Error(`${lines} sent + ${dropped} dropped != ${events} events`);
+if (told !== dropped) throw new Error(`notes told ${told} of ${dropped}`);
+if (st.output[events - 1].event !== "run_end") throw new Error("the output does not end in run_end");
+console.log("ok");
+} catch (e) { console.log(e.message); }' "$D/slow.out" 2>&1)"
+
 # ------------------------------------------------------------ the command ---
 t_exit "command: --help exits 0" 0 "$DRPLAY" mcp --help
 t_contains "command: --help says how disaster is allowed" "$T_OUT" "--allow-disaster"
