@@ -224,9 +224,11 @@ t_exit "procedures: another major is an error naming the one shipped" 2 "$DRPLAY
 t_contains "procedures: ... naming it" "$T_OUT" "drplay:database_restore@1"
 
 # ---- SARIF: a finding inside a procedure annotates the importing line ----
-"$DRPLAY" lint --format=sarif "$ROOT/tests/cases/import/wrong_kind.yaml" >"$W/wk.sarif"
+# (a wrong kind is one finding at the binding; scratch on the live server
+# is a warning inside the procedure)
+"$DRPLAY" lint --format=sarif "$ROOT/tests/cases/import/json.yaml" >"$W/wk.sarif"
 t_check "sarif: an import's findings validate against the official SARIF 2.1.0 schema" \
     node "$T_NODE_DIR/validate-json.js" "$ROOT/tests/schemas/sarif-schema-2.1.0.json" "$W/wk.sarif"
 t_eq "sarif: ... one inside the procedure is annotated on the import line, the procedure's place related" \
-    "6 procedures/database_restore%401.yaml" \
+    "8 procedures/database_restore%401.yaml" \
     "$(jq -r '.runs[0].results[] | select(.relatedLocations) | "\(.locations[0].physicalLocation.region.startLine) \(.relatedLocations[0].physicalLocation.artifactLocation.uri)"' "$W/wk.sarif" | head -1)"
