@@ -658,10 +658,24 @@ void act_created(struct act *a, const char *kind, const char *name)
 		json_object_set_new(a->run->created, kind, l);
 	}
 	json_array_append_new(l, json_string(name));
+	a->confined = 1;
 	json_t *f = json_object();
 	json_object_set_new(f, "kind", json_string(kind));
 	json_object_set_new(f, "name", json_string(name));
 	act_journal(a, "created", f);
+}
+
+void act_removed(struct act *a, const char *kind, const char *name)
+{
+	json_t *l = json_object_get(a->run->created, kind);
+	for (size_t i = json_array_size(l); i-- > 0;)
+		if (!strcmp(json_string_value(json_array_get(l, i)), name))
+			json_array_remove(l, i);
+	a->confined = 1;
+	json_t *f = json_object();
+	json_object_set_new(f, "kind", json_string(kind));
+	json_object_set_new(f, "name", json_string(name));
+	act_journal(a, "removed", f);
 }
 
 int act_was_created(struct act *a, const char *kind, const char *name)

@@ -365,9 +365,15 @@ int64_t act_run_started_us(struct act *a);
 /* A scratch directory for this run, created on demand, removed at the end. */
 const char *act_tmpdir(struct act *a);
 /* Records that this run created an object (a database, a branch) so that
- * actions which may only remove what their own run created can ask. */
+ * actions which may only remove what their own run created can ask. It also
+ * says that what the step changed is confined to objects it created (call
+ * it only then): such a step changes state for the exit code only while
+ * one of the run's objects is left (SPEC.md, section 4). */
 void act_created(struct act *a, const char *kind, const char *name);
 int act_was_created(struct act *a, const char *kind, const char *name);
+/* Records that the step removed an object this run created (it is no
+ * longer the run's), and that this removal is all the step changed. */
+void act_removed(struct act *a, const char *kind, const char *name);
 
 /* Subprocesses, without a shell. The child gets its own process group so the
  * interpreter can end it (and its children) on interruption or timeout. */

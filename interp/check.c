@@ -574,6 +574,17 @@ static int kind_in(const char *list, const char *kind)
 	return 0;
 }
 
+/* A resource the import already reported as bound to the wrong kind: its
+ * uses inside the procedure are that one error, not one more each. */
+static int misbound(const struct checker *C, const char *name)
+{
+	const struct doc *doc = C->pb->doc;
+	for (size_t i = 0; doc && i < doc->nmisbound; i++)
+		if (!strcmp(doc->misbound[i], name))
+			return 1;
+	return 0;
+}
+
 /* A T_RESOURCE literal must name a declared resource of the right kind
  * (a parameter may accept several kinds: "s3|dir"). */
 static void check_resource_ref(struct checker *C, const struct param_spec *ps, const struct vtree *v,
@@ -588,7 +599,7 @@ static void check_resource_ref(struct checker *C, const struct param_spec *ps, c
 		    owner, ps->name, name, SUGGEST_IN(C, name, C->pb->resources, C->pb->nresources, name));
 		return;
 	}
-	if (ps->kind && rd->kind && !kind_in(ps->kind, rd->kind->name))
+	if (ps->kind && rd->kind && !kind_in(ps->kind, rd->kind->name) && !misbound(C, name))
 		err(C, "resource-kind", v->loc, "%s '%s' needs a resource of kind %s, but '%s' is of kind %s",
 		    owner, ps->name, ps->kind, name, rd->kind->name);
 }

@@ -112,6 +112,7 @@ struct merge {
 	struct diags *d;
 	const struct procedure *proc;
 	const struct node *ref; /* the import line */
+	struct doc *env_doc;    /* the importing playbook */
 };
 
 static struct node *map_new(struct merge *M, struct loc loc, size_t cap)
@@ -253,6 +254,9 @@ static struct node *bind_resource(struct merge *M, const struct node *name, cons
 			 kind->str, M->proc->name, M->proc->major, name->str, want,
 			 node_get(slot, "description") ? node_get(slot, "description")->str : "see `drplay procedures`");
 		free(want);
+		struct doc *env = M->env_doc;
+		env->misbound = xrealloc(env->misbound, (env->nmisbound + 1) * sizeof(*env->misbound));
+		env->misbound[env->nmisbound++] = name->str;
 	}
 	if (decl->kind != N_MAP)
 		return (struct node *)decl; /* the checker says what is wrong with it */
@@ -428,7 +432,7 @@ const struct node *import_expand(struct doc *doc, struct diags *d)
 		return NULL;
 	proc->imported_at = ref->loc;
 	proc->import_ref = ref->str;
-	struct merge M = { .arena = proc->arena, .d = d, .proc = p, .ref = ref };
+	struct merge M = { .arena = proc->arena, .d = d, .proc = p, .ref = ref, .env_doc = doc };
 	env_known_keys(&M, env);
 	return merge_root(&M, env, proc->root);
 }

@@ -574,6 +574,7 @@ void doc_free(struct doc *doc)
 	if (!doc)
 		return;
 	doc_free(doc->imported);
+	free(doc->misbound);
 	arena_free(doc->arena);
 	free(doc->src);
 	free(doc->file);

@@ -51,6 +51,11 @@ struct doc {
 	const char *import_ref;
 	/* The procedure this playbook imports (owned: freed with it), or NULL. */
 	struct doc *imported;
+	/* Resources the import bound to a declaration of the wrong kind: the
+	 * import reported each once, so the checker is silent about their uses
+	 * (names borrowed from the importing document; the array owned). */
+	const char **misbound;
+	size_t nmisbound;
 };
 
 struct diags;

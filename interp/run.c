@@ -86,7 +86,8 @@ static int refuse_step(struct run *r, const struct step *st, struct guard_step *
 /* One attempt of the action; signals up to sig_base were seen before it
  * (an `always` step running after an interruption). Returns 1 when the
  * step is done (it passed, was interrupted, or this was its last attempt),
- * 0 to retry. Sets *changed when the attempt changed state. */
+ * 0 to retry. Sets bit 1 of *changed when the attempt changed state, bit 2
+ * when what it changed was only objects of this run (act_created). */
 static int attempt(struct run *r, const struct step *st, json_t *args, unsigned flags, int at, int sig_base,
 		   int *changed)
 {
@@ -108,7 +109,7 @@ static int attempt(struct run *r, const struct step *st, json_t *args, unsigned 
 	/* a failed attempt that said it changed nothing changed nothing */
 	int failed = rc != ACT_OK || fail_is_set(&a.fail);
 	if ((flags & A_STATE) && !(failed && a.unchanged))
-		*changed = 1;
+		*changed |= a.confined ? 2 : 1;
 	int timed_out = a.deadline && mono_us() > a.deadline;
 	int interrupted = run_signals > a.sig_base;
 	if (!failed) {
@@ -176,8 +177,10 @@ static void end_step(struct run *r, const struct step *st, unsigned flags, int c
 	struct step_state *ss = &r->ss[st->index];
 	const struct playbook *pb = r->pb;
 	if (flags & A_STATE) {
-		if (changed)
+		if (changed & 1)
 			r->state_changed = 1;
+		else if (changed)
+			r->throwaway_changed = 1;
 		else if (ss->outcome != O_OK)
 			ss->nothing_changed = 1;
 	}
@@ -405,7 +408,7 @@ static void journal_run_end(struct run *r, const struct tally *t, const struct r
 	json_object_set_new(f, "outcome", json_string(t->outcome));
 	json_object_set_new(f, "exit_code", json_integer(t->rc));
 	json_object_set_new(f, "duration_s", json_real(secs));
-	json_object_set_new(f, "state_changed", json_boolean(r->state_changed));
+	json_object_set_new(f, "state_changed", json_boolean(run_changed(r)));
 	json_object_set_new(f, "interrupted", json_boolean(r->interrupted));
 	json_object_set_new(f, "steps_ok", json_integer(t->ok));
 	json_object_set_new(f, "steps_failed", json_integer(t->failed));
@@ -436,6 +439,7 @@ static void say_outcome(struct run *r, const struct tally *t, const struct run_l
 			if (t->failed_step && !strcmp(r->pb->steps[i].id, t->failed_step))
 				unchanged = r->ss[i].nothing_changed;
 		run_say(r, unchanged ? "nothing changed: the run stopped at step '%s', which failed before it changed anything (no outage)\n"
+			   : r->throwaway_changed ? "nothing changed: the run stopped at step '%s'; the throwaway copies it made were removed again (no outage)\n"
 				     : "nothing changed: the run stopped at step '%s' before any state-changing step (no outage)\n",
 			t->failed_step);
 	}

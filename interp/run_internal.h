@@ -59,6 +59,7 @@ struct run {
 	const char *authorized_with; /* disaster mode: "--authorize-file" or "--authorize" */
 	unsigned char *snapped; /* per resource: a safety snapshot of it passed */
 	int state_changed;
+	int throwaway_changed; /* a step made or removed only the run's own objects */
 	int stopped;
 	const char *stopped_at;  /* the step the run stopped at */
 	int gate_failed;
@@ -79,6 +80,7 @@ struct act {
 	int shielded;          /* act_shield: cancellation ignores the deadline */
 	int shield_base;       /* ... and the signals seen before the shield */
 	int unchanged;         /* act_unchanged: nothing changed yet */
+	int confined;          /* act_created/act_removed: it changed only the run's own objects */
 	/* progress */
 	char phase[64];
 	uint64_t pdone, ptotal;

@@ -20,6 +20,7 @@
 #include "jsonout.h"
 #include "prepare.h"
 #include "resolve.h"
+#include "summary.h"
 #include "text.h"
 #include "util.h"
 
@@ -156,7 +157,7 @@ void print_command_json(struct run *r, const struct run_opts *o, int rc)
 	json_object_set_new(doc, "journal", r->journal ? json_text(journal_path(r->journal)) : json_null());
 	json_object_set_new(doc, "outcome", json_string(outcome_name(ss->outcome)));
 	json_object_set_new(doc, "exit_code", json_integer(rc));
-	json_object_set_new(doc, "state_changed", json_boolean(r->state_changed));
+	json_object_set_new(doc, "state_changed", json_boolean(run_changed(r)));
 	json_object_set_new(doc, "duration_s", json_real((double)ss->dur_us / 1e6));
 	json_object_set(doc, "outputs", ss->outputs ? ss->outputs : json_object());
 	if (ss->error)

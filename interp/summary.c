@@ -28,6 +28,26 @@ const char *outcome_name(enum outcome o)
 	}
 }
 
+int run_changed(const struct run *r)
+{
+	if (r->state_changed)
+		return 1;
+	if (!r->throwaway_changed)
+		return 0;
+	const char *kind;
+	json_t *l;
+	json_object_foreach(r->created, kind, l) if (json_array_size(l)) return 1;
+	/* a copy that failed its verification is a finding about the restore,
+	 * not an abort: it counts as the change it was */
+	for (size_t i = 0; i < r->pb->nsteps; i++) {
+		const struct step *st = &r->pb->steps[i];
+		enum outcome o = r->ss[i].outcome;
+		if (st->def->cat == CAT_VERIFY && (o == O_FAILED || o == O_REFUSED) && !(st->cont && !st->gate && o == O_FAILED))
+			return 1;
+	}
+	return 0;
+}
+
 void run_tally(const struct run *r, const struct step *running, struct tally *t)
 {
 	const struct playbook *pb = r->pb;
@@ -59,10 +79,10 @@ void run_tally(const struct run *r, const struct step *running, struct tally *t)
 	} else if (t->failed == t->tolerated) {
 		t->rc = EXIT_OK;
 		t->outcome = "succeeded";
-	} else if (t->refused && !r->state_changed) {
+	} else if (t->refused && !run_changed(r)) {
 		t->rc = EXIT_REFUSED;
 		t->outcome = "refused";
-	} else if (r->state_changed) {
+	} else if (run_changed(r)) {
 		t->rc = EXIT_STEP_FAILED;
 		t->outcome = "failed";
 	} else {

@@ -24,6 +24,10 @@ struct tally {
 	const char *outcome;     /* as run_end records it */
 };
 void run_tally(const struct run *r, const struct step *running, struct tally *t);
+/* Whether the run changed state (SPEC.md, section 4): a step changed
+ * something, or a step made objects of its own (a throwaway branch, a new
+ * database) and one of them is still there or a verification failed. */
+int run_changed(const struct run *r);
 
 /* What a run left: the maintenance state last set and the states it kept. */
 struct run_left {

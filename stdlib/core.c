@@ -156,14 +156,15 @@ static int do_approve(struct act *a)
 		char *tty = ttyname(STDIN_FILENO);
 		act_log(a, "approved at the terminal %s by %s", tty ? tty : "", who);
 	} else {
-		return act_fail(a, "step '%s' needs a person's approval, and there is no terminal to ask on; re-run with --approve=%s once someone has approved it",
-				act_step_id(a), act_step_id(a));
+		return act_fail(a, "step '%s' needs a person's approval, and there is no terminal to ask on; re-run with --approve=%s once someone has approved it%s%s%s",
+				act_step_id(a), act_step_id(a), msg ? " (the question: " : "", msg ? msg : "", msg ? ")" : "");
 	}
 	char at[40];
 	fmt_timestamp(now_us(), at, sizeof(at));
 	act_out_str(a, "approved_by", who);
 	act_out_str(a, "approved_at", at);
 	act_out_str(a, "method", method);
+	act_out_str(a, "message", msg ? msg : "");
 	json_t *f = json_object();
 	json_object_set_new(f, "by", json_string(who));
 	json_object_set_new(f, "at", json_string(at));
@@ -179,6 +180,7 @@ static const struct param_spec approve_params[] = {
 static const struct output_spec approve_outputs[] = {
 	{ .name = "approved_by", .type = T_STRING, .doc = "the user who approved (and the sudo user, if any)" },
 	{ .name = "approved_at", .type = T_TIMESTAMP, .doc = "when" },
+	{ .name = "message", .type = T_STRING, .doc = "the question approved ('' without one)" },
 	{ .name = "method", .type = T_STRING, .doc = "terminal or --approve" },
 	{ .name = NULL },
 };

@@ -36,6 +36,7 @@ static int do_pg_drop(struct act *a)
 	if (!res)
 		return ACT_FAIL;
 	PQclear(res);
+	act_removed(a, "database", name);
 	act_out_str(a, "dropped", name);
 	act_log(a, "dropped database '%s' (created by this run)", name);
 	act_journal(a, "database_dropped", json_pack("{s:s,s:s}", "database", name, "server", pg_where(r)));

@@ -144,6 +144,14 @@ struct rowdiff {
 };
 /* 0, or -1 with a message in *err (caller frees). */
 int rowdiff_read(struct act *a, PGconn *c, const char *sql, struct rowdiff *rd, int side, char **err);
+/* Reads side 0 (sql0 on c0) and side 1 (sql1 on c1) at the same time, with
+ * the result of rowdiff_read of one then the other. 0, or -1 with a
+ * message in *err0 and/or *err1 (caller frees both). */
+int rowdiff_read_pair(struct act *a, PGconn *c0, const char *sql0, PGconn *c1, const char *sql1, struct rowdiff *rd,
+		      char **err0, char **err1);
+/* Sizes the table for about `rows` side-0 rows before reading (a hint, e.g.
+ * pg_class.reltuples), sparing the copies of growing it row by row. */
+void rowdiff_reserve(struct rowdiff *rd, int64_t rows);
 void rowdiff_finish(struct rowdiff *rd);
 void rowdiff_release(struct rowdiff *rd);
 

@@ -348,6 +348,9 @@ static int discard_action(struct act *a, struct pitr *p)
 	}
 	if (p->ops->discard(p, name) != ACT_OK)
 		return ACT_FAIL;
+	key = pitr_branch_key(p, name);
+	act_removed(a, PITR_BRANCH_KIND, key);
+	free(key);
 	act_out_str(a, "discarded", name);
 	act_log(a, "branch '%s' of pitr resource '%s' discarded", name, p->r->name);
 	return ACT_OK;

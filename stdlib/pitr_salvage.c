@@ -12,7 +12,8 @@
  * every path, interruptions included (the cleanup runs shielded).
  *
  * The comparison streams each table once per side (COPY of the key and the
- * row) through pg_rowdiff.c's compact table of digests; the keys of
+ * row), both sides at once on two connections, through pg_rowdiff.c's
+ * compact table of digests; the keys of
  * differing rows are kept as COPY printed them. A table without a primary
  * key is compared as a multiset of whole rows: counted, never extracted.
  */
@@ -28,6 +29,11 @@
 #define SALVAGE_BATCH 5000 /* keys per statement when reading rows back */
 
 /* ---- one table ---- */
+
+struct salv_conns {
+	struct act *a;
+	PGconn *pc, *rc; /* the preserved state's throwaway server, the restored database */
+};
 
 struct strs {
 	char **v;
@@ -91,21 +97,43 @@ static const char *only_of(const struct pgtab *t)
 	return t->relkind == 'p' ? "" : "ONLY ";
 }
 
-/* Streams one side of a table into t. 0, or -1 after act_fail. */
-static int diff_side(struct act *a, PGconn *c, const struct pgtab *tb, const char *cols, struct tdiff *t, int side,
-		     const char *label)
+/* The COPY of a table's key and row (or whole row) on one side (new string). */
+static char *side_sql(const struct pgtab *tb, const char *cols, int keyed)
 {
-	char *sql = t->rd.keyed ? xasprintf("COPY (SELECT %s, %s FROM %s%s) TO STDOUT", tb->pkrow, cols, only_of(tb), tb->qname)
-				: xasprintf("COPY (SELECT %s FROM %s%s) TO STDOUT", cols, only_of(tb), tb->qname);
-	char *err = NULL;
-	int rc = rowdiff_read(a, c, sql, &t->rd, side, &err);
-	free(sql);
-	if (rc != 0) {
-		act_fail(a, "reading table %s in the %s failed: %s", tb->key, label, err ? err : "?");
-		free(err);
-		return -1;
+	return keyed ? xasprintf("COPY (SELECT %s, %s FROM %s%s) TO STDOUT", tb->pkrow, cols, only_of(tb), tb->qname)
+		     : xasprintf("COPY (SELECT %s FROM %s%s) TO STDOUT", cols, only_of(tb), tb->qname);
+}
+
+/* Streams the table from both sides into t, the restored database (rt,
+ * side 0; NULL when it has no such table) and the preserved state (pt,
+ * side 1) read at the same time. 0, or -1 after act_fail. */
+static int diff_sides(struct salv_conns *sc, const struct pgtab *rt, const struct pgtab *pt, const char *cols,
+		      struct tdiff *t)
+{
+	char *sql1 = side_sql(pt, cols, t->rd.keyed), *sql0 = rt ? side_sql(rt, cols, t->rd.keyed) : NULL;
+	char *err0 = NULL, *err1 = NULL;
+	if (rt) {
+		char oid[32];
+		snprintf(oid, sizeof(oid), "%lld", (long long)rt->oid);
+		const char *v[] = { oid };
+		PGresult *res = pg_execp(sc->a, sc->rc, "estimating the rows of a table",
+					 "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::oid", 1, v);
+		if (!res)
+			return free(sql0), free(sql1), -1;
+		if (PQntuples(res) == 1)
+			rowdiff_reserve(&t->rd, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+		PQclear(res);
 	}
-	return 0;
+	int rc = rt ? rowdiff_read_pair(sc->a, sc->rc, sql0, sc->pc, sql1, &t->rd, &err0, &err1)
+		    : rowdiff_read(sc->a, sc->pc, sql1, &t->rd, 1, &err1);
+	if (rc != 0)
+		act_fail(sc->a, "reading table %s in the %s failed: %s", pt->key, err0 ? "restored database" : "preserved state",
+			 err0 ? err0 : err1 ? err1 : "?");
+	free(sql0);
+	free(sql1);
+	free(err0);
+	free(err1);
+	return rc != 0 ? -1 : 0;
 }
 
 /* ---- reading rows back, writing them out ---- */
@@ -417,10 +445,8 @@ static int compare_table(struct salv *S, size_t i)
 	if (*cols == '\0') {
 		S->notes[i] = (free(S->notes[i]), xstrdup("no column in common: not compared"));
 	} else {
-		if (present)
-			r = diff_side(a, S->rc, &rt, cols, d, 0, "restored database");
-		if (r == 0)
-			r = diff_side(a, S->pc, pt, cols, d, 1, "preserved state");
+		struct salv_conns sc = { a, S->pc, S->rc };
+		r = diff_sides(&sc, present ? &rt : NULL, pt, cols, d);
 	}
 	rowdiff_finish(&d->rd);
 	d->discarded = d->rd.only1;

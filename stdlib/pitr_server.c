@@ -274,18 +274,23 @@ void srv_journal_state(struct srv *s, int running, const char *message)
 	act_journal(s->p->a, running ? "database_started" : "database_stopped", f);
 }
 
+/* pg_ctl stop -m mode, waiting up to secs. pg_ctl's exit code. */
+static int pgctl_stop(struct srv *s, const char *dir, const char *mode, const char *secs, const char *what)
+{
+	char *tool = xstrdup(srv_tool(s, "pg_ctl"));
+	char *argv[] = { tool, "-D", (char *)dir, "-m", (char *)mode, "-w", "-t", (char *)secs, "stop", NULL };
+	int rc = srv_run(s, argv, NULL, what, NULL);
+	free(tool);
+	return rc;
+}
+
 int srv_stop(struct srv *s, const char *dir, int journal, const char *why)
 {
 	if (!srv_running(dir))
 		return 0;
-	char *tool = xstrdup(srv_tool(s, "pg_ctl"));
-	char *argv[] = { tool, "-D", (char *)dir, "-m", "fast", "-w", "-t", "120", "stop", NULL };
-	int rc = srv_run(s, argv, NULL, "pg_ctl stop", NULL);
-	if (rc != 0 && srv_running(dir)) {
-		char *argv2[] = { tool, "-D", (char *)dir, "-m", "immediate", "-w", "-t", "60", "stop", NULL };
-		rc = srv_run(s, argv2, NULL, "pg_ctl stop -m immediate", NULL);
-	}
-	free(tool);
+	int rc = pgctl_stop(s, dir, "fast", "120", "pg_ctl stop");
+	if (rc != 0 && srv_running(dir))
+		rc = pgctl_stop(s, dir, "immediate", "60", "pg_ctl stop -m immediate");
 	if (srv_running(dir)) {
 		act_fail(s->p->a, "pitr resource '%s': the server of '%s' did not stop; nothing was changed", s->p->r->name, dir);
 		return -1;
@@ -1254,6 +1259,9 @@ int srv_branch_discard(struct srv *s, const char *name)
 {
 	char *path = xasprintf("%s/%s", s->branch_dir, name);
 	int rc = 0;
+	/* a copy about to be removed needs no shutdown checkpoint */
+	if (srv_running(path))
+		pgctl_stop(s, path, "immediate", "60", "pg_ctl stop -m immediate");
 	if (srv_running(path) && srv_stop(s, path, 0, NULL) != 0)
 		rc = -1;
 	char err[600];

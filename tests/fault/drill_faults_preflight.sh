@@ -183,4 +183,7 @@ t_contains "no terminal: the transcript says how to approve" "$T_OUT" "--approve
 df_preflight_held "no terminal" noapprove go "terminal" "$c0" "$acked"
 t_eq "no terminal: the pre-flight gates before it passed" "ok ok" \
     "$(for s in flag_readable window; do df_outcome noapprove "$s"; done | tr '\n' ' ' | sed 's/ $//')"
-t_eq "no terminal: no throwaway copy was made before the approval" "" "$(df_outcome noapprove branch)"
+t_eq "no terminal: the preview ran on a throwaway copy before the approval" "ok ok" \
+    "$(df_outcome noapprove branch) $(df_outcome noapprove preview)"
+t_eq "no terminal: ... and the copy was removed again" "$(df_out noapprove branch name)" \
+    "$(df_out noapprove discard_branch discarded)"

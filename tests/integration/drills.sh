@@ -37,6 +37,8 @@ for pb in database_restore nightly_dump nightly_validation live_drill; do
 done
 
 # ---- the nightly dump (the shipped procedure, an S3 environment) ----
+# dump names have a second's resolution: not the second of the sandbox's dump
+sleep 1.1
 BACKUP_S3_WRITE_KEY_ID=$S3_RW_KEY BACKUP_S3_WRITE_SECRET=$S3_SECRET \
     t_exit "nightly_dump passes" 0 run nightly_dump.yaml --param metrics_file="$R/dump.prom"
 t_eq "nightly_dump: the dump it wrote is the newest, checked against its manifest" ok "$(joutcome found)"
@@ -113,6 +115,8 @@ pg_sql PROD shop "update public.orders set total = 0 where id % 2 = 0" >/dev/nul
 BAD=$(prod_sum)
 t_exit "database_restore disaster (pitr) to before the bad deploy passes" 0 \
     run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param restore_to="$GOOD" --approve=go
+t_contains "disaster pitr: the question approved carried the preview" "$(jout go message)" \
+    "the expected state was previewed against production: this restore"
 t_eq "disaster pitr: the bad deploy's change is gone" 0 "$(pg_sql PROD shop "select count(*) from public.orders where total = 0 and id % 2 = 0")"
 t_check "disaster pitr: the state before the restore is preserved" test -n "$(jout recover preserved)"
 t_eq "disaster pitr: EXPECTED came from a branch at the restore point" "$GOOD" "$(jout branch at)"
@@ -128,6 +132,17 @@ BEFORE_DUMP=$(acked_set)
 sandbox_dump
 sleep 1.1
 NOW=$(date -u +%FT%TZ)
+DBS1=$(dbs) PROD1=$(prod_sum)
+t_exit "database_restore disaster (offsite) without the approval exits 4 (nothing changed)" 4 \
+    run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param source=offsite \
+    --param restore_to="$NOW"
+t_contains "declined offsite: the question carried the preview" "$T_OUT" "(the question: Pre-flight passed and the expected state was previewed against production: this restore"
+t_eq "declined offsite: the dump's database was dropped" "$(jout copy_from_dump database)" "$(jout drop_copy dropped)"
+t_eq "declined offsite: nothing left on the server" "$DBS1" "$(dbs)"
+t_eq "declined offsite: the journal says nothing changed" false \
+    "$(jq -r 'select(.event=="run_end") | .state_changed' "$(ls -t "$J"/*.jsonl | head -1)")"
+t_eq "declined offsite: maintenance never went on" false "$(sandbox_flag)"
+t_eq "declined offsite: production untouched" "$PROD1" "$(prod_sum)"
 t_exit "database_restore disaster (offsite) passes" 0 \
     run database_restore.yaml --mode=disaster --authorize="$DRPLAY_DISASTER_TOKEN" --param source=offsite \
     --param restore_to="$NOW" --approve=go

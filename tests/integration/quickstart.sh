@@ -139,6 +139,24 @@ t_contains "rehearsal: the report carries the preview" "$(md)" "brings back $DEL
 t_eq "rehearsal: production untouched" "$AFTER" "$(shop_sum)"
 t_eq "rehearsal: the branch was discarded" "$(jout branch name)" "$(jout discard_branch discarded)"
 
+# ---- the restore declined: the question carries the preview, nothing changes ----
+# the restore block without --approve=go: no terminal, so the approval fails closed
+t_exit "declined: disaster mode without the approval exits 4 (nothing changed)" 4 env T="$T" bash -c \
+    "$(declare -f block qs); README='$README' W='$W' qs restore 's/ --approve=go//'"
+DECLINED=$T_OUT
+t_contains "declined: the approval's question states what the restore brings back" "$DECLINED" \
+    "(the question: Pre-flight passed and the expected state was previewed against production: this restore brings back $DELETED rows of public.orders"
+t_contains "declined: ... and what it discards" "$DECLINED" "5 rows of public.customers"
+t_eq "declined: the preview ran before the question" ok "$(joutcome preview)"
+t_eq "declined: the branch it previewed was discarded" "$(jout branch name)" "$(jout discard_branch discarded)"
+t_check "declined: the branches' directory is there" test -d "$PROD_DIR/drplay-branches"
+t_eq "declined: no branch left on disk" "" "$(ls -A "$PROD_DIR/drplay-branches" 2>&1)"
+t_eq "declined: the journal says nothing changed" false \
+    "$(jq -r 'select(.event=="run_end") | .state_changed' "$(newest)")"
+t_contains "declined: the summary says the throwaway copy was removed" "$DECLINED" "the throwaway copies it made were removed again (no outage)"
+t_eq "declined: maintenance never went on" "" "$(joutcome maint_on)"
+t_eq "declined: production untouched" "$AFTER" "$(shop_sum)"
+
 # ---- the real restore ----
 # the rehearsal's T, as in the reader's shell
 t_exit "restore: disaster mode with --approve=go passes" 0 env T="$T" bash -c "$(declare -f block qs); README='$README' W='$W' qs restore"
@@ -206,9 +224,11 @@ t_exit "procedures: another major is an error naming the one shipped" 2 "$DRPLAY
 t_contains "procedures: ... naming it" "$T_OUT" "drplay:database_restore@1"
 
 # ---- SARIF: a finding inside a procedure annotates the importing line ----
-"$DRPLAY" lint --format=sarif "$ROOT/tests/cases/import/wrong_kind.yaml" >"$W/wk.sarif"
+# (a wrong kind is one finding at the binding; scratch on the live server
+# is a warning inside the procedure)
+"$DRPLAY" lint --format=sarif "$ROOT/tests/cases/import/json.yaml" >"$W/wk.sarif"
 t_check "sarif: an import's findings validate against the official SARIF 2.1.0 schema" \
     node "$T_NODE_DIR/validate-json.js" "$ROOT/tests/schemas/sarif-schema-2.1.0.json" "$W/wk.sarif"
 t_eq "sarif: ... one inside the procedure is annotated on the import line, the procedure's place related" \
-    "6 procedures/database_restore%401.yaml" \
+    "8 procedures/database_restore%401.yaml" \
     "$(jq -r '.runs[0].results[] | select(.relatedLocations) | "\(.locations[0].physicalLocation.region.startLine) \(.relatedLocations[0].physicalLocation.artifactLocation.uri)"' "$W/wk.sarif" | head -1)"
