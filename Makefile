@@ -21,6 +21,9 @@
 # whose flags are read after the packages are there: their first run on a bare
 # machine works. A plain `make` with packages missing says which, in one line.
 
+# `make` alone builds drplay, whatever rule comes first below.
+.DEFAULT_GOAL := all
+
 CC ?= cc
 PKGS = yaml-0.1 libpq libcurl libcrypto libpcre2-8 jansson expat hiredis zlib
 PKG_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)

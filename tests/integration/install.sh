@@ -18,6 +18,10 @@ VERSION=$(sed -n 's/^#define DRPLAY_VERSION "\(.*\)"/\1/p' "$ROOT/lib/version.h"
 mk() { make -s -C "$ROOT" -o "$DRPLAY" BIN="$DRPLAY" MANOUT="$T_TMP/man" "$@"; }
 D=$T_TMP/dest
 
+# ---- a plain `make` builds drplay (its goal is `all`, not the first rule) ----
+t_eq "make alone builds all" ".DEFAULT_GOAL := all" \
+    "$(make -C "$ROOT" -np 2>/dev/null | grep -x '\.DEFAULT_GOAL := .*')"
+
 # ---- make install / uninstall ----
 t_exit "make install PREFIX=/usr/local DESTDIR=..." 0 mk install DESTDIR="$D" PREFIX=/usr/local
 want=$(printf '%s\n' bin/drplay share/bash-completion/completions/drplay share/man/man1/drplay.1 \
